@@ -1,0 +1,13 @@
+fn main() {
+    // Declaring the app's commands makes Tauri generate an allow-<command> permission for each, and
+    // refuse any command a capability (capabilities/*.json) does not grant.
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        "app_status",
+        "get_settings",
+        "set_theme",
+        "list_actors",
+        "list_zones",
+        "check_keyring",
+    ]);
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
+}

@@ -1,0 +1,12 @@
+//! Mailproof's core: the domain, the SQLite store and the OS-keyring secrets.
+//!
+//! This crate knows nothing of Tauri. The desktop shell and the `mailproof` command are two faces of it.
+
+pub mod directory;
+pub mod doctor;
+pub mod paths;
+pub mod secrets;
+pub mod settings;
+pub mod store;
+
+pub use store::{OpenOutcome, Store, StoreError};

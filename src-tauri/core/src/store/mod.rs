@@ -1,0 +1,237 @@
+//! The SQLite store: one file in the app-data directory, WAL, numbered migrations.
+//!
+//! Each table's queries live in their own file beside this one. Times are stored as UTC RFC 3339 text.
+
+mod actors;
+mod migrations;
+mod settings;
+mod zones;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode};
+use time::OffsetDateTime;
+
+pub use migrations::{Migration, MIGRATIONS};
+
+/// How long a connection waits for a lock held by another connection before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data folder {path}: {source}. Check that you may write there, or set MAILPROOF_DATA_DIR to a folder you own.")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}. Check the file's permissions and free disk space.")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot move the damaged database {path} aside: {source}. Move or delete it yourself, then start Mailproof again.")]
+    MoveAside {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database was written by a newer Mailproof (schema version {found}; this version knows up to {known}). Update Mailproof, or start with another data folder (MAILPROOF_DATA_DIR).")]
+    TooNew { found: i64, known: i64 },
+    #[error("cannot apply database migration {version} ({name}): {source}")]
+    Migrate {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    #[error("stored value for {key} is unreadable: {detail}")]
+    BadValue { key: String, detail: String },
+}
+
+/// What happened when the store was opened; the app tells the user about anything but `Opened`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// An existing database was opened (and migrated if it was older).
+    Opened,
+    /// No database existed; a new one was created.
+    Created,
+    /// The file was not a readable SQLite database. It was renamed to `moved_to` and a new one created.
+    RecoveredFromCorrupt { moved_to: PathBuf },
+}
+
+pub struct Store {
+    // One connection, serialised. Mailproof's writes are small; a pool comes when a feature needs parallel reads.
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// A file that is not a SQLite database, or whose schema is damaged, is moved aside to
+    /// `<name>.corrupt-<UTC time>` and a fresh database takes its place, so the app still starts.
+    pub fn open(path: &Path, now: OffsetDateTime) -> Result<(Store, OpenOutcome), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
+        }
+        let existed = path.exists();
+        match Self::open_and_migrate(path, now) {
+            Ok(store) => Ok((store, if existed { OpenOutcome::Opened } else { OpenOutcome::Created })),
+            Err(err) if existed && is_damaged(&err) => {
+                let moved_to = move_aside(path, now)?;
+                let store = Self::open_and_migrate(path, now)?;
+                Ok((store, OpenOutcome::RecoveredFromCorrupt { moved_to }))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A private in-memory database with the full schema, for tests.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
+        Self::prepare(conn, ":memory:".as_ref(), OffsetDateTime::now_utc())
+    }
+
+    fn open_and_migrate(path: &Path, now: OffsetDateTime) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        Self::prepare(conn, path, now)
+    }
+
+    fn prepare(mut conn: Connection, path: &Path, now: OffsetDateTime) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open { path: path.to_owned(), source };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Reading the schema is what tells a damaged file from a good one.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        migrations::apply(&mut conn, now)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// The schema version this database is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn().pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so
+        // a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn is_damaged(err: &StoreError) -> bool {
+    let source = match err {
+        StoreError::Open { source, .. } | StoreError::Migrate { source, .. } | StoreError::Query(source) => source,
+        _ => return false,
+    };
+    matches!(source.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt))
+}
+
+fn move_aside(path: &Path, now: OffsetDateTime) -> Result<PathBuf, StoreError> {
+    let stamp = now
+        .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+        .unwrap_or_else(|_| now.unix_timestamp().to_string());
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}"));
+    let target = PathBuf::from(target);
+    std::fs::rename(path, &target).map_err(|source| StoreError::MoveAside { path: path.to_owned(), source })?;
+    // Journal files belong to the damaged database; leaving them would let SQLite replay them into the new one.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if side.exists() {
+            let mut side_target = target.as_os_str().to_owned();
+            side_target.push(suffix);
+            std::fs::rename(&side, PathBuf::from(side_target))
+                .map_err(|source| StoreError::MoveAside { path: side.clone(), source })?;
+        }
+    }
+    Ok(target)
+}
+
+pub(crate) fn utc_text(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time always formats as RFC 3339")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-22 12:00 UTC)
+    }
+
+    #[test]
+    fn a_missing_database_is_created_in_a_missing_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/data/mailproof.db");
+        let (store, outcome) = Store::open(&path, t0()).unwrap();
+        assert_eq!(outcome, OpenOutcome::Created);
+        assert!(path.exists());
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_reports_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailproof.db");
+        {
+            let (store, _) = Store::open(&path, t0()).unwrap();
+            store.set_setting_raw("probe", "\"kept\"", t0()).unwrap();
+        }
+        let (store, outcome) = Store::open(&path, t0()).unwrap();
+        assert_eq!(outcome, OpenOutcome::Opened);
+        assert_eq!(store.setting_raw("probe").unwrap().as_deref(), Some("\"kept\""));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_moved_aside_and_a_new_database_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailproof.db");
+        let garbage = b"this is not a database, it is a shopping list: eggs, milk".repeat(200);
+        std::fs::write(&path, &garbage).unwrap();
+
+        let (store, outcome) = Store::open(&path, t0()).unwrap();
+
+        let OpenOutcome::RecoveredFromCorrupt { moved_to } = outcome else { panic!("expected recovery, got {outcome:?}") };
+        assert_eq!(moved_to.file_name().unwrap(), "mailproof.db.corrupt-20261122T120000Z");
+        assert_eq!(std::fs::read(&moved_to).unwrap(), garbage, "the damaged file is kept byte for byte");
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(store.list_actors().unwrap().len(), 1, "the new database has the built-in actor");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_version_is_refused_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailproof.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", 999).unwrap();
+        }
+        let err = Store::open(&path, t0()).err().expect("must refuse");
+        assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err}");
+        assert!(err.to_string().contains("newer Mailproof"));
+        assert!(path.exists(), "the newer database is left where it was");
+    }
+
+    #[test]
+    fn connections_use_wal_foreign_keys_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("m.db"), t0()).unwrap();
+        let conn = store.conn();
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        let busy: i64 = conn.pragma_query_value(None, "busy_timeout", |r| r.get(0)).unwrap();
+        assert_eq!((mode.as_str(), fk, busy), ("wal", 1, 5000));
+    }
+}

@@ -1,0 +1,121 @@
+//! IMAP: connect (clear, STARTTLS or TLS), log in, and find messages by Message-ID.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+
+use crate::stream::{connect_tcp, start_tls, ConnectError, MailStream};
+use crate::tls::{client_config, TlsSetupError};
+use crate::{Encryption, Login};
+
+pub type Session = async_imap::Session<MailStream>;
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub encryption: Encryption,
+    pub login: Login,
+    /// A CA to trust beyond the public roots (a PEM file), e.g. an organisation's own CA.
+    pub extra_ca: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    TlsSetup(#[from] TlsSetupError),
+    #[error("the IMAP server closed the connection before greeting")]
+    NoGreeting,
+    #[error("the IMAP server refused STARTTLS: {0}. Choose SSL/TLS on port 993, or check that the server offers STARTTLS.")]
+    StartTls(String),
+    #[error("the IMAP server rejected the login for {username}: {detail}. Check the username and password.")]
+    Login { username: String, detail: String },
+    #[error("IMAP {command} failed: {detail}")]
+    Command { command: &'static str, detail: String },
+}
+
+/// Connects and logs in.
+pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
+    let tcp = connect_tcp(&config.host, config.port, config.timeout).await?;
+    let stream = match config.encryption {
+        Encryption::Tls => start_tls(tcp, &config.host, client_config(config.extra_ca.as_deref())?).await?,
+        Encryption::None | Encryption::StartTls => MailStream::Plain(tcp),
+    };
+    let mut client = async_imap::Client::new(stream);
+    client
+        .read_response()
+        .await
+        .map_err(|e| ImapError::Command { command: "greeting", detail: e.to_string() })?
+        .ok_or(ImapError::NoGreeting)?;
+    if config.encryption == Encryption::StartTls {
+        client
+            .run_command_and_check_ok("STARTTLS", None)
+            .await
+            .map_err(|e| ImapError::StartTls(e.to_string()))?;
+        let MailStream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS runs on a clear connection") };
+        let tls = start_tls(tcp, &config.host, client_config(config.extra_ca.as_deref())?).await?;
+        client = async_imap::Client::new(tls);
+    }
+    client
+        .login(&config.login.username, config.login.password.expose())
+        .await
+        .map_err(|(e, _)| ImapError::Login { username: config.login.username.clone(), detail: e.to_string() })
+}
+
+/// UIDs of the messages in `mailbox` whose Message-ID header contains `message_id`.
+pub async fn find_by_message_id(session: &mut Session, mailbox: &str, message_id: &str) -> Result<Vec<u32>, ImapError> {
+    session
+        .examine(mailbox)
+        .await
+        .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+    let query = format!("HEADER Message-ID {}", quote(message_id));
+    let mut uids: Vec<u32> = session
+        .uid_search(&query)
+        .await
+        .map_err(|e| ImapError::Command { command: "UID SEARCH", detail: e.to_string() })?
+        .into_iter()
+        .collect();
+    uids.sort_unstable();
+    Ok(uids)
+}
+
+/// The raw bytes (RFC 822) of the message with `uid` in the currently selected mailbox.
+pub async fn fetch_raw(session: &mut Session, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
+    let fetches: Vec<_> = session
+        .uid_fetch(uid.to_string(), "BODY.PEEK[]")
+        .await
+        .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
+        .try_collect()
+        .await
+        .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
+    Ok(fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec)))
+}
+
+/// An IMAP quoted string (RFC 3501 §4.3).
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars().filter(|c| *c != '\r' && *c != '\n') {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn quoting_escapes_quotes_and_backslashes_and_drops_line_breaks() {
+        assert_eq!(quote("<a@b>"), "\"<a@b>\"");
+        assert_eq!(quote("a\"b\\c\r\nd"), "\"a\\\"b\\\\cd\"");
+    }
+}

@@ -1,0 +1,48 @@
+//! Mail protocol clients for Mailproof: SMTP submission, IMAP, and the TLS they share.
+//!
+//! This crate knows nothing of profiles or verdicts; it speaks protocols and reports what servers said.
+
+pub mod imap;
+pub mod smtp;
+pub mod stream;
+pub mod tls;
+
+use std::fmt;
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// Clear text for the whole session.
+    None,
+    /// Clear text greeting, then upgraded with STARTTLS (IMAP 143, POP3 110, SMTP 587).
+    StartTls,
+    /// TLS from the first byte (IMAP 993, POP3 995, SMTP 465).
+    Tls,
+}
+
+/// A password on its way to a server. Prints `<redacted>`.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Self {
+        Password(value.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A login: the account name (`user@domain` or `DOMAIN\user`) and its password.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub username: String,
+    pub password: Password,
+}

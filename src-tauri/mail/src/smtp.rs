@@ -1,0 +1,91 @@
+//! SMTP submission through lettre: clear, STARTTLS or implicit TLS, with optional authentication.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::{Encryption, Login};
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub encryption: Encryption,
+    /// `None` when the server takes mail without authentication.
+    pub login: Option<Login>,
+    /// A CA to trust beyond the public roots (a PEM file).
+    pub extra_ca: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+/// What the server answered to the end of DATA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub code: u16,
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    #[error("cannot read the trusted CA file {path}: {detail}")]
+    CaFile { path: PathBuf, detail: String },
+    #[error("cannot set up TLS for {host}: {detail}")]
+    Tls { host: String, detail: String },
+    #[error("the SMTP server refused the message permanently: {detail}")]
+    Permanent { code: Option<u16>, detail: String },
+    #[error("the SMTP server deferred the message (try again later): {detail}")]
+    Transient { code: Option<u16>, detail: String },
+    #[error("SMTP failed: {detail}")]
+    Other { detail: String },
+}
+
+/// Sends `message` and returns the server's final reply.
+pub async fn send(config: &SmtpConfig, message: Message) -> Result<Accepted, SmtpError> {
+    let transport = transport(config)?;
+    let response = transport.send(message).await.map_err(classify)?;
+    let text = response.message().collect::<Vec<_>>().join(" ");
+    Ok(Accepted { code: u16::from(response.code()), text })
+}
+
+fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SmtpError> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+        .port(config.port)
+        .timeout(Some(config.timeout));
+    let tls_params = || -> Result<TlsParameters, SmtpError> {
+        let mut params = TlsParameters::builder(config.host.clone());
+        if let Some(path) = &config.extra_ca {
+            let pem = std::fs::read(path)
+                .map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
+            params = params.add_root_certificate(cert);
+        }
+        params.build_rustls().map_err(|e| SmtpError::Tls { host: config.host.clone(), detail: e.to_string() })
+    };
+    builder = match config.encryption {
+        Encryption::None => builder.tls(Tls::None),
+        Encryption::StartTls => builder.tls(Tls::Required(tls_params()?)),
+        Encryption::Tls => builder.tls(Tls::Wrapper(tls_params()?)),
+    };
+    if let Some(login) = &config.login {
+        builder = builder
+            .credentials(Credentials::new(login.username.clone(), login.password.expose().to_owned()))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+    }
+    Ok(builder.build())
+}
+
+fn classify(err: lettre::transport::smtp::Error) -> SmtpError {
+    let code = err.status().map(u16::from);
+    let detail = err.to_string();
+    if err.is_permanent() {
+        SmtpError::Permanent { code, detail }
+    } else if err.is_transient() {
+        SmtpError::Transient { code, detail }
+    } else {
+        SmtpError::Other { detail }
+    }
+}

@@ -1,0 +1,39 @@
+//! IPC commands, one file per feature. Each is a few lines: unpack, call `mailproof-core`, map the error.
+
+pub mod app;
+pub mod directory;
+pub mod settings;
+
+use tauri::Runtime;
+
+/// Every command the UI may call; also the source of the generated TypeScript bindings.
+pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
+    tauri_specta::Builder::<R>::new().commands(tauri_specta::collect_commands![
+        app::app_status,
+        settings::get_settings,
+        settings::set_theme,
+        directory::list_actors,
+        directory::list_zones,
+        app::check_keyring,
+    ])
+}
+
+/// Where the generated bindings live, relative to this crate.
+pub const BINDINGS_PATH: &str = "../ui/src/lib/ipc/bindings.ts";
+
+/// The TypeScript bindings for the commands and their types, as they are generated from the Rust code.
+pub fn render_bindings() -> String {
+    let dir = std::env::temp_dir().join(format!("mailproof-bindings-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bindings.ts");
+    specta_builder::<tauri::Wry>()
+        .export(
+            specta_typescript::Typescript::default()
+                .header("// Generated from the Rust commands by `UPDATE_BINDINGS=1 cargo test -p mailproof-desktop --test bindings`. Do not edit.\n// @ts-nocheck"),
+            &file,
+        )
+        .expect("bindings export");
+    let text = std::fs::read_to_string(&file).expect("read bindings");
+    let _ = std::fs::remove_dir_all(&dir);
+    text
+}

@@ -1,0 +1,51 @@
+//! What the app holds while it runs: the store (or why it could not be opened) and the keyring.
+
+use std::path::PathBuf;
+
+use mailproof_core::secrets::Keyring;
+use mailproof_core::{paths, OpenOutcome, Store};
+use time::OffsetDateTime;
+
+use crate::error::{ErrorCode, IpcError, IpcResult};
+
+pub struct AppState {
+    store: Result<Store, String>,
+    pub data_dir: Option<PathBuf>,
+    pub outcome: Option<OpenOutcome>,
+    pub keyring: Keyring,
+}
+
+impl AppState {
+    /// Opens the store in `data_dir`. A failure does not stop the app: the UI shows it and what to do.
+    pub fn open(data_dir: Option<PathBuf>, now: OffsetDateTime) -> Self {
+        let (store, outcome) = match &data_dir {
+            None => (Err(format!("cannot find this user's data folder. Set {} to a folder you own.", paths::DATA_DIR_ENV)), None),
+            Some(dir) => match Store::open(&paths::database_path(dir), now) {
+                Ok((store, outcome)) => (Ok(store), Some(outcome)),
+                Err(e) => (Err(e.to_string()), None),
+            },
+        };
+        AppState { store, data_dir, outcome, keyring: Keyring::default() }
+    }
+
+    /// For tests: an in-memory store and a keyring under its own service name.
+    pub fn for_tests(store: Store, keyring: Keyring) -> Self {
+        AppState { store: Ok(store), data_dir: None, outcome: Some(OpenOutcome::Opened), keyring }
+    }
+
+    pub fn store(&self) -> IpcResult<&Store> {
+        self.store.as_ref().map_err(|e| IpcError::new(ErrorCode::Storage, e.clone()))
+    }
+
+    /// What the user must be told at start-up, if anything.
+    pub fn startup_notice(&self) -> Option<String> {
+        match (&self.store, &self.outcome) {
+            (Err(e), _) => Some(format!("Mailproof could not open its database: {e}")),
+            (Ok(_), Some(OpenOutcome::RecoveredFromCorrupt { moved_to })) => Some(format!(
+                "Mailproof's database was damaged and could not be read. It was moved aside to {} and a new, empty database was created. Your keyring entries are untouched.",
+                moved_to.display()
+            )),
+            _ => None,
+        }
+    }
+}

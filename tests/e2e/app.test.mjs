@@ -1,0 +1,124 @@
+// The real Mailproof binary in its real WebView (WebKitGTK), driven through tauri-driver under Xvfb.
+// Run by tests/tools/test-all.sh, which sets MAILPROOF_APP and provides a D-Bus session with a keyring.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.MAILPROOF_APP;
+const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
+mkdirSync(shots, { recursive: true });
+
+const screens = [
+  ["profiles", "Email Profiles", "No email profiles yet"],
+  ["actions", "Email Actions", "Email actions arrive in a later version"],
+  ["results", "Results", "No results yet"],
+  ["tracking", "Message Tracking", "Message tracking arrives in a later version"],
+  ["settings", "Settings", "Appearance"],
+];
+
+/** Starts tauri-driver and the app with its data in `dataDir`. */
+async function launch(dataDir) {
+  const driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir });
+  try {
+    const session = await Session.start(driver.base, app);
+    return {
+      session,
+      async close() {
+        await session.quit().catch(() => {});
+        driver.stop();
+      },
+    };
+  } catch (e) {
+    driver.stop();
+    throw e;
+  }
+}
+
+async function shoot(session, name) {
+  writeFileSync(join(shots, `${name}.png`), await session.screenshot());
+}
+
+describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () => {
+  let dataDir;
+  let running;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-data-"));
+    running = await launch(dataDir);
+  });
+
+  after(async () => {
+    await running?.close();
+  });
+
+  it("opens a window titled Mailproof on Email Profiles", async () => {
+    const { session } = running;
+    assert.equal(await session.title(), "Mailproof");
+    await session.waitFor('[data-screen="profiles"] h1', { text: "Email Profiles" });
+    await session.waitFor(".version", { text: "v0.1.0" }); // the version came over IPC
+  });
+
+  for (const [id, heading, body] of screens) {
+    it(`shows the ${heading} screen from the navigation`, async () => {
+      const { session } = running;
+      await session.click(await session.waitFor(`[data-nav="${id}"]`));
+      await session.waitFor(`[data-screen="${id}"] h1`, { text: heading });
+      await session.waitFor(`[data-screen="${id}"]`, { text: body });
+      const current = await session.waitFor('[aria-current="page"]');
+      assert.equal(await session.text(current), heading);
+      await shoot(session, id);
+    });
+  }
+
+  it("lists the built-in actor and zone in Settings", async () => {
+    const { session } = running;
+    await session.click(await session.waitFor('[data-nav="settings"]'));
+    await session.waitFor('[data-table="actors"] td', { text: "This workstation (built in)" });
+    await session.waitFor('[data-table="zones"] td', { text: "Default (built in)" });
+  });
+
+  it("checks the real keyring from Settings", async () => {
+    const { session } = running;
+    await session.click(await session.waitFor('[data-action="check-keyring"]'));
+    const result = await session.waitFor("[data-keyring-result]", { timeoutMs: 10000 });
+    assert.match(await session.text(result), /^Working: stored, read back and deleted a test entry/);
+  });
+
+  it("keeps a setting across a restart (it round-trips through SQLite)", async () => {
+    let { session } = running;
+    await session.click(await session.waitFor('[data-nav="settings"]'));
+    await session.click(await session.waitFor('input[name="theme"][value="dark"]'));
+    await session.waitFor("[data-saved]", { text: "Saved." });
+    assert.equal(await session.execute("return document.documentElement.dataset.theme"), "dark");
+    await shoot(session, "settings-dark");
+
+    await running.close();
+    running = await launch(dataDir);
+    session = running.session;
+    await session.click(await session.waitFor('[data-nav="settings"]'));
+    const dark = await session.waitFor('input[name="theme"][value="dark"]');
+    for (let i = 0; i < 50 && !(await session.selected(dark)); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await session.selected(dark), true, "the dark theme is still chosen after a restart");
+    assert.equal(await session.execute("return document.documentElement.dataset.theme"), "dark");
+  });
+});
+
+describe("start-up with a damaged database", { skip: !app && "MAILPROOF_APP is not set" }, () => {
+  it("moves the file aside, starts anyway, and says so", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-corrupt-"));
+    writeFileSync(join(dataDir, "mailproof.db"), "this is not a SQLite database ".repeat(200));
+    const running = await launch(dataDir);
+    try {
+      const { session } = running;
+      const banner = await session.waitFor('[data-banner="warning"]', { text: "was damaged" });
+      assert.match(await session.text(banner), /moved aside to .*mailproof\.db\.corrupt-/);
+      await shoot(session, "corrupt-database-notice");
+      assert.equal(readdirSync(dataDir).filter((f) => f.startsWith("mailproof.db.corrupt-")).length, 1);
+    } finally {
+      await running.close();
+    }
+  });
+});

@@ -1,0 +1,120 @@
+// A small W3C WebDriver client over fetch: enough to drive the real app through tauri-driver.
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+
+const ELEMENT = "element-6066-11e4-a52f-4a1d1f6e5f8c";
+
+/** A TCP port on loopback nobody listens on right now. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts tauri-driver (which starts WebKitWebDriver) on free loopback ports. */
+export async function startDriver(env) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const proc = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const res = await fetch(`${base}/status`);
+      if (res.ok) return { base, stop: () => proc.kill() };
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  proc.kill();
+  throw new Error("tauri-driver did not start within 10 s");
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function call(base, method, path, body) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok || json.value?.error) {
+    throw new Error(`WebDriver ${method} ${path}: ${json.value?.error} ${json.value?.message ?? ""}`);
+  }
+  return json.value;
+}
+
+export class Session {
+  static async start(base, application) {
+    const value = await call(base, "POST", "/session", {
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application } } },
+    });
+    return new Session(base, value.sessionId);
+  }
+
+  constructor(base, id) {
+    this.base = base;
+    this.id = id;
+  }
+
+  cmd(method, path, body) {
+    return call(this.base, method, `/session/${this.id}${path}`, body);
+  }
+
+  async quit() {
+    await this.cmd("DELETE", "");
+  }
+
+  title() {
+    return this.cmd("GET", "/title");
+  }
+
+  execute(script, ...args) {
+    return this.cmd("POST", "/execute/sync", { script, args });
+  }
+
+  async findAll(css) {
+    const els = await this.cmd("POST", "/elements", { using: "css selector", value: css });
+    return els.map((e) => e[ELEMENT] ?? Object.values(e)[0]);
+  }
+
+  /** Waits up to `timeoutMs` for an element matching `css` (and whose text includes `text`, if given). */
+  async waitFor(css, { text, timeoutMs = 5000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const el of await this.findAll(css)) {
+        if (text === undefined || (await this.text(el)).includes(text)) return el;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`no element ${css}${text ? ` with text "${text}"` : ""} within ${timeoutMs} ms`);
+      }
+      await sleep(50);
+    }
+  }
+
+  click(el) {
+    return this.cmd("POST", `/element/${el}/click`, {});
+  }
+
+  text(el) {
+    return this.cmd("GET", `/element/${el}/text`);
+  }
+
+  selected(el) {
+    return this.cmd("GET", `/element/${el}/selected`);
+  }
+
+  /** A PNG screenshot of the window, as a Buffer. */
+  async screenshot() {
+    return Buffer.from(await this.cmd("GET", "/screenshot"), "base64");
+  }
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Starts a private mail lab: Postfix (SMTP in, submission, SMTPS, the gateway policy) + Dovecot (IMAP, POP3,
+# LMTP, Sieve) on free loopback ports, with its own CA. Several labs run side by side.
+#
+#   tests/lab/start.sh [DIR]     # DIR defaults to a new temporary folder
+#
+# Prints the path of DIR/lab.env (ports, users, passwords, CA) as its last line. Stop with tests/lab/stop.sh DIR.
+# Needs root (Postfix's master must start as root). See tests/lab/README.md for the gateway policy.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+D=${1:-$(mktemp -d /tmp/mailproof-lab.XXXXXX)}
+mkdir -p "$D"
+D=$(cd "$D" && pwd)
+NAME=$(basename "$D" | tr -c 'a-zA-Z0-9\n' '-')
+
+for tool in postfix dovecot openssl python3 sievec; do
+  command -v "$tool" >/dev/null || { echo "lab: $tool is missing; run tests/tools/install-deps.sh" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "lab: must run as root (Postfix's master starts only as root)" >&2; exit 1; }
+
+# Free loopback ports, chosen by the kernel and released just before use.
+read -r SMTP SUBMISSION SMTPS REINJECT IMAP IMAPS POP3 POP3S < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(8):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+
+chmod 755 "$D"
+mkdir -p "$D"/{etc,queue,data,log,tls,mail,sieve,bin,run/dovecot,state/dovecot}
+
+# --- TLS: a small CA and a leaf for localhost / 127.0.0.1 (rustls refuses a CA used as a server certificate).
+(
+  cd "$D/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 30 \
+    -subj "/CN=Mailproof Lab CA $NAME" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr \
+    -subj "/CN=localhost" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:mx.example.test" > leaf.ext
+  openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 30 \
+    -extfile leaf.ext 2>/dev/null
+  chmod 644 server.key
+)
+
+# --- Users: alice, bob, carol @example.test. Lab-only passwords, never used anywhere else.
+: > "$D/etc/dovecot-users"
+for u in alice bob carol; do
+  echo "$u@example.test:{PLAIN}$u-lab-password::::::" >> "$D/etc/dovecot-users"
+done
+
+render() { # render TEMPLATE OUT: substitutes @VAR@ placeholders
+  sed -e "s|@D@|$D|g" -e "s|@NAME@|$NAME|g" -e "s|@SMTP@|$SMTP|g" -e "s|@SUBMISSION@|$SUBMISSION|g" \
+      -e "s|@SMTPS@|$SMTPS|g" -e "s|@REINJECT@|$REINJECT|g" -e "s|@IMAP@|$IMAP|g" -e "s|@IMAPS@|$IMAPS|g" \
+      -e "s|@POP3@|$POP3|g" -e "s|@POP3S@|$POP3S|g" "$1" > "$2"
+}
+render "$here/conf/dovecot.conf" "$D/etc/dovecot.conf"
+render "$here/conf/main.cf" "$D/etc/main.cf"
+render "$here/conf/master.cf" "$D/etc/master.cf"
+cp "$here/conf/header_checks" "$here/conf/body_checks" "$D/etc/"
+cp "$here/conf/gateway.sieve" "$D/sieve/"
+render "$here/filters/strip-attachments.py" "$D/bin/strip-attachments"
+cp "$here/filters/bounce.sh" "$D/bin/bounce"
+chmod 755 "$D/bin/"*
+chown -R dovecot:dovecot "$D/mail"
+chown postfix "$D/data"
+
+sievec -c "$D/etc/dovecot.conf" "$D/sieve/gateway.sieve"
+
+# Postfix starts only when its config is ~2 s old; back-date it instead of waiting.
+touch -d "@$(( $(date +%s) - 10 ))" "$D"/etc/*
+
+dovecot -c "$D/etc/dovecot.conf"
+# Postfix prints its errors only to a terminal.
+if ! script -qec "postfix -c $D/etc check && postfix -c $D/etc start" /dev/null > "$D/log/postfix-start.log" 2>&1; then
+  cat "$D/log/postfix-start.log" >&2
+  kill "$(cat "$D/run/dovecot/master.pid")" 2>/dev/null || true
+  exit 1
+fi
+
+# Wait until every listener answers.
+for port in $SMTP $SUBMISSION $SMTPS $IMAP $IMAPS $POP3 $POP3S; do
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
+done
+
+cat > "$D/lab.env" <<ENV
+LAB_DIR=$D
+LAB_HOST=127.0.0.1
+LAB_DOMAIN=example.test
+LAB_CA=$D/tls/ca.crt
+LAB_SMTP_PORT=$SMTP
+LAB_SUBMISSION_PORT=$SUBMISSION
+LAB_SMTPS_PORT=$SMTPS
+LAB_IMAP_PORT=$IMAP
+LAB_IMAPS_PORT=$IMAPS
+LAB_POP3_PORT=$POP3
+LAB_POP3S_PORT=$POP3S
+LAB_USERS="alice@example.test bob@example.test carol@example.test"
+LAB_PASSWORD_ALICE=alice-lab-password
+LAB_PASSWORD_BOB=bob-lab-password
+LAB_PASSWORD_CAROL=carol-lab-password
+ENV
+echo "$D/lab.env"

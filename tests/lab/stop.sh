@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Stops the lab in DIR (started by tests/lab/start.sh). Leaves DIR, its logs and mailboxes in place.
+set -uo pipefail
+D=${1:?usage: tests/lab/stop.sh DIR}
+[ -f "$D/etc/main.cf" ] && script -qec "postfix -c $D/etc stop" /dev/null >/dev/null 2>&1
+if [ -f "$D/run/dovecot/master.pid" ]; then
+  pid=$(cat "$D/run/dovecot/master.pid")
+  kill "$pid" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+fi
+exit 0

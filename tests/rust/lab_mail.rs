@@ -1,0 +1,146 @@
+//! Real mail through the lab: lettre submits on 587-style STARTTLS + AUTH, async-imap finds the message by
+//! its Message-ID. Also proves the gateway policy the later features test against.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::Message;
+use mailproof_mail::imap::{self, ImapConfig};
+use mailproof_mail::smtp::{self, SmtpConfig, SmtpError};
+use mailproof_mail::{Encryption, Login, Password};
+use mailproof_tests::Lab;
+
+fn login(lab: &Lab, user: &str) -> Login {
+    Login { username: format!("{user}@example.test"), password: Password::new(lab.password(user)) }
+}
+
+fn submission(lab: &Lab, user: &str) -> SmtpConfig {
+    SmtpConfig {
+        host: lab.host(),
+        port: lab.port("LAB_SUBMISSION_PORT"),
+        encryption: Encryption::StartTls,
+        login: Some(login(lab, user)),
+        extra_ca: Some(lab.ca()),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn imap_config(lab: &Lab, user: &str, encryption: Encryption) -> ImapConfig {
+    let port = if encryption == Encryption::Tls { lab.port("LAB_IMAPS_PORT") } else { lab.port("LAB_IMAP_PORT") };
+    ImapConfig {
+        host: lab.host(),
+        port,
+        encryption,
+        login: login(lab, user),
+        extra_ca: Some(lab.ca()),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// A message with a fresh Message-ID; returns it with the id (without angle brackets).
+fn message(from: &str, to: &str, subject: &str) -> (Message, String) {
+    let id = format!("{}@mailproof.test", uuid::Uuid::new_v4());
+    let msg = Message::builder()
+        .from(from.parse().unwrap())
+        .to(to.parse().unwrap())
+        .subject(subject)
+        .message_id(Some(format!("<{id}>")))
+        .header(ContentType::TEXT_PLAIN)
+        .body("Harmless Mailproof lab test message.\r\n".to_owned())
+        .unwrap();
+    (msg, id)
+}
+
+/// Polls `mailbox` until a message with `message_id` is there (or 10 s pass); returns its raw bytes.
+async fn wait_for(config: &ImapConfig, mailbox: &str, message_id: &str) -> Option<Vec<u8>> {
+    let mut session = imap::connect(config).await.expect("IMAP login");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        let uids = imap::find_by_message_id(&mut session, mailbox, message_id).await.expect("search");
+        if let Some(uid) = uids.first() {
+            break imap::fetch_raw(&mut session, *uid).await.expect("fetch");
+        }
+        if tokio::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    session.logout().await.ok();
+    found
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
+}
+
+#[tokio::test]
+async fn a_message_sent_on_submission_is_found_by_its_message_id_over_imap_starttls() {
+    let Some(lab) = Lab::running() else { return };
+    let (msg, id) = message("alice@example.test", "bob@example.test", "Mailproof lab round trip");
+    let accepted = smtp::send(&submission(&lab, "alice"), msg).await.expect("submission accepts");
+    assert_eq!(accepted.code, 250, "{accepted:?}");
+
+    let raw = wait_for(&imap_config(&lab, "bob", Encryption::StartTls), "INBOX", &id).await.expect("delivered to bob");
+    let raw = String::from_utf8_lossy(&raw);
+    assert_eq!(header(&raw, "Message-ID"), Some(format!("<{id}>").as_str()));
+    assert_eq!(header(&raw, "Subject"), Some("Mailproof lab round trip"));
+}
+
+#[tokio::test]
+async fn implicit_tls_submission_and_imaps_work_too() {
+    let Some(lab) = Lab::running() else { return };
+    let mut config = submission(&lab, "carol");
+    config.port = lab.port("LAB_SMTPS_PORT");
+    config.encryption = Encryption::Tls;
+    let (msg, id) = message("carol@example.test", "alice@example.test", "over 465 and 993");
+    smtp::send(&config, msg).await.expect("SMTPS accepts");
+    assert!(wait_for(&imap_config(&lab, "alice", Encryption::Tls), "INBOX", &id).await.is_some());
+}
+
+#[tokio::test]
+async fn the_gateway_rejects_at_smtp_time_with_the_servers_reason() {
+    let Some(lab) = Lab::running() else { return };
+    let (msg, _) = message("alice@example.test", "bob@example.test", "invoice [lab:reject]");
+    let err = smtp::send(&submission(&lab, "alice"), msg).await.expect_err("must be rejected");
+    let SmtpError::Permanent { code, detail } = err else { panic!("expected a permanent refusal, got {err:?}") };
+    assert_eq!(code, Some(550));
+    assert!(detail.contains("Lab gateway policy"), "{detail}");
+}
+
+#[tokio::test]
+async fn the_gateway_files_flagged_mail_into_junk_and_tags_subjects() {
+    let Some(lab) = Lab::running() else { return };
+    let cfg = imap_config(&lab, "bob", Encryption::StartTls);
+    let (junk, junk_id) = message("alice@example.test", "bob@example.test", "cheap pills [lab:junk]");
+    let (tag, tag_id) = message("alice@example.test", "bob@example.test", "quarterly report [lab:tag]");
+    smtp::send(&submission(&lab, "alice"), junk).await.unwrap();
+    smtp::send(&submission(&lab, "alice"), tag).await.unwrap();
+
+    let raw = wait_for(&cfg, "Junk", &junk_id).await.expect("filed to Junk");
+    assert_eq!(header(&String::from_utf8_lossy(&raw), "X-Spam-Flag"), Some("YES"));
+    let raw = wait_for(&cfg, "INBOX", &tag_id).await.expect("tagged mail delivered");
+    assert_eq!(header(&String::from_utf8_lossy(&raw), "Subject"), Some("[SUSPICIOUS] quarterly report [lab:tag]"));
+}
+
+#[tokio::test]
+async fn a_message_bounced_after_acceptance_returns_a_dsn_to_the_sender() {
+    let Some(lab) = Lab::running() else { return };
+    let (msg, id) = message("alice@example.test", "bob@example.test", "payload [lab:bounce]");
+    smtp::send(&submission(&lab, "alice"), msg).await.expect("accepted first");
+
+    // The DSN carries the original headers; IMAP TEXT search finds our Message-ID inside it.
+    let mut session = imap::connect(&imap_config(&lab, "alice", Encryption::StartTls)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let dsn = loop {
+        session.examine("INBOX").await.unwrap();
+        let uids = session.uid_search(format!("TEXT \"{id}\" FROM \"MAILER-DAEMON\"")).await.unwrap();
+        if let Some(uid) = uids.into_iter().next() {
+            break imap::fetch_raw(&mut session, uid).await.unwrap().unwrap();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no DSN within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let dsn = String::from_utf8_lossy(&dsn);
+    assert!(dsn.contains("multipart/report") && dsn.contains("report-type=delivery-status"), "not a DSN");
+    assert!(dsn.contains("message refused after acceptance"), "the DSN keeps the gateway's reason");
+}

@@ -1,0 +1,63 @@
+//! Helpers for the cross-cutting tests: finding the running lab and deciding whether a missing real
+//! component fails the test (CI) or skips it (a developer's quick `cargo test`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Set by the README's test command (tests/tools/test-all.sh): every real component must be present.
+pub const REQUIRE_ENV: &str = "MAILPROOF_REQUIRE_REAL";
+
+/// Path of the lab's env file, written by tests/lab/start.sh.
+pub const LAB_ENV: &str = "MAILPROOF_LAB_ENV";
+
+/// True when a missing component must fail the test rather than skip it.
+pub fn real_components_required() -> bool {
+    std::env::var_os(REQUIRE_ENV).is_some_and(|v| v == "1")
+}
+
+/// Skips (returns `None`) or fails, depending on `MAILPROOF_REQUIRE_REAL`, when `what` is missing.
+pub fn missing<T>(what: &str) -> Option<T> {
+    assert!(!real_components_required(), "{what} is required ({REQUIRE_ENV}=1) but missing");
+    eprintln!("SKIPPED: {what} is missing; run the README's test command to use the real one");
+    None
+}
+
+/// The running lab, read from `$MAILPROOF_LAB_ENV`.
+pub struct Lab {
+    vars: HashMap<String, String>,
+}
+
+impl Lab {
+    /// The running lab, or `None` (a skip, or a failure under `MAILPROOF_REQUIRE_REAL=1`) when there is none.
+    pub fn running() -> Option<Lab> {
+        let Some(path) = std::env::var_os(LAB_ENV) else { return missing("the mail lab (MAILPROOF_LAB_ENV)") };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));
+        let vars = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            .collect();
+        Some(Lab { vars })
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.vars.get(key).unwrap_or_else(|| panic!("lab.env has no {key}"))
+    }
+
+    pub fn port(&self, key: &str) -> u16 {
+        self.var(key).parse().unwrap_or_else(|_| panic!("{key} is not a port"))
+    }
+
+    pub fn host(&self) -> String {
+        self.var("LAB_HOST").to_owned()
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        PathBuf::from(self.var("LAB_CA"))
+    }
+
+    /// The lab password of `user` (alice, bob or carol).
+    pub fn password(&self, user: &str) -> String {
+        self.var(&format!("LAB_PASSWORD_{}", user.to_uppercase())).to_owned()
+    }
+}
