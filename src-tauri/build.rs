@@ -8,6 +8,7 @@ fn main() {
         "list_actors",
         "list_zones",
         "check_keyring",
+        "ui_ready",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -7,11 +7,13 @@ pub mod state;
 use tauri::Manager;
 
 pub fn run() {
+    let started = std::time::Instant::now();
     let specta = commands::specta_builder::<tauri::Wry>();
     tauri::Builder::default()
         .invoke_handler(specta.invoke_handler())
-        .setup(|app| {
-            let state = state::AppState::open(mailproof_core::paths::data_dir(), time::OffsetDateTime::now_utc());
+        .setup(move |app| {
+            let mut state = state::AppState::open(mailproof_core::paths::data_dir(), time::OffsetDateTime::now_utc());
+            state.started = started;
             if let Some(notice) = state.startup_notice() {
                 eprintln!("mailproof: {notice}");
             }

@@ -13,6 +13,8 @@ pub struct AppState {
     pub data_dir: Option<PathBuf>,
     pub outcome: Option<OpenOutcome>,
     pub keyring: Keyring,
+    /// When the process reached `main`; start-up time is measured from here.
+    pub started: std::time::Instant,
 }
 
 impl AppState {
@@ -25,12 +27,12 @@ impl AppState {
                 Err(e) => (Err(e.to_string()), None),
             },
         };
-        AppState { store, data_dir, outcome, keyring: Keyring::default() }
+        AppState { store, data_dir, outcome, keyring: Keyring::default(), started: std::time::Instant::now() }
     }
 
     /// For tests: an in-memory store and a keyring under its own service name.
     pub fn for_tests(store: Store, keyring: Keyring) -> Self {
-        AppState { store: Ok(store), data_dir: None, outcome: Some(OpenOutcome::Opened), keyring }
+        AppState { store: Ok(store), data_dir: None, outcome: Some(OpenOutcome::Opened), keyring, started: std::time::Instant::now() }
     }
 
     pub fn store(&self) -> IpcResult<&Store> {

@@ -21,18 +21,18 @@ const screens = [
 
 /** Starts tauri-driver and the app with its data in `dataDir`. */
 async function launch(dataDir) {
-  const driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir });
+  const driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir }, join(shots, "driver.log"));
   try {
     const session = await Session.start(driver.base, app);
     return {
       session,
       async close() {
         await session.quit().catch(() => {});
-        driver.stop();
+        await driver.stop();
       },
     };
   } catch (e) {
-    driver.stop();
+    await driver.stop();
     throw e;
   }
 }

@@ -1,5 +1,6 @@
 // A small W3C WebDriver client over fetch: enough to drive the real app through tauri-driver.
 import { spawn } from "node:child_process";
+import { openSync } from "node:fs";
 import { createServer } from "node:net";
 
 const ELEMENT = "element-6066-11e4-a52f-4a1d1f6e5f8c";
@@ -16,26 +17,51 @@ export async function freePort() {
   });
 }
 
-/** Starts tauri-driver (which starts WebKitWebDriver) on free loopback ports. */
-export async function startDriver(env) {
+/**
+ * Starts tauri-driver (which starts WebKitWebDriver, which starts the app) on free loopback ports, in its own
+ * process group so `stop()` ends all three. Their output goes to `logFile`: an inherited stdout would keep
+ * node's test runner waiting for any process that outlived its test.
+ */
+export async function startDriver(env, logFile) {
   const port = await freePort();
   const nativePort = await freePort();
+  const log = openSync(logFile, "a");
   const proc = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
     env,
-    stdio: ["ignore", "inherit", "inherit"],
+    detached: true,
+    stdio: ["ignore", log, log],
   });
+  const exited = new Promise((resolve) => proc.once("exit", resolve));
+  const stop = async () => {
+    for (const signal of ["SIGTERM", "SIGKILL"]) {
+      try {
+        process.kill(-proc.pid, signal);
+      } catch {
+        return; // the group is gone
+      }
+      if (await Promise.race([exited.then(() => true), sleep(2000).then(() => false)])) {
+        // tauri-driver is gone; make sure nothing it started lingers.
+        try {
+          process.kill(-proc.pid, "SIGKILL");
+        } catch {
+          // nothing left
+        }
+        return;
+      }
+    }
+  };
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     try {
       const res = await fetch(`${base}/status`);
-      if (res.ok) return { base, stop: () => proc.kill() };
+      if (res.ok) return { base, stop };
     } catch {
       // not listening yet
     }
     await sleep(100);
   }
-  proc.kill();
-  throw new Error("tauri-driver did not start within 10 s");
+  await stop();
+  throw new Error(`tauri-driver did not start within 10 s; see ${logFile}`);
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -40,3 +40,19 @@ pub async fn check_keyring(state: State<'_, AppState>) -> IpcResult<mailproof_co
         .map_err(|e| crate::error::IpcError::new(crate::error::ErrorCode::Internal, e.to_string()))?;
     Ok(check)
 }
+
+/// The UI calls this once, after its first frame is on screen. The shell notes how long start-up took and,
+/// when `MAILPROOF_REPORT_STARTUP` is set (the start-up benchmark), prints it on stderr.
+#[tauri::command]
+#[specta::specta]
+pub async fn ui_ready(state: State<'_, AppState>) -> IpcResult<()> {
+    let elapsed = state.started.elapsed();
+    if std::env::var_os("MAILPROOF_REPORT_STARTUP").is_some() {
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        eprintln!("mailproof: first paint at epoch_ms={epoch_ms} ({} ms after main)", elapsed.as_millis());
+    }
+    Ok(())
+}

@@ -15,6 +15,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         directory::list_actors,
         directory::list_zones,
         app::check_keyring,
+        app::ui_ready,
     ])
 }
 

@@ -71,6 +71,18 @@ async checkKeyring() : Promise<Result<Check, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The UI calls this once, after its first frame is on screen. The shell notes how long start-up took and,
+ * when `MAILPROOF_REPORT_STARTUP` is set (the start-up benchmark), prints it on stderr.
+ */
+async uiReady() : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("ui_ready") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
