@@ -21,7 +21,10 @@ impl AppState {
     /// Opens the store in `data_dir`. A failure does not stop the app: the UI shows it and what to do.
     pub fn open(data_dir: Option<PathBuf>, now: OffsetDateTime) -> Self {
         let (store, outcome) = match &data_dir {
-            None => (Err(format!("cannot find this user's data folder. Set {} to a folder you own.", paths::DATA_DIR_ENV)), None),
+            None => (
+                Err(format!("cannot find this user's data folder. Set {} to a folder you own.", paths::DATA_DIR_ENV)),
+                None,
+            ),
             Some(dir) => match Store::open(&paths::database_path(dir), now) {
                 Ok((store, outcome)) => (Ok(store), Some(outcome)),
                 Err(e) => (Err(e.to_string()), None),
@@ -32,7 +35,13 @@ impl AppState {
 
     /// For tests: an in-memory store and a keyring under its own service name.
     pub fn for_tests(store: Store, keyring: Keyring) -> Self {
-        AppState { store: Ok(store), data_dir: None, outcome: Some(OpenOutcome::Opened), keyring, started: std::time::Instant::now() }
+        AppState {
+            store: Ok(store),
+            data_dir: None,
+            outcome: Some(OpenOutcome::Opened),
+            keyring,
+            started: std::time::Instant::now(),
+        }
     }
 
     pub fn store(&self) -> IpcResult<&Store> {

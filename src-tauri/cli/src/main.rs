@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use mailproof_core::{doctor, paths, secrets};
 
 #[derive(Parser)]
-#[command(name = "mailproof", version, about = "Tests whether your email defences stop what they should, with real mail.")]
+#[command(
+    name = "mailproof",
+    version,
+    about = "Tests whether your email defences stop what they should, with real mail."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

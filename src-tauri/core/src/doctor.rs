@@ -40,10 +40,9 @@ pub fn check_database(db_path: &Path, now: OffsetDateTime) -> Check {
             let what = match outcome {
                 OpenOutcome::Opened => "opened".to_owned(),
                 OpenOutcome::Created => "created".to_owned(),
-                OpenOutcome::RecoveredFromCorrupt { moved_to } => format!(
-                    "was damaged: moved aside to {} and a new database created",
-                    moved_to.display()
-                ),
+                OpenOutcome::RecoveredFromCorrupt { moved_to } => {
+                    format!("was damaged: moved aside to {} and a new database created", moved_to.display())
+                }
             };
             Check { name, ok: true, detail: format!("{} {what}; schema version {version}", db_path.display()) }
         }

@@ -5,6 +5,7 @@
 pub mod directory;
 pub mod doctor;
 pub mod paths;
+pub mod profiles;
 pub mod secrets;
 pub mod settings;
 pub mod store;

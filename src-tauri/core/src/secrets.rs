@@ -3,13 +3,15 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The keyring service name every Mailproof entry is filed under.
 pub const SERVICE: &str = "dev.mailproof.desktop";
 
-/// A secret value. Prints `<redacted>` and refuses to serialize, so it cannot reach logs, IPC or exports.
+/// A secret value. Prints `<redacted>` and refuses to serialize, so it cannot reach logs, IPC responses or
+/// exports. It can be deserialized: that is how a password arrives from a form or from stdin.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Secret(String);
 
 impl Secret {
@@ -41,6 +43,12 @@ impl Serialize for Secret {
     }
 }
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 /// The name a secret is filed under in the keyring, e.g. `profile/3f2c…/password`. Safe to store and show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretKey(String);
@@ -59,7 +67,9 @@ impl SecretKey {
 pub enum SecretsError {
     #[error("cannot reach the OS keyring ({detail}). Mailproof keeps passwords only in the OS keyring and did not save this one anywhere. Start and unlock your keyring (GNOME Keyring, KWallet, macOS Keychain or Windows Credential Manager), then try again.")]
     Unavailable { detail: String },
-    #[error("the OS keyring refused the request ({detail}). Unlock the keyring or allow Mailproof access, then try again.")]
+    #[error(
+        "the OS keyring refused the request ({detail}). Unlock the keyring or allow Mailproof access, then try again."
+    )]
     Refused { detail: String },
     #[error("cannot use the OS keyring entry {key}: {detail}")]
     Entry { key: String, detail: String },
@@ -114,7 +124,10 @@ impl Keyring {
             Some(v) if v == *probe_value => deleted,
             other => Err(SecretsError::Entry {
                 key: key.0,
-                detail: format!("read back {} instead of the value just stored", if other.is_some() { "another value" } else { "nothing" }),
+                detail: format!(
+                    "read back {} instead of the value just stored",
+                    if other.is_some() { "another value" } else { "nothing" }
+                ),
             }),
         }
     }

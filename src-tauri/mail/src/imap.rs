@@ -30,7 +30,9 @@ pub enum ImapError {
     TlsSetup(#[from] TlsSetupError),
     #[error("the IMAP server closed the connection before greeting")]
     NoGreeting,
-    #[error("the IMAP server refused STARTTLS: {0}. Choose SSL/TLS on port 993, or check that the server offers STARTTLS.")]
+    #[error(
+        "the IMAP server refused STARTTLS: {0}. Choose SSL/TLS on port 993, or check that the server offers STARTTLS."
+    )]
     StartTls(String),
     #[error("the IMAP server rejected the login for {username}: {detail}. Check the username and password.")]
     Login { username: String, detail: String },
@@ -52,10 +54,7 @@ pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
         .map_err(|e| ImapError::Command { command: "greeting", detail: e.to_string() })?
         .ok_or(ImapError::NoGreeting)?;
     if config.encryption == Encryption::StartTls {
-        client
-            .run_command_and_check_ok("STARTTLS", None)
-            .await
-            .map_err(|e| ImapError::StartTls(e.to_string()))?;
+        client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapError::StartTls(e.to_string()))?;
         let MailStream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS runs on a clear connection") };
         let tls = start_tls(tcp, &config.host, client_config(config.extra_ca.as_deref())?).await?;
         client = async_imap::Client::new(tls);
@@ -68,10 +67,7 @@ pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
 
 /// UIDs of the messages in `mailbox` whose Message-ID header contains `message_id`.
 pub async fn find_by_message_id(session: &mut Session, mailbox: &str, message_id: &str) -> Result<Vec<u32>, ImapError> {
-    session
-        .examine(mailbox)
-        .await
-        .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+    session.examine(mailbox).await.map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
     let query = format!("HEADER Message-ID {}", quote(message_id));
     let mut uids: Vec<u32> = session
         .uid_search(&query)

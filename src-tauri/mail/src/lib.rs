@@ -1,8 +1,14 @@
-//! Mail protocol clients for Mailproof: SMTP submission, IMAP, and the TLS they share.
+//! Mail protocol clients for Mailproof: SMTP submission, IMAP, POP3, the TLS they share, and connection
+//! diagnostics that explain failures.
 //!
 //! This crate knows nothing of profiles or verdicts; it speaks protocols and reports what servers said.
 
+pub mod certificate;
+pub mod diagnose;
+pub mod dialogue;
 pub mod imap;
+pub mod pop3;
+pub mod sasl;
 pub mod smtp;
 pub mod stream;
 pub mod tls;

@@ -57,8 +57,8 @@ fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, 
     let tls_params = || -> Result<TlsParameters, SmtpError> {
         let mut params = TlsParameters::builder(config.host.clone());
         if let Some(path) = &config.extra_ca {
-            let pem = std::fs::read(path)
-                .map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
+            let pem =
+                std::fs::read(path).map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
             let cert = Certificate::from_pem(&pem)
                 .map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
             params = params.add_root_certificate(cert);

@@ -13,11 +13,14 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "settings, security zones and actors",
-    sql: include_str!("migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "settings, security zones and actors",
+        sql: include_str!("migrations/0001_init.sql"),
+    },
+    Migration { version: 2, name: "email profiles", sql: include_str!("migrations/0002_email_profiles.sql") },
+];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
     apply_list(conn, MIGRATIONS, now)
@@ -65,7 +68,8 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
         let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(check, "ok");
-        let fk_violations: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+        let fk_violations: i64 =
+            conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
         assert_eq!(fk_violations, 0);
         let mut tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -75,7 +79,22 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         tables.retain(|t| !t.starts_with("sqlite_"));
-        assert_eq!(tables, ["actors", "security_zones", "settings"]);
+        assert_eq!(tables, ["actors", "email_profiles", "profile_actors", "security_zones", "settings"]);
+    }
+
+    #[test]
+    fn a_database_at_each_older_version_upgrades_and_keeps_its_rows() {
+        for stop in 1..MIGRATIONS.len() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+            apply_list(&mut conn, &MIGRATIONS[..stop], t0()).unwrap();
+            conn.execute("INSERT INTO settings (key, value, updated_at) VALUES ('probe', '1', 'now')", []).unwrap();
+            apply(&mut conn, t0()).unwrap();
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            let kept: i64 =
+                conn.query_row("SELECT count(*) FROM settings WHERE key = 'probe'", [], |r| r.get(0)).unwrap();
+            assert_eq!((version, kept), (MIGRATIONS.len() as i64, 1), "upgrading from version {stop}");
+        }
     }
 
     #[test]
@@ -98,8 +117,10 @@ mod tests {
         let err = apply_list(&mut conn, &list, t0()).unwrap_err();
         assert!(matches!(err, StoreError::Migrate { version: 2, .. }), "{err}");
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        let half: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'half'", [], |r| r.get(0)).unwrap();
-        let kept: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'kept'", [], |r| r.get(0)).unwrap();
+        let half: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'half'", [], |r| r.get(0)).unwrap();
+        let kept: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'kept'", [], |r| r.get(0)).unwrap();
         assert_eq!((version, half, kept), (1, 0, 1));
     }
 }

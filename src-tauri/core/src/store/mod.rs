@@ -4,6 +4,7 @@
 
 mod actors;
 mod migrations;
+mod profiles;
 mod settings;
 mod zones;
 
@@ -93,7 +94,8 @@ impl Store {
 
     /// A private in-memory database with the full schema, for tests.
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
+        let conn =
+            Connection::open_in_memory().map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
         Self::prepare(conn, ":memory:".as_ref(), OffsetDateTime::now_utc())
     }
 
@@ -203,7 +205,9 @@ mod tests {
 
         let (store, outcome) = Store::open(&path, t0()).unwrap();
 
-        let OpenOutcome::RecoveredFromCorrupt { moved_to } = outcome else { panic!("expected recovery, got {outcome:?}") };
+        let OpenOutcome::RecoveredFromCorrupt { moved_to } = outcome else {
+            panic!("expected recovery, got {outcome:?}")
+        };
         assert_eq!(moved_to.file_name().unwrap(), "mailproof.db.corrupt-20261122T120000Z");
         assert_eq!(std::fs::read(&moved_to).unwrap(), garbage, "the damaged file is kept byte for byte");
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);

@@ -8,10 +8,7 @@ use super::{utc_text, Store, StoreError};
 impl Store {
     /// The JSON text stored for `key`, or `None` when the setting was never changed.
     pub fn setting_raw(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        Ok(self.conn().query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
     /// Stores JSON text for `key`, replacing any earlier value.

@@ -1,0 +1,272 @@
+//! Email profiles: the mailboxes Mailproof sends test mail from and reads it in.
+//!
+//! A profile is an address, the account that owns it (password in the OS keyring), an incoming server (IMAP
+//! or POP3), an outgoing SMTP server, and the actors that read the mailbox. Microsoft 365 (Graph API) and
+//! Gmail (Gmail API) are modelled as server types but not built yet; validation says so.
+
+mod save;
+mod validate;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::{Secret, SecretKey};
+
+pub use save::{delete_profile, save_profile, ProfileError};
+pub use validate::{validate_draft, FieldIssue, Findings};
+
+/// How Mailproof reaches the mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum ServerType {
+    Imap,
+    Pop3,
+    /// Microsoft 365 through the Graph API: not built yet.
+    Graph,
+    /// Gmail through the Gmail API: not built yet.
+    Gmail,
+}
+
+impl ServerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerType::Imap => "imap",
+            ServerType::Pop3 => "pop3",
+            ServerType::Graph => "graph",
+            ServerType::Gmail => "gmail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "imap" => ServerType::Imap,
+            "pop3" => ServerType::Pop3,
+            "graph" => ServerType::Graph,
+            "gmail" => ServerType::Gmail,
+            _ => return None,
+        })
+    }
+
+    /// The name analysts know it by.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerType::Imap => "IMAP",
+            ServerType::Pop3 => "POP3",
+            ServerType::Graph => "Microsoft 365 (Graph API)",
+            ServerType::Gmail => "Gmail (Gmail API)",
+        }
+    }
+}
+
+/// How a connection to a server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum Security {
+    /// Clear text throughout ("Off").
+    None,
+    /// Clear text greeting, then STARTTLS (STLS for POP3).
+    StartTls,
+    /// TLS from the first byte ("SSL/TLS").
+    Tls,
+}
+
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::None => "none",
+            Security::StartTls => "startTls",
+            Security::Tls => "tls",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => Security::None,
+            "startTls" => Security::StartTls,
+            "tls" => Security::Tls,
+            _ => return None,
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Security::None => "None",
+            Security::StartTls => "STARTTLS",
+            Security::Tls => "SSL/TLS",
+        }
+    }
+}
+
+impl From<Security> for mailproof_mail::Encryption {
+    fn from(s: Security) -> Self {
+        match s {
+            Security::None => mailproof_mail::Encryption::None,
+            Security::StartTls => mailproof_mail::Encryption::StartTls,
+            Security::Tls => mailproof_mail::Encryption::Tls,
+        }
+    }
+}
+
+/// How the account signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum AuthMethod {
+    Plain,
+    /// NTLMv2: not built yet; validation says so.
+    Ntlm,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Plain => "plain",
+            AuthMethod::Ntlm => "ntlm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "plain" => AuthMethod::Plain,
+            "ntlm" => AuthMethod::Ntlm,
+            _ => return None,
+        })
+    }
+}
+
+/// The server Mailproof reads the mailbox from (IMAP or POP3, per the profile's server type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingServer {
+    /// Host name or IP address.
+    pub host: String,
+    pub port: u32,
+    pub security: Security,
+    pub auth: AuthMethod,
+    /// SHA-256 (64 hex digits) of a certificate the user chose to trust for this server though no trusted CA
+    /// signed it. Only that exact certificate is accepted; never "any certificate".
+    pub pinned_sha256: Option<String>,
+}
+
+/// The SMTP server Mailproof sends the profile's mail through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct OutgoingServer {
+    pub host: String,
+    pub port: u32,
+    pub security: Security,
+    pub requires_auth: bool,
+    /// Used only when `requires_auth`.
+    pub auth: AuthMethod,
+    pub pinned_sha256: Option<String>,
+}
+
+/// Whether an actor has proven it can read the profile's mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum VerificationStatus {
+    Unverified,
+    Verified,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileActor {
+    pub actor_id: String,
+    pub actor_name: String,
+    pub status: VerificationStatus,
+    /// Why the actor is (un)verified, in words; `None` when it has never been checked.
+    pub reason: Option<String>,
+    /// When the status was last set (UTC, RFC 3339).
+    pub status_at: Option<String>,
+}
+
+/// A saved email profile. Carries the keyring key name of its password, never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct EmailProfile {
+    pub id: String,
+    pub email: String,
+    pub server_type: ServerType,
+    pub manual_verification: bool,
+    /// `None` means "All zones".
+    pub zone_id: Option<String>,
+    pub zone_name: Option<String>,
+    pub username: String,
+    pub incoming: IncomingServer,
+    pub outgoing: OutgoingServer,
+    pub actors: Vec<ProfileActor>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl EmailProfile {
+    /// The keyring entry holding this profile's account password.
+    pub fn password_key(&self) -> SecretKey {
+        password_key(&self.id)
+    }
+}
+
+pub(crate) fn password_key(profile_id: &str) -> SecretKey {
+    SecretKey::new(format!("profile/{profile_id}/password"))
+}
+
+/// What the wizard, the edit form or `mailproof profile add` hands in. Nothing is stored until it validates.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileDraft {
+    pub email: String,
+    pub server_type: ServerType,
+    #[serde(default)]
+    pub manual_verification: bool,
+    #[serde(default)]
+    pub zone_id: Option<String>,
+    pub actor_ids: Vec<String>,
+    pub username: String,
+    /// Required for a new profile. When editing, `None` keeps the stored password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    pub incoming: IncomingServer,
+    pub outgoing: OutgoingServer,
+}
+
+/// Normalises a certificate fingerprint as users paste it (`AB:CD:…`, spaces, upper case) to 64 lower-case hex
+/// digits, or `None` if it is not a SHA-256 fingerprint.
+pub fn normalize_fingerprint(raw: &str) -> Option<String> {
+    let hex: String = raw.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect::<String>().to_ascii_lowercase();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_normalised_from_the_forms_people_paste() {
+        let colon = "AB:".repeat(31) + "AB";
+        assert_eq!(normalize_fingerprint(&colon), Some("ab".repeat(32)));
+        assert_eq!(normalize_fingerprint(&"0f".repeat(32)), Some("0f".repeat(32)));
+        assert_eq!(normalize_fingerprint("abcd"), None);
+        assert_eq!(normalize_fingerprint(&"zz".repeat(32)), None);
+    }
+
+    #[test]
+    fn a_draft_reads_from_json_with_its_password_but_a_profile_never_writes_one() {
+        let draft: ProfileDraft = serde_json::from_value(serde_json::json!({
+            "email": "bob@example.test", "serverType": "imap", "actorIds": ["this-workstation"],
+            "username": "bob@example.test", "password": "bob-lab-password",
+            "incoming": { "host": "127.0.0.1", "port": 993, "security": "tls", "auth": "plain", "pinnedSha256": null },
+            "outgoing": { "host": "127.0.0.1", "port": 587, "security": "startTls", "requiresAuth": true, "auth": "plain", "pinnedSha256": null }
+        }))
+        .unwrap();
+        assert_eq!(draft.password.as_ref().map(|p| p.expose()), Some("bob-lab-password"));
+        assert!(!format!("{draft:?}").contains("bob-lab-password"));
+    }
+}

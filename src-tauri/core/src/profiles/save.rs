@@ -1,0 +1,149 @@
+//! Saving and deleting profiles: the row in SQLite and the password in the OS keyring, kept in step.
+
+use time::OffsetDateTime;
+
+use super::{normalize_fingerprint, password_key, validate_draft, EmailProfile, Findings, ProfileDraft};
+use crate::secrets::{Keyring, SecretKey, SecretsError};
+use crate::store::{utc_text, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("the profile is not valid: {}", .0.errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join(" "))]
+    Invalid(Findings),
+    #[error("there is already a profile for {email}. Edit that profile, or delete it first.")]
+    Duplicate { email: String },
+    #[error("no profile {0}: it may have been deleted. Reload the profiles.")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+/// Creates (`id` = `None`) or updates a profile. The password goes to the keyring first: if the keyring cannot
+/// take it, nothing is saved. Changing the address or a server resets the actors to unverified.
+pub fn save_profile(
+    store: &Store,
+    keyring: &Keyring,
+    id: Option<&str>,
+    mut draft: ProfileDraft,
+    now: OffsetDateTime,
+) -> Result<EmailProfile, ProfileError> {
+    let actors = store.list_actors()?;
+    let findings = validate_draft(&draft, id.is_some(), &actors);
+    if !findings.is_ok() {
+        return Err(ProfileError::Invalid(findings));
+    }
+    for pin in [&mut draft.incoming.pinned_sha256, &mut draft.outgoing.pinned_sha256] {
+        *pin = pin.as_deref().and_then(normalize_fingerprint);
+    }
+    let before = match id {
+        Some(id) => Some(store.get_profile(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))?),
+        None => None,
+    };
+    if let Some(other) = store.find_profile_by_email(&draft.email)? {
+        if Some(other.id.as_str()) != id {
+            return Err(ProfileError::Duplicate { email: other.email });
+        }
+    }
+    let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let key = password_key(&id);
+    let new_password = draft.password.take();
+    if let Some(password) = &new_password {
+        keyring.persist(&key, password)?;
+    }
+    let reset = before.as_ref().is_some_and(|b| {
+        !b.email.eq_ignore_ascii_case(draft.email.trim())
+            || b.server_type != draft.server_type
+            || b.incoming != draft.incoming
+            || b.outgoing != draft.outgoing
+            || b.username != draft.username.trim()
+            || new_password.is_some()
+    });
+    if let Err(e) = store.write_profile(&id, &draft, key.as_str(), &utc_text(now), reset) {
+        if before.is_none() {
+            // A new profile that did not land must not leave its password behind.
+            let _ = keyring.delete(&key);
+        }
+        return Err(e.into());
+    }
+    store.get_profile(&id)?.ok_or(ProfileError::NotFound(id))
+}
+
+/// Deletes the profile and its keyring entry. The row goes first: a keyring failure then leaves at most an
+/// orphaned entry, never a profile without its password.
+pub fn delete_profile(store: &Store, keyring: &Keyring, id: &str) -> Result<(), ProfileError> {
+    let key = store.profile_password_key(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))?;
+    store.delete_profile_row(id)?;
+    keyring.delete(&SecretKey::new(key))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::{AuthMethod, IncomingServer, OutgoingServer, Security, ServerType, VerificationStatus};
+    use crate::secrets::Secret;
+
+    fn draft(email: &str) -> ProfileDraft {
+        ProfileDraft {
+            email: email.into(),
+            server_type: ServerType::Imap,
+            manual_verification: false,
+            zone_id: None,
+            actor_ids: vec!["this-workstation".into()],
+            username: email.into(),
+            password: Some(Secret::new("not-in-sqlite-7f3a")),
+            incoming: IncomingServer {
+                host: "127.0.0.1".into(),
+                port: 993,
+                security: Security::Tls,
+                auth: AuthMethod::Plain,
+                pinned_sha256: Some("AB:".repeat(31) + "AB"),
+            },
+            outgoing: OutgoingServer {
+                host: "127.0.0.1".into(),
+                port: 587,
+                security: Security::StartTls,
+                requires_auth: true,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
+        }
+    }
+
+    fn t0() -> OffsetDateTime {
+        time::macros::datetime!(2026-11-24 08:00 UTC)
+    }
+
+    // These tests need no keyring: an invalid draft fails before the keyring is touched. The keyring paths
+    // run against the real Secret Service in tests/rust/profiles.rs.
+
+    #[test]
+    fn an_invalid_draft_is_refused_before_anything_is_stored() {
+        let store = Store::open_in_memory().unwrap();
+        let mut d = draft("bob@example.test");
+        d.incoming.port = 0;
+        let err = save_profile(&store, &Keyring::with_service("never-used"), None, d, t0()).unwrap_err();
+        let ProfileError::Invalid(findings) = err else { panic!("{err}") };
+        assert_eq!(findings.errors[0].field, "incoming.port");
+        assert!(store.list_profiles().unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_round_trip_through_the_store() {
+        let store = Store::open_in_memory().unwrap();
+        let d = draft("bob@example.test");
+        store.write_profile("p1", &d, "profile/p1/password", "2026-11-24T08:00:00Z", false).unwrap();
+        let p = store.get_profile("p1").unwrap().unwrap();
+        assert_eq!(p.email, "bob@example.test");
+        assert_eq!(p.incoming, d.incoming);
+        assert_eq!(p.outgoing, d.outgoing);
+        assert_eq!(p.actors.len(), 1);
+        assert_eq!(p.actors[0].status, VerificationStatus::Unverified);
+        assert_eq!(store.find_profile_by_email("BOB@example.test").unwrap().unwrap().id, "p1");
+        assert_eq!(store.list_profiles().unwrap().len(), 1);
+        assert!(store.delete_profile_row("p1").unwrap());
+        assert!(store.get_profile("p1").unwrap().is_none());
+    }
+}
