@@ -9,6 +9,12 @@ fn main() {
         "list_zones",
         "check_keyring",
         "ui_ready",
+        "list_profiles",
+        "get_profile",
+        "validate_profile",
+        "save_profile",
+        "delete_profile",
+        "test_connection",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

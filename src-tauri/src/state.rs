@@ -1,6 +1,7 @@
 //! What the app holds while it runs: the store (or why it could not be opened) and the keyring.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use mailproof_core::secrets::Keyring;
 use mailproof_core::{paths, OpenOutcome, Store};
@@ -9,7 +10,7 @@ use time::OffsetDateTime;
 use crate::error::{ErrorCode, IpcError, IpcResult};
 
 pub struct AppState {
-    store: Result<Store, String>,
+    store: Result<Arc<Store>, String>,
     pub data_dir: Option<PathBuf>,
     pub outcome: Option<OpenOutcome>,
     pub keyring: Keyring,
@@ -26,7 +27,7 @@ impl AppState {
                 None,
             ),
             Some(dir) => match Store::open(&paths::database_path(dir), now) {
-                Ok((store, outcome)) => (Ok(store), Some(outcome)),
+                Ok((store, outcome)) => (Ok(Arc::new(store)), Some(outcome)),
                 Err(e) => (Err(e.to_string()), None),
             },
         };
@@ -36,7 +37,7 @@ impl AppState {
     /// For tests: an in-memory store and a keyring under its own service name.
     pub fn for_tests(store: Store, keyring: Keyring) -> Self {
         AppState {
-            store: Ok(store),
+            store: Ok(Arc::new(store)),
             data_dir: None,
             outcome: Some(OpenOutcome::Opened),
             keyring,
@@ -44,7 +45,7 @@ impl AppState {
         }
     }
 
-    pub fn store(&self) -> IpcResult<&Store> {
+    pub fn store(&self) -> IpcResult<&Arc<Store>> {
         self.store.as_ref().map_err(|e| IpcError::new(ErrorCode::Storage, e.clone()))
     }
 

@@ -86,3 +86,24 @@ fn a_recovered_database_is_announced_at_start_up() {
     assert!(notice.contains("was damaged") && notice.contains("mailproof.db.corrupt-"), "{notice}");
     assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "system" }));
 }
+
+#[test]
+fn a_profile_draft_is_validated_field_by_field_and_nothing_is_listed_yet() {
+    let (_app, w) = app();
+    assert_eq!(invoke(&w, "list_profiles", json!({})).unwrap(), json!([]));
+    let draft = json!({
+        "email": "bob", "serverType": "imap", "actorIds": ["this-workstation"], "username": "bob@example.test",
+        "password": "pw",
+        "incoming": { "host": "127.0.0.1", "port": 143, "security": "tls", "auth": "plain", "pinnedSha256": null },
+        "outgoing": { "host": "127.0.0.1", "port": 25, "security": "none", "requiresAuth": true, "auth": "plain", "pinnedSha256": null }
+    });
+    let findings = invoke(&w, "validate_profile", json!({ "draft": draft, "editing": false })).unwrap();
+    let fields: Vec<&str> =
+        findings["errors"].as_array().unwrap().iter().map(|i| i["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["email", "incoming.security"]);
+    assert_eq!(findings["warnings"][0]["field"], "outgoing.security");
+
+    let err = invoke(&w, "save_profile", json!({ "id": null, "draft": draft })).unwrap_err();
+    assert_eq!(err["code"], "invalid");
+    assert!(err["message"].as_str().unwrap().contains("Port 143 starts in clear text"), "{err}");
+}

@@ -12,7 +12,7 @@ const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
 mkdirSync(shots, { recursive: true });
 
 const screens = [
-  ["profiles", "Email Profiles", "No email profiles yet"],
+  ["profiles", "Email Profiles", "Add Email Profile"],
   ["actions", "Email Actions", "Email actions arrive in a later version"],
   ["results", "Results", "No results yet"],
   ["tracking", "Message Tracking", "Message tracking arrives in a later version"],

@@ -131,6 +131,12 @@ export class Session {
     return this.cmd("POST", `/element/${el}/click`, {});
   }
 
+  /** Types `text` into an input (after emptying it, unless `append`). */
+  async type(el, text, { append = false } = {}) {
+    if (!append) await this.cmd("POST", `/element/${el}/clear`, {});
+    await this.cmd("POST", `/element/${el}/value`, { text: String(text) });
+  }
+
   text(el) {
     return this.cmd("GET", `/element/${el}/text`);
   }

@@ -4,19 +4,11 @@
 use std::process::Command;
 
 use mailproof_core::secrets::{Keyring, Secret, SecretKey, SecretsError};
-use mailproof_tests::missing;
 
 const SERVICE: &str = "dev.mailproof.desktop.tests";
 
 fn real_keyring() -> Option<Keyring> {
-    let keyring = Keyring::with_service(SERVICE);
-    match keyring.check(&Secret::new(uuid::Uuid::new_v4().to_string())) {
-        Ok(()) => Some(keyring),
-        Err(SecretsError::Unavailable { detail } | SecretsError::Refused { detail }) => {
-            missing(&format!("a Secret Service keyring ({detail})"))
-        }
-        Err(e) => panic!("keyring check failed: {e}"),
-    }
+    mailproof_tests::real_keyring(SERVICE)
 }
 
 /// What `secret-tool` (libsecret, not our code) finds in the Secret Service for our entry.

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod directory;
+pub mod profiles;
 pub mod settings;
 
 use tauri::Runtime;
@@ -16,6 +17,12 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         directory::list_zones,
         app::check_keyring,
         app::ui_ready,
+        profiles::list_profiles,
+        profiles::get_profile,
+        profiles::validate_profile,
+        profiles::save_profile,
+        profiles::delete_profile,
+        profiles::test_connection,
     ])
 }
 

@@ -61,3 +61,17 @@ impl Lab {
         self.var(&format!("LAB_PASSWORD_{}", user.to_uppercase())).to_owned()
     }
 }
+
+/// A keyring under `service` that has just proven it works, or `None` (a skip, or a failure under
+/// `MAILPROOF_REQUIRE_REAL=1`) when no Secret Service is reachable.
+pub fn real_keyring(service: &str) -> Option<mailproof_core::secrets::Keyring> {
+    use mailproof_core::secrets::{Keyring, Secret, SecretsError};
+    let keyring = Keyring::with_service(service);
+    match keyring.check(&Secret::new(uuid::Uuid::new_v4().to_string())) {
+        Ok(()) => Some(keyring),
+        Err(SecretsError::Unavailable { detail } | SecretsError::Refused { detail }) => {
+            missing(&format!("a Secret Service keyring ({detail})"))
+        }
+        Err(e) => panic!("keyring check failed: {e}"),
+    }
+}

@@ -4,6 +4,7 @@
 //! or POP3), an outgoing SMTP server, and the actors that read the mailbox. Microsoft 365 (Graph API) and
 //! Gmail (Gmail API) are modelled as server types but not built yet; validation says so.
 
+mod connection;
 mod save;
 mod validate;
 
@@ -11,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::{Secret, SecretKey};
 
-pub use save::{delete_profile, save_profile, ProfileError};
+pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
+pub use save::{delete_profile, profile_password, save_profile, ProfileError};
 pub use validate::{validate_draft, FieldIssue, Findings};
 
 /// How Mailproof reaches the mailbox.

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{normalize_fingerprint, password_key, validate_draft, EmailProfile, Findings, ProfileDraft};
-use crate::secrets::{Keyring, SecretKey, SecretsError};
+use crate::secrets::{Keyring, Secret, SecretKey, SecretsError};
 use crate::store::{utc_text, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +14,8 @@ pub enum ProfileError {
     Duplicate { email: String },
     #[error("no profile {0}: it may have been deleted. Reload the profiles.")]
     NotFound(String),
+    #[error("the profile's password is not in the OS keyring (it may have been removed there). Edit the profile and enter the password again.")]
+    PasswordMissing,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -70,6 +72,12 @@ pub fn save_profile(
     store.get_profile(&id)?.ok_or(ProfileError::NotFound(id))
 }
 
+/// The stored password of a profile, read from the keyring.
+pub fn profile_password(store: &Store, keyring: &Keyring, id: &str) -> Result<Secret, ProfileError> {
+    let key = store.profile_password_key(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))?;
+    keyring.retrieve(&SecretKey::new(key))?.ok_or(ProfileError::PasswordMissing)
+}
+
 /// Deletes the profile and its keyring entry. The row goes first: a keyring failure then leaves at most an
 /// orphaned entry, never a profile without its password.
 pub fn delete_profile(store: &Store, keyring: &Keyring, id: &str) -> Result<(), ProfileError> {
@@ -83,7 +91,6 @@ pub fn delete_profile(store: &Store, keyring: &Keyring, id: &str) -> Result<(), 
 mod tests {
     use super::*;
     use crate::profiles::{AuthMethod, IncomingServer, OutgoingServer, Security, ServerType, VerificationStatus};
-    use crate::secrets::Secret;
 
     fn draft(email: &str) -> ProfileDraft {
         ProfileDraft {

@@ -83,6 +83,73 @@ async uiReady() : Promise<Result<null, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Every profile, by address.
+ */
+async listProfiles() : Promise<Result<EmailProfile[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_profiles") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The saved profile's own settings as a draft (without its password), for editing and testing.
+ */
+async getProfile(id: string) : Promise<Result<EmailProfile, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("get_profile", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Checks a draft field by field; `editing` allows leaving the password out.
+ */
+async validateProfile(draft: ProfileDraft, editing: boolean) : Promise<Result<Findings, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("validate_profile", { draft, editing }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Creates (no `id`) or updates a profile; the password goes to the OS keyring, never to the database.
+ */
+async saveProfile(id: string | null, draft: ProfileDraft) : Promise<Result<EmailProfile, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_profile", { id, draft }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Deletes a profile and its keyring entry.
+ */
+async deleteProfile(id: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("delete_profile", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Tests both servers of `draft`, streaming each step to `onStep`. The password is the draft's, or else the
+ * stored one of `profileId` (editing or testing a saved profile).
+ */
+async testConnection(draft: ProfileDraft, profileId: string | null, onStep: TAURI_CHANNEL<StepEvent>) : Promise<Result<ProfileDiagnosis, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_connection", { draft, profileId, onStep }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -106,11 +173,57 @@ export type AppStatus = { version: string; dataDir: string | null; schemaVersion
  * A problem found at start-up (damaged database moved aside, database unusable), in words.
  */
 startupNotice: string | null }
+/**
+ * How the account signs in.
+ */
+export type AuthMethod = "plain" | 
+/**
+ * NTLMv2: not built yet; validation says so.
+ */
+"ntlm"
+export type CertificateInfo = { subject: string; issuer: string; 
+/**
+ * DNS names and IP addresses from the Subject Alternative Name extension.
+ */
+names: string[]; 
+/**
+ * Validity, UTC, RFC 3339.
+ */
+notBefore: string; notAfter: string; 
+/**
+ * SHA-256 of the DER certificate, 64 lower-case hex digits.
+ */
+sha256: string; selfSigned: boolean }
 export type Check = { name: string; ok: boolean; 
 /**
  * What was found, or why it failed and what to do.
  */
 detail: string }
+export type Diagnosis = { protocol: Protocol; host: string; port: number; steps: Step[]; tls: TlsReport | null; 
+/**
+ * The capabilities the server announced last (after STARTTLS where used).
+ */
+capabilities: string[]; 
+/**
+ * The authentication mechanisms the server offers, upper-case (e.g. PLAIN, LOGIN, NTLM).
+ */
+authMechanisms: string[]; 
+/**
+ * When the certificate was refused only for want of trust: its SHA-256, which the user may pin.
+ */
+pinnableSha256: string | null; 
+/**
+ * The dialogue, with credentials removed.
+ */
+transcript: string[]; ok: boolean; millis: number }
+/**
+ * A saved email profile. Carries the keyring key name of its password, never the password.
+ */
+export type EmailProfile = { id: string; email: string; serverType: ServerType; manualVerification: boolean; 
+/**
+ * `None` means "All zones".
+ */
+zoneId: string | null; zoneName: string | null; username: string; incoming: IncomingServer; outgoing: OutgoingServer; actors: ProfileActor[]; createdAt: string; updatedAt: string }
 export type ErrorCode = 
 /**
  * The database could not be opened or queried.
@@ -128,13 +241,141 @@ export type ErrorCode =
  * A bug or an unexpected failure.
  */
 "internal"
+/**
+ * One problem with one field. `field` is the draft's path in camelCase, e.g. `incoming.port`.
+ */
+export type FieldIssue = { field: string; message: string }
+export type Findings = { errors: FieldIssue[]; warnings: FieldIssue[] }
+/**
+ * The server Mailproof reads the mailbox from (IMAP or POP3, per the profile's server type).
+ */
+export type IncomingServer = { 
+/**
+ * Host name or IP address.
+ */
+host: string; port: number; security: Security; auth: AuthMethod; 
+/**
+ * SHA-256 (64 hex digits) of a certificate the user chose to trust for this server though no trusted CA
+ * signed it. Only that exact certificate is accepted; never "any certificate".
+ */
+pinnedSha256: string | null }
 export type IpcError = { code: ErrorCode; message: string }
+/**
+ * The SMTP server Mailproof sends the profile's mail through.
+ */
+export type OutgoingServer = { host: string; port: number; security: Security; requiresAuth: boolean; 
+/**
+ * Used only when `requires_auth`.
+ */
+auth: AuthMethod; pinnedSha256: string | null }
+export type ProfileActor = { actorId: string; actorName: string; status: VerificationStatus; 
+/**
+ * Why the actor is (un)verified, in words; `None` when it has never been checked.
+ */
+reason: string | null; 
+/**
+ * When the status was last set (UTC, RFC 3339).
+ */
+statusAt: string | null }
+export type ProfileDiagnosis = { incoming: Diagnosis; outgoing: Diagnosis; ok: boolean }
+/**
+ * What the wizard, the edit form or `mailproof profile add` hands in. Nothing is stored until it validates.
+ */
+export type ProfileDraft = { email: string; serverType: ServerType; manualVerification?: boolean; zoneId?: string | null; actorIds: string[]; username: string; 
+/**
+ * Required for a new profile. When editing, `None` keeps the stored password.
+ */
+password?: Secret | null; incoming: IncomingServer; outgoing: OutgoingServer }
+export type Protocol = "imap" | "pop3" | "smtp"
+/**
+ * A secret value. Prints `<redacted>` and refuses to serialize, so it cannot reach logs, IPC responses or
+ * exports. It can be deserialized: that is how a password arrives from a form or from stdin.
+ */
+export type Secret = string
+/**
+ * How a connection to a server is secured.
+ */
+export type Security = 
+/**
+ * Clear text throughout ("Off").
+ */
+"none" | 
+/**
+ * Clear text greeting, then STARTTLS (STLS for POP3).
+ */
+"startTls" | 
+/**
+ * TLS from the first byte ("SSL/TLS").
+ */
+"tls"
 export type SecurityZone = { id: string; name: string; builtIn: boolean; actorCount: number }
+/**
+ * How Mailproof reaches the mailbox.
+ */
+export type ServerType = "imap" | "pop3" | 
+/**
+ * Microsoft 365 through the Graph API: not built yet.
+ */
+"graph" | 
+/**
+ * Gmail through the Gmail API: not built yet.
+ */
+"gmail"
 export type Settings = { theme: Theme }
+export type Side = "incoming" | "outgoing"
+export type Step = { kind: StepKind; 
+/**
+ * E.g. "TLS handshake", "Capabilities (after STARTTLS)".
+ */
+title: string; status: StepStatus; 
+/**
+ * What happened, with the server's own words where there are any.
+ */
+detail: string; 
+/**
+ * For a failure or warning: the likely cause and what to do.
+ */
+hint: string | null; millis: number }
+/**
+ * One step of one side, as it completes.
+ */
+export type StepEvent = { side: Side; step: Step }
+export type StepKind = "dns" | "tcp" | "tls" | "greeting" | "capabilities" | "startTls" | "login"
+export type StepStatus = "passed" | 
+/**
+ * Passed, but something deserves attention (clear-text login, a pinned certificate).
+ */
+"warning" | "failed"
+export type TAURI_CHANNEL<TSend> = null
 /**
  * The colour theme. `System` follows the operating system's light or dark preference.
  */
 export type Theme = "system" | "light" | "dark"
+export type TlsReport = { 
+/**
+ * E.g. "TLSv1.3".
+ */
+version: string | null; cipher: string | null; 
+/**
+ * The server's certificate first, then the intermediates it sent.
+ */
+chain: CertificateInfo[]; 
+/**
+ * True when a trusted CA vouches for the certificate and the name matches.
+ */
+trusted: boolean; 
+/**
+ * Why it is not trusted, in words.
+ */
+trustProblem: string | null; 
+/**
+ * True when the handshake went ahead only because this exact certificate is pinned.
+ */
+acceptedByPin: boolean }
+/**
+ * Whether an actor has proven it can read the profile's mailbox.
+ */
+export type VerificationStatus = "unverified" | "verified"
 
 /** tauri-specta globals **/
 

@@ -1,0 +1,87 @@
+//! "Test connection": the diagnostics of a profile's incoming and outgoing servers, run side by side, with
+//! each step reported as it completes.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mailproof_mail::diagnose::{diagnose, Diagnosis, Protocol, Step, Target};
+use mailproof_mail::tls::Trust;
+use mailproof_mail::{Login, Password};
+use serde::Serialize;
+
+use super::{normalize_fingerprint, ProfileDraft, ServerType};
+use crate::secrets::Secret;
+
+/// How long each network step of a connection test may take.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum Side {
+    Incoming,
+    Outgoing,
+}
+
+/// One step of one side, as it completes.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct StepEvent {
+    pub side: Side,
+    pub step: Step,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileDiagnosis {
+    pub incoming: Diagnosis,
+    pub outgoing: Diagnosis,
+    pub ok: bool,
+}
+
+/// Tests both servers of `draft` with `password`. `extra_ca` is a CA file trusted beyond the public roots.
+pub async fn test_connection(
+    draft: &ProfileDraft,
+    password: &Secret,
+    extra_ca: Option<PathBuf>,
+    timeout: Duration,
+    on_step: impl FnMut(StepEvent) + Send,
+) -> ProfileDiagnosis {
+    let login = Login { username: draft.username.trim().to_owned(), password: Password::new(password.expose()) };
+    let trust = |pin: &Option<String>| Trust {
+        extra_ca: extra_ca.clone(),
+        pinned_sha256: pin.as_deref().and_then(normalize_fingerprint),
+    };
+    let incoming = Target {
+        protocol: if draft.server_type == ServerType::Pop3 { Protocol::Pop3 } else { Protocol::Imap },
+        host: draft.incoming.host.trim().to_owned(),
+        port: u16::try_from(draft.incoming.port).unwrap_or(0),
+        encryption: draft.incoming.security.into(),
+        trust: trust(&draft.incoming.pinned_sha256),
+        login: Some(login.clone()),
+        timeout,
+    };
+    let outgoing = Target {
+        protocol: Protocol::Smtp,
+        host: draft.outgoing.host.trim().to_owned(),
+        port: u16::try_from(draft.outgoing.port).unwrap_or(0),
+        encryption: draft.outgoing.security.into(),
+        trust: trust(&draft.outgoing.pinned_sha256),
+        login: draft.outgoing.requires_auth.then_some(login),
+        timeout,
+    };
+    let report = Mutex::new(on_step);
+    let emit = |side: Side, step: &Step| {
+        let mut f = report.lock().unwrap_or_else(|p| p.into_inner());
+        f(StepEvent { side, step: step.clone() });
+    };
+    let mut on_incoming = |s: &Step| emit(Side::Incoming, s);
+    let mut on_outgoing = |s: &Step| emit(Side::Outgoing, s);
+    let (incoming, outgoing) =
+        tokio::join!(diagnose(&incoming, &mut on_incoming), diagnose(&outgoing, &mut on_outgoing));
+    let ok = incoming.ok && outgoing.ok;
+    ProfileDiagnosis { incoming, outgoing, ok }
+}

@@ -1,0 +1,104 @@
+//! Email profiles: list, validate, save, delete, and test their connections.
+
+use mailproof_core::profiles::{self, EmailProfile, Findings, ProfileDiagnosis, ProfileDraft, ProfileError, StepEvent};
+use mailproof_core::secrets::Secret;
+use tauri::ipc::Channel;
+use tauri::State;
+
+use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::state::AppState;
+
+impl From<ProfileError> for IpcError {
+    fn from(e: ProfileError) -> Self {
+        let code = match &e {
+            ProfileError::Invalid(_) | ProfileError::Duplicate { .. } | ProfileError::NotFound(_) => ErrorCode::Invalid,
+            ProfileError::Store(_) => ErrorCode::Storage,
+            ProfileError::Secrets(_) | ProfileError::PasswordMissing => ErrorCode::Keyring,
+        };
+        let message = match e {
+            ProfileError::Invalid(f) => f.errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join(" "),
+            other => capitalise(&other.to_string()),
+        };
+        IpcError::new(code, message)
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ProfileError> + Send + 'static) -> IpcResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IpcError::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(Into::into)
+}
+
+/// Every profile, by address.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_profiles(state: State<'_, AppState>) -> IpcResult<Vec<EmailProfile>> {
+    Ok(state.store()?.list_profiles()?)
+}
+
+/// Checks a draft field by field; `editing` allows leaving the password out.
+#[tauri::command]
+#[specta::specta]
+pub async fn validate_profile(state: State<'_, AppState>, draft: ProfileDraft, editing: bool) -> IpcResult<Findings> {
+    Ok(profiles::validate_draft(&draft, editing, &state.store()?.list_actors()?))
+}
+
+/// Creates (no `id`) or updates a profile; the password goes to the OS keyring, never to the database.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_profile(
+    state: State<'_, AppState>,
+    id: Option<String>,
+    draft: ProfileDraft,
+) -> IpcResult<EmailProfile> {
+    let (store, keyring) = (state.store()?.clone(), state.keyring.clone());
+    let now = time::OffsetDateTime::now_utc();
+    blocking(move || profiles::save_profile(&store, &keyring, id.as_deref(), draft, now)).await
+}
+
+/// Deletes a profile and its keyring entry.
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_profile(state: State<'_, AppState>, id: String) -> IpcResult<()> {
+    let (store, keyring) = (state.store()?.clone(), state.keyring.clone());
+    blocking(move || profiles::delete_profile(&store, &keyring, &id)).await
+}
+
+/// Tests both servers of `draft`, streaming each step to `onStep`. The password is the draft's, or else the
+/// stored one of `profileId` (editing or testing a saved profile).
+#[tauri::command]
+#[specta::specta]
+pub async fn test_connection(
+    state: State<'_, AppState>,
+    draft: ProfileDraft,
+    profile_id: Option<String>,
+    on_step: Channel<StepEvent>,
+) -> IpcResult<ProfileDiagnosis> {
+    let password: Secret = match (&draft.password, profile_id) {
+        (Some(p), _) if !p.expose().is_empty() => p.clone(),
+        (_, Some(id)) => {
+            let (store, keyring) = (state.store()?.clone(), state.keyring.clone());
+            blocking(move || profiles::profile_password(&store, &keyring, &id)).await?
+        }
+        _ => return Err(IpcError::new(ErrorCode::Invalid, "Enter the account's password to test the connection.")),
+    };
+    Ok(profiles::test_connection(&draft, &password, None, profiles::STEP_TIMEOUT, |event| {
+        let _ = on_step.send(event);
+    })
+    .await)
+}
+
+/// The saved profile's own settings as a draft (without its password), for editing and testing.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_profile(state: State<'_, AppState>, id: String) -> IpcResult<EmailProfile> {
+    state.store()?.get_profile(&id)?.ok_or_else(|| {
+        IpcError::new(ErrorCode::Invalid, format!("No profile {id}: it may have been deleted. Reload the profiles."))
+    })
+}

@@ -1,0 +1,131 @@
+// The Add Email Profile wizard in the real app against the real mail lab: validation, the live connection test,
+// an untrusted certificate refused then pinned, a wrong password explained, and the saved row in the table.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.MAILPROOF_APP;
+const labEnv = process.env.MAILPROOF_LAB_ENV;
+const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
+mkdirSync(shots, { recursive: true });
+
+function readLab(path) {
+  return Object.fromEntries(
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => {
+        const i = l.indexOf("=");
+        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, "")];
+      }),
+  );
+}
+
+const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
+
+describe("the Add Email Profile wizard against the lab", { skip }, () => {
+  let session;
+  let driver;
+  let lab;
+
+  before(async () => {
+    lab = readLab(labEnv);
+    const dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-profiles-"));
+    driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir }, join(shots, "driver-profiles.log"));
+    session = await Session.start(driver.base, app);
+  });
+
+  after(async () => {
+    await session?.quit().catch(() => {});
+    await driver?.stop();
+  });
+
+  const input = (name) => session.waitFor(`[data-wizard] [name="${name}"]`);
+  const click = async (css) => session.click(await session.waitFor(css));
+  const next = () => click('[data-action="next"]');
+  const atStep = (n) => session.waitFor(`[data-step="${n}"]`);
+  const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
+
+  it("adds bob's IMAP profile: refuses a bad address, pins the lab certificate, explains a wrong password", async () => {
+    await click('[data-nav="profiles"]');
+    await click('[data-action="add-profile"]');
+
+    // Step 1: a bad address is refused inline.
+    await session.type(await input("email"), "bob");
+    await next();
+    await session.waitFor('[data-field-error="email"]', { text: "such as name@example.com" });
+    await session.type(await input("email"), "bob@example.test");
+    await next();
+
+    // Step 2: the user name is prefilled from the address; a wrong password first.
+    await atStep(1);
+    assert.equal(await session.execute('return document.querySelector("[name=username]").value'), "bob@example.test");
+    await session.type(await input("password"), "wrong-password");
+    await next();
+
+    // Steps 3 and 4: the lab's servers instead of the guessed ones.
+    await atStep(2);
+    await session.waitFor("[data-wizard]", { text: "Guessed from the address" });
+    await session.type(await input("incoming-host"), lab.LAB_HOST);
+    await session.type(await input("incoming-port"), lab.LAB_IMAPS_PORT);
+    await next();
+    await atStep(3);
+    await session.type(await input("outgoing-host"), lab.LAB_HOST);
+    await session.type(await input("outgoing-port"), lab.LAB_SUBMISSION_PORT);
+    await next();
+
+    // Step 5: the lab's own CA is not trusted: refused, with the certificate offered for pinning.
+    await atStep(4);
+    await session.waitFor('[data-diagnosis-result="failed"]', { timeoutMs: 20000 });
+    await session.waitFor('[data-side="incoming"] [data-step-kind="tls"][data-step-status="failed"]', {
+      text: "which this machine does not trust",
+    });
+    await shoot("wizard-untrusted-certificate");
+    await click('[data-action="pin-incoming"]');
+    await session.waitFor('[data-diagnosis-result="failed"]', { timeoutMs: 20000 });
+    await click('[data-action="pin-outgoing"]');
+    await session.waitFor('[data-diagnosis-result="failed"]', { timeoutMs: 20000 });
+
+    // Pinned: TLS goes through (with a warning); the wrong password is explained on both servers.
+    await session.waitFor('[data-side="incoming"] [data-step-kind="tls"][data-step-status="warning"]');
+    await session.waitFor('[data-side="incoming"] [data-step-kind="login"][data-step-status="failed"]', {
+      text: "Check the user name (bob@example.test) and the password",
+    });
+    await session.waitFor('[data-side="outgoing"] [data-step-kind="login"][data-step-status="failed"]', {
+      text: "rejected the user name or password",
+    });
+    await shoot("wizard-wrong-password");
+
+    // Back to the account step, the right password, and the test passes.
+    for (let i = 0; i < 3; i++) await click('[data-action="back"]');
+    await atStep(1);
+    await session.type(await input("password"), lab.LAB_PASSWORD_BOB);
+    await next();
+    await next();
+    await next();
+    await session.waitFor('[data-diagnosis-result="ok"]', { timeoutMs: 20000 });
+    await session.waitFor('[data-side="outgoing"] [data-step-kind="login"][data-step-status="passed"]');
+    await shoot("wizard-test-passed");
+    await next();
+
+    // Step 6: save, and the row appears.
+    await atStep(5);
+    await click('[data-action="save"]');
+    const row = await session.waitFor('[data-table="profiles"] tr[data-profile="bob@example.test"]');
+    const text = await session.text(row);
+    assert.match(text, new RegExp(`${lab.LAB_HOST}:${lab.LAB_IMAPS_PORT}`));
+    assert.match(text, /Not yet verified/);
+    assert.match(text, /This workstation: Unverified/);
+    await shoot("profiles-table");
+  });
+
+  it("tests the saved profile's connection from the table with the stored password", async () => {
+    await click('[data-profile="bob@example.test"] [data-action="test"]');
+    await session.waitFor('[data-diagnosis-result="ok"]', { timeoutMs: 20000 });
+    await click('[data-action="cancel"]');
+    await session.waitFor('[data-table="profiles"]');
+  });
+});

@@ -1,0 +1,99 @@
+// The wizard's draft: defaults, guessed settings, and which validation issues belong to which step.
+import type { FieldIssue, Findings, ProfileDraft, Security, ServerType } from "../../lib/ipc";
+
+export const steps = ["Address and type", "Account", "Incoming server", "Outgoing server", "Test", "Save"] as const;
+export type StepIndex = 0 | 1 | 2 | 3 | 4 | 5;
+
+/** Which draft fields each step edits; a step's Next is blocked by errors in its own fields only. */
+const stepFields: Record<number, string[]> = {
+  0: ["email", "serverType", "zoneId", "actorIds"],
+  1: ["username", "password"],
+  2: ["incoming."],
+  3: ["outgoing."],
+};
+
+export function issuesOfStep(findings: Findings, step: number, kind: "errors" | "warnings" = "errors"): FieldIssue[] {
+  const fields = stepFields[step] ?? [];
+  return findings[kind].filter((i) => fields.some((f) => (f.endsWith(".") ? i.field.startsWith(f) : i.field === f)));
+}
+
+export function issuesOf(findings: Findings | null, field: string): string[] {
+  return findings ? findings.errors.filter((i) => i.field === field).map((i) => i.message) : [];
+}
+
+export function emptyDraft(): ProfileDraft {
+  return {
+    email: "",
+    serverType: "imap",
+    manualVerification: false,
+    zoneId: null,
+    actorIds: ["this-workstation"],
+    username: "",
+    password: "",
+    incoming: { host: "", port: 993, security: "tls", auth: "plain", pinnedSha256: null },
+    outgoing: { host: "", port: 587, security: "startTls", requiresAuth: true, auth: "plain", pinnedSha256: null },
+  };
+}
+
+/** The standard port for a protocol and connection security. */
+export function standardPort(protocol: ServerType | "smtp", security: Security): number {
+  const table: Record<string, [tls: number, clear: number]> = { imap: [993, 143], pop3: [995, 110], smtp: [465, 587] };
+  const [tls, clear] = table[protocol] ?? table.imap;
+  return security === "tls" ? tls : clear;
+}
+
+/** The domain of an address, or "" when there is none yet. */
+export function domainOf(email: string): string {
+  const at = email.lastIndexOf("@");
+  return at >= 0 ? email.slice(at + 1).trim().toLowerCase() : "";
+}
+
+/**
+ * Guessed settings from the address alone: common host names (imap./pop./smtp. + domain) and the encrypted
+ * standard ports. Only fills fields the user has not typed in. Marked in the UI as a guess.
+ */
+export function guessFromAddress(draft: ProfileDraft): ProfileDraft {
+  const domain = domainOf(draft.email);
+  if (!domain) return draft;
+  const incomingHost = `${draft.serverType === "pop3" ? "pop" : "imap"}.${domain}`;
+  return {
+    ...draft,
+    username: draft.username || draft.email.trim(),
+    incoming: {
+      ...draft.incoming,
+      host: draft.incoming.host || incomingHost,
+      port: draft.incoming.host ? draft.incoming.port : standardPort(draft.serverType, "tls"),
+      security: draft.incoming.host ? draft.incoming.security : "tls",
+    },
+    outgoing: { ...draft.outgoing, host: draft.outgoing.host || `smtp.${domain}` },
+  };
+}
+
+/** A draft for editing a saved profile: its settings, no password (the stored one is kept unless changed). */
+export function draftOf(p: {
+  email: string;
+  serverType: ServerType;
+  manualVerification: boolean;
+  zoneId: string | null;
+  actors: { actorId: string }[];
+  username: string;
+  incoming: ProfileDraft["incoming"];
+  outgoing: ProfileDraft["outgoing"];
+}): ProfileDraft {
+  return {
+    email: p.email,
+    serverType: p.serverType,
+    manualVerification: p.manualVerification,
+    zoneId: p.zoneId,
+    actorIds: p.actors.map((a) => a.actorId),
+    username: p.username,
+    password: null,
+    incoming: { ...p.incoming },
+    outgoing: { ...p.outgoing },
+  };
+}
+
+/** "host:port", with brackets around an IPv6 literal. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
