@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use mailproof_core::secrets::{Keyring, Secret, SecretKey, SecretsError};
+use mailproof_core::secrets::{Keyring, Secret, SecretKey};
 
 const SERVICE: &str = "dev.mailproof.desktop.tests";
 

@@ -1,5 +1,8 @@
 //! `mailproof`: Mailproof without a window.
 
+mod profile;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -24,12 +27,58 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add, list, test and delete email profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCommand {
+    /// Add a profile from a TOML file (keys as in the app's profile draft, e.g. `email`, `serverType`,
+    /// `[incoming] host port security auth`). The password comes from standard input or MAILPROOF_PASSWORD,
+    /// never from the command line or the file.
+    Add {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the profiles with their actors' verification status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test a profile's incoming and outgoing servers step by step (progress on stderr).
+    Test {
+        /// The profile's email address.
+        name: String,
+        #[arg(long)]
+        json: bool,
+        /// A CA certificate (PEM) to trust beyond the public roots, e.g. your organisation's.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
+    /// Delete a profile and its password in the OS keyring.
+    Delete {
+        /// The profile's email address.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Doctor { json } => run_doctor(json),
-    }
+    let result = match Cli::parse().command {
+        Command::Doctor { json } => return run_doctor(json),
+        Command::Profile { command } => match command {
+            ProfileCommand::Add { file } => profile::add(&file),
+            ProfileCommand::List { json } => profile::list(json),
+            ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
+            ProfileCommand::Delete { name } => profile::delete(&name),
+        },
+    };
+    result.unwrap_or_else(|message| {
+        eprintln!("mailproof: {message}");
+        ExitCode::FAILURE
+    })
 }
 
 fn run_doctor(json: bool) -> ExitCode {

@@ -41,7 +41,7 @@ fn doctor_creates_a_missing_database_and_reports_a_missing_keyring_with_what_to_
     let out = doctor_without_keyring(&data);
     let text = stdout(&out);
     assert!(!out.status.success(), "a missing keyring is a failure:\n{text}");
-    assert!(text.contains("ok   Database:") && text.contains("created; schema version 1"), "{text}");
+    assert!(text.contains("ok   Database:") && text.contains("created; schema version "), "{text}");
     assert!(text.contains("FAIL OS keyring: cannot reach the OS keyring"), "{text}");
     assert!(text.contains("did not save this one anywhere") && text.contains("unlock your keyring"), "{text}");
     assert!(data.join("mailproof.db").exists());
@@ -85,5 +85,117 @@ fn doctor_json_is_machine_readable() {
     assert!(text.trim_start().starts_with('{'), "{text}");
     for needle in ["\"checks\"", "\"name\": \"Database\"", "\"name\": \"OS keyring\"", "\"ok\": false"] {
         assert!(text.contains(needle), "missing {needle} in {text}");
+    }
+}
+
+mod profiles {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    use super::*;
+    use mailproof_tests::{real_keyring, Lab};
+
+    fn profile_toml(lab: &Lab) -> String {
+        format!(
+            r#"email = "carol@example.test"
+serverType = "pop3"
+actorIds = ["this-workstation"]
+username = "carol@example.test"
+
+[incoming]
+host = "{host}"
+port = {pop3s}
+security = "tls"
+auth = "plain"
+
+[outgoing]
+host = "{host}"
+port = {submission}
+security = "startTls"
+requiresAuth = true
+auth = "plain"
+"#,
+            host = lab.host(),
+            pop3s = lab.port("LAB_POP3S_PORT"),
+            submission = lab.port("LAB_SUBMISSION_PORT")
+        )
+    }
+
+    fn with_stdin(data_dir: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
+            .args(args)
+            .env("MAILPROOF_DATA_DIR", data_dir)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn add_list_test_and_delete_a_pop3_profile_on_the_lab() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("carol.toml");
+        std::fs::write(&file, profile_toml(&lab)).unwrap();
+        let data = dir.path().join("data");
+        let password = lab.password("carol");
+
+        let out =
+            with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &format!("{password}\n"), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout(&out).starts_with("Added carol@example.test"));
+
+        let out = mailproof(&data, &["profile", "list", "--json"]);
+        assert!(out.status.success());
+        let json = stdout(&out);
+        assert!(json.contains("\"carol@example.test\"") && !json.contains(&password));
+
+        let ca = lab.ca();
+        let out = mailproof(&data, &["profile", "test", "carol@example.test", "--ca", ca.to_str().unwrap()]);
+        let (text, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "{text}\n{progress}");
+        assert!(text.contains("Both servers passed."), "{text}");
+        assert!(progress.contains("incoming: ok   Login") && progress.contains("outgoing: ok   Login"), "{progress}");
+        assert!(!text.contains(&password) && !progress.contains(&password));
+
+        // Without the lab CA the certificate is refused, and the output says what to do.
+        let out = mailproof(&data, &["profile", "test", "carol@example.test"]);
+        assert!(!out.status.success());
+        assert!(stdout(&out).contains("what to do:"), "{}", stdout(&out));
+
+        let out = mailproof(&data, &["profile", "delete", "carol@example.test"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout(&mailproof(&data, &["profile", "list"])).starts_with("No email profiles."));
+    }
+
+    #[test]
+    fn a_password_in_the_file_or_no_keyring_is_refused_and_nothing_is_saved() {
+        let Some(lab) = Lab::running() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, format!("password = \"oops\"\n{}", profile_toml(&lab))).unwrap();
+        let out = with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], "x\n", &[]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Keep passwords out of files"));
+
+        std::fs::write(&file, profile_toml(&lab)).unwrap();
+        let out = with_stdin(
+            &data,
+            &["profile", "add", "--file", file.to_str().unwrap()],
+            "",
+            &[("MAILPROOF_PASSWORD", "pw"), ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/mailproof-test-bus")],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("cannot reach the OS keyring") && err.contains("did not save this one anywhere"), "{err}");
+        assert!(stdout(&mailproof(&data, &["profile", "list"])).starts_with("No email profiles."));
     }
 }

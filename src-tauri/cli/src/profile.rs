@@ -1,0 +1,160 @@
+//! `mailproof profile …`: add, list, test and delete email profiles without the app.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+
+use mailproof_core::profiles::{self, EmailProfile, ProfileDraft, ProfileError, Side, STEP_TIMEOUT};
+use mailproof_core::secrets::{Keyring, Secret};
+use mailproof_core::{paths, Store};
+use mailproof_mail::diagnose::StepStatus;
+
+/// The environment variable `profile add` and `profile test` may read the password from.
+pub const PASSWORD_ENV: &str = "MAILPROOF_PASSWORD";
+
+type CliResult = Result<ExitCode, String>;
+
+fn open_store() -> Result<Store, String> {
+    let dir = paths::data_dir().ok_or_else(|| {
+        format!("cannot find this user's data folder. Set {} to a folder you own.", paths::DATA_DIR_ENV)
+    })?;
+    let (store, _) =
+        Store::open(&paths::database_path(&dir), time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+fn find(store: &Store, name: &str) -> Result<EmailProfile, String> {
+    store
+        .find_profile_by_email(name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no profile for {name}. `mailproof profile list` shows the profiles."))
+}
+
+fn explain(e: ProfileError) -> String {
+    match e {
+        ProfileError::Invalid(f) => {
+            f.errors.iter().map(|i| format!("  {}: {}", i.field, i.message)).collect::<Vec<_>>().join("\n")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The password: from `MAILPROOF_PASSWORD`, or the first line of standard input (never from the command line).
+fn read_password() -> Result<Secret, String> {
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        return Ok(Secret::new(p));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Password (input is not hidden; pipe it in or set {PASSWORD_ENV} instead):");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.is_empty() {
+        return Err(format!("no password: pipe it on standard input or set {PASSWORD_ENV}."));
+    }
+    Ok(Secret::new(line))
+}
+
+pub fn add(file: &Path) -> CliResult {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut draft: ProfileDraft =
+        toml::from_str(&text).map_err(|e| format!("{} is not a valid profile file: {e}", file.display()))?;
+    if draft.password.is_some() {
+        return Err(format!(
+            "{} holds a password. Keep passwords out of files: remove it, and pipe it on standard input or set {PASSWORD_ENV}.",
+            file.display()
+        ));
+    }
+    draft.password = Some(read_password()?);
+    let store = open_store()?;
+    let saved = profiles::save_profile(&store, &Keyring::default(), None, draft, time::OffsetDateTime::now_utc())
+        .map_err(explain)?;
+    println!("Added {} ({}). Its password is in the OS keyring.", saved.email, saved.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(json: bool) -> CliResult {
+    let profiles = open_store()?.list_profiles().map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?);
+    } else if profiles.is_empty() {
+        println!("No email profiles. Add one with `mailproof profile add --file profile.toml`.");
+    } else {
+        for p in &profiles {
+            let actors = p.actors.iter().map(|a| format!("{}: {:?}", a.actor_name, a.status)).collect::<Vec<_>>();
+            println!(
+                "{}  {:?}  in {}:{}  out {}:{}  [{}]",
+                p.email,
+                p.server_type,
+                p.incoming.host,
+                p.incoming.port,
+                p.outgoing.host,
+                p.outgoing.port,
+                actors.join(", ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
+    let store = open_store()?;
+    let profile = find(&store, name)?;
+    let password = profiles::profile_password(&store, &Keyring::default(), &profile.id).map_err(explain)?;
+    let draft = ProfileDraft {
+        email: profile.email.clone(),
+        server_type: profile.server_type,
+        manual_verification: profile.manual_verification,
+        zone_id: profile.zone_id.clone(),
+        actor_ids: profile.actors.iter().map(|a| a.actor_id.clone()).collect(),
+        username: profile.username.clone(),
+        password: None,
+        incoming: profile.incoming.clone(),
+        outgoing: profile.outgoing.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let report = runtime.block_on(profiles::test_connection(
+        &draft,
+        &password,
+        extra_ca.map(Path::to_owned),
+        STEP_TIMEOUT,
+        |event| {
+            // Live progress on stderr; the result goes to stdout.
+            let side = if event.side == Side::Incoming { "incoming" } else { "outgoing" };
+            eprintln!("{side}: {} {}", mark(event.step.status), event.step.title);
+        },
+    ));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        for (title, d) in [("Incoming", &report.incoming), ("Outgoing", &report.outgoing)] {
+            println!("{title}: {:?} {}:{}", d.protocol, d.host, d.port);
+            for s in &d.steps {
+                println!("  {} {} ({} ms): {}", mark(s.status), s.title, s.millis, s.detail);
+                if let Some(hint) = &s.hint {
+                    println!("      what to do: {hint}");
+                }
+            }
+        }
+        println!("{}", if report.ok { "Both servers passed." } else { "The connection test failed." });
+    }
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn mark(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Passed => "ok  ",
+        StepStatus::Warning => "warn",
+        StepStatus::Failed => "FAIL",
+    }
+}
+
+pub fn delete(name: &str) -> CliResult {
+    let store = open_store()?;
+    let profile = find(&store, name)?;
+    profiles::delete_profile(&store, &Keyring::default(), &profile.id).map_err(explain)?;
+    println!("Deleted {} and its keyring entry.", profile.email);
+    Ok(ExitCode::SUCCESS)
+}
