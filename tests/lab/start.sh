@@ -30,6 +30,15 @@ PY
 )
 
 chmod 755 "$D"
+# Postfix and Dovecot run as their own users: every folder above D must let them through.
+p=$D
+while [ "$p" != / ]; do
+  p=$(dirname "$p")
+  case "$(stat -c %A "$p")" in
+    *[xt]) ;;
+    *) echo "lab: $p cannot be entered by other users, so Postfix and Dovecot cannot reach $D. Use a folder under /tmp, or run: chmod o+x $p" >&2; exit 1 ;;
+  esac
+done
 mkdir -p "$D"/{etc,queue,data,log,tls,mail,sieve,bin,run/dovecot,state/dovecot}
 
 # --- TLS: a small CA and a leaf for localhost / 127.0.0.1 (rustls refuses a CA used as a server certificate).

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Diagnostics benchmark: the full connection test of a profile's two servers (IMAP over TLS + SMTP submission
+# with STARTTLS, both signing in) against a private lab, through the `mailproof` command.
+#
+#   tests/bench/diagnostics.sh [RUNS]     # default 20 runs; needs root (the lab) and a D-Bus keyring session
+#
+# Prints the wall time of each `mailproof profile test` (process start to exit, so it includes start-up) and
+# the time the diagnostics themselves report, as p50/p95. Target: full diagnostics <= 2 s.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+runs=${1:-20}
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] || [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
+  MAILPROOF_BENCH_SESSION=1 exec bash "$root/tests/tools/with-session.sh" bash "$0" "$@"
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build -q -p mailproof-cli --release --manifest-path "$root/Cargo.toml"
+bin="$root/target/release/mailproof"
+work=$(mktemp -d /tmp/mailproof-bench-diag.XXXXXX)
+chmod 755 "$work" # the lab's daemons run as their own users and must reach $work/lab
+lab="$work/lab"
+trap 'bash "$root/tests/lab/stop.sh" "$lab"; rm -rf "$work"' EXIT
+env_file=$(bash "$root/tests/lab/start.sh" "$lab" | tail -n 1)
+# shellcheck disable=SC1090
+source "$env_file"
+export MAILPROOF_DATA_DIR="$work/data"
+cat > "$work/bob.toml" <<TOML
+email = "bob@example.test"
+serverType = "imap"
+actorIds = ["this-workstation"]
+username = "bob@example.test"
+[incoming]
+host = "$LAB_HOST"
+port = $LAB_IMAPS_PORT
+security = "tls"
+auth = "plain"
+[outgoing]
+host = "$LAB_HOST"
+port = $LAB_SUBMISSION_PORT
+security = "startTls"
+requiresAuth = true
+auth = "plain"
+TOML
+echo "$LAB_PASSWORD_BOB" | "$bin" profile add --file "$work/bob.toml" >/dev/null
+for i in $(seq "$runs"); do
+  t0=$(date +%s%N)
+  "$bin" profile test bob@example.test --json --ca "$LAB_CA" > "$work/run-$i.json" 2>/dev/null
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000000 )) >> "$work/wall.txt"
+done
+python3 - "$work" "$runs" <<'PY'
+import json, sys, statistics
+work, runs = sys.argv[1], int(sys.argv[2])
+wall = sorted(int(x) for x in open(f"{work}/wall.txt"))
+inner = sorted(max(json.load(open(f"{work}/run-{i}.json"))[s]["millis"] for s in ("incoming", "outgoing")) for i in range(1, runs + 1))
+ok = all(json.load(open(f"{work}/run-{i}.json"))["ok"] for i in range(1, runs + 1))
+pct = lambda xs, p: xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+print(f"runs: {runs}, all passed: {ok}")
+print(f"diagnostics of both servers (as reported): p50 {pct(inner, 50)} ms, p95 {pct(inner, 95)} ms")
+print(f"whole `mailproof profile test` process:    p50 {pct(wall, 50)} ms, p95 {pct(wall, 95)} ms (target <= 2000 ms)")
+PY
