@@ -15,6 +15,7 @@ fn main() {
         "save_profile",
         "delete_profile",
         "test_connection",
+        "discover_settings",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -2,10 +2,11 @@
 // an untrusted certificate refused then pinned, a wrong password explained, and the saved row in the table.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Session, startDriver } from "./webdriver.mjs";
+import { Session, freePort, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
 const labEnv = process.env.MAILPROOF_LAB_ENV;
@@ -24,32 +25,63 @@ function readLab(path) {
   );
 }
 
+/** Serves example.test's autoconfig file, pointing at the lab; everything else is 404. Loopback only. */
+async function autoconfigServer(lab) {
+  const xml = `<?xml version="1.0"?><clientConfig version="1.1"><emailProvider id="example.test">
+<domain>example.test</domain>
+<incomingServer type="imap"><hostname>${lab.LAB_HOST}</hostname><port>${lab.LAB_IMAPS_PORT}</port>
+<socketType>SSL</socketType><username>%EMAILADDRESS%</username><authentication>password-cleartext</authentication></incomingServer>
+<outgoingServer type="smtp"><hostname>${lab.LAB_HOST}</hostname><port>${lab.LAB_SUBMISSION_PORT}</port>
+<socketType>STARTTLS</socketType><username>%EMAILADDRESS%</username></outgoingServer>
+</emailProvider></clientConfig>`;
+  const server = createServer((req, res) => {
+    const wanted = req.headers.host === "autoconfig.example.test" && req.url.startsWith("/mail/config-v1.1.xml");
+    res.writeHead(wanted ? 200 : 404, { "content-type": "text/xml" });
+    res.end(wanted ? xml : "");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
 const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
 
 describe("the Add Email Profile wizard against the lab", { skip }, () => {
   let session;
   let driver;
   let lab;
+  let autoconfig;
 
   before(async () => {
     lab = readLab(labEnv);
+    autoconfig = await autoconfigServer(lab);
+    const base = `http://127.0.0.1:${autoconfig.address().port}`;
     const dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-profiles-"));
-    driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir }, join(shots, "driver-profiles.log"));
+    const env = {
+      ...process.env,
+      MAILPROOF_DATA_DIR: dataDir,
+      // Discovery stays on loopback: autoconfig and ISPDB from the server above, DNS from a port where nothing
+      // listens (SRV, MX and the guess then find nothing, quickly).
+      MAILPROOF_DISCOVERY_HTTP_BASE: base,
+      MAILPROOF_ISPDB_BASE: `${base}/ispdb/`,
+      MAILPROOF_DISCOVERY_DNS: `127.0.0.1:${await freePort()}`,
+    };
+    driver = await startDriver(env, join(shots, "driver-profiles.log"));
     session = await Session.start(driver.base, app);
   });
 
   after(async () => {
     await session?.quit().catch(() => {});
     await driver?.stop();
+    autoconfig?.close();
   });
 
   const input = (name) => session.waitFor(`[data-wizard] [name="${name}"]`);
   const click = async (css) => session.click(await session.waitFor(css));
   const next = () => click('[data-action="next"]');
-  const atStep = (n) => session.waitFor(`[data-step="${n}"]`);
+  const atStep = (n, timeoutMs = 5000) => session.waitFor(`[data-step="${n}"]`, { timeoutMs });
   const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
 
-  it("adds bob's IMAP profile: refuses a bad address, pins the lab certificate, explains a wrong password", async () => {
+  it("adds bob's IMAP profile from discovery to saved row: bad address refused, certificate pinned, wrong password explained", async () => {
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
 
@@ -60,21 +92,27 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     await session.type(await input("email"), "bob@example.test");
     await next();
 
-    // Step 2: the user name is prefilled from the address; a wrong password first.
-    await atStep(1);
+    // Step 2 (after discovery, a few seconds at most): the user name comes from the autoconfig file; a wrong
+    // password first.
+    await atStep(1, 15000);
     assert.equal(await session.execute('return document.querySelector("[name=username]").value'), "bob@example.test");
     await session.type(await input("password"), "wrong-password");
     await next();
 
-    // Steps 3 and 4: the lab's servers instead of the guessed ones.
+    // Steps 3 and 4: prefilled by discovery from the domain's autoconfig file, which says so.
     await atStep(2);
-    await session.waitFor("[data-wizard]", { text: "Guessed from the address" });
-    await session.type(await input("incoming-host"), lab.LAB_HOST);
-    await session.type(await input("incoming-port"), lab.LAB_IMAPS_PORT);
+    await session.waitFor('[data-origin="incoming"]', { text: "Found in the domain's autoconfig file" });
+    const value = (name) => session.execute(`return document.querySelector('[name="${name}"]').value`);
+    assert.equal(await value("incoming-host"), lab.LAB_HOST);
+    assert.equal(await value("incoming-port"), lab.LAB_IMAPS_PORT);
+    await session.waitFor('[data-source="autoconfig"][data-outcome="found"]');
+    await session.waitFor('[data-source="srv"]:not([data-outcome="found"])');
+    await shoot("wizard-discovered");
     await next();
     await atStep(3);
-    await session.type(await input("outgoing-host"), lab.LAB_HOST);
-    await session.type(await input("outgoing-port"), lab.LAB_SUBMISSION_PORT);
+    await session.waitFor('[data-origin="outgoing"]', { text: "Found in the domain's autoconfig file" });
+    assert.equal(await value("outgoing-host"), lab.LAB_HOST);
+    assert.equal(await value("outgoing-port"), lab.LAB_SUBMISSION_PORT);
     await next();
 
     // Step 5: the lab's own CA is not trusted: refused, with the certificate offered for pinning.

@@ -21,6 +21,8 @@ if $for_tests; then
   packages+=(
     # the mail lab (tests/lab)
     postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve openssl python3 bsdutils procps
+    # a local DNS server for the autodiscovery tests
+    dnsmasq-base
     # the real app in its WebView under Xvfb, and screenshots
     xvfb xauth webkit2gtk-driver imagemagick
   )

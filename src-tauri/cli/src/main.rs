@@ -43,6 +43,12 @@ enum ProfileCommand {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Look up the servers for an address (autoconfig, ISPDB, SRV, MX, common names) and say where each came from.
+    Discover {
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the profiles with their actors' verification status.
     List {
         #[arg(long)]
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
         Command::Profile { command } => match command {
             ProfileCommand::Add { file } => profile::add(&file),
             ProfileCommand::List { json } => profile::list(json),
+            ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
         },

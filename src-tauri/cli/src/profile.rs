@@ -158,3 +158,25 @@ pub fn delete(name: &str) -> CliResult {
     println!("Deleted {} and its keyring entry.", profile.email);
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn discover(email: &str, json: bool) -> CliResult {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let found = runtime.block_on(profiles::discover_settings(email));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Sources for {} ({} ms):", found.domain, found.millis);
+    for s in &found.sources {
+        println!("  {:?}: {:?}, {} ({} ms) — {}", s.kind, s.outcome, s.detail, s.millis, s.asked);
+    }
+    for s in &found.suggestions {
+        for h in s.incoming.iter().chain(&s.outgoing) {
+            println!("  from {:?}: {:?} {}:{} {:?}", s.source, h.protocol, h.host, h.port, h.security);
+        }
+    }
+    if found.suggestions.is_empty() {
+        println!("Nothing found: enter the servers by hand.");
+    }
+    Ok(if found.suggestions.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -6,6 +6,7 @@
 pub mod certificate;
 pub mod diagnose;
 pub mod dialogue;
+pub mod discover;
 pub mod imap;
 pub mod pop3;
 pub mod sasl;

@@ -23,6 +23,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         profiles::save_profile,
         profiles::delete_profile,
         profiles::test_connection,
+        profiles::discover_settings,
     ])
 }
 

@@ -102,3 +102,10 @@ pub async fn get_profile(state: State<'_, AppState>, id: String) -> IpcResult<Em
         IpcError::new(ErrorCode::Invalid, format!("No profile {id}: it may have been deleted. Reload the profiles."))
     })
 }
+
+/// Looks up the servers for an address from every discovery source at once (a few seconds at most).
+#[tauri::command]
+#[specta::specta]
+pub async fn discover_settings(email: String) -> IpcResult<mailproof_mail::discover::Discovery> {
+    Ok(profiles::discover_settings(&email).await)
+}

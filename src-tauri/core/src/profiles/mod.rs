@@ -5,6 +5,7 @@
 //! Gmail (Gmail API) are modelled as server types but not built yet; validation says so.
 
 mod connection;
+mod discovery;
 mod save;
 mod validate;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::secrets::{Secret, SecretKey};
 
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
+pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
 pub use save::{delete_profile, profile_password, save_profile, ProfileError};
 pub use validate::{validate_draft, FieldIssue, Findings};
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { domainOf, emptyDraft, guessFromAddress, hostPort, issuesOfStep, standardPort } from "./draft";
+import { applyDiscovery, domainOf, emptyDraft, guessFromAddress, hostPort, issuesOfStep, standardPort } from "./draft";
 
 describe("the profile draft", () => {
   it("guesses common host names and encrypted ports from the address, without overwriting typed values", () => {
@@ -46,5 +46,41 @@ describe("the profile draft", () => {
     expect(domainOf("no-at-sign")).toBe("");
     expect(hostPort("::1", 993)).toBe("[::1]:993");
     expect(hostPort("mail.example.test", 587)).toBe("mail.example.test:587");
+  });
+});
+
+describe("applying discovery", () => {
+  const hint = (protocol: "imap" | "pop3" | "smtp", host: string, port: number) => ({
+    protocol,
+    host,
+    port,
+    security: "tls" as const,
+    username: null,
+    ntlm: false,
+  });
+  const discovery = {
+    domain: "example.test",
+    millis: 12,
+    sources: [],
+    suggestions: [
+      { source: "autoconfig" as const, asked: "https://autoconfig.example.test/x", incoming: [hint("pop3", "pop.a", 995)], outgoing: [] },
+      { source: "srv" as const, asked: "_imaps._tcp", incoming: [hint("imap", "imap.b", 993)], outgoing: [hint("smtp", "smtp.b", 465)] },
+    ],
+  };
+
+  it("takes each side from the best source that has it, for the chosen server type", () => {
+    const { draft, origin } = applyDiscovery({ ...emptyDraft(), email: "bob@example.test" }, discovery);
+    expect(draft.incoming).toMatchObject({ host: "imap.b", port: 993 });
+    expect(draft.outgoing).toMatchObject({ host: "smtp.b", port: 465, security: "tls" });
+    expect(origin.incoming).toBe("the domain's SRV records (_imaps._tcp)");
+
+    const pop = applyDiscovery({ ...emptyDraft(), serverType: "pop3" }, discovery);
+    expect(pop.draft.incoming.host).toBe("pop.a");
+    expect(pop.origin.incoming).toContain("autoconfig file");
+  });
+
+  it("says when nothing was discovered", () => {
+    const { origin } = applyDiscovery(emptyDraft(), { ...discovery, suggestions: [] });
+    expect(origin).toEqual({ incoming: null, outgoing: null });
   });
 });

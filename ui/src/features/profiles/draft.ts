@@ -1,5 +1,14 @@
 // The wizard's draft: defaults, guessed settings, and which validation issues belong to which step.
-import type { FieldIssue, Findings, ProfileDraft, Security, ServerType } from "../../lib/ipc";
+import type {
+  Discovery,
+  FieldIssue,
+  Findings,
+  HintProtocol,
+  ProfileDraft,
+  Security,
+  ServerType,
+  SourceKind,
+} from "../../lib/ipc";
 
 export const steps = ["Address and type", "Account", "Incoming server", "Outgoing server", "Test", "Save"] as const;
 export type StepIndex = 0 | 1 | 2 | 3 | 4 | 5;
@@ -96,4 +105,40 @@ export function draftOf(p: {
 /** "host:port", with brackets around an IPv6 literal. */
 export function hostPort(host: string, port: number): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Where a prefilled server came from, in words, e.g. "the domain's autoconfig file (https://…)". */
+export const sourceNames: Record<SourceKind, string> = {
+  autoconfig: "the domain's autoconfig file",
+  wellKnown: "the domain's .well-known autoconfig file",
+  ispdb: "the Thunderbird ISPDB",
+  srv: "the domain's SRV records",
+  mx: "the ISPDB entry of the domain's MX provider",
+  guess: "a common host name that answered",
+};
+
+export type Origin = { incoming: string | null; outgoing: string | null };
+
+/**
+ * Fills the servers from the best suggestion that has them (suggestions come best first), for the draft's
+ * server type. Returns the draft and, per side, where the values came from (null: nothing discovered).
+ */
+export function applyDiscovery(draft: ProfileDraft, discovery: Discovery): { draft: ProfileDraft; origin: Origin } {
+  const next = structuredClone(draft);
+  const origin: Origin = { incoming: null, outgoing: null };
+  const wanted: HintProtocol = draft.serverType === "pop3" ? "pop3" : "imap";
+  for (const s of discovery.suggestions) {
+    const hint = s.incoming.find((h) => h.protocol === wanted);
+    if (hint && !origin.incoming) {
+      next.incoming = { ...next.incoming, host: hint.host, port: hint.port, security: hint.security, pinnedSha256: null };
+      if (hint.username) next.username = hint.username;
+      origin.incoming = `${sourceNames[s.source]} (${s.asked})`;
+    }
+    const out = s.outgoing.find((h) => h.protocol === "smtp");
+    if (out && !origin.outgoing) {
+      next.outgoing = { ...next.outgoing, host: out.host, port: out.port, security: out.security, pinnedSha256: null };
+      origin.outgoing = `${sourceNames[s.source]} (${s.asked})`;
+    }
+  }
+  return { draft: next, origin };
 }

@@ -150,6 +150,17 @@ async testConnection(draft: ProfileDraft, profileId: string | null, onStep: TAUR
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Looks up the servers for an address from every discovery source at once (a few seconds at most).
+ */
+async discoverSettings(email: string) : Promise<Result<Discovery, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("discover_settings", { email }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -216,6 +227,11 @@ pinnableSha256: string | null;
  * The dialogue, with credentials removed.
  */
 transcript: string[]; ok: boolean; millis: number }
+export type Discovery = { domain: string; 
+/**
+ * Most trustworthy source first: the domain's own files, then the ISPDB, SRV, MX and the guess.
+ */
+suggestions: Suggestion[]; sources: SourceReport[]; millis: number }
 /**
  * A saved email profile. Carries the keyring key name of its password, never the password.
  */
@@ -246,6 +262,8 @@ export type ErrorCode =
  */
 export type FieldIssue = { field: string; message: string }
 export type Findings = { errors: FieldIssue[]; warnings: FieldIssue[] }
+export type HintProtocol = "imap" | "pop3" | "smtp"
+export type HintSecurity = "none" | "startTls" | "tls"
 /**
  * The server Mailproof reads the mailbox from (IMAP or POP3, per the profile's server type).
  */
@@ -310,6 +328,18 @@ export type Security =
 "tls"
 export type SecurityZone = { id: string; name: string; builtIn: boolean; actorCount: number }
 /**
+ * One server a source suggests.
+ */
+export type ServerHint = { protocol: HintProtocol; host: string; port: number; security: HintSecurity; 
+/**
+ * The user name the source says to use, placeholders filled in.
+ */
+username: string | null; 
+/**
+ * True when the source names NTLM as the sign-in method.
+ */
+ntlm: boolean }
+/**
  * How Mailproof reaches the mailbox.
  */
 export type ServerType = "imap" | "pop3" | 
@@ -323,6 +353,40 @@ export type ServerType = "imap" | "pop3" |
 "gmail"
 export type Settings = { theme: Theme }
 export type Side = "incoming" | "outgoing"
+export type SourceKind = 
+/**
+ * `autoconfig.<domain>/mail/config-v1.1.xml`
+ */
+"autoconfig" | 
+/**
+ * `<domain>/.well-known/autoconfig/mail/config-v1.1.xml`
+ */
+"wellKnown" | 
+/**
+ * The Thunderbird ISPDB entry for the domain.
+ */
+"ispdb" | 
+/**
+ * RFC 6186 / RFC 8314 SRV records.
+ */
+"srv" | 
+/**
+ * The ISPDB entry of the provider that runs the domain's MX host.
+ */
+"mx" | 
+/**
+ * Common host names and ports that answered.
+ */
+"guess"
+export type SourceOutcome = "found" | "notFound" | "failed" | "timedOut"
+/**
+ * What one source did, for the wizard's "where this came from" list.
+ */
+export type SourceReport = { kind: SourceKind; 
+/**
+ * What was asked, e.g. the URL or the record name.
+ */
+asked: string; outcome: SourceOutcome; detail: string; millis: number }
 export type Step = { kind: StepKind; 
 /**
  * E.g. "TLS handshake", "Capabilities (after STARTTLS)".
@@ -346,6 +410,10 @@ export type StepStatus = "passed" |
  * Passed, but something deserves attention (clear-text login, a pinned certificate).
  */
 "warning" | "failed"
+/**
+ * The settings one source suggests, best first within each list.
+ */
+export type Suggestion = { source: SourceKind; asked: string; incoming: ServerHint[]; outgoing: ServerHint[] }
 export type TAURI_CHANNEL<TSend> = null
 /**
  * The colour theme. `System` follows the operating system's light or dark preference.
