@@ -3,9 +3,10 @@
 set -uo pipefail
 D=${1:?usage: tests/lab/stop.sh DIR}
 [ -f "$D/etc/main.cf" ] && script -qec "postfix -c $D/etc stop" /dev/null >/dev/null 2>&1
-if [ -f "$D/run/dovecot/master.pid" ]; then
-  pid=$(cat "$D/run/dovecot/master.pid")
+for pidfile in "$D/run/dovecot/master.pid" "$D/ntlm/run/dovecot/master.pid" "$D/ntlm/dc/run/samba.pid"; do
+  [ -f "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
   kill "$pid" 2>/dev/null
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-fi
+done
 exit 0

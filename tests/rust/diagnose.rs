@@ -16,6 +16,7 @@ fn target(lab: &Lab, protocol: Protocol, port_key: &str, encryption: Encryption,
         encryption,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         login: password.map(|p| Login { username: "bob@example.test".into(), password: Password::new(p) }),
+        ntlm: false,
         timeout: Duration::from_secs(3),
     }
 }
@@ -172,4 +173,59 @@ async fn nothing_listening_is_explained() {
     assert_eq!(step.kind, StepKind::Tcp);
     assert!(step.hint.as_deref().unwrap().starts_with(&format!("Nothing accepts connections on port {port}")));
     assert!(step.hint.as_deref().unwrap().contains("same subnet"), "carries the interfaces hint");
+}
+
+/// The lab's NTLM side (tests/lab/start.sh --ntlm), or a skip / failure when it was started without it.
+fn ntlm_lab(lab: &Lab) -> Option<(String, String)> {
+    match (lab.try_var("LAB_NTLM_USER"), lab.try_var("LAB_NTLM_PASSWORD")) {
+        (Some(u), Some(p)) => Some((u.to_owned(), p.to_owned())),
+        _ => mailproof_tests::missing("the lab's NTLM side (tests/lab/start.sh --ntlm)"),
+    }
+}
+
+fn ntlm_target(
+    lab: &Lab,
+    protocol: Protocol,
+    port_key: &str,
+    encryption: Encryption,
+    user: &str,
+    password: &str,
+) -> Target {
+    let mut t = target(lab, protocol, port_key, encryption, Some(password));
+    t.login = Some(Login { username: user.into(), password: Password::new(password) });
+    t.ntlm = true;
+    t
+}
+
+#[tokio::test]
+async fn ntlmv2_signs_in_on_imap_pop3_and_smtp_against_a_real_samba_dc() {
+    let Some(lab) = Lab::running() else { return };
+    let Some((user, password)) = ntlm_lab(&lab) else { return };
+    for (protocol, key, enc) in [
+        (Protocol::Imap, "LAB_NTLM_IMAPS_PORT", Encryption::Tls),
+        (Protocol::Imap, "LAB_NTLM_IMAP_PORT", Encryption::StartTls),
+        (Protocol::Pop3, "LAB_NTLM_POP3S_PORT", Encryption::Tls),
+        (Protocol::Pop3, "LAB_NTLM_POP3_PORT", Encryption::StartTls),
+        (Protocol::Smtp, "LAB_NTLM_SUBMISSION_PORT", Encryption::StartTls),
+    ] {
+        let d = run(&ntlm_target(&lab, protocol, key, enc, &user, &password)).await;
+        assert!(d.ok, "{protocol:?} {enc:?}: {:#?}\n{:#?}", d.steps, d.transcript);
+        assert!(d.auth_mechanisms.contains(&"NTLM".to_owned()));
+        assert!(!d.transcript.iter().any(|l| l.contains(&password)));
+
+        let d = run(&ntlm_target(&lab, protocol, key, enc, &user, "Wrong-Passw0rd")).await;
+        let step = failed(&d);
+        assert_eq!(step.kind, StepKind::Login, "{protocol:?}");
+        assert!(step.detail.contains("rejected"), "{protocol:?}: {}", step.detail);
+    }
+}
+
+#[tokio::test]
+async fn ntlm_on_a_server_that_does_not_offer_it_is_explained() {
+    let Some(lab) = Lab::running() else { return };
+    let mut t = target(&lab, Protocol::Imap, "LAB_IMAPS_PORT", Encryption::Tls, Some("x"));
+    t.ntlm = true;
+    let step = failed(&run(&t).await).clone();
+    assert_eq!(step.kind, StepKind::Login);
+    assert!(step.detail.contains("does not offer NTLM sign-in (it offers: PLAIN, LOGIN)"), "{}", step.detail);
 }

@@ -23,6 +23,8 @@ if $for_tests; then
     postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve openssl python3 bsdutils procps
     # a local DNS server for the autodiscovery tests
     dnsmasq-base
+    # the lab's NTLM side: a Samba AD DC on loopback that Dovecot asks through winbind
+    samba winbind samba-ad-provision samba-dsdb-modules samba-vfs-modules libnss-wrapper
     # the real app in its WebView under Xvfb, and screenshots
     xvfb xauth webkit2gtk-driver imagemagick
   )

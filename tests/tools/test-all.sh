@@ -18,7 +18,7 @@ say "Starting the mail lab"
 lab_dir=$(mktemp -d /tmp/mailproof-lab.XXXXXX)
 trap 'bash tests/lab/stop.sh "$lab_dir"' EXIT
 export MAILPROOF_LAB_ENV
-MAILPROOF_LAB_ENV=$(bash tests/lab/start.sh "$lab_dir" | tail -n 1)
+MAILPROOF_LAB_ENV=$(bash tests/lab/start.sh "$lab_dir" --ntlm | tail -n 1)
 
 # Missing real components fail the tests instead of skipping them.
 export MAILPROOF_REQUIRE_REAL=1

@@ -48,6 +48,8 @@ pub struct Target {
     pub trust: Trust,
     /// `None` skips the login step (an SMTP server that needs no authentication).
     pub login: Option<Login>,
+    /// Sign in with NTLMv2 instead of a password mechanism (PLAIN, LOGIN, USER/PASS).
+    pub ntlm: bool,
     /// Limit for each network step.
     pub timeout: Duration,
 }
@@ -595,6 +597,9 @@ impl Run<'_> {
         let user = &login.username;
         let pass = login.password.expose();
         let outcome: Result<Result<String, String>, DialogueError> = async {
+            if tg.ntlm {
+                return ntlm_login(tg.protocol, d, mechs, user, pass).await;
+            }
             match tg.protocol {
                 Protocol::Imap => {
                     if learnt.capabilities.iter().any(|c| c.eq_ignore_ascii_case("LOGINDISABLED")) {
@@ -701,6 +706,59 @@ fn transcript_text(lines: Vec<TranscriptLine>) -> Vec<String> {
             Direction::Server => format!("S: {}", l.text),
         })
         .collect()
+}
+
+/// Signs in with NTLMv2: the command, then NEGOTIATE and AUTHENTICATE as continuation lines. `Ok(Err(reply))`
+/// is a refusal in the server's words; an empty reply means the server does not offer NTLM.
+async fn ntlm_login(
+    protocol: Protocol,
+    d: &mut Dialogue<MailStream>,
+    mechs: &[String],
+    user: &str,
+    pass: &str,
+) -> Result<Result<String, String>, DialogueError> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    if !mechs.iter().any(|m| m == "NTLM") {
+        return Ok(Err(String::new()));
+    }
+    let (command, more) = match protocol {
+        Protocol::Imap => ("l AUTHENTICATE NTLM", "+"),
+        Protocol::Pop3 => ("AUTH NTLM", "+"),
+        Protocol::Smtp => ("AUTH NTLM", "334"),
+    };
+    d.send(command).await?;
+    let go_on = d.read_line().await?;
+    if !go_on.starts_with(more) {
+        return Ok(Err(go_on));
+    }
+    d.send_shown(&STANDARD.encode(crate::ntlm::negotiate()), "<NTLM negotiate message>").await?;
+    let challenge_line = d.read_line().await?;
+    let Some(challenge_b64) = challenge_line.strip_prefix(more) else { return Ok(Err(challenge_line)) };
+    let answer = STANDARD
+        .decode(challenge_b64.trim())
+        .map_err(|e| e.to_string())
+        .and_then(|challenge| crate::ntlm::authenticate(&challenge, user, pass).map_err(|e| e.to_string()));
+    let answer = match answer {
+        Ok(a) => a,
+        Err(why) => {
+            // Cancel the exchange as each protocol expects, then report.
+            d.send("*").await?;
+            return Ok(Err(format!("cannot answer the server's NTLM challenge: {why}")));
+        }
+    };
+    d.send_shown(&STANDARD.encode(answer), "<NTLM authenticate message, redacted>").await?;
+    let last = match protocol {
+        Protocol::Imap => read_reply(protocol, d, Some("l")).await?.pop().unwrap_or_default(),
+        Protocol::Pop3 => d.read_line().await?,
+        Protocol::Smtp => read_reply(protocol, d, None).await?.pop().unwrap_or_default(),
+    };
+    let ok = match protocol {
+        Protocol::Imap => last.starts_with("l OK"),
+        Protocol::Pop3 => last.starts_with("+OK"),
+        Protocol::Smtp => last.starts_with("235"),
+    };
+    Ok(if ok { Ok(last) } else { Err(last) })
 }
 
 /// Reads one complete reply: SMTP multi-line (`250-` … `250 `), IMAP untagged lines up to the tagged one (or
@@ -920,6 +978,17 @@ fn explain_tls_failure(tg: &Target, e: &std::io::Error, report: &TlsReport, afte
 }
 
 fn explain_login_failure(tg: &Target, user: &str, reply: &str, mechs: &[String], secured: bool) -> (String, String) {
+    if reply.is_empty() && tg.ntlm {
+        let offered = if mechs.is_empty() { "nothing".to_owned() } else { mechs.join(", ") };
+        return (
+            format!("The server does not offer NTLM sign-in (it offers: {offered})."),
+            if secured {
+                "Choose Plain authentication, or ask the server's owner to enable NTLM.".into()
+            } else {
+                "Some servers offer NTLM only after STARTTLS. Choose STARTTLS or SSL/TLS, or choose Plain.".into()
+            },
+        );
+    }
     if reply.is_empty() {
         return (
             "The server announces no authentication mechanism Mailproof can use (PLAIN or LOGIN).".into(),
@@ -941,6 +1010,12 @@ fn explain_login_failure(tg: &Target, user: &str, reply: &str, mechs: &[String],
         }
     }
     let _ = mechs;
+    if tg.ntlm && !user.contains('\\') {
+        return (
+            format!("The server rejected the NTLM login for {user}: {reply}"),
+            format!("Check the password, and write the account as DOMAIN\\user (e.g. LAB\\{}) — NTLM servers often need the domain.", user.split('@').next().unwrap_or(user)),
+        );
+    }
     (
         format!("The server rejected the login for {user}: {reply}"),
         format!("Check the user name ({user}) and the password. If they are right, the account may be locked or {} access disabled for it.", tg.protocol.label()),
@@ -982,6 +1057,7 @@ mod tests {
             encryption: Encryption::StartTls,
             trust: Trust::default(),
             login: None,
+            ntlm: false,
             timeout: Duration::from_secs(1),
         };
         let (detail, hint) = explain_login_failure(&tg, "bob", "535 5.7.8 Error: authentication failed", &[], true);

@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod dialogue;
 pub mod discover;
 pub mod imap;
+pub mod ntlm;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;

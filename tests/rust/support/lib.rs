@@ -44,6 +44,11 @@ impl Lab {
         self.vars.get(key).unwrap_or_else(|| panic!("lab.env has no {key}"))
     }
 
+    /// A variable the lab may not have (e.g. the NTLM side's, present only with `start.sh --ntlm`).
+    pub fn try_var(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
     pub fn port(&self, key: &str) -> u16 {
         self.var(key).parse().unwrap_or_else(|_| panic!("{key} is not a port"))
     }

@@ -10,7 +10,7 @@ use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, Password};
 use serde::Serialize;
 
-use super::{normalize_fingerprint, ProfileDraft, ServerType};
+use super::{normalize_fingerprint, AuthMethod, ProfileDraft, ServerType};
 use crate::secrets::Secret;
 
 /// How long each network step of a connection test may take.
@@ -62,6 +62,7 @@ pub async fn test_connection(
         encryption: draft.incoming.security.into(),
         trust: trust(&draft.incoming.pinned_sha256),
         login: Some(login.clone()),
+        ntlm: draft.incoming.auth == AuthMethod::Ntlm,
         timeout,
     };
     let outgoing = Target {
@@ -71,6 +72,7 @@ pub async fn test_connection(
         encryption: draft.outgoing.security.into(),
         trust: trust(&draft.outgoing.pinned_sha256),
         login: draft.outgoing.requires_auth.then_some(login),
+        ntlm: draft.outgoing.requires_auth && draft.outgoing.auth == AuthMethod::Ntlm,
         timeout,
     };
     let report = Mutex::new(on_step);

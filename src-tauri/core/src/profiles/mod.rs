@@ -118,7 +118,8 @@ impl From<Security> for mailproof_mail::Encryption {
 #[serde(rename_all = "camelCase")]
 pub enum AuthMethod {
     Plain,
-    /// NTLMv2: not built yet; validation says so.
+    /// NTLMv2 (never NTLMv1). The connection test signs in with it; the session clients used by verification
+    /// and email actions must learn it when those are built.
     Ntlm,
 }
 

@@ -80,7 +80,7 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor]) -> 
         inc.security,
         inc.pinned_sha256.as_deref(),
     );
-    check_auth(&mut f, "incoming.auth", inc.auth);
+    check_ntlm_account(&mut f, "incoming.auth", inc.auth, &draft.username);
     if inc.security == Security::None {
         f.warn(
             "incoming.security",
@@ -91,7 +91,7 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor]) -> 
     let out = &draft.outgoing;
     check_server(&mut f, "outgoing", Protocol::Smtp, &out.host, out.port, out.security, out.pinned_sha256.as_deref());
     if out.requires_auth {
-        check_auth(&mut f, "outgoing.auth", out.auth);
+        check_ntlm_account(&mut f, "outgoing.auth", out.auth, &draft.username);
         if out.security == Security::None {
             f.warn(
                 "outgoing.security",
@@ -170,9 +170,13 @@ fn check_server(
     }
 }
 
-fn check_auth(f: &mut Findings, field: &str, auth: AuthMethod) {
-    if auth == AuthMethod::Ntlm {
-        f.error(field, "NTLM sign-in arrives in a later version of Mailproof. Choose Plain for now.");
+/// NTLM servers usually need the domain: warn when the account is not written as DOMAIN\user.
+fn check_ntlm_account(f: &mut Findings, field: &str, auth: AuthMethod, username: &str) {
+    if auth == AuthMethod::Ntlm && !username.contains('\\') {
+        f.warn(
+            field,
+            "NTLM servers usually need the account as DOMAIN\\user. If the test fails, write the user name that way.",
+        );
     }
 }
 
@@ -477,16 +481,26 @@ mod tests {
     }
 
     #[test]
-    fn not_yet_built_choices_say_so() {
+    fn not_yet_built_server_types_say_so() {
         let mut d = draft();
         d.server_type = ServerType::Graph;
         assert!(errors_for(&d, "serverType")[0].contains("arrive in a later version"));
+    }
+
+    #[test]
+    fn ntlm_is_accepted_and_a_missing_domain_is_warned_about() {
         let mut d = draft();
         d.incoming.auth = AuthMethod::Ntlm;
-        assert!(errors_for(&d, "incoming.auth")[0].contains("later version"));
+        let f = validate_draft(&d, false, &actors());
+        assert!(f.is_ok());
+        assert_eq!(f.warnings[0].field, "incoming.auth");
+        d.username = "LAB\\bob".into();
+        assert!(validate_draft(&d, false, &actors()).warnings.is_empty());
+        d.username = "bob@example.test".into();
         d.outgoing.requires_auth = false;
         d.outgoing.auth = AuthMethod::Ntlm;
-        assert!(errors_for(&d, "outgoing.auth").is_empty(), "the type is ignored when no authentication is required");
+        let f = validate_draft(&d, false, &actors());
+        assert!(!f.warnings.iter().any(|w| w.field == "outgoing.auth"), "ignored when no authentication is required");
     }
 
     #[test]
