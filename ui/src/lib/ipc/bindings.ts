@@ -189,7 +189,8 @@ startupNotice: string | null }
  */
 export type AuthMethod = "plain" | 
 /**
- * NTLMv2: not built yet; validation says so.
+ * NTLMv2 (never NTLMv1). The connection test signs in with it; the session clients used by verification
+ * and email actions must learn it when those are built.
  */
 "ntlm"
 export type CertificateInfo = { subject: string; issuer: string; 
