@@ -16,6 +16,10 @@ fn main() {
         "delete_profile",
         "test_connection",
         "discover_settings",
+        "create_zone",
+        "delete_zone",
+        "create_actor",
+        "delete_actor",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -80,6 +80,34 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
     await session.waitFor('[data-table="zones"] td', { text: "Default (built in)" });
   });
 
+  it("manages security zones and actors in Settings, refusing deletions that would break them", async () => {
+    const { session } = running;
+    await session.click(await session.waitFor('[data-nav="settings"]'));
+    await session.type(await session.waitFor('[name="zone-name"]'), "DMZ");
+    await session.click(await session.waitFor('[data-form="add-zone"] button'));
+    await session.waitFor('[data-table="zones"] tr[data-zone="DMZ"]');
+
+    await session.type(await session.waitFor('[name="actor-name"]'), "Mail reader DMZ-1");
+    const dmz = await session.execute(
+      `const o = [...document.querySelectorAll('[name="actor-zone"] option')].find((o) => o.textContent === "DMZ"); return o.value;`,
+    );
+    await session.execute(
+      `const s = document.querySelector('[name="actor-zone"]'); s.value = arguments[0]; s.dispatchEvent(new Event("change"));`,
+      dmz,
+    );
+    await session.click(await session.waitFor('[data-form="add-actor"] button'));
+    const row = await session.waitFor('[data-table="actors"] tr[data-actor="Mail reader DMZ-1"]');
+    assert.match(await session.text(row), /Remote \(agent not built yet\)\s*DMZ/);
+
+    await session.click(await session.waitFor('[data-zone="DMZ"] [data-action="delete-zone"]'));
+    await session.waitFor("[data-directory-error]", { text: "DMZ still has 1 actor(s)" });
+    await shoot(session, "settings-zones-actors");
+    await session.click(await session.waitFor('[data-actor="Mail reader DMZ-1"] [data-action="delete-actor"]'));
+    await session.click(await session.waitFor('[data-zone="DMZ"] [data-action="delete-zone"]'));
+    for (let i = 0; i < 50 && (await session.findAll('[data-zone="DMZ"]')).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await session.findAll('[data-zone="DMZ"]')).length, 0);
+  });
+
   it("checks the real keyring from Settings", async () => {
     const { session } = running;
     await session.click(await session.waitFor('[data-action="check-keyring"]'));

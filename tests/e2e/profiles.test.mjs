@@ -1,7 +1,7 @@
 // The Add Email Profile wizard in the real app against the real mail lab: validation, the live connection test,
 // an untrusted certificate refused then pinned, a wrong password explained, and the saved row in the table.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,12 +50,13 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
   let driver;
   let lab;
   let autoconfig;
+  let dataDir;
 
   before(async () => {
     lab = readLab(labEnv);
     autoconfig = await autoconfigServer(lab);
     const base = `http://127.0.0.1:${autoconfig.address().port}`;
-    const dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-profiles-"));
+    dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-profiles-"));
     const env = {
       ...process.env,
       MAILPROOF_DATA_DIR: dataDir,
@@ -206,5 +207,18 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     await click('[data-action="save"]');
     const row = await session.waitFor('[data-table="profiles"] tr[data-profile="ntlm-bob@example.test"]');
     assert.match(await session.text(row), /POP3/);
+  });
+
+  it("leaves no password in the database files or in anything the app printed", async () => {
+    const secrets = [lab.LAB_PASSWORD_BOB, lab.LAB_NTLM_PASSWORD, "wrong-password"].filter(Boolean);
+    const files = readdirSync(dataDir).map((f) => join(dataDir, f));
+    files.push(join(shots, "driver-profiles.log"));
+    assert.ok(files.some((f) => f.endsWith("mailproof.db")));
+    for (const file of files) {
+      const bytes = readFileSync(file);
+      for (const secret of secrets) {
+        assert.equal(bytes.includes(Buffer.from(secret)), false, `${secret} found in ${file}`);
+      }
+    }
   });
 });

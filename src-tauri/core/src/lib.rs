@@ -10,4 +10,4 @@ pub mod secrets;
 pub mod settings;
 pub mod store;
 
-pub use store::{OpenOutcome, Store, StoreError};
+pub use store::{DirectoryError, OpenOutcome, Store, StoreError};

@@ -3,6 +3,7 @@
 //! Each table's queries live in their own file beside this one. Times are stored as UTC RFC 3339 text.
 
 mod actors;
+mod directory_admin;
 mod migrations;
 mod profiles;
 mod settings;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode};
 use time::OffsetDateTime;
 
+pub use directory_admin::DirectoryError;
 pub use migrations::{Migration, MIGRATIONS};
 
 /// How long a connection waits for a lock held by another connection before giving up.

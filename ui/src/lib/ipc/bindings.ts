@@ -62,6 +62,50 @@ async listZones() : Promise<Result<SecurityZone[], IpcError>> {
 }
 },
 /**
+ * Adds a security zone.
+ */
+async createZone(name: string) : Promise<Result<SecurityZone, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("create_zone", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Deletes a zone that has no actors.
+ */
+async deleteZone(id: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("delete_zone", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Adds a remote actor to a zone.
+ */
+async createActor(name: string, zoneId: string) : Promise<Result<Actor, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("create_actor", { name, zoneId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Deletes an actor no profile uses.
+ */
+async deleteActor(id: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("delete_actor", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Proves the OS keyring works: stores, reads back and deletes a random test entry.
  */
 async checkKeyring() : Promise<Result<Check, IpcError>> {
