@@ -20,6 +20,7 @@ fn submission(lab: &Lab, user: &str) -> SmtpConfig {
         port: lab.port("LAB_SUBMISSION_PORT"),
         encryption: Encryption::StartTls,
         login: Some(login(lab, user)),
+        ntlm: false,
         extra_ca: Some(lab.ca()),
         timeout: Duration::from_secs(10),
     }
@@ -32,6 +33,7 @@ fn imap_config(lab: &Lab, user: &str, encryption: Encryption) -> ImapConfig {
         port,
         encryption,
         login: login(lab, user),
+        ntlm: false,
         extra_ca: Some(lab.ca()),
         timeout: Duration::from_secs(10),
     }

@@ -17,6 +17,8 @@ pub struct ImapConfig {
     pub port: u16,
     pub encryption: Encryption,
     pub login: Login,
+    /// Sign in with AUTHENTICATE NTLM (NTLMv2) instead of LOGIN.
+    pub ntlm: bool,
     /// A CA to trust beyond the public roots (a PEM file), e.g. an organisation's own CA.
     pub extra_ca: Option<PathBuf>,
     pub timeout: Duration,
@@ -59,10 +61,34 @@ pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
         let tls = start_tls(tcp, &config.host, client_config(config.extra_ca.as_deref())?).await?;
         client = async_imap::Client::new(tls);
     }
-    client
-        .login(&config.login.username, config.login.password.expose())
-        .await
-        .map_err(|(e, _)| ImapError::Login { username: config.login.username.clone(), detail: e.to_string() })
+    let refused = |(e, _): (async_imap::error::Error, _)| ImapError::Login {
+        username: config.login.username.clone(),
+        detail: e.to_string(),
+    };
+    if config.ntlm {
+        let ntlm = NtlmAuthenticator { login: config.login.clone(), sent_negotiate: false };
+        return client.authenticate("NTLM", ntlm).await.map_err(refused);
+    }
+    client.login(&config.login.username, config.login.password.expose()).await.map_err(refused)
+}
+
+/// Answers the server's continuations: the first (empty) with NEGOTIATE, the challenge with AUTHENTICATE.
+struct NtlmAuthenticator {
+    login: Login,
+    sent_negotiate: bool,
+}
+
+impl async_imap::Authenticator for NtlmAuthenticator {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        if !self.sent_negotiate {
+            self.sent_negotiate = true;
+            return crate::ntlm::negotiate();
+        }
+        // An unreadable challenge gets an empty answer, which the server refuses; the login error says so.
+        crate::ntlm::authenticate(challenge, &self.login.username, self.login.password.expose()).unwrap_or_default()
+    }
 }
 
 /// UIDs of the messages in `mailbox` whose Message-ID header contains `message_id`.

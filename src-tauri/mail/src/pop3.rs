@@ -20,6 +20,8 @@ pub struct Pop3Config {
     pub port: u16,
     pub encryption: Encryption,
     pub login: Login,
+    /// Sign in with AUTH NTLM (NTLMv2).
+    pub ntlm: bool,
     pub trust: Trust,
     pub timeout: Duration,
 }
@@ -69,7 +71,9 @@ impl Pop3<MailStream> {
             pop = pop.stls(&config.host, &config.trust).await?;
         }
         let capabilities = pop.capa().await.unwrap_or_default();
-        if capabilities.iter().any(|c| sasl_mechanisms(c).iter().any(|m| m == "PLAIN")) {
+        if config.ntlm {
+            pop.auth_ntlm(&config.login).await?;
+        } else if capabilities.iter().any(|c| sasl_mechanisms(c).iter().any(|m| m == "PLAIN")) {
             pop.auth_plain(&config.login).await?;
         } else {
             pop.user_pass(&config.login).await?;
@@ -131,6 +135,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
         let token = crate::sasl::plain(&login.username, login.password.expose());
         self.command_shown("AUTH", &format!("AUTH PLAIN {token}"), "AUTH PLAIN <redacted>").await?;
         Ok(())
+    }
+
+    /// AUTH NTLM (RFC 5034 framing): NEGOTIATE, then AUTHENTICATE answering the server's challenge.
+    pub async fn auth_ntlm(&mut self, login: &Login) -> Result<(), Pop3Error> {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine;
+        let err = |source| Pop3Error::Dialogue { command: "AUTH", source };
+        let refused = |reply: String| Pop3Error::Refused { command: "AUTH", reply };
+        self.dialogue.send("AUTH NTLM").await.map_err(err)?;
+        let go_on = self.dialogue.read_line().await.map_err(err)?;
+        if !go_on.starts_with('+') || go_on.starts_with("+OK") {
+            return Err(refused(go_on));
+        }
+        self.dialogue
+            .send_shown(&STANDARD.encode(crate::ntlm::negotiate()), "<NTLM negotiate message>")
+            .await
+            .map_err(err)?;
+        let line = self.dialogue.read_line().await.map_err(err)?;
+        let Some(challenge) = line.strip_prefix('+').filter(|_| !line.starts_with("+OK")) else {
+            return Err(refused(line));
+        };
+        let challenge =
+            STANDARD.decode(challenge.trim()).map_err(|e| Pop3Error::Malformed(format!("NTLM challenge: {e}")))?;
+        let answer = crate::ntlm::authenticate(&challenge, &login.username, login.password.expose())
+            .map_err(|e| Pop3Error::Malformed(e.to_string()))?;
+        self.dialogue
+            .send_shown(&STANDARD.encode(answer), "<NTLM authenticate message, redacted>")
+            .await
+            .map_err(err)?;
+        let reply = self.dialogue.read_line().await.map_err(err)?;
+        if reply.starts_with("+OK") {
+            Ok(())
+        } else {
+            Err(refused(reply))
+        }
     }
 
     /// Number of messages and their total size in octets.

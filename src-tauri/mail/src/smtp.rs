@@ -16,6 +16,8 @@ pub struct SmtpConfig {
     pub encryption: Encryption,
     /// `None` when the server takes mail without authentication.
     pub login: Option<Login>,
+    /// Sign in with NTLMv2 (driven on lettre's lower-level connection; its mechanism list is closed).
+    pub ntlm: bool,
     /// A CA to trust beyond the public roots (a PEM file).
     pub extra_ca: Option<PathBuf>,
     pub timeout: Duration,
@@ -44,6 +46,9 @@ pub enum SmtpError {
 
 /// Sends `message` and returns the server's final reply.
 pub async fn send(config: &SmtpConfig, message: Message) -> Result<Accepted, SmtpError> {
+    if let (Some(login), true) = (&config.login, config.ntlm) {
+        return send_with_ntlm(config, login, message).await;
+    }
     let transport = transport(config)?;
     let response = transport.send(message).await.map_err(classify)?;
     let text = response.message().collect::<Vec<_>>().join(" ");
@@ -76,6 +81,53 @@ fn transport(config: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, 
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);
     }
     Ok(builder.build())
+}
+
+/// Connects, secures the connection, signs in with NTLMv2 through raw AUTH NTLM commands, then sends.
+async fn send_with_ntlm(config: &SmtpConfig, login: &Login, message: Message) -> Result<Accepted, SmtpError> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+
+    let hello = ClientId::default();
+    let params = || -> Result<TlsParameters, SmtpError> {
+        let mut params = TlsParameters::builder(config.host.clone());
+        if let Some(path) = &config.extra_ca {
+            let pem =
+                std::fs::read(path).map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| SmtpError::CaFile { path: path.clone(), detail: e.to_string() })?;
+            params = params.add_root_certificate(cert);
+        }
+        params.build_rustls().map_err(|e| SmtpError::Tls { host: config.host.clone(), detail: e.to_string() })
+    };
+    let wrapper = if config.encryption == Encryption::Tls { Some(params()?) } else { None };
+    let mut conn = AsyncSmtpConnection::connect_tokio1(
+        (config.host.as_str(), config.port),
+        Some(config.timeout),
+        &hello,
+        wrapper,
+        None,
+    )
+    .await
+    .map_err(classify)?;
+    if config.encryption == Encryption::StartTls {
+        conn.starttls(params()?, &hello).await.map_err(classify)?;
+    }
+    let refused = |detail: String| SmtpError::Permanent { code: Some(535), detail };
+    conn.command("AUTH NTLM\r\n").await.map_err(classify)?;
+    let challenge =
+        conn.command(format!("{}\r\n", STANDARD.encode(crate::ntlm::negotiate()))).await.map_err(classify)?;
+    let challenge = challenge.message().next().unwrap_or_default().trim().to_owned();
+    let challenge = STANDARD.decode(challenge).map_err(|e| refused(format!("unreadable NTLM challenge: {e}")))?;
+    let answer = crate::ntlm::authenticate(&challenge, &login.username, login.password.expose())
+        .map_err(|e| refused(e.to_string()))?;
+    conn.command(format!("{}\r\n", STANDARD.encode(answer))).await.map_err(classify)?;
+    let response = conn.send(message.envelope(), &message.formatted()).await.map_err(classify)?;
+    let _ = conn.quit().await;
+    let text = response.message().collect::<Vec<_>>().join(" ");
+    Ok(Accepted { code: u16::from(response.code()), text })
 }
 
 fn classify(err: lettre::transport::smtp::Error) -> SmtpError {
