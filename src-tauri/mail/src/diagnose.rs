@@ -1066,6 +1066,62 @@ mod tests {
         assert!(detail.contains("no authentication mechanism"));
     }
 
+    /// A server that answers every connection with `script` and then closes (or keeps quiet).
+    async fn misbehaving_server(script: &'static [u8], then_close: bool) -> u16 {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let _ = sock.write_all(script).await;
+                    if !then_close {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn malformed_servers_end_in_an_explained_failure_never_a_panic() {
+        let endless: &'static [u8] = Box::leak(vec![b'x'; crate::dialogue::MAX_LINE + 100].into_boxed_slice());
+        let cases: [(&'static [u8], bool); 6] = [
+            (b"", true),
+            (b"\x00\xff\xfe garbage \x16\x03\x01\r\n", true),
+            (b"* OK ready\r\n* CAPABILITY \xff\xfe\r\n", true),
+            (b"220-first\r\n220-second\r\n", true),
+            (b"+OK pop\r\n", false),
+            (endless, false),
+        ];
+        for protocol in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
+            for (script, close) in cases {
+                let port = misbehaving_server(script, close).await;
+                for encryption in [Encryption::None, Encryption::StartTls, Encryption::Tls] {
+                    let target = Target {
+                        protocol,
+                        host: "127.0.0.1".into(),
+                        port,
+                        encryption,
+                        trust: Trust::default(),
+                        login: Some(Login { username: "u".into(), password: crate::Password::new("p") }),
+                        ntlm: false,
+                        timeout: Duration::from_millis(300),
+                    };
+                    let d = diagnose(&target, &mut |_| {}).await;
+                    assert!(
+                        !d.ok,
+                        "{protocol:?} {encryption:?} {:?}",
+                        String::from_utf8_lossy(&script[..script.len().min(20)])
+                    );
+                    let failed = d.steps.iter().find(|s| s.status == StepStatus::Failed).expect("a failed step");
+                    assert!(failed.hint.as_deref().is_some_and(|h| !h.is_empty()), "{failed:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn ehlo_names_are_address_literals() {
         assert_eq!(ehlo_name(Some("127.0.0.1".parse().unwrap())), "[127.0.0.1]");
