@@ -202,6 +202,17 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
       text: "Signed in as LAB\\bob",
     });
     await shoot("wizard-ntlm-pop3-passed");
+
+    // Back on the outgoing step, the choices follow what the server announced: NTLM only.
+    await click('[data-action="back"]');
+    await atStep(3);
+    await session.waitFor('[data-offered="outgoing"]', { text: "The server announced: NTLM." });
+    assert.equal(
+      await session.execute('return document.querySelector(\'[name="outgoing-auth"][value="plain"]\').disabled'),
+      true,
+    );
+    await next();
+    await session.waitFor('[data-diagnosis-result="ok"]', { timeoutMs: 20000 });
     await next();
     await atStep(5);
     await click('[data-action="save"]');

@@ -7,6 +7,7 @@ use lettre::message::header::ContentType;
 use lettre::Message;
 use mailproof_mail::imap::{self, ImapConfig};
 use mailproof_mail::smtp::{self, SmtpConfig, SmtpError};
+use mailproof_mail::tls::Trust;
 use mailproof_mail::{Encryption, Login, Password};
 use mailproof_tests::Lab;
 
@@ -34,7 +35,7 @@ fn imap_config(lab: &Lab, user: &str, encryption: Encryption) -> ImapConfig {
         encryption,
         login: login(lab, user),
         ntlm: false,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
 }
@@ -145,4 +146,17 @@ async fn a_message_bounced_after_acceptance_returns_a_dsn_to_the_sender() {
     let dsn = String::from_utf8_lossy(&dsn);
     assert!(dsn.contains("multipart/report") && dsn.contains("report-type=delivery-status"), "not a DSN");
     assert!(dsn.contains("message refused after acceptance"), "the DSN keeps the gateway's reason");
+}
+
+#[tokio::test]
+async fn imap_accepts_a_pinned_certificate_without_the_ca_and_refuses_another_pin() {
+    let Some(lab) = Lab::running() else { return };
+    let leaf = std::path::PathBuf::from(lab.var("LAB_DIR")).join("tls/server.crt");
+    let der = mailproof_mail::tls::read_pem_certificates(&leaf).unwrap().remove(0);
+    let mut config = imap_config(&lab, "bob", Encryption::Tls);
+    config.trust = Trust { extra_ca: None, pinned_sha256: Some(mailproof_mail::tls::sha256_hex(&der)) };
+    let session = imap::connect(&config).await.expect("the pinned certificate is accepted");
+    drop(session);
+    config.trust.pinned_sha256 = Some("0".repeat(64));
+    assert!(imap::connect(&config).await.is_err(), "another pin is refused");
 }

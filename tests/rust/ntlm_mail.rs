@@ -58,7 +58,7 @@ async fn a_message_goes_out_and_is_found_again_with_ntlm_on_every_leg() {
         encryption: Encryption::Tls,
         login: login.clone(),
         ntlm: true,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };
     let mut session = imap::connect(&imap_config).await.expect("IMAP AUTHENTICATE NTLM");
@@ -100,7 +100,7 @@ async fn a_wrong_ntlm_password_is_refused_on_each_protocol() {
         encryption: Encryption::Tls,
         login: login.clone(),
         ntlm: true,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };
     assert!(matches!(imap::connect(&imap_config).await, Err(imap::ImapError::Login { .. })));

@@ -1,12 +1,11 @@
 //! IMAP: connect (clear, STARTTLS or TLS), log in, and find messages by Message-ID.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::TryStreamExt;
 
 use crate::stream::{connect_tcp, start_tls, ConnectError, MailStream};
-use crate::tls::{client_config, TlsSetupError};
+use crate::tls::{observed_client_config, TlsSetupError, Trust};
 use crate::{Encryption, Login};
 
 pub type Session = async_imap::Session<MailStream>;
@@ -19,8 +18,8 @@ pub struct ImapConfig {
     pub login: Login,
     /// Sign in with AUTHENTICATE NTLM (NTLMv2) instead of LOGIN.
     pub ntlm: bool,
-    /// A CA to trust beyond the public roots (a PEM file), e.g. an organisation's own CA.
-    pub extra_ca: Option<PathBuf>,
+    /// What to trust: the public roots, an extra CA, and a pinned certificate.
+    pub trust: Trust,
     pub timeout: Duration,
 }
 
@@ -46,7 +45,7 @@ pub enum ImapError {
 pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
     let tcp = connect_tcp(&config.host, config.port, config.timeout).await?;
     let stream = match config.encryption {
-        Encryption::Tls => start_tls(tcp, &config.host, client_config(config.extra_ca.as_deref())?).await?,
+        Encryption::Tls => start_tls(tcp, &config.host, observed_client_config(&config.trust)?.0).await?,
         Encryption::None | Encryption::StartTls => MailStream::Plain(tcp),
     };
     let mut client = async_imap::Client::new(stream);
@@ -58,7 +57,7 @@ pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
     if config.encryption == Encryption::StartTls {
         client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| ImapError::StartTls(e.to_string()))?;
         let MailStream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS runs on a clear connection") };
-        let tls = start_tls(tcp, &config.host, client_config(config.extra_ca.as_deref())?).await?;
+        let tls = start_tls(tcp, &config.host, observed_client_config(&config.trust)?.0).await?;
         client = async_imap::Client::new(tls);
     }
     let refused = |(e, _): (async_imap::error::Error, _)| ImapError::Login {

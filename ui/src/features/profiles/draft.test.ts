@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyDiscovery, domainOf, emptyDraft, guessFromAddress, hostPort, issuesOfStep, standardPort } from "./draft";
+import { applyDiscovery, offeredMethods, domainOf, emptyDraft, guessFromAddress, hostPort, issuesOfStep, standardPort } from "./draft";
 
 describe("the profile draft", () => {
   it("guesses common host names and encrypted ports from the address, without overwriting typed values", () => {
@@ -82,5 +82,14 @@ describe("applying discovery", () => {
   it("says when nothing was discovered", () => {
     const { origin } = applyDiscovery(emptyDraft(), { ...discovery, suggestions: [] });
     expect(origin).toEqual({ incoming: null, outgoing: null });
+  });
+});
+
+describe("offered sign-in methods", () => {
+  it("maps what a server announced to the wizard's choices", () => {
+    expect(offeredMethods(null)).toBeNull();
+    expect(offeredMethods(["PLAIN", "LOGIN"])).toEqual({ plain: true, ntlm: false });
+    expect(offeredMethods(["NTLM", "USER"])).toEqual({ plain: true, ntlm: true });
+    expect(offeredMethods(["ntlm"])).toEqual({ plain: false, ntlm: true });
   });
 });

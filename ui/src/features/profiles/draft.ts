@@ -40,7 +40,9 @@ export function emptyDraft(): ProfileDraft {
     username: "",
     password: "",
     incoming: { host: "", port: 993, security: "tls", auth: "plain", pinnedSha256: null },
-    outgoing: { host: "", port: 587, security: "startTls", requiresAuth: true, auth: "plain", pinnedSha256: null },
+    // Encryption off by default, as in the reference product; the wizard warns while a password would cross in
+    // clear text, and discovery usually fills in the server's own choice.
+    outgoing: { host: "", port: 587, security: "none", requiresAuth: true, auth: "plain", pinnedSha256: null },
   };
 }
 
@@ -141,4 +143,11 @@ export function applyDiscovery(draft: ProfileDraft, discovery: Discovery): { dra
     }
   }
   return { draft: next, origin };
+}
+
+/** Which sign-in methods a server announced, as the wizard's choices: `null` while no test has run. */
+export function offeredMethods(mechanisms: string[] | null): { plain: boolean; ntlm: boolean } | null {
+  if (!mechanisms) return null;
+  const upper = mechanisms.map((m) => m.toUpperCase());
+  return { plain: upper.some((m) => ["PLAIN", "LOGIN", "USER"].includes(m)), ntlm: upper.includes("NTLM") };
 }
