@@ -9,5 +9,6 @@ pub mod profiles;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod verification;
 
 pub use store::{DirectoryError, OpenOutcome, Store, StoreError};

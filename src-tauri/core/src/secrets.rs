@@ -116,7 +116,8 @@ impl Keyring {
 
     /// Proves the keyring works by storing, reading back and deleting a throw-away entry.
     pub fn check(&self, probe_value: &Secret) -> Result<(), SecretsError> {
-        let key = SecretKey::new("mailproof/doctor-probe");
+        // A key of its own, so checks running at the same time cannot read each other's probe.
+        let key = SecretKey::new(format!("mailproof/doctor-probe/{}", uuid::Uuid::new_v4()));
         self.persist(&key, probe_value)?;
         let back = self.retrieve(&key);
         let deleted = self.delete(&key);

@@ -116,6 +116,75 @@ pub async fn fetch_raw(session: &mut Session, uid: u32) -> Result<Option<Vec<u8>
     Ok(fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec)))
 }
 
+/// A selectable mailbox and whether the server marks it as the junk folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub name: String,
+    pub junk: bool,
+}
+
+/// Every selectable mailbox. A folder is junk when the server says so (RFC 6154 `\Junk`) or, failing that,
+/// when it is named Junk or Spam.
+pub async fn folders(session: &mut Session) -> Result<Vec<Folder>, ImapError> {
+    use async_imap::imap_proto::NameAttribute;
+    let names: Vec<_> = session
+        .list(Some(""), Some("*"))
+        .await
+        .map_err(|e| ImapError::Command { command: "LIST", detail: e.to_string() })?
+        .try_collect()
+        .await
+        .map_err(|e| ImapError::Command { command: "LIST", detail: e.to_string() })?;
+    let mut folders: Vec<Folder> = names
+        .iter()
+        .filter(|n| !n.attributes().iter().any(|a| matches!(a, NameAttribute::NoSelect)))
+        .map(|n| {
+            let by_flag = n.attributes().iter().any(|a| matches!(a, NameAttribute::Junk));
+            let leaf = n.name().rsplit(['/', '.']).next().unwrap_or(n.name()).to_ascii_lowercase();
+            Folder { name: n.name().to_owned(), junk: by_flag || leaf == "junk" || leaf == "spam" }
+        })
+        .collect();
+    // INBOX first: it is where mail is expected.
+    folders.sort_by_key(|f| (!f.name.eq_ignore_ascii_case("INBOX"), f.name.clone()));
+    Ok(folders)
+}
+
+/// UIDs of the messages in `mailbox` whose Subject contains `text`.
+pub async fn find_by_subject(session: &mut Session, mailbox: &str, text: &str) -> Result<Vec<u32>, ImapError> {
+    session.examine(mailbox).await.map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+    let mut uids: Vec<u32> = session
+        .uid_search(format!("SUBJECT {}", quote(text)))
+        .await
+        .map_err(|e| ImapError::Command { command: "UID SEARCH", detail: e.to_string() })?
+        .into_iter()
+        .collect();
+    uids.sort_unstable();
+    Ok(uids)
+}
+
+/// Deletes the messages `uids` from `mailbox` (flag \Deleted, then expunge).
+pub async fn delete(session: &mut Session, mailbox: &str, uids: &[u32]) -> Result<(), ImapError> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    session.select(mailbox).await.map_err(|e| ImapError::Command { command: "SELECT", detail: e.to_string() })?;
+    let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let _: Vec<_> = session
+        .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+        .await
+        .map_err(|e| ImapError::Command { command: "UID STORE", detail: e.to_string() })?
+        .try_collect()
+        .await
+        .map_err(|e| ImapError::Command { command: "UID STORE", detail: e.to_string() })?;
+    let _: Vec<_> = session
+        .expunge()
+        .await
+        .map_err(|e| ImapError::Command { command: "EXPUNGE", detail: e.to_string() })?
+        .try_collect()
+        .await
+        .map_err(|e| ImapError::Command { command: "EXPUNGE", detail: e.to_string() })?;
+    Ok(())
+}
+
 /// An IMAP quoted string (RFC 3501 §4.3).
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -44,6 +44,18 @@ pub enum SmtpError {
     Other { detail: String },
 }
 
+/// A plain-text message with the Message-ID `<message_id>`.
+pub fn text_message(from: &str, to: &str, subject: &str, body: &str, message_id: &str) -> Result<Message, String> {
+    Message::builder()
+        .from(from.parse().map_err(|e| format!("{from} is not a valid address: {e}"))?)
+        .to(to.parse().map_err(|e| format!("{to} is not a valid address: {e}"))?)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}>")))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body.to_owned())
+        .map_err(|e| format!("cannot build the message: {e}"))
+}
+
 /// Sends `message` and returns the server's final reply.
 pub async fn send(config: &SmtpConfig, message: Message) -> Result<Accepted, SmtpError> {
     if let (Some(login), true) = (&config.login, config.ntlm) {

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0001_init.sql"),
     },
     Migration { version: 2, name: "email profiles", sql: include_str!("migrations/0002_email_profiles.sql") },
+    Migration { version: 3, name: "manual verification UUID", sql: include_str!("migrations/0003_verification.sql") },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -139,6 +139,47 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Sets one actor's verification status, with the reason in words and the time.
+    pub(crate) fn set_actor_status(
+        &self,
+        profile_id: &str,
+        actor_id: &str,
+        verified: bool,
+        reason: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE profile_actors SET status = ?3, status_reason = ?4, status_at = ?5 WHERE profile_id = ?1 AND actor_id = ?2",
+            params![profile_id, actor_id, if verified { "verified" } else { "unverified" }, reason, at],
+        )?;
+        Ok(())
+    }
+
+    /// The profile's manual Verification UUID, made on first use.
+    pub fn verification_uuid(&self, profile_id: &str, _now: time::OffsetDateTime) -> Result<String, StoreError> {
+        let conn = self.conn();
+        let current: Option<String> = conn
+            .query_row("SELECT verification_uuid FROM email_profiles WHERE id = ?1", [profile_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        if let Some(uuid) = current {
+            return Ok(uuid);
+        }
+        let uuid = uuid::Uuid::new_v4().to_string();
+        conn.execute("UPDATE email_profiles SET verification_uuid = ?2 WHERE id = ?1", params![profile_id, uuid])?;
+        Ok(uuid)
+    }
+
+    /// A new Verification UUID; the old one no longer verifies.
+    pub fn regenerate_verification_uuid(&self, profile_id: &str) -> Result<String, StoreError> {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        self.conn()
+            .execute("UPDATE email_profiles SET verification_uuid = ?2 WHERE id = ?1", params![profile_id, uuid])?;
+        Ok(uuid)
+    }
+}
+
 fn actors_of(conn: &rusqlite::Connection, profile_id: &str) -> Result<Vec<ProfileActor>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT pa.actor_id, a.name, pa.status, pa.status_reason, pa.status_at

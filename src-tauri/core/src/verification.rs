@@ -1,0 +1,448 @@
+//! Verifying email profiles by mail: Mailproof's own sender mails a unique code to the profile's address, then
+//! each actor looks for it in the mailbox (every IMAP folder, Junk included; POP3 by UIDL + TOP). Manual
+//! verification looks for a mail the user sent with the profile's Verification UUID in the subject.
+//!
+//! This is the engine; the app and `mailproof profile verify` drive it and show its events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailproof_mail::imap::{self, ImapConfig};
+use mailproof_mail::pop3::{Pop3, Pop3Config};
+use mailproof_mail::smtp::{self, SmtpConfig};
+use mailproof_mail::tls::Trust;
+use mailproof_mail::{Login, Password};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::directory::ActorKind;
+use crate::profiles::{
+    normalize_fingerprint, profile_password, AuthMethod, EmailProfile, ProfileError, Security, ServerType,
+};
+use crate::secrets::{Keyring, Secret, SecretKey};
+use crate::store::{utc_text, Store, StoreError};
+
+const SENDER_KEY: &str = "email.sender";
+const TIMING_KEY: &str = "email.timing";
+
+/// The keyring entry of the sender's password.
+pub fn sender_password_key() -> SecretKey {
+    SecretKey::new("sender/password")
+}
+
+/// The account Mailproof sends verification mail from (Settings → Email).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSender {
+    pub host: String,
+    pub port: u32,
+    pub security: Security,
+    pub requires_auth: bool,
+    pub auth: AuthMethod,
+    pub username: String,
+    /// The From address of verification mail.
+    pub from_address: String,
+    pub pinned_sha256: Option<String>,
+}
+
+/// How long to wait for a message and how often to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct EmailTiming {
+    /// How long to wait for a message before giving up (default 300 s).
+    pub wait_secs: u32,
+    /// How often to look (default 1,000 ms). IMAP IDLE is not used yet.
+    pub poll_millis: u32,
+    /// Delete found verification mails afterwards (default yes).
+    pub delete_found: bool,
+}
+
+impl Default for EmailTiming {
+    fn default() -> Self {
+        EmailTiming { wait_secs: 300, poll_millis: 1000, delete_found: true }
+    }
+}
+
+pub fn load_sender(store: &Store) -> Result<Option<EmailSender>, StoreError> {
+    read(store, SENDER_KEY)
+}
+
+pub fn save_sender(store: &Store, sender: &EmailSender, now: OffsetDateTime) -> Result<(), StoreError> {
+    write(store, SENDER_KEY, sender, now)
+}
+
+pub fn load_timing(store: &Store) -> Result<EmailTiming, StoreError> {
+    Ok(read(store, TIMING_KEY)?.unwrap_or_default())
+}
+
+pub fn save_timing(store: &Store, timing: &EmailTiming, now: OffsetDateTime) -> Result<(), StoreError> {
+    write(store, TIMING_KEY, timing, now)
+}
+
+fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, StoreError> {
+    store
+        .setting_raw(key)?
+        .map(|json| {
+            serde_json::from_str(&json).map_err(|e| StoreError::BadValue { key: key.into(), detail: e.to_string() })
+        })
+        .transpose()
+}
+
+fn write<T: Serialize>(store: &Store, key: &str, value: &T, now: OffsetDateTime) -> Result<(), StoreError> {
+    store.set_setting_raw(key, &serde_json::to_string(value).expect("settings serialize"), now)
+}
+
+/// A verification code: a v4 UUID's 128 bits in lower-case RFC 4648 base32 without padding — 26 URL-safe
+/// characters.
+pub fn verification_code(uuid: uuid::Uuid) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let value = uuid.as_u128();
+    (0..26i32)
+        .map(|i| {
+            // 26 groups of 5 bits cover 130 bits; the first group holds the top 3 bits.
+            let shift = 125 - 5 * i;
+            let group = if shift >= 0 { (value >> shift) & 31 } else { (value << (-shift)) & 31 };
+            ALPHABET[group as usize] as char
+        })
+        .collect()
+}
+
+/// The subject of an automatic verification mail.
+pub fn automatic_subject(code: &str) -> String {
+    format!("Mailproof verification {code}")
+}
+
+/// The subject the user sends for manual verification: the UUID in parentheses.
+pub fn manual_subject(uuid: &str) -> String {
+    format!("({uuid})")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    Sending,
+    Searching,
+    Done,
+}
+
+/// What happened for one actor, as it happens.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyEvent {
+    pub actor_id: String,
+    pub actor_name: String,
+    pub phase: Phase,
+    /// Set when `phase` is `Done`.
+    pub verified: Option<bool>,
+    /// In words: what is going on, or why the actor is (un)verified.
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("Mailproof's sender is not set up. Set it in Settings → Email (the server, account and From address verification mail is sent from).")]
+    NoSender,
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+}
+
+/// Asks a running verification to stop; every clone stops the same run.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How a run should go.
+#[derive(Debug, Clone)]
+pub struct VerifyRun {
+    /// Look for the user's `(UUID)` mail instead of sending one.
+    pub manual: bool,
+    pub timing: EmailTiming,
+    /// A CA trusted beyond the public roots, e.g. an organisation's (and the lab's in tests).
+    pub extra_ca: Option<std::path::PathBuf>,
+}
+
+/// Verifies every actor of a profile, one after another, storing each outcome as it is decided.
+pub async fn verify_profile(
+    store: &Store,
+    keyring: &Keyring,
+    profile_id: &str,
+    run: &VerifyRun,
+    cancel: &Cancel,
+    mut on_event: impl FnMut(VerifyEvent) + Send,
+) -> Result<Vec<VerifyEvent>, VerifyError> {
+    let profile = store.get_profile(profile_id)?.ok_or_else(|| ProfileError::NotFound(profile_id.to_owned()))?;
+    let password = profile_password(store, keyring, profile_id)?;
+    let sender = if run.manual {
+        None
+    } else {
+        let sender = load_sender(store)?.ok_or(VerifyError::NoSender)?;
+        let pw = if sender.requires_auth {
+            Some(keyring.retrieve(&sender_password_key())?.ok_or(VerifyError::NoSender)?)
+        } else {
+            None
+        };
+        Some((sender, pw))
+    };
+    let manual_uuid =
+        if run.manual { Some(store.verification_uuid(profile_id, OffsetDateTime::now_utc())?) } else { None };
+    let actors = store.list_actors()?;
+    let mut outcomes = Vec::new();
+    for pa in &profile.actors {
+        let event = |phase, verified, detail: String| VerifyEvent {
+            actor_id: pa.actor_id.clone(),
+            actor_name: pa.actor_name.clone(),
+            phase,
+            verified,
+            detail,
+        };
+        let remote = actors.iter().any(|a| a.id == pa.actor_id && a.kind == ActorKind::Remote);
+        let (verified, detail) = if cancel.is_cancelled() {
+            (false, "Cancelled before this actor was checked.".to_owned())
+        } else if remote {
+            (
+                false,
+                format!(
+                    "{} is a remote actor: checking from it needs the Mailproof agent, which is not built yet.",
+                    pa.actor_name
+                ),
+            )
+        } else {
+            let subject = match (&manual_uuid, &sender) {
+                (Some(uuid), _) => manual_subject(uuid),
+                (None, Some((sender, sender_pw))) => {
+                    let code = verification_code(uuid::Uuid::new_v4());
+                    let subject = automatic_subject(&code);
+                    on_event(event(Phase::Sending, None, format!("Sending a verification mail to {}…", profile.email)));
+                    match send_verification(sender, sender_pw.as_ref(), &profile.email, &subject, run).await {
+                        Ok(()) => {}
+                        Err(reply) => {
+                            let detail = format!("Mailproof's sender could not send the verification mail: {reply}");
+                            let ev = event(Phase::Done, Some(false), detail.clone());
+                            record(store, &profile, &pa.actor_id, false, &detail)?;
+                            on_event(ev.clone());
+                            outcomes.push(ev);
+                            continue;
+                        }
+                    }
+                    subject
+                }
+                (None, None) => unreachable!("automatic runs always have a sender"),
+            };
+            on_event(event(
+                Phase::Searching,
+                None,
+                format!("Looking for \"{subject}\" in {} (up to {} s)…", profile.email, run.timing.wait_secs),
+            ));
+            search(&profile, &password, &subject, run, cancel).await
+        };
+        record(store, &profile, &pa.actor_id, verified, &detail)?;
+        let ev = event(Phase::Done, Some(verified), detail);
+        on_event(ev.clone());
+        outcomes.push(ev);
+    }
+    Ok(outcomes)
+}
+
+fn record(
+    store: &Store,
+    profile: &EmailProfile,
+    actor_id: &str,
+    verified: bool,
+    reason: &str,
+) -> Result<(), StoreError> {
+    store.set_actor_status(&profile.id, actor_id, verified, reason, &utc_text(OffsetDateTime::now_utc()))
+}
+
+fn trust(pin: &Option<String>, run: &VerifyRun) -> Trust {
+    Trust { extra_ca: run.extra_ca.clone(), pinned_sha256: pin.as_deref().and_then(normalize_fingerprint) }
+}
+
+async fn send_verification(
+    sender: &EmailSender,
+    password: Option<&Secret>,
+    to: &str,
+    subject: &str,
+    run: &VerifyRun,
+) -> Result<(), String> {
+    let message = smtp::text_message(
+        &sender.from_address,
+        to,
+        subject,
+        "Mailproof sent this message to verify that this mailbox receives mail and can be read. \
+         It is harmless and will be deleted when found.\r\n",
+        &format!("{}@mailproof.verification", uuid::Uuid::new_v4()),
+    )?;
+    let config = SmtpConfig {
+        host: sender.host.clone(),
+        port: u16::try_from(sender.port).unwrap_or(0),
+        encryption: sender.security.into(),
+        login: match (sender.requires_auth, password) {
+            (true, Some(p)) => Some(Login { username: sender.username.clone(), password: Password::new(p.expose()) }),
+            _ => None,
+        },
+        ntlm: sender.requires_auth && sender.auth == AuthMethod::Ntlm,
+        extra_ca: run.extra_ca.clone(),
+        timeout: Duration::from_secs(30),
+    };
+    smtp::send(&config, message).await.map(drop).map_err(|e| e.to_string())
+}
+
+/// Looks for `subject` until found, the wait runs out, or the run is cancelled. Returns (verified, reason).
+async fn search(
+    profile: &EmailProfile,
+    password: &Secret,
+    subject: &str,
+    run: &VerifyRun,
+    cancel: &Cancel,
+) -> (bool, String) {
+    let started = Instant::now();
+    let wait = Duration::from_secs(run.timing.wait_secs.into());
+    let poll = Duration::from_millis(run.timing.poll_millis.max(50).into());
+    let login = Login { username: profile.username.clone(), password: Password::new(password.expose()) };
+    let inc = &profile.incoming;
+    loop {
+        let found = match profile.server_type {
+            ServerType::Pop3 => {
+                let config = Pop3Config {
+                    host: inc.host.clone(),
+                    port: u16::try_from(inc.port).unwrap_or(0),
+                    encryption: inc.security.into(),
+                    login: login.clone(),
+                    ntlm: inc.auth == AuthMethod::Ntlm,
+                    trust: trust(&inc.pinned_sha256, run),
+                    timeout: Duration::from_secs(30),
+                };
+                search_pop3(&config, subject, run.timing.delete_found).await
+            }
+            _ => {
+                let config = ImapConfig {
+                    host: inc.host.clone(),
+                    port: u16::try_from(inc.port).unwrap_or(0),
+                    encryption: inc.security.into(),
+                    login: login.clone(),
+                    ntlm: inc.auth == AuthMethod::Ntlm,
+                    trust: trust(&inc.pinned_sha256, run),
+                    timeout: Duration::from_secs(30),
+                };
+                search_imap(&config, subject, run.timing.delete_found).await
+            }
+        };
+        match found {
+            Err(why) => return (false, format!("Cannot read the mailbox: {why}")),
+            Ok(Some(folder)) => {
+                let secs = started.elapsed().as_secs_f32();
+                return match folder {
+                    Some(junk) => (
+                        true,
+                        format!("Verified, but the verification mail was found in {junk} after {secs:.1} s: mail to this address may be filed as spam."),
+                    ),
+                    None => (true, format!("Verified: the verification mail arrived after {secs:.1} s.")),
+                };
+            }
+            Ok(None) => {}
+        }
+        if cancel.is_cancelled() {
+            return (false, "Cancelled while looking for the verification mail.".into());
+        }
+        if started.elapsed() >= wait {
+            return (false, format!("The verification mail was not found within {} s.", run.timing.wait_secs));
+        }
+        tokio::time::sleep(poll.min(wait.saturating_sub(started.elapsed()))).await;
+    }
+}
+
+/// `Ok(Some(None))`: found in a normal folder; `Ok(Some(Some(name)))`: found in the junk folder `name`.
+async fn search_imap(config: &ImapConfig, subject: &str, delete: bool) -> Result<Option<Option<String>>, String> {
+    let mut session = imap::connect(config).await.map_err(|e| e.to_string())?;
+    let folders = imap::folders(&mut session).await.map_err(|e| e.to_string())?;
+    let mut found = None;
+    for folder in folders {
+        let uids = imap::find_by_subject(&mut session, &folder.name, subject).await.map_err(|e| e.to_string())?;
+        if !uids.is_empty() {
+            if delete {
+                imap::delete(&mut session, &folder.name, &uids).await.map_err(|e| e.to_string())?;
+            }
+            found = Some(folder.junk.then_some(folder.name));
+            break;
+        }
+    }
+    let _ = session.logout().await;
+    Ok(found)
+}
+
+async fn search_pop3(config: &Pop3Config, subject: &str, delete: bool) -> Result<Option<Option<String>>, String> {
+    let mut pop = Pop3::connect(config).await.map_err(|e| e.to_string())?;
+    let mut found = false;
+    for (n, _uid) in pop.uidl().await.map_err(|e| e.to_string())? {
+        let head = pop.top(n, 0).await.map_err(|e| e.to_string())?;
+        let head = String::from_utf8_lossy(&head);
+        if head.lines().any(|l| l.len() > 8 && l[..8].eq_ignore_ascii_case("subject:") && l.contains(subject)) {
+            found = true;
+            if delete {
+                pop.dele(n).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    pop.quit().await.map_err(|e| e.to_string())?;
+    // POP3 sees the inbox only; a mail filed to Junk is not visible to it.
+    Ok(found.then_some(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_26_url_safe_characters_from_the_whole_uuid() {
+        let a = verification_code(uuid::Uuid::from_u128(0));
+        assert_eq!(a, "a".repeat(26));
+        let b = verification_code(uuid::Uuid::from_u128(u128::MAX));
+        assert_eq!(b.len(), 26);
+        assert!(b.starts_with('h') && b[1..].chars().all(|c| c == '7'), "{b}");
+        let c = verification_code(uuid::Uuid::new_v4());
+        assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ('2'..='7').contains(&ch)));
+        assert_ne!(c, verification_code(uuid::Uuid::new_v4()));
+    }
+
+    #[test]
+    fn subjects() {
+        assert_eq!(manual_subject("1234"), "(1234)");
+        assert!(automatic_subject("abc").ends_with("abc"));
+    }
+
+    #[test]
+    fn timing_defaults_and_sender_round_trip() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(load_timing(&store).unwrap(), EmailTiming::default());
+        assert_eq!(load_sender(&store).unwrap(), None);
+        let sender = EmailSender {
+            host: "smtp.example.test".into(),
+            port: 587,
+            security: Security::StartTls,
+            requires_auth: true,
+            auth: AuthMethod::Plain,
+            username: "alice@example.test".into(),
+            from_address: "alice@example.test".into(),
+            pinned_sha256: None,
+        };
+        save_sender(&store, &sender, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(load_sender(&store).unwrap(), Some(sender));
+    }
+}
