@@ -1,6 +1,7 @@
 //! `mailproof`: Mailproof without a window.
 
 mod profile;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,10 +28,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add, list, test and delete email profiles.
+    /// Add, list, test, verify and delete email profiles.
     Profile {
         #[command(subcommand)]
         command: ProfileCommand,
+    },
+    /// The account Mailproof sends verification mail from.
+    Sender {
+        #[command(subcommand)]
+        command: SenderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SenderCommand {
+    /// Set the sender from a TOML file (host, port, security, requiresAuth, auth, username, fromAddress); the
+    /// password comes from standard input or MAILPROOF_PASSWORD.
+    Set {
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -64,6 +80,28 @@ enum ProfileCommand {
         #[arg(long)]
         ca: Option<PathBuf>,
     },
+    /// Verify a profile by mail for each of its actors (progress on stderr).
+    Verify {
+        /// The profile's email address.
+        name: String,
+        /// Look for the mail you sent with the profile's Verification UUID instead of sending one.
+        #[arg(long)]
+        manual_uuid: bool,
+        #[arg(long)]
+        json: bool,
+        /// A CA certificate (PEM) to trust beyond the public roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Seconds to wait for the mail (default: the Email timing setting, 300 s).
+        #[arg(long)]
+        wait: Option<u32>,
+    },
+    /// Show the Verification UUID to send for manual verification, or make a new one.
+    Uuid {
+        name: String,
+        #[arg(long)]
+        regenerate: bool,
+    },
     /// Delete a profile and its password in the OS keyring.
     Delete {
         /// The profile's email address.
@@ -80,7 +118,12 @@ fn main() -> ExitCode {
             ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
+            ProfileCommand::Verify { name, manual_uuid, json, ca, wait } => {
+                verify::verify(&name, manual_uuid, json, ca.as_deref(), wait)
+            }
+            ProfileCommand::Uuid { name, regenerate } => verify::show_uuid(&name, regenerate),
         },
+        Command::Sender { command: SenderCommand::Set { file } } => verify::set_sender(&file),
     };
     result.unwrap_or_else(|message| {
         eprintln!("mailproof: {message}");

@@ -12,9 +12,9 @@ use mailproof_mail::diagnose::StepStatus;
 /// The environment variable `profile add` and `profile test` may read the password from.
 pub const PASSWORD_ENV: &str = "MAILPROOF_PASSWORD";
 
-type CliResult = Result<ExitCode, String>;
+pub type CliResult = Result<ExitCode, String>;
 
-fn open_store() -> Result<Store, String> {
+pub fn open_store() -> Result<Store, String> {
     let dir = paths::data_dir().ok_or_else(|| {
         format!("cannot find this user's data folder. Set {} to a folder you own.", paths::DATA_DIR_ENV)
     })?;
@@ -23,7 +23,7 @@ fn open_store() -> Result<Store, String> {
     Ok(store)
 }
 
-fn find(store: &Store, name: &str) -> Result<EmailProfile, String> {
+pub fn find(store: &Store, name: &str) -> Result<EmailProfile, String> {
     store
         .find_profile_by_email(name)
         .map_err(|e| e.to_string())?
@@ -40,7 +40,7 @@ fn explain(e: ProfileError) -> String {
 }
 
 /// The password: from `MAILPROOF_PASSWORD`, or the first line of standard input (never from the command line).
-fn read_password() -> Result<Secret, String> {
+pub fn read_password() -> Result<Secret, String> {
     if let Ok(p) = std::env::var(PASSWORD_ENV) {
         return Ok(Secret::new(p));
     }

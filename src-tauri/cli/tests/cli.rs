@@ -198,4 +198,67 @@ auth = "plain"
         assert!(err.contains("cannot reach the OS keyring") && err.contains("did not save this one anywhere"), "{err}");
         assert!(stdout(&mailproof(&data, &["profile", "list"])).starts_with("No email profiles."));
     }
+
+    #[test]
+    fn sender_set_then_verify_automatically_and_manually() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-verify").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let sender = dir.path().join("sender.toml");
+        std::fs::write(
+            &sender,
+            format!(
+                "host = \"{}\"\nport = {}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\nusername = \"alice@example.test\"\nfromAddress = \"alice@example.test\"\n",
+                lab.host(),
+                lab.port("LAB_SUBMISSION_PORT")
+            ),
+        )
+        .unwrap();
+        let out =
+            with_stdin(&data, &["sender", "set", "--file", sender.to_str().unwrap()], &lab.password("alice"), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        // bob's POP3 profile from the other test's file, as an IMAP one here.
+        let file = dir.path().join("bob.toml");
+        let toml = profile_toml(&lab)
+            .replace("carol@", "bob@")
+            .replace("serverType = \"pop3\"", "serverType = \"imap\"")
+            .replace(
+                &format!("port = {}", lab.port("LAB_POP3S_PORT")),
+                &format!("port = {}", lab.port("LAB_IMAPS_PORT")),
+            );
+        std::fs::write(&file, toml).unwrap();
+        let out = with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &lab.password("bob"), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let ca = lab.ca();
+        let out =
+            mailproof(&data, &["profile", "verify", "bob@example.test", "--ca", ca.to_str().unwrap(), "--wait", "20"]);
+        let (text, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "{text}\n{progress}");
+        assert!(text.starts_with("Verified   This workstation: Verified: the verification mail arrived"), "{text}");
+        assert!(progress.contains("Sending a verification mail to bob@example.test"), "{progress}");
+
+        let out = mailproof(&data, &["profile", "uuid", "bob@example.test"]);
+        assert!(stdout(&out).contains("with the subject ("), "{}", stdout(&out));
+        let out = mailproof(
+            &data,
+            &[
+                "profile",
+                "verify",
+                "bob@example.test",
+                "--manual-uuid",
+                "--ca",
+                ca.to_str().unwrap(),
+                "--wait",
+                "1",
+                "--json",
+            ],
+        );
+        assert!(!out.status.success(), "nobody sent the UUID mail");
+        assert!(stdout(&out).contains("not found within 1 s"), "{}", stdout(&out));
+    }
 }

@@ -1,0 +1,76 @@
+//! `mailproof sender …` and `mailproof profile verify|uuid …`: verification without the app.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use mailproof_core::secrets::Keyring;
+use mailproof_core::verification::{
+    self, load_timing, manual_subject, save_sender, sender_password_key, Cancel, EmailSender, Phase, VerifyRun,
+};
+
+use crate::profile::{open_store, read_password, CliResult};
+
+/// `mailproof sender set --file sender.toml`: the account verification mail is sent from.
+pub fn set_sender(file: &Path) -> CliResult {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let sender: EmailSender =
+        toml::from_str(&text).map_err(|e| format!("{} is not a valid sender file: {e}", file.display()))?;
+    let store = open_store()?;
+    if sender.requires_auth {
+        Keyring::default().persist(&sender_password_key(), &read_password()?).map_err(|e| e.to_string())?;
+    }
+    save_sender(&store, &sender, time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    println!("Mailproof sends verification mail from {} through {}:{}.", sender.from_address, sender.host, sender.port);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof profile uuid NAME [--regenerate]`: what to send for manual verification.
+pub fn show_uuid(name: &str, regenerate: bool) -> CliResult {
+    let store = open_store()?;
+    let profile = crate::profile::find(&store, name)?;
+    let uuid = if regenerate {
+        store.regenerate_verification_uuid(&profile.id)
+    } else {
+        store.verification_uuid(&profile.id, time::OffsetDateTime::now_utc())
+    }
+    .map_err(|e| e.to_string())?;
+    println!("Send a mail to {} with the subject {} (parentheses included),", profile.email, manual_subject(&uuid));
+    println!("then run: mailproof profile verify {} --manual-uuid", profile.email);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof profile verify NAME [--manual-uuid] [--json] [--ca PEM] [--wait SECS]`.
+pub fn verify(name: &str, manual: bool, json: bool, extra_ca: Option<&Path>, wait: Option<u32>) -> CliResult {
+    let store = open_store()?;
+    let profile = crate::profile::find(&store, name)?;
+    let mut timing = load_timing(&store).map_err(|e| e.to_string())?;
+    if let Some(secs) = wait {
+        timing.wait_secs = secs;
+    }
+    let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned) };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let outcomes = runtime
+        .block_on(verification::verify_profile(
+            &store,
+            &Keyring::default(),
+            &profile.id,
+            &run,
+            &Cancel::default(),
+            |e| {
+                if e.phase != Phase::Done {
+                    eprintln!("{}: {}", e.actor_name, e.detail);
+                }
+            },
+        ))
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcomes).map_err(|e| e.to_string())?);
+    } else {
+        for o in &outcomes {
+            let mark = if o.verified == Some(true) { "Verified  " } else { "Unverified" };
+            println!("{mark} {}: {}", o.actor_name, o.detail);
+        }
+    }
+    let all = outcomes.iter().all(|o| o.verified == Some(true));
+    Ok(if all { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
