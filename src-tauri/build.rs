@@ -20,6 +20,14 @@ fn main() {
         "delete_zone",
         "create_actor",
         "delete_actor",
+        "set_trusted_ca",
+        "get_email_settings",
+        "validate_email_sender",
+        "save_email_sender",
+        "save_email_timing",
+        "verify_profile",
+        "cancel_verification",
+        "verification_uuid",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -13,6 +13,8 @@ pub enum ErrorCode {
     Keyring,
     /// The request itself was wrong (bad input).
     Invalid,
+    /// Verification needs Mailproof's sender, which is not set up (the UI links to Settings → Email).
+    NoSender,
     /// A bug or an unexpected failure.
     Internal,
 }

@@ -16,6 +16,8 @@ pub struct AppState {
     pub keyring: Keyring,
     /// When the process reached `main`; start-up time is measured from here.
     pub started: std::time::Instant,
+    /// Verifications under way, by profile id, so they can be cancelled.
+    verifications: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::verification::Cancel>>,
 }
 
 impl AppState {
@@ -31,7 +33,14 @@ impl AppState {
                 Err(e) => (Err(e.to_string()), None),
             },
         };
-        AppState { store, data_dir, outcome, keyring: Keyring::default(), started: std::time::Instant::now() }
+        AppState {
+            store,
+            data_dir,
+            outcome,
+            keyring: Keyring::default(),
+            started: std::time::Instant::now(),
+            verifications: Default::default(),
+        }
     }
 
     /// For tests: an in-memory store and a keyring under its own service name.
@@ -42,7 +51,14 @@ impl AppState {
             outcome: Some(OpenOutcome::Opened),
             keyring,
             started: std::time::Instant::now(),
+            verifications: Default::default(),
         }
+    }
+
+    pub fn running_verifications(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::verification::Cancel>> {
+        self.verifications.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn store(&self) -> IpcResult<&Arc<Store>> {

@@ -39,9 +39,12 @@ fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result
 #[test]
 fn settings_start_at_the_defaults_and_a_theme_round_trips() {
     let (_app, w) = app();
-    assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "system" }));
-    assert_eq!(invoke(&w, "set_theme", json!({ "theme": "dark" })).unwrap(), json!({ "theme": "dark" }));
-    assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "dark" }));
+    assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "system", "trustedCaFile": null }));
+    assert_eq!(
+        invoke(&w, "set_theme", json!({ "theme": "dark" })).unwrap(),
+        json!({ "theme": "dark", "trustedCaFile": null })
+    );
+    assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "dark", "trustedCaFile": null }));
 }
 
 #[test]
@@ -84,7 +87,7 @@ fn a_recovered_database_is_announced_at_start_up() {
     let status = invoke(&w, "app_status", json!({})).unwrap();
     let notice = status["startupNotice"].as_str().unwrap();
     assert!(notice.contains("was damaged") && notice.contains("mailproof.db.corrupt-"), "{notice}");
-    assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "system" }));
+    assert_eq!(invoke(&w, "get_settings", json!({})).unwrap(), json!({ "theme": "system", "trustedCaFile": null }));
 }
 
 #[test]

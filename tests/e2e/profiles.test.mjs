@@ -157,7 +157,7 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     const text = await session.text(row);
     assert.match(text, new RegExp(`${lab.LAB_HOST}:${lab.LAB_IMAPS_PORT}`));
     assert.match(text, /Not yet verified/);
-    assert.match(text, /This workstation: Unverified/);
+    assert.match(text, /This workstation: Not yet verified/);
     await shoot("profiles-table");
   });
 
@@ -220,8 +220,36 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     assert.match(await session.text(row), /POP3/);
   });
 
+  it("verifies bob from the table once Mailproof's sender and the lab CA are set in Settings", async () => {
+    // Without a sender, verification says where to set one.
+    await click('[data-profile="bob@example.test"] [data-action="verify"]');
+    await session.waitFor('[data-banner="error"]', { text: "Settings → Email" });
+    await click('[data-action="open-email-settings"]');
+    await session.waitFor('[data-screen="settings"]');
+
+    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
+    await click('[data-action="save-ca"]');
+    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+    await session.type(await session.waitFor('[name="sender-host"]'), lab.LAB_HOST);
+    await session.type(await session.waitFor('[name="sender-port"]'), lab.LAB_SUBMISSION_PORT);
+    await session.type(await session.waitFor('[name="sender-username"]'), "alice@example.test");
+    await session.type(await session.waitFor('[name="sender-password"]'), lab.LAB_PASSWORD_ALICE);
+    await session.type(await session.waitFor('[name="sender-from"]'), "alice@example.test");
+    await click('[data-action="save-sender"]');
+    await session.waitFor("[data-saved-email]", { text: "Sender saved" });
+    await shoot("settings-email");
+
+    await click('[data-nav="profiles"]');
+    await click('[data-profile="bob@example.test"] [data-action="verify"]');
+    const status = '[data-profile="bob@example.test"] [data-actor-status="this-workstation"]';
+    await session.waitFor(status, { text: "This workstation: Verified", timeoutMs: 30000 });
+    await session.waitFor(status, { text: "the verification mail arrived after" });
+    await session.waitFor('[data-profile="bob@example.test"] [data-account-status]', { text: "Verified" });
+    await shoot("profiles-verified");
+  });
+
   it("leaves no password in the database files or in anything the app printed", async () => {
-    const secrets = [lab.LAB_PASSWORD_BOB, lab.LAB_NTLM_PASSWORD, "wrong-password"].filter(Boolean);
+    const secrets = [lab.LAB_PASSWORD_BOB, lab.LAB_PASSWORD_ALICE, lab.LAB_NTLM_PASSWORD, "wrong-password"].filter(Boolean);
     const files = readdirSync(dataDir).map((f) => join(dataDir, f));
     files.push(join(shots, "driver-profiles.log"));
     assert.ok(files.some((f) => f.endsWith("mailproof.db")));

@@ -66,6 +66,19 @@ impl Default for EmailTiming {
     }
 }
 
+/// Checks the sender's fields, as the profile wizard checks a profile's outgoing server.
+pub fn validate_sender(sender: &EmailSender) -> crate::profiles::Findings {
+    crate::profiles::validate_outgoing(
+        &sender.host,
+        sender.port,
+        sender.security,
+        sender.requires_auth,
+        &sender.username,
+        &sender.from_address,
+        sender.pinned_sha256.as_deref(),
+    )
+}
+
 pub fn load_sender(store: &Store) -> Result<Option<EmailSender>, StoreError> {
     read(store, SENDER_KEY)
 }

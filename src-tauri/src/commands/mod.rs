@@ -4,6 +4,7 @@ pub mod app;
 pub mod directory;
 pub mod profiles;
 pub mod settings;
+pub mod verification;
 
 use tauri::Runtime;
 
@@ -28,6 +29,14 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         profiles::delete_profile,
         profiles::test_connection,
         profiles::discover_settings,
+        settings::set_trusted_ca,
+        verification::get_email_settings,
+        verification::validate_email_sender,
+        verification::save_email_sender,
+        verification::save_email_timing,
+        verification::verify_profile,
+        verification::cancel_verification,
+        verification::verification_uuid,
     ])
 }
 

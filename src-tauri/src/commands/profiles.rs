@@ -88,7 +88,8 @@ pub async fn test_connection(
         }
         _ => return Err(IpcError::new(ErrorCode::Invalid, "Enter the account's password to test the connection.")),
     };
-    Ok(profiles::test_connection(&draft, &password, None, profiles::STEP_TIMEOUT, |event| {
+    let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
+    Ok(profiles::test_connection(&draft, &password, extra_ca, profiles::STEP_TIMEOUT, |event| {
         let _ = on_step.send(event);
     })
     .await)

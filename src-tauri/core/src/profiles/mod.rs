@@ -16,7 +16,7 @@ use crate::secrets::{Secret, SecretKey};
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
 pub use save::{delete_profile, profile_password, save_profile, ProfileError};
-pub use validate::{validate_draft, FieldIssue, Findings};
+pub use validate::{validate_draft, validate_outgoing, FieldIssue, Findings};
 
 /// How Mailproof reaches the mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -102,6 +102,36 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor]) -> 
     f
 }
 
+/// Checks an SMTP server on its own (Mailproof's verification sender): host, port vs security, the account
+/// when authentication is required, and the From address.
+pub fn validate_outgoing(
+    host: &str,
+    port: u32,
+    security: Security,
+    requires_auth: bool,
+    username: &str,
+    from_address: &str,
+    pin: Option<&str>,
+) -> Findings {
+    let mut f = Findings::default();
+    check_server(&mut f, "", Protocol::Smtp, host, port, security, pin);
+    for issue in f.errors.iter_mut() {
+        issue.field = issue.field.trim_start_matches('.').to_owned();
+    }
+    if requires_auth {
+        if let Err(why) = check_username(username.trim()) {
+            f.error("username", why);
+        }
+        if security == Security::None {
+            f.warn("security", "Authentication is required but encryption is off: the password would cross the network in clear text. Choose STARTTLS or SSL/TLS.");
+        }
+    }
+    if let Err(why) = check_email(from_address.trim()) {
+        f.error("fromAddress", why);
+    }
+    f
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Protocol {
     Imap,

@@ -205,6 +205,95 @@ async discoverSettings(email: string) : Promise<Result<Discovery, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Sets (a path) or clears (`null`) the CA file trusted beyond the public roots, after checking it.
+ */
+async setTrustedCa(path: string | null) : Promise<Result<Settings, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_trusted_ca", { path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The sender and timing used for verification mail.
+ */
+async getEmailSettings() : Promise<Result<EmailSettings, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("get_email_settings") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Checks the sender's fields.
+ */
+async validateEmailSender(sender: EmailSender) : Promise<Result<Findings, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("validate_email_sender", { sender }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Saves the sender; a password, when given, goes to the OS keyring (otherwise the stored one is kept).
+ */
+async saveEmailSender(sender: EmailSender, password: Secret | null) : Promise<Result<EmailSettings, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_email_sender", { sender, password }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Saves how long to wait for mail and how often to look.
+ */
+async saveEmailTiming(timing: EmailTiming) : Promise<Result<EmailSettings, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_email_timing", { timing }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Verifies a profile for each of its actors, streaming each step to `onEvent`. `manual` looks for the user's
+ * `(UUID)` mail instead of sending one.
+ */
+async verifyProfile(id: string, manual: boolean, onEvent: TAURI_CHANNEL<VerifyEvent>) : Promise<Result<VerifyEvent[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("verify_profile", { id, manual, onEvent }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops a running verification of the profile; actors not yet decided end as cancelled.
+ */
+async cancelVerification(id: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("cancel_verification", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The profile's Verification UUID for manual verification; `regenerate` makes a new one (the old stops working).
+ */
+async verificationUuid(id: string, regenerate: boolean) : Promise<Result<ManualVerification, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("verification_uuid", { id, regenerate }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -285,6 +374,35 @@ export type EmailProfile = { id: string; email: string; serverType: ServerType; 
  * `None` means "All zones".
  */
 zoneId: string | null; zoneName: string | null; username: string; incoming: IncomingServer; outgoing: OutgoingServer; actors: ProfileActor[]; createdAt: string; updatedAt: string }
+/**
+ * The account Mailproof sends verification mail from (Settings → Email).
+ */
+export type EmailSender = { host: string; port: number; security: Security; requiresAuth: boolean; auth: AuthMethod; username: string; 
+/**
+ * The From address of verification mail.
+ */
+fromAddress: string; pinnedSha256: string | null }
+export type EmailSettings = { sender: EmailSender | null; 
+/**
+ * Whether the sender's password is in the keyring (it is never sent to the UI).
+ */
+senderPasswordStored: boolean; timing: EmailTiming }
+/**
+ * How long to wait for a message and how often to look.
+ */
+export type EmailTiming = { 
+/**
+ * How long to wait for a message before giving up (default 300 s).
+ */
+waitSecs: number; 
+/**
+ * How often to look (default 1,000 ms). IMAP IDLE is not used yet.
+ */
+pollMillis: number; 
+/**
+ * Delete found verification mails afterwards (default yes).
+ */
+deleteFound: boolean }
 export type ErrorCode = 
 /**
  * The database could not be opened or queried.
@@ -298,6 +416,10 @@ export type ErrorCode =
  * The request itself was wrong (bad input).
  */
 "invalid" | 
+/**
+ * Verification needs Mailproof's sender, which is not set up (the UI links to Settings → Email).
+ */
+"noSender" | 
 /**
  * A bug or an unexpected failure.
  */
@@ -323,6 +445,11 @@ host: string; port: number; security: Security; auth: AuthMethod;
  */
 pinnedSha256: string | null }
 export type IpcError = { code: ErrorCode; message: string }
+export type ManualVerification = { email: string; uuid: string; 
+/**
+ * The exact subject to send, parentheses included.
+ */
+subject: string }
 /**
  * The SMTP server Mailproof sends the profile's mail through.
  */
@@ -331,6 +458,7 @@ export type OutgoingServer = { host: string; port: number; security: Security; r
  * Used only when `requires_auth`.
  */
 auth: AuthMethod; pinnedSha256: string | null }
+export type Phase = "sending" | "searching" | "done"
 export type ProfileActor = { actorId: string; actorName: string; status: VerificationStatus; 
 /**
  * Why the actor is (un)verified, in words; `None` when it has never been checked.
@@ -396,7 +524,11 @@ export type ServerType = "imap" | "pop3" |
  * Gmail through the Gmail API: not built yet.
  */
 "gmail"
-export type Settings = { theme: Theme }
+export type Settings = { theme: Theme; 
+/**
+ * A PEM file of CA certificates trusted beyond the public roots (an organisation's own CA), or none.
+ */
+trustedCaFile: string | null }
 export type Side = "incoming" | "outgoing"
 export type SourceKind = 
 /**
@@ -489,6 +621,18 @@ acceptedByPin: boolean }
  * Whether an actor has proven it can read the profile's mailbox.
  */
 export type VerificationStatus = "unverified" | "verified"
+/**
+ * What happened for one actor, as it happens.
+ */
+export type VerifyEvent = { actorId: string; actorName: string; phase: Phase; 
+/**
+ * Set when `phase` is `Done`.
+ */
+verified: boolean | null; 
+/**
+ * In words: what is going on, or why the actor is (un)verified.
+ */
+detail: string }
 
 /** tauri-specta globals **/
 
