@@ -95,6 +95,9 @@ enum ProfileCommand {
         /// Seconds to wait for the mail (default: the Email timing setting, 300 s).
         #[arg(long)]
         wait: Option<u32>,
+        /// Milliseconds between looks (default: the Email timing setting, 1,000 ms).
+        #[arg(long)]
+        poll: Option<u32>,
     },
     /// Show the Verification UUID to send for manual verification, or make a new one.
     Uuid {
@@ -118,8 +121,8 @@ fn main() -> ExitCode {
             ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
-            ProfileCommand::Verify { name, manual_uuid, json, ca, wait } => {
-                verify::verify(&name, manual_uuid, json, ca.as_deref(), wait)
+            ProfileCommand::Verify { name, manual_uuid, json, ca, wait, poll } => {
+                verify::verify(&name, manual_uuid, json, ca.as_deref(), wait, poll)
             }
             ProfileCommand::Uuid { name, regenerate } => verify::show_uuid(&name, regenerate),
         },

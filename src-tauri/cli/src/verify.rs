@@ -40,12 +40,22 @@ pub fn show_uuid(name: &str, regenerate: bool) -> CliResult {
 }
 
 /// `mailproof profile verify NAME [--manual-uuid] [--json] [--ca PEM] [--wait SECS]`.
-pub fn verify(name: &str, manual: bool, json: bool, extra_ca: Option<&Path>, wait: Option<u32>) -> CliResult {
+pub fn verify(
+    name: &str,
+    manual: bool,
+    json: bool,
+    extra_ca: Option<&Path>,
+    wait: Option<u32>,
+    poll: Option<u32>,
+) -> CliResult {
     let store = open_store()?;
     let profile = crate::profile::find(&store, name)?;
     let mut timing = load_timing(&store).map_err(|e| e.to_string())?;
     if let Some(secs) = wait {
         timing.wait_secs = secs;
+    }
+    if let Some(millis) = poll {
+        timing.poll_millis = millis.max(50);
     }
     let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;

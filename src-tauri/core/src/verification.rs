@@ -154,6 +154,8 @@ pub struct VerifyEvent {
     pub verified: Option<bool>,
     /// In words: what is going on, or why the actor is (un)verified.
     pub detail: String,
+    /// When verified: how long after the mail was sent (and the search began) it was found.
+    pub found_after_millis: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,8 +226,10 @@ pub async fn verify_profile(
             phase,
             verified,
             detail,
+            found_after_millis: None,
         };
         let remote = actors.iter().any(|a| a.id == pa.actor_id && a.kind == ActorKind::Remote);
+        let mut found_after = None;
         let (verified, detail) = if cancel.is_cancelled() {
             (false, "Cancelled before this actor was checked.".to_owned())
         } else if remote {
@@ -263,10 +267,13 @@ pub async fn verify_profile(
                 None,
                 format!("Looking for \"{subject}\" in {} (up to {} s)…", profile.email, run.timing.wait_secs),
             ));
-            search(&profile, &password, &subject, run, cancel).await
+            let (verified, detail, millis) = search(&profile, &password, &subject, run, cancel).await;
+            found_after = millis;
+            (verified, detail)
         };
         record(store, &profile, &pa.actor_id, verified, &detail)?;
-        let ev = event(Phase::Done, Some(verified), detail);
+        let mut ev = event(Phase::Done, Some(verified), detail);
+        ev.found_after_millis = found_after;
         on_event(ev.clone());
         outcomes.push(ev);
     }
@@ -317,19 +324,21 @@ async fn send_verification(
     smtp::send(&config, message).await.map(drop).map_err(|e| e.to_string())
 }
 
-/// Looks for `subject` until found, the wait runs out, or the run is cancelled. Returns (verified, reason).
+/// Looks for `subject` until found, the wait runs out, or the run is cancelled. Returns (verified, reason, how
+/// long after the search began the mail was found). An IMAP session stays open between looks.
 async fn search(
     profile: &EmailProfile,
     password: &Secret,
     subject: &str,
     run: &VerifyRun,
     cancel: &Cancel,
-) -> (bool, String) {
+) -> (bool, String, Option<u32>) {
     let started = Instant::now();
     let wait = Duration::from_secs(run.timing.wait_secs.into());
     let poll = Duration::from_millis(run.timing.poll_millis.max(50).into());
     let login = Login { username: profile.username.clone(), password: Password::new(password.expose()) };
     let inc = &profile.incoming;
+    let mut imap_session: Option<(imap::Session, Vec<imap::Folder>)> = None;
     loop {
         let found = match profile.server_type {
             ServerType::Pop3 => {
@@ -345,59 +354,77 @@ async fn search(
                 search_pop3(&config, subject, run.timing.delete_found).await
             }
             _ => {
-                let config = ImapConfig {
-                    host: inc.host.clone(),
-                    port: u16::try_from(inc.port).unwrap_or(0),
-                    encryption: inc.security.into(),
-                    login: login.clone(),
-                    ntlm: inc.auth == AuthMethod::Ntlm,
-                    trust: trust(&inc.pinned_sha256, run),
-                    timeout: Duration::from_secs(30),
-                };
-                search_imap(&config, subject, run.timing.delete_found).await
+                if imap_session.is_none() {
+                    let config = ImapConfig {
+                        host: inc.host.clone(),
+                        port: u16::try_from(inc.port).unwrap_or(0),
+                        encryption: inc.security.into(),
+                        login: login.clone(),
+                        ntlm: inc.auth == AuthMethod::Ntlm,
+                        trust: trust(&inc.pinned_sha256, run),
+                        timeout: Duration::from_secs(30),
+                    };
+                    match open_imap(&config).await {
+                        Ok(s) => imap_session = Some(s),
+                        Err(why) => return (false, format!("Cannot read the mailbox: {why}"), None),
+                    }
+                }
+                let (session, folders) = imap_session.as_mut().expect("opened above");
+                search_imap(session, folders, subject, run.timing.delete_found).await
             }
         };
         match found {
-            Err(why) => return (false, format!("Cannot read the mailbox: {why}")),
+            Err(why) => return (false, format!("Cannot read the mailbox: {why}"), None),
             Ok(Some(folder)) => {
-                let secs = started.elapsed().as_secs_f32();
+                if let Some((mut session, _)) = imap_session.take() {
+                    let _ = session.logout().await;
+                }
+                let millis = started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+                let secs = millis as f32 / 1000.0;
                 return match folder {
                     Some(junk) => (
                         true,
                         format!("Verified, but the verification mail was found in {junk} after {secs:.1} s: mail to this address may be filed as spam."),
+                        Some(millis),
                     ),
-                    None => (true, format!("Verified: the verification mail arrived after {secs:.1} s.")),
+                    None => (true, format!("Verified: the verification mail arrived after {secs:.1} s."), Some(millis)),
                 };
             }
             Ok(None) => {}
         }
         if cancel.is_cancelled() {
-            return (false, "Cancelled while looking for the verification mail.".into());
+            return (false, "Cancelled while looking for the verification mail.".into(), None);
         }
         if started.elapsed() >= wait {
-            return (false, format!("The verification mail was not found within {} s.", run.timing.wait_secs));
+            return (false, format!("The verification mail was not found within {} s.", run.timing.wait_secs), None);
         }
         tokio::time::sleep(poll.min(wait.saturating_sub(started.elapsed()))).await;
     }
 }
 
-/// `Ok(Some(None))`: found in a normal folder; `Ok(Some(Some(name)))`: found in the junk folder `name`.
-async fn search_imap(config: &ImapConfig, subject: &str, delete: bool) -> Result<Option<Option<String>>, String> {
+async fn open_imap(config: &ImapConfig) -> Result<(imap::Session, Vec<imap::Folder>), String> {
     let mut session = imap::connect(config).await.map_err(|e| e.to_string())?;
     let folders = imap::folders(&mut session).await.map_err(|e| e.to_string())?;
-    let mut found = None;
+    Ok((session, folders))
+}
+
+/// `Ok(Some(None))`: found in a normal folder; `Ok(Some(Some(name)))`: found in the junk folder `name`.
+async fn search_imap(
+    session: &mut imap::Session,
+    folders: &[imap::Folder],
+    subject: &str,
+    delete: bool,
+) -> Result<Option<Option<String>>, String> {
     for folder in folders {
-        let uids = imap::find_by_subject(&mut session, &folder.name, subject).await.map_err(|e| e.to_string())?;
+        let uids = imap::find_by_subject(session, &folder.name, subject).await.map_err(|e| e.to_string())?;
         if !uids.is_empty() {
             if delete {
-                imap::delete(&mut session, &folder.name, &uids).await.map_err(|e| e.to_string())?;
+                imap::delete(session, &folder.name, &uids).await.map_err(|e| e.to_string())?;
             }
-            found = Some(folder.junk.then_some(folder.name));
-            break;
+            return Ok(Some(folder.junk.then(|| folder.name.clone())));
         }
     }
-    let _ = session.logout().await;
-    Ok(found)
+    Ok(None)
 }
 
 async fn search_pop3(config: &Pop3Config, subject: &str, delete: bool) -> Result<Option<Option<String>>, String> {

@@ -632,7 +632,11 @@ verified: boolean | null;
 /**
  * In words: what is going on, or why the actor is (un)verified.
  */
-detail: string }
+detail: string; 
+/**
+ * When verified: how long after the mail was sent (and the search began) it was found.
+ */
+foundAfterMillis: number | null }
 
 /** tauri-specta globals **/
 
