@@ -28,6 +28,7 @@ fn main() {
         "verify_profile",
         "cancel_verification",
         "verification_uuid",
+        "test_email_sender",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -235,6 +235,10 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     await session.type(await session.waitFor('[name="sender-username"]'), "alice@example.test");
     await session.type(await session.waitFor('[name="sender-password"]'), lab.LAB_PASSWORD_ALICE);
     await session.type(await session.waitFor('[name="sender-from"]'), "alice@example.test");
+    await click('[data-action="test-sender"]');
+    await session.waitFor('[data-sender-diagnosis="ok"] [data-step-kind="login"][data-step-status="passed"]', {
+      timeoutMs: 20000,
+    });
     await click('[data-action="save-sender"]');
     await session.waitFor("[data-saved-email]", { text: "Sender saved" });
     await shoot("settings-email");

@@ -79,6 +79,32 @@ pub fn validate_sender(sender: &EmailSender) -> crate::profiles::Findings {
     )
 }
 
+/// The same step-by-step diagnostics as a profile's outgoing server, for the sender.
+pub async fn test_sender(
+    sender: &EmailSender,
+    password: Option<&Secret>,
+    extra_ca: Option<std::path::PathBuf>,
+    mut on_step: impl FnMut(&mailproof_mail::diagnose::Step) + Send,
+) -> mailproof_mail::diagnose::Diagnosis {
+    use mailproof_mail::diagnose::{diagnose, Protocol, Target};
+    let target = Target {
+        protocol: Protocol::Smtp,
+        host: sender.host.trim().to_owned(),
+        port: u16::try_from(sender.port).unwrap_or(0),
+        encryption: sender.security.into(),
+        trust: Trust { extra_ca, pinned_sha256: sender.pinned_sha256.as_deref().and_then(normalize_fingerprint) },
+        login: match (sender.requires_auth, password) {
+            (true, Some(p)) => {
+                Some(Login { username: sender.username.trim().to_owned(), password: Password::new(p.expose()) })
+            }
+            _ => None,
+        },
+        ntlm: sender.requires_auth && sender.auth == AuthMethod::Ntlm,
+        timeout: crate::profiles::STEP_TIMEOUT,
+    };
+    diagnose(&target, &mut |s| on_step(s)).await
+}
+
 pub fn load_sender(store: &Store) -> Result<Option<EmailSender>, StoreError> {
     read(store, SENDER_KEY)
 }

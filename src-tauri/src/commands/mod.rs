@@ -37,6 +37,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         verification::verify_profile,
         verification::cancel_verification,
         verification::verification_uuid,
+        verification::test_email_sender,
     ])
 }
 

@@ -156,3 +156,27 @@ pub async fn verification_uuid(
     };
     Ok(ManualVerification { email: profile.email, subject: verification::manual_subject(&uuid), uuid })
 }
+
+/// Tests the sender's SMTP server step by step, streaming each step to `onStep`. The password is the one given,
+/// or else the stored one.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_email_sender(
+    state: State<'_, AppState>,
+    sender: EmailSender,
+    password: Option<Secret>,
+    on_step: Channel<mailproof_mail::diagnose::Step>,
+) -> IpcResult<mailproof_mail::diagnose::Diagnosis> {
+    let password = match password.filter(|p| !p.expose().is_empty()) {
+        Some(p) => Some(p),
+        None => state.keyring.retrieve(&verification::sender_password_key())?,
+    };
+    if sender.requires_auth && password.is_none() {
+        return Err(IpcError::new(ErrorCode::Invalid, "Enter the sender account's password to test the sign-in."));
+    }
+    let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
+    Ok(verification::test_sender(&sender, password.as_ref(), extra_ca, |step| {
+        let _ = on_step.send(step.clone());
+    })
+    .await)
+}

@@ -294,6 +294,18 @@ async verificationUuid(id: string, regenerate: boolean) : Promise<Result<ManualV
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Tests the sender's SMTP server step by step, streaming each step to `onStep`. The password is the one given,
+ * or else the stored one.
+ */
+async testEmailSender(sender: EmailSender, password: Secret | null, onStep: TAURI_CHANNEL<Step>) : Promise<Result<Diagnosis, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_email_sender", { sender, password, onStep }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
