@@ -22,7 +22,7 @@ fn submission(lab: &Lab, user: &str) -> SmtpConfig {
         encryption: Encryption::StartTls,
         login: Some(login(lab, user)),
         ntlm: false,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
 }
@@ -159,4 +159,26 @@ async fn imap_accepts_a_pinned_certificate_without_the_ca_and_refuses_another_pi
     drop(session);
     config.trust.pinned_sha256 = Some("0".repeat(64));
     assert!(imap::connect(&config).await.is_err(), "another pin is refused");
+}
+
+#[tokio::test]
+async fn smtp_submission_accepts_only_the_pinned_certificate() {
+    let Some(lab) = Lab::running() else { return };
+    let leaf = std::path::PathBuf::from(lab.var("LAB_DIR")).join("tls/server.crt");
+    let der = mailproof_mail::tls::read_pem_certificates(&leaf).unwrap().remove(0);
+    for encryption in [Encryption::StartTls, Encryption::Tls] {
+        let mut config = submission(&lab, "alice");
+        if encryption == Encryption::Tls {
+            config.port = lab.port("LAB_SMTPS_PORT");
+        }
+        config.encryption = encryption;
+        config.trust = Trust { extra_ca: None, pinned_sha256: Some(mailproof_mail::tls::sha256_hex(&der)) };
+        let (msg, _) = message("alice@example.test", "bob@example.test", "pinned submission");
+        smtp::send(&config, msg).await.expect("the pinned certificate is accepted without the CA");
+
+        config.trust.pinned_sha256 = Some("0".repeat(64));
+        let (msg, _) = message("alice@example.test", "bob@example.test", "wrong pin");
+        let err = smtp::send(&config, msg).await.unwrap_err();
+        assert!(matches!(err, SmtpError::PinMismatch { .. }), "{err}");
+    }
 }

@@ -26,7 +26,7 @@ fn submission(lab: &Lab, login: Login) -> SmtpConfig {
         encryption: Encryption::StartTls,
         login: Some(login),
         ntlm: true,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
 }

@@ -39,7 +39,7 @@ async fn send_to_carol(lab: &Lab, subject: &str) -> String {
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(lab.password("alice")) }),
         ntlm: false,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };
     smtp::send(&submission, msg).await.expect("lab accepts the message");

@@ -13,6 +13,7 @@ use mailproof_core::verification::{
 };
 use mailproof_core::Store;
 use mailproof_mail::smtp::{self, SmtpConfig};
+use mailproof_mail::tls::Trust;
 use mailproof_mail::{Encryption, Login, Password};
 use mailproof_tests::{real_keyring, Lab};
 
@@ -221,7 +222,7 @@ async fn manual_verification_finds_the_users_uuid_mail_over_pop3_and_a_new_uuid_
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(lab.password("alice")) }),
         ntlm: false,
-        extra_ca: Some(lab.ca()),
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };
     let stale = smtp::text_message(

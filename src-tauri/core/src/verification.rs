@@ -344,7 +344,7 @@ async fn send_verification(
             _ => None,
         },
         ntlm: sender.requires_auth && sender.auth == AuthMethod::Ntlm,
-        extra_ca: run.extra_ca.clone(),
+        trust: trust(&sender.pinned_sha256, run),
         timeout: Duration::from_secs(30),
     };
     smtp::send(&config, message).await.map(drop).map_err(|e| e.to_string())
