@@ -13,35 +13,8 @@ runs=${1:-20}
 if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] || [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
   MAILPROOF_BENCH_SESSION=1 exec bash "$root/tests/tools/with-session.sh" bash "$0" "$@"
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
-cargo build -q -p mailproof-cli --release --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/mailproof"
-work=$(mktemp -d /tmp/mailproof-bench-diag.XXXXXX)
-chmod 755 "$work" # the lab's daemons run as their own users and must reach $work/lab
-lab="$work/lab"
-trap 'bash "$root/tests/lab/stop.sh" "$lab"; rm -rf "$work"' EXIT
-env_file=$(bash "$root/tests/lab/start.sh" "$lab" | tail -n 1)
-# shellcheck disable=SC1090
-source "$env_file"
-export MAILPROOF_DATA_DIR="$work/data"
-cat > "$work/bob.toml" <<TOML
-email = "bob@example.test"
-serverType = "imap"
-actorIds = ["this-workstation"]
-username = "bob@example.test"
-[incoming]
-host = "$LAB_HOST"
-port = $LAB_IMAPS_PORT
-security = "tls"
-auth = "plain"
-[outgoing]
-host = "$LAB_HOST"
-port = $LAB_SUBMISSION_PORT
-security = "startTls"
-requiresAuth = true
-auth = "plain"
-TOML
-echo "$LAB_PASSWORD_BOB" | "$bin" profile add --file "$work/bob.toml" >/dev/null
+# shellcheck source=lab-with-bob.sh
+source "$root/tests/bench/lab-with-bob.sh"
 for i in $(seq "$runs"); do
   t0=$(date +%s%N)
   "$bin" profile test bob@example.test --json --ca "$LAB_CA" > "$work/run-$i.json" 2>/dev/null

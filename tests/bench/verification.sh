@@ -13,16 +13,8 @@ runs=${1:-20}
 if [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
   MAILPROOF_BENCH_SESSION=1 exec bash "$root/tests/tools/with-session.sh" bash "$0" "$@"
 fi
-export PATH="$HOME/.cargo/bin:$PATH"
-cargo build -q -p mailproof-cli --release --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/mailproof"
-work=$(mktemp -d /tmp/mailproof-bench-verify.XXXXXX)
-chmod 755 "$work"
-trap 'bash "$root/tests/lab/stop.sh" "$work/lab"; rm -rf "$work"' EXIT
-env_file=$(bash "$root/tests/lab/start.sh" "$work/lab" | tail -n 1)
-# shellcheck disable=SC1090
-source "$env_file"
-export MAILPROOF_DATA_DIR="$work/data"
+# shellcheck source=lab-with-bob.sh
+source "$root/tests/bench/lab-with-bob.sh"
 cat > "$work/sender.toml" <<TOML
 host = "$LAB_HOST"
 port = $LAB_SUBMISSION_PORT
@@ -33,24 +25,6 @@ username = "alice@example.test"
 fromAddress = "alice@example.test"
 TOML
 echo "$LAB_PASSWORD_ALICE" | "$bin" sender set --file "$work/sender.toml" > /dev/null
-cat > "$work/bob.toml" <<TOML
-email = "bob@example.test"
-serverType = "imap"
-actorIds = ["this-workstation"]
-username = "bob@example.test"
-[incoming]
-host = "$LAB_HOST"
-port = $LAB_IMAPS_PORT
-security = "tls"
-auth = "plain"
-[outgoing]
-host = "$LAB_HOST"
-port = $LAB_SUBMISSION_PORT
-security = "startTls"
-requiresAuth = true
-auth = "plain"
-TOML
-echo "$LAB_PASSWORD_BOB" | "$bin" profile add --file "$work/bob.toml" > /dev/null
 for poll in 100 1000; do
   for i in $(seq "$runs"); do
     "$bin" profile verify bob@example.test --json --ca "$LAB_CA" --wait 30 --poll "$poll" 2>/dev/null > "$work/poll-$poll-$i.json"

@@ -31,6 +31,30 @@ fn submission(lab: &Lab, login: Login) -> SmtpConfig {
     }
 }
 
+fn imap_config(lab: &Lab, login: Login) -> ImapConfig {
+    ImapConfig {
+        host: lab.host(),
+        port: lab.port("LAB_NTLM_IMAPS_PORT"),
+        encryption: Encryption::Tls,
+        login,
+        ntlm: true,
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn pop3_config(lab: &Lab, login: Login) -> Pop3Config {
+    Pop3Config {
+        host: lab.host(),
+        port: lab.port("LAB_NTLM_POP3S_PORT"),
+        encryption: Encryption::Tls,
+        login,
+        ntlm: true,
+        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
+        timeout: Duration::from_secs(10),
+    }
+}
+
 fn message(subject: &str) -> (Message, String) {
     let id = format!("{}@mailproof.test", uuid::Uuid::new_v4());
     let msg = Message::builder()
@@ -52,15 +76,7 @@ async fn a_message_goes_out_and_is_found_again_with_ntlm_on_every_leg() {
     let accepted = smtp::send(&submission(&lab, login.clone()), msg).await.expect("NTLM submission");
     assert_eq!(accepted.code, 250);
 
-    let imap_config = ImapConfig {
-        host: lab.host(),
-        port: lab.port("LAB_NTLM_IMAPS_PORT"),
-        encryption: Encryption::Tls,
-        login: login.clone(),
-        ntlm: true,
-        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
-        timeout: Duration::from_secs(10),
-    };
+    let imap_config = imap_config(&lab, login.clone());
     let mut session = imap::connect(&imap_config).await.expect("IMAP AUTHENTICATE NTLM");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while imap::find_by_message_id(&mut session, "INBOX", &id).await.unwrap().is_empty() {
@@ -69,15 +85,7 @@ async fn a_message_goes_out_and_is_found_again_with_ntlm_on_every_leg() {
     }
     let _ = session.logout().await;
 
-    let pop_config = Pop3Config {
-        host: lab.host(),
-        port: lab.port("LAB_NTLM_POP3S_PORT"),
-        encryption: Encryption::Tls,
-        login,
-        ntlm: true,
-        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
-        timeout: Duration::from_secs(10),
-    };
+    let pop_config = pop3_config(&lab, login);
     let mut pop = Pop3::connect(&pop_config).await.expect("POP3 AUTH NTLM");
     let mut found = false;
     for (n, _) in pop.uidl().await.unwrap() {
@@ -94,24 +102,8 @@ async fn a_wrong_ntlm_password_is_refused_on_each_protocol() {
     login.password = Password::new("Wrong-Passw0rd");
     let err = smtp::send(&submission(&lab, login.clone()), message("x").0).await.unwrap_err();
     assert!(matches!(err, SmtpError::Permanent { code: Some(535), .. }), "{err}");
-    let imap_config = ImapConfig {
-        host: lab.host(),
-        port: lab.port("LAB_NTLM_IMAPS_PORT"),
-        encryption: Encryption::Tls,
-        login: login.clone(),
-        ntlm: true,
-        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
-        timeout: Duration::from_secs(10),
-    };
+    let imap_config = imap_config(&lab, login.clone());
     assert!(matches!(imap::connect(&imap_config).await, Err(imap::ImapError::Login { .. })));
-    let pop_config = Pop3Config {
-        host: lab.host(),
-        port: lab.port("LAB_NTLM_POP3S_PORT"),
-        encryption: Encryption::Tls,
-        login,
-        ntlm: true,
-        trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
-        timeout: Duration::from_secs(10),
-    };
+    let pop_config = pop3_config(&lab, login);
     assert!(Pop3::connect(&pop_config).await.is_err());
 }

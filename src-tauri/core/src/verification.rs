@@ -364,33 +364,34 @@ async fn search(
     let poll = Duration::from_millis(run.timing.poll_millis.max(50).into());
     let login = Login { username: profile.username.clone(), password: Password::new(password.expose()) };
     let inc = &profile.incoming;
+    let (port, encryption, ntlm) =
+        (u16::try_from(inc.port).unwrap_or(0), inc.security.into(), inc.auth == AuthMethod::Ntlm);
+    let timeout = Duration::from_secs(30);
+    let pop3_config = Pop3Config {
+        host: inc.host.clone(),
+        port,
+        encryption,
+        login: login.clone(),
+        ntlm,
+        trust: trust(&inc.pinned_sha256, run),
+        timeout,
+    };
+    let imap_config = ImapConfig {
+        host: inc.host.clone(),
+        port,
+        encryption,
+        login,
+        ntlm,
+        trust: trust(&inc.pinned_sha256, run),
+        timeout,
+    };
     let mut imap_session: Option<(imap::Session, Vec<imap::Folder>)> = None;
     loop {
         let found = match profile.server_type {
-            ServerType::Pop3 => {
-                let config = Pop3Config {
-                    host: inc.host.clone(),
-                    port: u16::try_from(inc.port).unwrap_or(0),
-                    encryption: inc.security.into(),
-                    login: login.clone(),
-                    ntlm: inc.auth == AuthMethod::Ntlm,
-                    trust: trust(&inc.pinned_sha256, run),
-                    timeout: Duration::from_secs(30),
-                };
-                search_pop3(&config, subject, run.timing.delete_found).await
-            }
+            ServerType::Pop3 => search_pop3(&pop3_config, subject, run.timing.delete_found).await,
             _ => {
                 if imap_session.is_none() {
-                    let config = ImapConfig {
-                        host: inc.host.clone(),
-                        port: u16::try_from(inc.port).unwrap_or(0),
-                        encryption: inc.security.into(),
-                        login: login.clone(),
-                        ntlm: inc.auth == AuthMethod::Ntlm,
-                        trust: trust(&inc.pinned_sha256, run),
-                        timeout: Duration::from_secs(30),
-                    };
-                    match open_imap(&config).await {
+                    match open_imap(&imap_config).await {
                         Ok(s) => imap_session = Some(s),
                         Err(why) => return (false, format!("Cannot read the mailbox: {why}"), None),
                     }

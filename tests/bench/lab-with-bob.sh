@@ -1,0 +1,31 @@
+# Sourced by the benchmarks: builds the release `mailproof`, starts a private lab in a new work folder, and adds
+# bob's IMAP profile (IMAP over TLS, submission with STARTTLS) to a fresh data folder. Sets: root, bin, work and
+# the lab's LAB_* variables; stops the lab and removes the folder on exit.
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build -q -p mailproof-cli --release --manifest-path "$root/Cargo.toml"
+bin="$root/target/release/mailproof"
+work=$(mktemp -d /tmp/mailproof-bench.XXXXXX)
+chmod 755 "$work" # the lab's daemons run as their own users and must reach $work/lab
+trap 'bash "$root/tests/lab/stop.sh" "$work/lab"; rm -rf "$work"' EXIT
+env_file=$(bash "$root/tests/lab/start.sh" "$work/lab" | tail -n 1)
+# shellcheck disable=SC1090
+source "$env_file"
+export MAILPROOF_DATA_DIR="$work/data"
+cat > "$work/bob.toml" <<TOML
+email = "bob@example.test"
+serverType = "imap"
+actorIds = ["this-workstation"]
+username = "bob@example.test"
+[incoming]
+host = "$LAB_HOST"
+port = $LAB_IMAPS_PORT
+security = "tls"
+auth = "plain"
+[outgoing]
+host = "$LAB_HOST"
+port = $LAB_SUBMISSION_PORT
+security = "startTls"
+requiresAuth = true
+auth = "plain"
+TOML
+echo "$LAB_PASSWORD_BOB" | "$bin" profile add --file "$work/bob.toml" > /dev/null
