@@ -14,8 +14,31 @@ use mailproof_tests::{missing, Lab};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A loopback port free for both UDP and TCP (dnsmasq binds both; a TCP clash would make it exit).
+fn free_dns_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// True once a DNS server on `port` answers a query (any answer) over UDP.
+fn answers_dns(port: u16) -> bool {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // A standard query for "example.test" type A, id 0x4d50.
+    let mut query = vec![0x4d, 0x50, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
+    for label in ["example", "test"] {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut buf = [0u8; 512];
+    sock.send_to(&query, ("127.0.0.1", port)).is_ok()
+        && sock.recv(&mut buf).is_ok_and(|n| n >= 12 && buf[..2] == [0x4d, 0x50])
 }
 
 /// dnsmasq answering only from its command line, on a free loopback port.
@@ -33,8 +56,8 @@ impl Drop for Dns {
 
 fn dnsmasq(records: &[String]) -> Option<Dns> {
     let Ok(path) = which("dnsmasq") else { return missing("dnsmasq (Debian package dnsmasq-base)") };
-    let port = free_udp_port();
-    let child = Command::new(path)
+    let port = free_dns_port();
+    let mut child = Command::new(path)
         .args(["--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces"])
         .args([
             "--listen-address=127.0.0.1",
@@ -47,14 +70,16 @@ fn dnsmasq(records: &[String]) -> Option<Dns> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("dnsmasq starts");
-    // Ready when it answers over TCP too (dnsmasq serves both).
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+    // Ready when it answers a query; if it exits instead, say why rather than let lookups time out.
+    for _ in 0..50 {
+        if answers_dns(port) {
+            return Some(Dns { child, addr: ([127, 0, 0, 1], port).into() });
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("dnsmasq exited ({status}) instead of serving on port {port}");
+        }
     }
-    Some(Dns { child, addr: ([127, 0, 0, 1], port).into() })
+    panic!("dnsmasq did not answer on port {port} within 5 s");
 }
 
 fn which(name: &str) -> Result<String, ()> {
@@ -156,9 +181,9 @@ async fn every_source_is_asked_and_says_where_its_settings_came_from() {
     assert_eq!(outcome(SourceKind::Autoconfig), SourceOutcome::Found, "{:#?}", found.sources);
     assert_eq!(outcome(SourceKind::WellKnown), SourceOutcome::NotFound);
     assert_eq!(outcome(SourceKind::Ispdb), SourceOutcome::NotFound);
-    assert_eq!(outcome(SourceKind::Srv), SourceOutcome::Found);
-    assert_eq!(outcome(SourceKind::Mx), SourceOutcome::Found);
-    assert_eq!(outcome(SourceKind::Guess), SourceOutcome::Found);
+    assert_eq!(outcome(SourceKind::Srv), SourceOutcome::Found, "{:#?}", found.sources);
+    assert_eq!(outcome(SourceKind::Mx), SourceOutcome::Found, "{:#?}", found.sources);
+    assert_eq!(outcome(SourceKind::Guess), SourceOutcome::Found, "{:#?}", found.sources);
 
     let order: Vec<SourceKind> = found.suggestions.iter().map(|s| s.source).collect();
     assert_eq!(order, [SourceKind::Autoconfig, SourceKind::Srv, SourceKind::Mx, SourceKind::Guess]);
