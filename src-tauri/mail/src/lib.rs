@@ -3,11 +3,13 @@
 //!
 //! This crate knows nothing of profiles or verdicts; it speaks protocols and reports what servers said.
 
+pub mod bounce;
 pub mod certificate;
 pub mod diagnose;
 pub mod dialogue;
 pub mod discover;
 pub mod imap;
+pub mod message;
 pub mod ntlm;
 pub mod pop3;
 pub mod sasl;
