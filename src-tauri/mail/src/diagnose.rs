@@ -698,7 +698,7 @@ impl Run<'_> {
     }
 }
 
-fn transcript_text(lines: Vec<TranscriptLine>) -> Vec<String> {
+pub(crate) fn transcript_text(lines: Vec<TranscriptLine>) -> Vec<String> {
     lines
         .into_iter()
         .map(|l| match l.direction {
@@ -710,7 +710,7 @@ fn transcript_text(lines: Vec<TranscriptLine>) -> Vec<String> {
 
 /// Signs in with NTLMv2: the command, then NEGOTIATE and AUTHENTICATE as continuation lines. `Ok(Err(reply))`
 /// is a refusal in the server's words; an empty reply means the server does not offer NTLM.
-async fn ntlm_login(
+pub(crate) async fn ntlm_login(
     protocol: Protocol,
     d: &mut Dialogue<MailStream>,
     mechs: &[String],
@@ -764,7 +764,7 @@ async fn ntlm_login(
 /// Reads one complete reply: SMTP multi-line (`250-` … `250 `), IMAP untagged lines up to the tagged one (or
 /// one line when there is no tag), POP3 one status line — or, with `pop_list`, a `+OK` line and the
 /// dot-terminated list after it (CAPA).
-async fn read_reply(
+pub(crate) async fn read_reply(
     protocol: Protocol,
     d: &mut Dialogue<MailStream>,
     tag: Option<&str>,
@@ -864,7 +864,7 @@ fn auth_mechanisms(protocol: Protocol, caps: &[String]) -> Vec<String> {
     mechs
 }
 
-fn ehlo_name(local_ip: Option<IpAddr>) -> String {
+pub(crate) fn ehlo_name(local_ip: Option<IpAddr>) -> String {
     match local_ip {
         Some(IpAddr::V4(ip)) => format!("[{ip}]"),
         Some(IpAddr::V6(ip)) => format!("[IPv6:{ip}]"),

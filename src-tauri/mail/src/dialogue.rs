@@ -140,6 +140,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         }
     }
 
+    /// Sends a message body for SMTP DATA: dot-stuffed, lines ended with CRLF, then the lone dot. The transcript
+    /// records its size, not its content.
+    pub async fn send_data(&mut self, body: &[u8]) -> Result<(), DialogueError> {
+        self.transcript.push(TranscriptLine {
+            direction: Direction::Client,
+            text: format!("<message, {} bytes>", body.len()),
+        });
+        let mut wire = Vec::with_capacity(body.len() + body.len() / 40 + 8);
+        for line in body.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.first() == Some(&b'.') {
+                wire.push(b'.');
+            }
+            wire.extend_from_slice(line);
+            wire.extend_from_slice(b"\r\n");
+        }
+        if body.ends_with(b"\n") {
+            // split() yields an empty last piece after a final newline; it is not a line of the message.
+            wire.truncate(wire.len() - 2);
+        }
+        wire.extend_from_slice(b".\r\n");
+        let write = async {
+            let stream = self.reader.get_mut();
+            stream.write_all(&wire).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.timeout, write).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(DialogueError::TimedOut(self.timeout.as_secs().max(1))),
+        }
+    }
+
     /// Reads a dot-terminated multi-line body (POP3), undoing dot-stuffing. Lines are joined with CRLF.
     pub async fn read_dot_body(&mut self, max_bytes: usize) -> Result<Vec<u8>, DialogueError> {
         let mut body = Vec::new();
@@ -196,6 +228,17 @@ mod tests {
             std::future::pending::<()>().await;
         });
         assert!(matches!(d.read_line().await, Err(DialogueError::LineTooLong)));
+    }
+
+    #[tokio::test]
+    async fn data_is_dot_stuffed_and_ends_with_a_lone_dot() {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let mut d = Dialogue::new(client, Duration::from_secs(1));
+        d.send_data(b"a\r\n.b\nc\r\n").await.unwrap();
+        drop(d);
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut server, &mut got).await.unwrap();
+        assert_eq!(got, b"a\r\n..b\r\nc\r\n.\r\n");
     }
 
     #[tokio::test]

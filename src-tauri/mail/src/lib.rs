@@ -15,7 +15,9 @@ pub mod pop3;
 pub mod sasl;
 pub mod smtp;
 pub mod stream;
+pub mod submit;
 pub mod tls;
+pub mod watch;
 
 use std::fmt;
 

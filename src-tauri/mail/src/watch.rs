@@ -1,0 +1,225 @@
+//! Watching a mailbox for new mail: IMAP keeps one session and asks each folder only for messages above the
+//! highest UID it has seen; POP3 compares UIDL lists. Only messages whose headers a caller wants are fetched
+//! whole.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+
+use crate::imap::{self, Folder, ImapConfig, ImapError, Session};
+use crate::pop3::{Pop3, Pop3Config, Pop3Error};
+
+/// A new message a caller asked for.
+#[derive(Debug, Clone)]
+pub struct Arrived {
+    pub folder: String,
+    /// The folder is the junk folder.
+    pub junk: bool,
+    /// IMAP UID, or the POP3 message number at the time it was read.
+    pub uid: u32,
+    /// POP3 UIDL, for deleting later.
+    pub uidl: Option<String>,
+    pub raw: Vec<u8>,
+}
+
+/// Largest message fetched whole; bigger ones are cut (the evidence says so).
+pub const MAX_FETCH: usize = 8 * 1024 * 1024;
+
+struct FolderState {
+    folder: Folder,
+    next_uid: u32,
+}
+
+/// Watches every folder of an IMAP mailbox, INBOX and Junk included.
+pub struct ImapWatcher {
+    config: ImapConfig,
+    session: Option<Session>,
+    folders: Vec<FolderState>,
+    polls: u32,
+}
+
+impl ImapWatcher {
+    /// Signs in and notes where every folder stands: only mail arriving after this counts.
+    pub async fn open(config: &ImapConfig) -> Result<ImapWatcher, ImapError> {
+        let mut w = ImapWatcher { config: config.clone(), session: None, folders: Vec::new(), polls: 0 };
+        w.reconnect().await?;
+        w.refresh_folders(true).await?;
+        Ok(w)
+    }
+
+    async fn reconnect(&mut self) -> Result<(), ImapError> {
+        self.session = Some(imap::connect(&self.config).await?);
+        Ok(())
+    }
+
+    fn session(&mut self) -> &mut Session {
+        self.session.as_mut().expect("connected in open")
+    }
+
+    /// Lists folders; ones not seen before start at their current end when `baseline`, else at UID 1 (a folder
+    /// made while watching — e.g. Junk created by the first filed message — holds only new mail).
+    async fn refresh_folders(&mut self, baseline: bool) -> Result<(), ImapError> {
+        let listed = imap::folders(self.session()).await?;
+        for folder in listed {
+            if self.folders.iter().any(|f| f.folder.name == folder.name) {
+                continue;
+            }
+            let next_uid = if baseline { self.uid_next(&folder.name).await? } else { 1 };
+            self.folders.push(FolderState { folder, next_uid });
+        }
+        Ok(())
+    }
+
+    async fn uid_next(&mut self, name: &str) -> Result<u32, ImapError> {
+        let mb = self
+            .session()
+            .examine(name)
+            .await
+            .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+        Ok(mb.uid_next.unwrap_or(1))
+    }
+
+    /// New messages in every folder since the last look. `wanted` sees each new message's header and says
+    /// whether to fetch it whole. A broken session is opened again once.
+    pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, ImapError> {
+        match self.poll_once(wanted).await {
+            Ok(found) => Ok(found),
+            Err(_) => {
+                self.reconnect().await?;
+                self.poll_once(wanted).await
+            }
+        }
+    }
+
+    async fn poll_once(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, ImapError> {
+        self.polls += 1;
+        if self.polls % 10 == 0 {
+            self.refresh_folders(false).await?;
+        }
+        let mut found = Vec::new();
+        for i in 0..self.folders.len() {
+            let name = self.folders[i].folder.name.clone();
+            let uid_next = self.uid_next(&name).await?;
+            let from = self.folders[i].next_uid;
+            if uid_next <= from {
+                continue;
+            }
+            let headers: Vec<(u32, Vec<u8>)> = self
+                .session()
+                .uid_fetch(format!("{from}:*"), "(UID BODY.PEEK[HEADER])")
+                .await
+                .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
+                .iter()
+                .filter_map(|f| Some((f.uid?, f.header().unwrap_or_default().to_vec())))
+                .filter(|(uid, _)| *uid >= from)
+                .collect();
+            let mut highest = from.max(uid_next) - 1;
+            for (uid, header) in headers {
+                highest = highest.max(uid);
+                if wanted(&header) {
+                    let mut raw = imap::fetch_raw(self.session(), uid).await?.unwrap_or_default();
+                    raw.truncate(MAX_FETCH);
+                    let junk = self.folders[i].folder.junk;
+                    found.push(Arrived { folder: name.clone(), junk, uid, uidl: None, raw });
+                }
+            }
+            self.folders[i].next_uid = highest + 1;
+        }
+        Ok(found)
+    }
+
+    /// Deletes a message found earlier.
+    pub async fn delete(&mut self, folder: &str, uid: u32) -> Result<(), ImapError> {
+        imap::delete(self.session(), folder, &[uid]).await
+    }
+
+    pub async fn close(mut self) {
+        if let Some(mut s) = self.session.take() {
+            let _ = s.logout().await;
+        }
+    }
+}
+
+/// Watches a POP3 maildrop (the inbox only: POP3 cannot see other folders).
+pub struct Pop3Watcher {
+    config: Pop3Config,
+    seen: HashSet<String>,
+}
+
+impl Pop3Watcher {
+    pub async fn open(config: &Pop3Config) -> Result<Pop3Watcher, Pop3Error> {
+        let mut pop = Pop3::connect(config).await?;
+        let seen = pop.uidl().await?.into_iter().map(|(_, u)| u).collect();
+        pop.quit().await?;
+        Ok(Pop3Watcher { config: config.clone(), seen })
+    }
+
+    /// New messages since the last look; `wanted` sees each one's header (TOP n 0).
+    pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, Pop3Error> {
+        let mut pop = Pop3::connect(&self.config).await?;
+        let mut found = Vec::new();
+        for (n, uidl) in pop.uidl().await? {
+            if !self.seen.insert(uidl.clone()) {
+                continue;
+            }
+            let head = pop.top(n, 0).await?;
+            if wanted(&head) {
+                let mut raw = pop.retr(n).await?;
+                raw.truncate(MAX_FETCH);
+                found.push(Arrived { folder: "INBOX".into(), junk: false, uid: n, uidl: Some(uidl), raw });
+            }
+        }
+        pop.quit().await?;
+        Ok(found)
+    }
+
+    /// Deletes messages by UIDL (numbers change between sessions).
+    pub async fn delete(&mut self, uidls: &[String]) -> Result<(), Pop3Error> {
+        let mut pop = Pop3::connect(&self.config).await?;
+        for (n, uidl) in pop.uidl().await? {
+            if uidls.contains(&uidl) {
+                pop.dele(n).await?;
+            }
+        }
+        pop.quit().await
+    }
+}
+
+/// Either kind, so the engine treats mailboxes alike.
+pub enum Watcher {
+    Imap(ImapWatcher),
+    Pop3(Pop3Watcher),
+}
+
+impl Watcher {
+    pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, String> {
+        match self {
+            Watcher::Imap(w) => w.poll(wanted).await.map_err(|e| e.to_string()),
+            Watcher::Pop3(w) => w.poll(wanted).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    pub async fn delete(&mut self, arrived: &[Arrived]) -> Result<(), String> {
+        match self {
+            Watcher::Imap(w) => {
+                for a in arrived {
+                    w.delete(&a.folder, a.uid).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            Watcher::Pop3(w) => {
+                let uidls: Vec<String> = arrived.iter().filter_map(|a| a.uidl.clone()).collect();
+                w.delete(&uidls).await.map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        if let Watcher::Imap(w) = self {
+            w.close().await;
+        }
+    }
+}
