@@ -143,10 +143,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
     /// Sends a message body for SMTP DATA: dot-stuffed, lines ended with CRLF, then the lone dot. The transcript
     /// records its size, not its content.
     pub async fn send_data(&mut self, body: &[u8]) -> Result<(), DialogueError> {
-        self.transcript.push(TranscriptLine {
-            direction: Direction::Client,
-            text: format!("<message, {} bytes>", body.len()),
-        });
+        self.transcript
+            .push(TranscriptLine { direction: Direction::Client, text: format!("<message, {} bytes>", body.len()) });
         let mut wire = Vec::with_capacity(body.len() + body.len() / 40 + 8);
         for line in body.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -120,7 +120,8 @@ impl Session {
             .await
             .map_err(|e| fail(Stage::Connect, None, e.to_string(), None))?;
         let helo = ehlo_name(tcp.local_addr().ok().map(|a| a.ip()));
-        let tls_config = observed_client_config(&config.trust).map_err(|e| fail(Stage::Connect, None, e.to_string(), None))?.0;
+        let tls_config =
+            observed_client_config(&config.trust).map_err(|e| fail(Stage::Connect, None, e.to_string(), None))?.0;
         let stream = match config.encryption {
             Encryption::Tls => start_tls(tcp, &config.host, tls_config.clone())
                 .await
@@ -232,7 +233,11 @@ impl Session {
     }
 }
 
-async fn auth_login(d: &mut Dialogue<MailStream>, user: &str, pass: &str) -> Result<Result<String, String>, DialogueError> {
+async fn auth_login(
+    d: &mut Dialogue<MailStream>,
+    user: &str,
+    pass: &str,
+) -> Result<Result<String, String>, DialogueError> {
     d.send("AUTH LOGIN").await?;
     let l = last_line(d).await?;
     if !l.starts_with("334") {
@@ -254,9 +259,8 @@ async fn last_line(d: &mut Dialogue<MailStream>) -> Result<String, DialogueError
 
 /// Reads a reply and checks its code; anything else is a refusal at `stage`.
 async fn expect(d: &mut Dialogue<MailStream>, want: u16, stage: Stage) -> Result<Vec<String>, Refusal> {
-    let lines = read_reply(Protocol::Smtp, d, None)
-        .await
-        .map_err(|e| Refusal { stage, code: None, text: e.to_string() })?;
+    let lines =
+        read_reply(Protocol::Smtp, d, None).await.map_err(|e| Refusal { stage, code: None, text: e.to_string() })?;
     let last = lines.last().cloned().unwrap_or_default();
     match code_of(&last) {
         Some(code) if code == want => Ok(lines),
