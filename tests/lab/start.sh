@@ -13,6 +13,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 ntlm=false
+# Every lab mailbox; the gateway treats some specially (conf/recipient_access, README).
+LAB_USER_NAMES="alice bob carol dan erin frank grace heidi ivan judy verifier"
 args=()
 for a in "$@"; do
   if [ "$a" = --ntlm ]; then ntlm=true; else args+=("$a"); fi
@@ -68,7 +70,7 @@ mkdir -p "$D"/{etc,queue,data,log,tls,mail,sieve,bin,run/dovecot,state/dovecot}
 
 # --- Users: alice, bob, carol @example.test. Lab-only passwords, never used anywhere else.
 : > "$D/etc/dovecot-users"
-for u in alice bob carol dan erin; do
+for u in $LAB_USER_NAMES; do
   echo "$u@example.test:{PLAIN}$u-lab-password::::::" >> "$D/etc/dovecot-users"
 done
 
@@ -81,7 +83,7 @@ render() { # render TEMPLATE OUT: substitutes @VAR@ placeholders
 render "$here/conf/dovecot.conf" "$D/etc/dovecot.conf"
 render "$here/conf/main.cf" "$D/etc/main.cf"
 render "$here/conf/master.cf" "$D/etc/master.cf"
-cp "$here/conf/header_checks" "$here/conf/body_checks" "$here/conf/recipient_access" "$D/etc/"
+cp "$here/conf/header_checks" "$here/conf/body_checks" "$here/conf/recipient_access" "$here/conf/trusted_senders" "$D/etc/"
 cp "$here/conf/gateway.sieve" "$D/sieve/"
 render "$here/filters/strip-attachments.py" "$D/bin/strip-attachments"
 cp "$here/filters/bounce.sh" "$D/bin/bounce"
@@ -156,12 +158,8 @@ LAB_IMAP_PORT=$IMAP
 LAB_IMAPS_PORT=$IMAPS
 LAB_POP3_PORT=$POP3
 LAB_POP3S_PORT=$POP3S
-LAB_USERS="alice@example.test bob@example.test carol@example.test dan@example.test erin@example.test"
-LAB_PASSWORD_ALICE=alice-lab-password
-LAB_PASSWORD_BOB=bob-lab-password
-LAB_PASSWORD_CAROL=carol-lab-password
-LAB_PASSWORD_DAN=dan-lab-password
-LAB_PASSWORD_ERIN=erin-lab-password
+LAB_USERS="$(echo $LAB_USER_NAMES | sed 's/\([a-z]*\)/\1@example.test/g')"
+$(for u in $LAB_USER_NAMES; do echo "LAB_PASSWORD_$(echo "$u" | tr a-z A-Z)=$u-lab-password"; done)
 ENV
 if $ntlm; then
   cat >> "$D/lab.env" <<ENV

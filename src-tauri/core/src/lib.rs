@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod directory;
 pub mod doctor;
+pub mod jobs;
 pub mod paths;
 pub mod profiles;
 pub mod secrets;

@@ -362,29 +362,8 @@ async fn search(
     let started = Instant::now();
     let wait = Duration::from_secs(run.timing.wait_secs.into());
     let poll = Duration::from_millis(run.timing.poll_millis.max(50).into());
-    let login = Login { username: profile.username.clone(), password: Password::new(password.expose()) };
-    let inc = &profile.incoming;
-    let (port, encryption, ntlm) =
-        (u16::try_from(inc.port).unwrap_or(0), inc.security.into(), inc.auth == AuthMethod::Ntlm);
-    let timeout = Duration::from_secs(30);
-    let pop3_config = Pop3Config {
-        host: inc.host.clone(),
-        port,
-        encryption,
-        login: login.clone(),
-        ntlm,
-        trust: trust(&inc.pinned_sha256, run),
-        timeout,
-    };
-    let imap_config = ImapConfig {
-        host: inc.host.clone(),
-        port,
-        encryption,
-        login,
-        ntlm,
-        trust: trust(&inc.pinned_sha256, run),
-        timeout,
-    };
+    let pop3_config = crate::profiles::clients::pop3_config(profile, password, &run.extra_ca);
+    let imap_config = crate::profiles::clients::imap_config(profile, password, &run.extra_ca);
     let mut imap_session: Option<(imap::Session, Vec<imap::Folder>)> = None;
     loop {
         let found = match profile.server_type {

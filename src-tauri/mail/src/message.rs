@@ -68,6 +68,9 @@ pub struct Analysis {
     pub authentication_results: Vec<String>,
     /// The parser met bytes it could not decode (bad base64, bad charset); what was readable is kept.
     pub encoding_problem: bool,
+    /// The decoded text of every body part (text and HTML), joined; not serialized.
+    #[serde(skip)]
+    pub body_text: String,
 }
 
 impl Analysis {
@@ -81,6 +84,8 @@ impl Analysis {
         self.hops.iter().find_map(|h| h.from_ip.as_deref())
     }
 }
+
+const MAX_BODY_TEXT: usize = 1 << 20;
 
 /// Reads `raw`. Always returns an analysis; a message that is not mail at all gives an empty one.
 pub fn analyse(raw: &[u8]) -> Analysis {
@@ -105,6 +110,10 @@ pub fn analyse(raw: &[u8]) -> Analysis {
         };
         if let PartType::Text(t) | PartType::Html(t) = &part.body {
             collect_links(t, &mut out.links);
+            if out.body_text.len() < MAX_BODY_TEXT {
+                out.body_text.push_str(t);
+                out.body_text.push('\n');
+            }
         }
         let content_type = part
             .content_type()

@@ -4,6 +4,7 @@
 //! or POP3), an outgoing SMTP server, and the actors that read the mailbox. Microsoft 365 (Graph API) and
 //! Gmail (Gmail API) are modelled as server types but not built yet; validation says so.
 
+pub mod clients;
 mod connection;
 mod discovery;
 mod save;

@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 2, name: "email profiles", sql: include_str!("migrations/0002_email_profiles.sql") },
     Migration { version: 3, name: "manual verification UUID", sql: include_str!("migrations/0003_verification.sql") },
+    Migration {
+        version: 4,
+        name: "email action jobs and message tracking",
+        sql: include_str!("migrations/0004_jobs_and_tracking.sql"),
+    },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -80,7 +85,21 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         tables.retain(|t| !t.starts_with("sqlite_"));
-        assert_eq!(tables, ["actors", "email_profiles", "profile_actors", "security_zones", "settings"]);
+        assert_eq!(
+            tables,
+            [
+                "actors",
+                "email_profiles",
+                "job_actions",
+                "job_groups",
+                "jobs",
+                "message_events",
+                "profile_actors",
+                "security_zones",
+                "settings",
+                "tracked_messages"
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod actors;
 mod directory_admin;
+pub mod jobs;
 mod migrations;
 mod profiles;
 mod settings;

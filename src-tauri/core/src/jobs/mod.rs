@@ -1,0 +1,279 @@
+//! Email action jobs: what a job is, how its actions end, and the evidence each keeps. The runner sends and
+//! watches; the verdict module decides; the store keeps everything as it happens.
+
+mod runner;
+pub mod verdict;
+
+use mailproof_mail::bounce::Bounce;
+use mailproof_mail::message::{Hop, PartDigest};
+use serde::{Deserialize, Serialize};
+
+pub use runner::{recover_interrupted, run_job, JobError, RunOptions};
+
+use crate::actions::Selection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// Rejected, bounced, modified in transit, or never arrived in time.
+    Prevented,
+    /// Arrived intact but flagged: junk folder, tagged subject, verdict headers.
+    Detected,
+    /// Arrived intact and unflagged.
+    Missed,
+    /// Could not run for a setup reason; never counted as blocked.
+    Errored,
+    /// The run stopped (cancelled, or the app exited) before this action was decided.
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Prevented => "prevented",
+            Verdict::Detected => "detected",
+            Verdict::Missed => "missed",
+            Verdict::Errored => "errored",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Prevented, Verdict::Detected, Verdict::Missed, Verdict::Errored, Verdict::Incomplete]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Prevented => "Prevented",
+            Verdict::Detected => "Detected",
+            Verdict::Missed => "Missed",
+            Verdict::Errored => "Errored",
+            Verdict::Incomplete => "Incomplete",
+        }
+    }
+}
+
+/// Why, in one word, for filtering and charts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum Cause {
+    Rejected,
+    Bounced,
+    Modified,
+    NotDelivered,
+    Junk,
+    Tagged,
+    Flagged,
+    Clean,
+    Setup,
+    Stopped,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Rejected => "rejected",
+            Cause::Bounced => "bounced",
+            Cause::Modified => "modified",
+            Cause::NotDelivered => "notDelivered",
+            Cause::Junk => "junk",
+            Cause::Tagged => "tagged",
+            Cause::Flagged => "flagged",
+            Cause::Clean => "clean",
+            Cause::Setup => "setup",
+            Cause::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum ActionState {
+    Queued,
+    Sending,
+    Watching,
+    Decided,
+}
+
+impl ActionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Queued => "queued",
+            ActionState::Sending => "sending",
+            ActionState::Watching => "watching",
+            ActionState::Decided => "decided",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeParams {
+    /// The "From spoofed address" for spoofing actions; any address, shown with a warning.
+    pub spoofed_from: Option<String>,
+    /// Wait this long after sending before looking for the message.
+    pub extra_sleep_secs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct JobTiming {
+    /// How long to wait for each message (or its bounce) after it was accepted.
+    pub timeout_secs: u32,
+    /// Pause between sending one action and the next.
+    pub pause_millis: u32,
+    /// How often to look at the mailboxes.
+    pub poll_millis: u32,
+}
+
+impl Default for JobTiming {
+    fn default() -> Self {
+        JobTiming { timeout_secs: 300, pause_millis: 0, poll_millis: 250 }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    pub name: String,
+    pub selection: Selection,
+    pub source_profile_id: String,
+    pub destination_profile_ids: Vec<String>,
+    pub params: RuntimeParams,
+    pub timing: JobTiming,
+}
+
+/// The copy of the message that arrived.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedCopy {
+    pub folder: String,
+    pub junk: bool,
+    pub headers: Vec<(String, String)>,
+    pub hops: Vec<Hop>,
+    pub parts: Vec<PartDigest>,
+    pub links: Vec<String>,
+    pub authentication_results: Vec<String>,
+    pub source_ip: Option<String>,
+    pub size: u32,
+    /// The copy was larger than Mailproof keeps; `raw_received` holds its beginning.
+    pub truncated: bool,
+}
+
+/// Everything an analyst needs to see why an action ended as it did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    pub envelope_from: String,
+    pub from_header: String,
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    pub token: String,
+    /// The SMTP conversation, `C:`/`S:` lines, credentials removed.
+    pub transcript: Vec<String>,
+    /// The server's reply to the end of DATA.
+    pub smtp_reply: Option<String>,
+    pub queue_id: Option<String>,
+    /// How many times sending was tried (4xx replies are retried).
+    pub attempts: u32,
+    pub sent_parts: Vec<PartDigest>,
+    pub body_payload: Vec<String>,
+    pub received: Option<ReceivedCopy>,
+    pub bounce: Option<Bounce>,
+    /// Delay warnings (temporary DSNs) seen while waiting.
+    pub delay_notices: Vec<String>,
+    pub changes: Vec<String>,
+    pub flags: Vec<String>,
+}
+
+/// Something changed in a running job: for live progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct JobEvent {
+    pub job_id: String,
+    pub group: u32,
+    /// The job action's row id.
+    pub row_id: String,
+    pub action_id: String,
+    pub action_name: String,
+    pub state: ActionState,
+    pub verdict: Option<Verdict>,
+    pub reason: Option<String>,
+}
+
+/// One action of a stored job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    pub row_id: String,
+    pub group: u32,
+    pub source_email: String,
+    pub destination_email: String,
+    pub action_id: String,
+    pub action_name: String,
+    pub category: String,
+    pub risk: String,
+    pub direction: String,
+    pub state: ActionState,
+    pub verdict: Option<Verdict>,
+    pub cause: Option<String>,
+    pub reason: Option<String>,
+    pub message_id: Option<String>,
+    pub sent_at: Option<String>,
+    pub accepted_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub evidence: Option<Evidence>,
+}
+
+/// A job as the jobs list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct JobSummary {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub actions: u32,
+    pub prevented: u32,
+    pub detected: u32,
+    pub missed: u32,
+    pub errored: u32,
+    pub incomplete: u32,
+}
+
+/// A stored job with every action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct JobReport {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub actions: Vec<ActionResult>,
+}
+
+impl JobReport {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.actions.iter().filter(|a| a.verdict == Some(v)).count()
+    }
+}

@@ -1,0 +1,251 @@
+//! Deciding an action from what happened to its message. Pure functions: the runner feeds them facts.
+
+use mailproof_mail::bounce::Bounce;
+use mailproof_mail::message::{Analysis, PartDigest};
+use mailproof_mail::submit::Refusal;
+
+use super::{Cause, Verdict};
+
+/// A verdict with its reason in words and the observations behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub cause: Cause,
+    pub reason: String,
+    /// What changed in transit (attachment removed, link rewritten …).
+    pub changes: Vec<String>,
+    /// Signs the message was flagged (Junk folder, tagged subject, spam headers).
+    pub flags: Vec<String>,
+}
+
+/// What was sent, to compare the received copy with.
+#[derive(Debug, Clone)]
+pub struct SentShape<'a> {
+    pub subject: &'a str,
+    pub parts: &'a [PartDigest],
+    pub body_payload: &'a [String],
+}
+
+/// The server refused the message while we sent it.
+pub fn refused(r: &Refusal) -> Decision {
+    if r.stage.is_setup() || r.code.is_none() {
+        return Decision {
+            verdict: Verdict::Errored,
+            cause: Cause::Setup,
+            reason: format!("Could not send: {r}. This is a setup problem, not a defence at work."),
+            changes: Vec::new(),
+            flags: Vec::new(),
+        };
+    }
+    Decision {
+        verdict: Verdict::Prevented,
+        cause: Cause::Rejected,
+        reason: format!("Rejected at SMTP ({}): {}", r.stage.label(), r.text),
+        changes: Vec::new(),
+        flags: Vec::new(),
+    }
+}
+
+/// A permanent bounce came back.
+pub fn bounced(b: &Bounce) -> Decision {
+    Decision {
+        verdict: Verdict::Prevented,
+        cause: Cause::Bounced,
+        reason: format!("Bounced: {}", b.summary()),
+        changes: Vec::new(),
+        flags: Vec::new(),
+    }
+}
+
+/// Nothing arrived and nothing came back in time.
+pub fn not_delivered(wait_secs: u32) -> Decision {
+    Decision {
+        verdict: Verdict::Prevented,
+        cause: Cause::NotDelivered,
+        reason: format!(
+            "Not delivered within {wait_secs} s and no bounce came back: held, quarantined or dropped on the way."
+        ),
+        changes: Vec::new(),
+        flags: Vec::new(),
+    }
+}
+
+/// The message arrived: modified → Prevented; flagged → Detected; untouched → Missed.
+pub fn arrived(sent: &SentShape, got: &Analysis, folder: &str, junk: bool) -> Decision {
+    let changes = changes(sent, got);
+    let flags = flags(sent, got, folder, junk);
+    let (verdict, cause, reason) = if !changes.is_empty() {
+        (Verdict::Prevented, Cause::Modified, format!("Modified in transit: {}.", changes.join("; ")))
+    } else if !flags.is_empty() {
+        let cause = if junk {
+            Cause::Junk
+        } else if flags.iter().any(|f| f.starts_with("subject")) {
+            Cause::Tagged
+        } else {
+            Cause::Flagged
+        };
+        (Verdict::Detected, cause, format!("Arrived intact but flagged: {}.", flags.join("; ")))
+    } else {
+        (Verdict::Missed, Cause::Clean, format!("Arrived intact and unflagged in {folder}."))
+    };
+    Decision { verdict, cause, reason, changes, flags }
+}
+
+fn changes(sent: &SentShape, got: &Analysis) -> Vec<String> {
+    let mut out = Vec::new();
+    let sent_files: Vec<&PartDigest> = sent.parts.iter().filter(|p| p.filename.is_some()).collect();
+    let got_files: Vec<&PartDigest> = got.parts.iter().filter(|p| p.filename.is_some()).collect();
+    for s in &sent_files {
+        let name = s.filename.as_deref().unwrap_or_default();
+        match got_files.iter().find(|g| g.filename == s.filename) {
+            Some(g) if g.sha256 == s.sha256 => {}
+            Some(g) => {
+                out.push(format!("attachment {name} replaced ({} bytes sent, {} bytes arrived)", s.size, g.size))
+            }
+            None => match got_files.iter().find(|g| g.sha256 == s.sha256) {
+                Some(g) => out.push(format!("attachment {name} renamed to {}", g.filename.as_deref().unwrap_or("?"))),
+                None => out.push(format!("attachment {name} removed")),
+            },
+        }
+    }
+    for g in &got_files {
+        let known = sent_files.iter().any(|s| s.filename == g.filename || s.sha256 == g.sha256);
+        if !known {
+            out.push(format!("attachment {} added", g.filename.as_deref().unwrap_or("?")));
+        }
+    }
+    let text = got.body_text.replace("\r\n", "\n");
+    for marker in sent.body_payload {
+        if text.contains(marker.as_str()) {
+            continue;
+        }
+        let is_link = marker.starts_with("http://") || marker.starts_with("https://");
+        if is_link {
+            let replacement = got.links.iter().find(|l| !sent_links_contains(sent, l));
+            match replacement {
+                Some(l) => out.push(format!("link {marker} rewritten to {l}")),
+                None => out.push(format!("link {marker} removed")),
+            }
+        } else {
+            out.push("body altered: the test content was removed".to_owned());
+        }
+    }
+    out
+}
+
+fn sent_links_contains(sent: &SentShape, link: &str) -> bool {
+    sent.body_payload.iter().any(|m| m == link)
+}
+
+/// Spam and threat verdict headers gateways add, and the values that mean "flagged".
+fn header_flag(name: &str, value: &str) -> Option<String> {
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    let flagged = match name.to_ascii_lowercase().as_str() {
+        "x-spam-flag" | "x-spam" | "x-barracuda-spam-status" => lower.starts_with("yes") || lower.starts_with("true"),
+        "x-spam-status" => lower.starts_with("yes"),
+        "x-ms-exchange-organization-scl" => v.parse::<i32>().is_ok_and(|scl| scl >= 5),
+        "x-forefront-antispam-report" => ["sfv:spm", "sfv:blk", "sfv:bulk"].iter().any(|m| lower.contains(m)),
+        "x-virus-status" | "x-virus" => lower.contains("infected") || lower.starts_with("yes"),
+        "x-phishing" | "x-phish" => lower.starts_with("yes") || lower.starts_with("true"),
+        _ => false,
+    };
+    flagged.then(|| format!("{name}: {v}"))
+}
+
+fn flags(sent: &SentShape, got: &Analysis, folder: &str, junk: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if junk {
+        out.push(format!("filed in the junk folder {folder}"));
+    }
+    match got.subject.as_deref() {
+        Some(s) if s == sent.subject => {}
+        Some(s) if s.contains(sent.subject) => {
+            let added = s.replacen(sent.subject, "", 1);
+            out.push(format!("subject tagged \"{}\"", added.trim()));
+        }
+        Some(s) => out.push(format!("subject changed to \"{s}\"")),
+        None => out.push("subject removed".to_owned()),
+    }
+    for (name, value) in &got.headers {
+        if let Some(f) = header_flag(name, value) {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailproof_mail::message::analyse;
+
+    fn part(name: Option<&str>, sha: &str) -> PartDigest {
+        PartDigest {
+            filename: name.map(str::to_owned),
+            content_type: "application/octet-stream".into(),
+            sha256: sha.into(),
+            size: 3,
+            attachment: name.is_some(),
+        }
+    }
+
+    fn got(headers: &str, files: &[(&str, &str)], body: &str) -> Analysis {
+        let mut a = analyse(format!("{headers}Subject: [MP-x] T\r\n\r\n{body}").as_bytes());
+        a.parts.extend(files.iter().map(|(n, s)| part(Some(n), s)));
+        a
+    }
+
+    #[test]
+    fn untouched_is_missed_flagged_is_detected_changed_is_prevented() {
+        let parts = [part(None, "b"), part(Some("a.zip"), "h1")];
+        let payload = vec![];
+        let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
+
+        let d = arrived(&sent, &got("", &[("a.zip", "h1")], "hi"), "INBOX", false);
+        assert_eq!((d.verdict, d.cause), (Verdict::Missed, Cause::Clean), "{d:?}");
+
+        let d = arrived(&sent, &got("", &[("a.zip", "h1")], "hi"), "Junk", true);
+        assert_eq!((d.verdict, d.cause), (Verdict::Detected, Cause::Junk));
+
+        let d = arrived(&sent, &got("X-Spam-Flag: YES\r\n", &[("a.zip", "h1")], "hi"), "INBOX", false);
+        assert_eq!((d.verdict, d.cause), (Verdict::Detected, Cause::Flagged));
+
+        let mut tagged = got("", &[("a.zip", "h1")], "hi");
+        tagged.subject = Some("[SUSPICIOUS] [MP-x] T".into());
+        let d = arrived(&sent, &tagged, "INBOX", false);
+        assert_eq!((d.verdict, d.cause), (Verdict::Detected, Cause::Tagged));
+        assert!(d.reason.contains("[SUSPICIOUS]"), "{}", d.reason);
+
+        let d = arrived(&sent, &got("", &[], "hi"), "INBOX", false);
+        assert_eq!((d.verdict, d.cause), (Verdict::Prevented, Cause::Modified));
+        assert!(d.reason.contains("attachment a.zip removed"), "{}", d.reason);
+
+        let d = arrived(&sent, &got("", &[("a.zip", "other")], "hi"), "INBOX", false);
+        assert!(d.reason.contains("replaced"), "{}", d.reason);
+        let d = arrived(&sent, &got("", &[("a.zip.txt", "h1")], "hi"), "INBOX", false);
+        assert!(d.reason.contains("renamed to a.zip.txt"), "{}", d.reason);
+    }
+
+    #[test]
+    fn body_payloads_must_survive() {
+        let parts = [part(None, "b")];
+        let payload = vec!["http://test.example/p".to_owned()];
+        let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
+        let d = arrived(&sent, &got("", &[], "go to http://test.example/p now"), "INBOX", false);
+        assert_eq!(d.verdict, Verdict::Missed);
+        let d = arrived(&sent, &got("", &[], "go to https://safe.example/r?u=1 now"), "INBOX", false);
+        assert_eq!(d.verdict, Verdict::Prevented);
+        assert!(d.reason.contains("rewritten to https://safe.example/r?u=1"), "{}", d.reason);
+    }
+
+    #[test]
+    fn exchange_and_defender_verdict_headers_count_as_flags() {
+        assert!(header_flag("X-MS-Exchange-Organization-SCL", "9").is_some());
+        assert!(header_flag("X-MS-Exchange-Organization-SCL", "1").is_none());
+        assert!(header_flag("X-Forefront-Antispam-Report", "CIP:1.2.3.4;SFV:SPM;").is_some());
+        assert!(header_flag("X-Spam-Status", "No, score=0.1").is_none());
+    }
+}

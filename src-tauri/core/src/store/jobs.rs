@@ -1,0 +1,336 @@
+//! Queries for jobs, their groups and actions, and the message tracking log they feed.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Store, StoreError};
+use crate::actions::ActionDef;
+use crate::jobs::{ActionResult, ActionState, Evidence, JobReport, JobSummary, Verdict};
+
+/// A job about to start: its groups and actions, ids chosen by the caller.
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub selection_json: String,
+    pub params_json: String,
+    pub now: &'a str,
+}
+
+pub struct NewGroup<'a> {
+    pub id: String,
+    pub source_profile_id: &'a str,
+    pub source_email: &'a str,
+    pub destination_profile_id: &'a str,
+    pub destination_email: &'a str,
+    pub actions: Vec<(String, &'static ActionDef, String)>,
+}
+
+/// A tracked message's first record.
+pub struct NewTracked<'a> {
+    pub message_id: &'a str,
+    pub envelope_sender: &'a str,
+    pub from_header: &'a str,
+    pub recipients: &'a str,
+    pub to_header: &'a str,
+    pub subject: &'a str,
+    pub risk: Option<&'a str>,
+    pub at_millis: i64,
+    pub job_action_id: Option<&'a str>,
+}
+
+impl Store {
+    /// Writes the job, its groups and its queued actions in one transaction.
+    pub fn create_job(&self, job: &NewJob, groups: &[NewGroup]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO jobs (id, name, status, selection, params, created_at, started_at)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?5)",
+            params![job.id, job.name, job.selection_json, job.params_json, job.now],
+        )?;
+        for (gi, g) in groups.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO job_groups (id, job_id, position, source_profile_id, source_email,
+                     destination_profile_id, destination_email)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    g.id,
+                    job.id,
+                    gi as i64,
+                    g.source_profile_id,
+                    g.source_email,
+                    g.destination_profile_id,
+                    g.destination_email
+                ],
+            )?;
+            for (ai, (row_id, def, token)) in g.actions.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO job_actions (id, group_id, position, action_id, action_name, category, risk,
+                         direction, state, token)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9)",
+                    params![
+                        row_id,
+                        g.id,
+                        ai as i64,
+                        def.id,
+                        def.name,
+                        def.category.as_str(),
+                        def.risk.as_str(),
+                        def.direction.as_str(),
+                        token
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn set_group_time(&self, group_id: &str, started: Option<&str>, ended: Option<&str>) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE job_groups SET started_at = COALESCE(?2, started_at), ended_at = COALESCE(?3, ended_at)
+             WHERE id = ?1",
+            params![group_id, started, ended],
+        )?;
+        Ok(())
+    }
+
+    /// The action is being sent.
+    pub fn action_sending(&self, row_id: &str, message_id: &str, at: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE job_actions SET state = 'sending', message_id = ?2, sent_at = ?3 WHERE id = ?1",
+            params![row_id, message_id, at],
+        )?;
+        Ok(())
+    }
+
+    /// The server accepted it; Mailproof is watching for it.
+    pub fn action_watching(&self, row_id: &str, at: &str, evidence: &Evidence) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE job_actions SET state = 'watching', accepted_at = ?2, evidence = ?3 WHERE id = ?1",
+            params![row_id, at, to_json(evidence)],
+        )?;
+        Ok(())
+    }
+
+    /// The action's verdict, with its evidence and the received copy (already size-capped).
+    #[allow(clippy::too_many_arguments)]
+    pub fn action_decided(
+        &self,
+        row_id: &str,
+        verdict: Verdict,
+        cause: &str,
+        reason: &str,
+        evidence: &Evidence,
+        delivered_at: Option<&str>,
+        raw_received: Option<&[u8]>,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE job_actions SET state = 'decided', verdict = ?2, cause = ?3, reason = ?4, evidence = ?5,
+                 delivered_at = ?6, raw_received = ?7, decided_at = ?8
+             WHERE id = ?1",
+            params![row_id, verdict.as_str(), cause, reason, to_json(evidence), delivered_at, raw_received, at],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_job(&self, job_id: &str, status: &str, error: Option<&str>, at: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE jobs SET status = ?2, error = ?3, ended_at = ?4 WHERE id = ?1",
+            params![job_id, status, error, at],
+        )?;
+        Ok(())
+    }
+
+    /// Jobs left running by a run that ended without finishing them (the app or command exited): their
+    /// undecided actions become Incomplete and the job Incomplete. Returns how many jobs were closed.
+    pub fn close_interrupted_jobs(&self, reason: &str, at: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE job_actions SET state = 'decided', verdict = 'incomplete', cause = 'stopped', reason = ?1,
+                 decided_at = ?2
+             WHERE state != 'decided'
+               AND group_id IN (SELECT g.id FROM job_groups g JOIN jobs j ON j.id = g.job_id WHERE j.status = 'running')",
+            params![reason, at],
+        )?;
+        let n = tx.execute("UPDATE jobs SET status = 'incomplete', ended_at = ?1 WHERE status = 'running'", [at])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Every job, newest first, with its counts per verdict.
+    pub fn list_jobs(&self) -> Result<Vec<JobSummary>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT j.id, j.name, j.status, j.created_at, j.started_at, j.ended_at, count(a.id),
+                    sum(a.verdict = 'prevented'), sum(a.verdict = 'detected'), sum(a.verdict = 'missed'),
+                    sum(a.verdict = 'errored'), sum(a.verdict = 'incomplete')
+             FROM jobs j LEFT JOIN job_groups g ON g.job_id = j.id LEFT JOIN job_actions a ON a.group_id = g.id
+             GROUP BY j.id ORDER BY j.created_at DESC, j.rowid DESC",
+        )?;
+        let n = |r: &rusqlite::Row, i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0) as u32);
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(JobSummary {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    status: r.get(2)?,
+                    created_at: r.get(3)?,
+                    started_at: r.get(4)?,
+                    ended_at: r.get(5)?,
+                    actions: n(r, 6)?,
+                    prevented: n(r, 7)?,
+                    detected: n(r, 8)?,
+                    missed: n(r, 9)?,
+                    errored: n(r, 10)?,
+                    incomplete: n(r, 11)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn job_report(&self, job_id: &str) -> Result<Option<JobReport>, StoreError> {
+        let conn = self.conn();
+        let job = conn
+            .query_row(
+                "SELECT id, name, status, error, created_at, started_at, ended_at FROM jobs WHERE id = ?1",
+                [job_id],
+                |r| {
+                    Ok(JobReport {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        status: r.get(2)?,
+                        error: r.get(3)?,
+                        created_at: r.get(4)?,
+                        started_at: r.get(5)?,
+                        ended_at: r.get(6)?,
+                        actions: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut job) = job else { return Ok(None) };
+        let mut stmt = conn.prepare(
+            "SELECT a.id, g.position, g.source_email, g.destination_email, a.action_id, a.action_name, a.category,
+                    a.risk, a.direction, a.state, a.verdict, a.cause, a.reason, a.message_id, a.sent_at,
+                    a.accepted_at, a.delivered_at, a.decided_at, a.evidence
+             FROM job_actions a JOIN job_groups g ON g.id = a.group_id
+             WHERE g.job_id = ?1 ORDER BY g.position, a.position",
+        )?;
+        job.actions = stmt
+            .query_map([job_id], |r| {
+                let state: String = r.get(9)?;
+                let verdict: Option<String> = r.get(10)?;
+                let evidence: Option<String> = r.get(18)?;
+                Ok(ActionResult {
+                    row_id: r.get(0)?,
+                    group: r.get::<_, i64>(1)? as u32,
+                    source_email: r.get(2)?,
+                    destination_email: r.get(3)?,
+                    action_id: r.get(4)?,
+                    action_name: r.get(5)?,
+                    category: r.get(6)?,
+                    risk: r.get(7)?,
+                    direction: r.get(8)?,
+                    state: match state.as_str() {
+                        "sending" => ActionState::Sending,
+                        "watching" => ActionState::Watching,
+                        "decided" => ActionState::Decided,
+                        _ => ActionState::Queued,
+                    },
+                    verdict: verdict.as_deref().and_then(Verdict::parse),
+                    cause: r.get(11)?,
+                    reason: r.get(12)?,
+                    message_id: r.get(13)?,
+                    sent_at: r.get(14)?,
+                    accepted_at: r.get(15)?,
+                    delivered_at: r.get(16)?,
+                    decided_at: r.get(17)?,
+                    evidence: evidence.and_then(|e| serde_json::from_str(&e).ok()),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(Some(job))
+    }
+
+    /// The received copy kept for an action, if any.
+    pub fn raw_received(&self, row_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT raw_received FROM job_actions WHERE id = ?1", [row_id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// Starts tracking a message: its row and a first "queued" event.
+    pub fn track_message(&self, m: &NewTracked) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject,
+                 risk, status, received_at, job_action_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9)",
+            params![
+                m.message_id,
+                m.envelope_sender,
+                m.from_header,
+                m.recipients,
+                m.to_header,
+                m.subject,
+                m.risk,
+                m.at_millis,
+                m.job_action_id
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, 'queued', 'Queued for delivery')",
+            params![id, m.at_millis],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Adds an event to a tracked message; `status` (when given) becomes its latest status.
+    pub fn track_event(
+        &self,
+        message: i64,
+        at_millis: i64,
+        kind: &str,
+        status: Option<&str>,
+        detail: &str,
+        source_ip: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![message, at_millis, kind, detail],
+        )?;
+        tx.execute(
+            "UPDATE tracked_messages SET status = COALESCE(?2, status), source_ip = COALESCE(?3, source_ip)
+             WHERE id = ?1",
+            params![message, status, source_ip],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A tracked message's events in order: (Unix ms, kind, detail).
+    pub fn tracked_events(&self, message_id: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT e.at, e.kind, e.detail FROM message_events e JOIN tracked_messages m ON m.id = e.message
+             WHERE m.message_id = ?1 ORDER BY e.at, e.id",
+        )?;
+        let rows =
+            stmt.query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}
+
+fn to_json(e: &Evidence) -> String {
+    serde_json::to_string(e).expect("evidence always serializes")
+}

@@ -1,0 +1,337 @@
+//! The email actions engine on the real lab: one destination per gateway behaviour (clean, SMTP reject, bounce,
+//! hold, discard, strip, tag, Junk), setup failures (wrong password, unreachable server), the refusal of
+//! unverified destinations, and a job stopped mid-run.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mailproof_core::actions::Selection;
+use mailproof_core::jobs::{
+    recover_interrupted, run_job, JobError, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict,
+};
+use mailproof_core::profiles::{
+    save_profile, AuthMethod, EmailProfile, IncomingServer, OutgoingServer, ProfileDraft, Security, ServerType,
+};
+use mailproof_core::secrets::{Keyring, Secret};
+use mailproof_core::verification::{
+    save_sender, sender_password_key, verify_profile, Cancel, EmailSender, EmailTiming, VerifyRun,
+};
+use mailproof_core::Store;
+use mailproof_tests::{real_keyring, Lab};
+
+const SERVICE: &str = "dev.mailproof.desktop.tests.actions";
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn draft(lab: &Lab, user: &str, imap_port: u16) -> ProfileDraft {
+    ProfileDraft {
+        email: format!("{user}@example.test"),
+        server_type: ServerType::Imap,
+        manual_verification: false,
+        zone_id: None,
+        actor_ids: vec!["this-workstation".into()],
+        username: format!("{user}@example.test"),
+        password: Some(Secret::new(lab.password(user))),
+        incoming: IncomingServer {
+            host: lab.host(),
+            port: imap_port.into(),
+            security: Security::Tls,
+            auth: AuthMethod::Plain,
+            pinned_sha256: None,
+        },
+        outgoing: OutgoingServer {
+            host: lab.host(),
+            port: lab.port("LAB_SUBMISSION_PORT").into(),
+            security: Security::StartTls,
+            requires_auth: true,
+            auth: AuthMethod::Plain,
+            pinned_sha256: None,
+        },
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    keyring: Keyring,
+    lab: Lab,
+}
+
+impl World {
+    fn new(lab: Lab, keyring: Keyring) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(&dir.path().join("mailproof.db"), now()).unwrap();
+        // The lab gateway lets the verification sender through its per-recipient policy.
+        let sender = EmailSender {
+            host: lab.host(),
+            port: lab.port("LAB_SUBMISSION_PORT").into(),
+            security: Security::StartTls,
+            requires_auth: true,
+            auth: AuthMethod::Plain,
+            username: "verifier@example.test".into(),
+            from_address: "verifier@example.test".into(),
+            pinned_sha256: None,
+        };
+        save_sender(&store, &sender, now()).unwrap();
+        keyring.persist(&sender_password_key(), &Secret::new(lab.password("verifier"))).unwrap();
+        World { _dir: dir, store, keyring, lab }
+    }
+
+    /// Saves a profile for `user` and verifies it by mail, as an analyst would.
+    async fn verified(&self, user: &str) -> EmailProfile {
+        self.verified_via(user, self.lab.port("LAB_IMAPS_PORT")).await
+    }
+
+    async fn verified_via(&self, user: &str, imap_port: u16) -> EmailProfile {
+        let p = self.unverified(user, imap_port);
+        let run = VerifyRun {
+            manual: false,
+            timing: EmailTiming { wait_secs: 10, poll_millis: 100, delete_found: true },
+            extra_ca: Some(self.lab.ca()),
+        };
+        let done = verify_profile(&self.store, &self.keyring, &p.id, &run, &Cancel::default(), |_| {}).await.unwrap();
+        assert!(done.iter().all(|e| e.verified == Some(true)), "{user} verifies: {done:?}");
+        p
+    }
+
+    fn unverified(&self, user: &str, imap_port: u16) -> EmailProfile {
+        save_profile(&self.store, &self.keyring, None, draft(&self.lab, user, imap_port), now()).unwrap()
+    }
+
+    fn spec(&self, source: &EmailProfile, destinations: &[&EmailProfile], ids: &[&str], timeout_secs: u32) -> JobSpec {
+        JobSpec {
+            name: "lab".into(),
+            selection: Selection::Ids { ids: ids.iter().map(|s| s.to_string()).collect() },
+            source_profile_id: source.id.clone(),
+            destination_profile_ids: destinations.iter().map(|d| d.id.clone()).collect(),
+            params: RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 },
+            timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 100 },
+        }
+    }
+
+    fn options(&self) -> RunOptions {
+        RunOptions { extra_ca: Some(self.lab.ca()) }
+    }
+}
+
+#[tokio::test]
+async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.behaviours")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    let users = ["bob", "frank", "grace", "heidi", "dan", "ivan", "judy", "erin"];
+    let mut dests = Vec::new();
+    for u in users {
+        dests.push(w.verified(u).await);
+    }
+    let events = Mutex::new(Vec::new());
+    let spec = w.spec(&alice, &dests.iter().collect::<Vec<_>>(), &["A100-002"], 4);
+    let job =
+        run_job(&w.store, &w.keyring, &spec, &w.options(), &Cancel::default(), &|e| events.lock().unwrap().push(e))
+            .await
+            .unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    assert_eq!(report.status, "completed");
+    assert_eq!(report.actions.len(), users.len());
+    let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
+    let expect = [
+        ("bob", Verdict::Missed, "clean", "Arrived intact and unflagged in INBOX"),
+        ("frank", Verdict::Prevented, "rejected", "mail for frank is refused"),
+        ("grace", Verdict::Prevented, "bounced", "5.7.1"),
+        ("heidi", Verdict::Prevented, "notDelivered", "Not delivered within 4 s"),
+        ("dan", Verdict::Prevented, "notDelivered", "Not delivered within 4 s"),
+        ("ivan", Verdict::Prevented, "modified", "attachment eicar.txt removed"),
+        ("judy", Verdict::Detected, "tagged", "[SUSPICIOUS]"),
+        ("erin", Verdict::Detected, "junk", "junk folder Junk"),
+    ];
+    for (user, verdict, cause, words) in expect {
+        let a = by(user);
+        let reason = a.reason.clone().unwrap_or_default();
+        assert_eq!(a.verdict, Some(verdict), "{user}: {reason}");
+        assert_eq!(a.cause.as_deref(), Some(cause), "{user}: {reason}");
+        assert!(reason.contains(words), "{user}: {reason}");
+        let ev = a.evidence.as_ref().unwrap_or_else(|| panic!("{user} has evidence"));
+        assert!(ev.message_id.contains(&ev.token), "{user}");
+        assert!(
+            ev.transcript.iter().any(|l| l.starts_with("C: MAIL FROM:<alice@example.test>")),
+            "{user}: {:?}",
+            ev.transcript
+        );
+        assert!(ev.transcript.iter().any(|l| l == "C: AUTH PLAIN <credentials removed>"), "{user}");
+        assert!(!ev.transcript.iter().any(|l| l.contains(&w.lab.password("alice"))), "no password in transcripts");
+    }
+    // Evidence of a delivered copy: the Received chain, the folder, the digests; of a bounce: the DSN.
+    let bob = by("bob").evidence.clone().unwrap();
+    let got = bob.received.as_ref().unwrap();
+    assert_eq!(got.folder, "INBOX");
+    assert!(got.hops.len() >= 2, "{:?}", got.hops);
+    assert_eq!(got.source_ip.as_deref(), Some("127.0.0.1"));
+    assert!(bob.smtp_reply.as_deref().unwrap_or("").starts_with("250"), "{:?}", bob.smtp_reply);
+    assert!(bob.queue_id.is_some());
+    assert!(w.store.raw_received(&by("bob").row_id).unwrap().is_some_and(|r| !r.is_empty()));
+    assert!(by("bob").delivered_at.is_some());
+    let grace = by("grace").evidence.clone().unwrap();
+    let dsn = grace.bounce.unwrap();
+    assert_eq!(dsn.recipients[0].address, "grace@example.test");
+    assert_eq!(dsn.original_message_id.as_deref(), Some(grace.message_id.as_str()));
+    let frank = by("frank").evidence.clone().unwrap();
+    assert!(
+        frank.transcript.iter().any(|l| l.starts_with("S: 554") || l.starts_with("S: 550")),
+        "{:?}",
+        frank.transcript
+    );
+    let ivan = by("ivan").evidence.clone().unwrap();
+    assert!(ivan.changes.iter().any(|c| c.contains("removed")));
+
+    // Progress was reported live: every action went through sending and ended decided.
+    let events = events.into_inner().unwrap();
+    for a in &report.actions {
+        let states: Vec<_> = events.iter().filter(|e| e.row_id == a.row_id).map(|e| e.state).collect();
+        assert_eq!(states.first(), Some(&mailproof_core::jobs::ActionState::Sending), "{states:?}");
+        assert_eq!(states.last(), Some(&mailproof_core::jobs::ActionState::Decided), "{states:?}");
+    }
+
+    // Tracking: the log has each message with its history.
+    let history = w.store.tracked_events(&bob.message_id).unwrap();
+    let kinds: Vec<&str> = history.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["queued", "sent", "delivered"], "{history:?}");
+}
+
+#[tokio::test]
+async fn setup_failures_are_errored_never_prevented() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.setup")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    let bob = w.verified("bob").await;
+
+    // A destination whose IMAP server goes away after it was verified: reached through a relay we then stop.
+    let relay = Relay::start(w.lab.port("LAB_IMAPS_PORT")).await;
+    let carol = w.verified_via("carol", relay.port).await;
+    relay.stop();
+    let job = run_job(
+        &w.store,
+        &w.keyring,
+        &w.spec(&alice, &[&carol], &["A100-002"], 4),
+        &w.options(),
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    let a = &report.actions[0];
+    assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
+    assert!(a.reason.as_deref().unwrap_or("").contains("cannot read carol@example.test's mailbox"), "{:?}", a.reason);
+
+    // Wrong password on the source: its mailbox cannot be read and nothing is sent.
+    let key = alice.password_key();
+    let real = w.keyring.retrieve(&key).unwrap().expect("saved with the profile");
+    w.keyring.persist(&key, &Secret::new("wrong-password")).unwrap();
+    let job = run_job(
+        &w.store,
+        &w.keyring,
+        &w.spec(&alice, &[&bob], &["A100-002", "A400-001"], 4),
+        &w.options(),
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    w.keyring.persist(&key, &real).unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    assert_eq!(report.status, "errored");
+    for a in &report.actions {
+        assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
+        let reason = a.reason.as_deref().unwrap_or("");
+        assert!(reason.contains("Setup") && reason.contains("alice@example.test"), "{reason}");
+    }
+}
+
+/// A TCP relay on loopback to a lab port: a server that can be made to disappear.
+struct Relay {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(to: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { port, task }
+    }
+
+    /// Stops listening; the port is then closed.
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn unverified_destinations_are_refused_before_anything_is_sent() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.unverified")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    let carol = w.unverified("carol", w.lab.port("LAB_IMAPS_PORT"));
+    let err = run_job(
+        &w.store,
+        &w.keyring,
+        &w.spec(&alice, &[&carol], &["A100-001"], 4),
+        &w.options(),
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, JobError::Unverified { ref email } if email == "carol@example.test"), "{err}");
+    assert!(err.to_string().contains("Verify it"), "{err}");
+}
+
+#[tokio::test]
+async fn a_job_stopped_mid_run_ends_incomplete_and_loses_nothing() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.restart")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    let heidi = w.verified("heidi").await;
+    let bob = w.verified("bob").await;
+    // heidi's mail is held, so the job is still watching when the engine goes away.
+    let spec = w.spec(&alice, &[&bob, &heidi], &["A100-002", "A400-001"], 60);
+    let sent = Mutex::new(0);
+    let (options, cancel) = (w.options(), Cancel::default());
+    let count = |e: mailproof_core::jobs::JobEvent| {
+        if e.state == mailproof_core::jobs::ActionState::Decided {
+            *sent.lock().unwrap() += 1;
+        }
+    };
+    let run = run_job(&w.store, &w.keyring, &spec, &options, &cancel, &count);
+    // Dropping the future is what a killed process does to the engine: nothing after this point runs.
+    let _ = tokio::time::timeout(Duration::from_secs(5), run).await.expect_err("the job is still waiting for heidi");
+    assert_eq!(*sent.lock().unwrap(), 2, "bob's two actions were decided before the stop");
+    let closed = recover_interrupted(&w.store).unwrap();
+    assert_eq!(closed, 1);
+    let jobs = w.store.list_jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    let report = w.store.job_report(&jobs[0].id).unwrap().unwrap();
+    assert_eq!(report.status, "incomplete");
+    assert_eq!(report.count(Verdict::Missed), 2, "decided actions keep their verdicts");
+    let incomplete: Vec<_> = report.actions.iter().filter(|a| a.verdict == Some(Verdict::Incomplete)).collect();
+    assert_eq!(incomplete.len(), 2);
+    for a in incomplete {
+        assert!(a.reason.as_deref().unwrap_or("").contains("Mailproof stopped"), "{:?}", a.reason);
+        assert!(a.evidence.as_ref().is_some_and(|e| !e.transcript.is_empty()), "what was sent is kept");
+    }
+}
