@@ -321,7 +321,9 @@ async fn a_job_stopped_mid_run_ends_incomplete_and_loses_nothing() {
     // Dropping the future is what a killed process does to the engine: nothing after this point runs.
     let _ = tokio::time::timeout(Duration::from_secs(5), run).await.expect_err("the job is still waiting for heidi");
     assert_eq!(*sent.lock().unwrap(), 2, "bob's two actions were decided before the stop");
-    let closed = recover_interrupted(&w.store).unwrap();
+    // A live engine's job is left alone; one whose heartbeat stopped is closed.
+    assert_eq!(recover_interrupted(&w.store, Duration::from_secs(30)).unwrap(), 0);
+    let closed = recover_interrupted(&w.store, Duration::ZERO).unwrap();
     assert_eq!(closed, 1);
     let jobs = w.store.list_jobs().unwrap();
     assert_eq!(jobs.len(), 1);

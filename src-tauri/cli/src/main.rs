@@ -1,5 +1,6 @@
 //! `mailproof`: Mailproof without a window.
 
+mod actions;
 mod profile;
 mod verify;
 
@@ -33,10 +34,95 @@ enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    /// The library of test threats.
+    Actions {
+        #[command(subcommand)]
+        command: ActionsCommand,
+    },
+    /// Send test threats from one profile to others and decide each: Prevented, Detected, Missed or Errored.
+    /// Progress goes to stderr; the exit code is 1 when an action was Missed (see --fail-on).
+    Run {
+        /// The source profile (its address): sends the actions and receives the bounces.
+        #[arg(long)]
+        from: String,
+        /// A destination profile (its address); repeat for several. Only verified profiles are accepted.
+        #[arg(long, required = true)]
+        to: Vec<String>,
+        /// Comma-separated action IDs, e.g. A100-001,A400-001.
+        #[arg(long)]
+        actions: Option<String>,
+        /// Every action in the library.
+        #[arg(long)]
+        all: bool,
+        /// Every action in one category (malware, dangerous-file, link, spam, spoofing, data-loss).
+        #[arg(long)]
+        category: Option<String>,
+        /// The From address spoofing actions claim.
+        #[arg(long)]
+        spoof: Option<String>,
+        /// Seconds to wait for each message or its bounce.
+        #[arg(long, default_value_t = 300)]
+        timeout: u32,
+        /// Seconds to wait after sending before looking.
+        #[arg(long, default_value_t = 0)]
+        sleep: u32,
+        /// Milliseconds between looks at the mailboxes.
+        #[arg(long, default_value_t = 250)]
+        poll: u32,
+        /// Write every action's verdict, reason and evidence as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write a JUnit XML report to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// A CA certificate (PEM) to trust beyond the public roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// When to exit with 1.
+        #[arg(long, value_enum, default_value_t = actions::FailOn::Missed)]
+        fail_on: actions::FailOn,
+    },
+    /// The jobs run so far.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Analyse a message file: Received hops, authentication results, parts, and what a bounce says.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// The account Mailproof sends verification mail from.
     Sender {
         #[command(subcommand)]
         command: SenderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ActionsCommand {
+    /// List the actions: ID, direction, risk, category and name.
+    List {
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Every job with its counts per verdict, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job's actions with verdicts and reasons; --json adds the evidence.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -127,6 +213,41 @@ fn main() -> ExitCode {
             ProfileCommand::Uuid { name, regenerate } => verify::show_uuid(&name, regenerate),
         },
         Command::Sender { command: SenderCommand::Set { file } } => verify::set_sender(&file),
+        Command::Actions { command: ActionsCommand::List { category, json } } => {
+            actions::list(category.as_deref(), json)
+        }
+        Command::Run {
+            from,
+            to,
+            actions: ids,
+            all,
+            category,
+            spoof,
+            timeout,
+            sleep,
+            poll,
+            json,
+            junit,
+            ca,
+            fail_on,
+        } => actions::run(actions::RunArgs {
+            from,
+            to,
+            actions: ids,
+            all,
+            category,
+            spoof,
+            timeout,
+            sleep,
+            poll,
+            json,
+            junit,
+            ca,
+            fail_on,
+        }),
+        Command::Inspect { file, json } => actions::inspect(&file, json),
+        Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
+        Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
     };
     result.unwrap_or_else(|message| {
         eprintln!("mailproof: {message}");

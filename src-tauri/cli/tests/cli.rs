@@ -262,3 +262,223 @@ auth = "plain"
         assert!(stdout(&out).contains("not found within 1 s"), "{}", stdout(&out));
     }
 }
+
+mod actions {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    use super::*;
+    use mailproof_tests::{real_keyring, Lab};
+
+    fn fixture(name: &str) -> String {
+        format!("{}/../../tests/fixtures/bounces/{name}.eml", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn the_library_lists_and_inspect_reads_bounces() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = mailproof(dir.path(), &["actions", "list", "--json"]);
+        assert!(out.status.success());
+        let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let list = list.as_array().unwrap();
+        assert!(list.len() >= 40, "{}", list.len());
+        assert!(list.iter().all(|a| a["description"].as_str().is_some_and(|d| !d.is_empty())));
+        let out = mailproof(dir.path(), &["actions", "list", "--category", "spam"]);
+        assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+        let out = mailproof(dir.path(), &["actions", "list", "--category", "nope"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("use one of malware"));
+
+        let out = mailproof(dir.path(), &["inspect", &fixture("dsn-postfix"), "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["bounce"]["recipients"][0]["status"], "5.7.1");
+        assert_eq!(v["bounce"]["originalMessageId"], "a1b2c3@mailproof.test");
+        let out = mailproof(dir.path(), &["inspect", &fixture("exim")]);
+        let text = stdout(&out);
+        assert!(text.contains("Bounce (Exim): permanent failure"), "{text}");
+        assert!(text.contains("someone@example.com 5.7.1"), "{text}");
+        let out = mailproof(dir.path(), &["inspect", "/nonexistent.eml"]);
+        assert!(!out.status.success());
+    }
+
+    fn with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
+            .args(args)
+            .env("MAILPROOF_DATA_DIR", data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Sets the lab's allow-listed sender and adds and verifies an IMAP profile for each user.
+    fn verified_profiles(lab: &Lab, dir: &Path, users: &[&str]) {
+        let sender = dir.join("sender.toml");
+        std::fs::write(
+            &sender,
+            format!(
+                "host = \"{}\"\nport = {}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\nusername = \"verifier@example.test\"\nfromAddress = \"verifier@example.test\"\n",
+                lab.host(),
+                lab.port("LAB_SUBMISSION_PORT")
+            ),
+        )
+        .unwrap();
+        let data = dir.join("data");
+        let out = with_stdin(&data, &["sender", "set", "--file", sender.to_str().unwrap()], &lab.password("verifier"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for user in users {
+            let file = dir.join(format!("{user}.toml"));
+            std::fs::write(
+                &file,
+                format!(
+                    "email = \"{user}@example.test\"\nserverType = \"imap\"\nactorIds = [\"this-workstation\"]\nusername = \"{user}@example.test\"\n\n[incoming]\nhost = \"{h}\"\nport = {imaps}\nsecurity = \"tls\"\nauth = \"plain\"\n\n[outgoing]\nhost = \"{h}\"\nport = {sub}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\n",
+                    h = lab.host(),
+                    imaps = lab.port("LAB_IMAPS_PORT"),
+                    sub = lab.port("LAB_SUBMISSION_PORT")
+                ),
+            )
+            .unwrap();
+            let out = with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &lab.password(user));
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let ca = lab.ca();
+            let out = mailproof(
+                &data,
+                &[
+                    "profile",
+                    "verify",
+                    &format!("{user}@example.test"),
+                    "--ca",
+                    ca.to_str().unwrap(),
+                    "--wait",
+                    "20",
+                    "--poll",
+                    "100",
+                ],
+            );
+            assert!(out.status.success(), "{}", stdout(&out));
+        }
+    }
+
+    #[test]
+    fn run_reports_json_and_junit_and_fails_when_an_action_is_missed() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-run").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        verified_profiles(&lab, dir.path(), &["alice", "bob", "frank"]);
+        let data = dir.path().join("data");
+        let (json, junit) = (dir.path().join("job.json"), dir.path().join("job.xml"));
+        let ca = lab.ca();
+        let args = [
+            "run",
+            "--from",
+            "alice@example.test",
+            "--to",
+            "bob@example.test",
+            "--to",
+            "frank@example.test",
+            "--actions",
+            "A100-002",
+            "--timeout",
+            "10",
+            "--poll",
+            "100",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ];
+        let out = mailproof(&data, &args);
+        let progress = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "bob's copy arrives untouched: Missed fails the run\n{progress}");
+        assert!(progress.contains("A100-002 EICAR test file as .txt: Missed"), "{progress}");
+        assert!(progress.contains("A100-002 EICAR test file as .txt: Prevented — Rejected at SMTP"), "{progress}");
+        assert!(stdout(&out).contains("1 Prevented, 0 Detected, 1 Missed"), "{}", stdout(&out));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let actions = report["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 2);
+        assert!(actions.iter().all(|a| a["evidence"]["transcript"].as_array().is_some_and(|t| !t.is_empty())));
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{xml}");
+        assert!(xml.contains("<failure message=\"Missed\">"), "{xml}");
+
+        // --fail-on never: the same kind of run succeeds; jobs list shows both runs.
+        let mut never = args.to_vec();
+        never.truncate(15);
+        never.extend(["--fail-on", "never"]);
+        assert!(mailproof(&data, &never).status.success());
+        let out = mailproof(&data, &["jobs", "list", "--json"]);
+        let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(jobs.as_array().unwrap().len(), 2);
+        assert_eq!(jobs[0]["missed"], 1);
+    }
+
+    #[test]
+    fn a_killed_run_is_closed_as_incomplete_and_keeps_what_it_decided() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-kill").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        verified_profiles(&lab, dir.path(), &["alice", "bob", "heidi"]);
+        let data = dir.path().join("data");
+        let ca = lab.ca();
+        // bob's action is decided quickly; heidi's mail is held, so the run is still waiting when killed.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
+            .args(["run", "--from", "alice@example.test", "--to", "bob@example.test", "--to", "heidi@example.test"])
+            .args(["--actions", "A100-002", "--timeout", "120", "--poll", "100", "--ca", ca.to_str().unwrap()])
+            .env("MAILPROOF_DATA_DIR", &data)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        while let Some(Ok(line)) = lines.next() {
+            seen.push(line.clone());
+            // heidi's action was sent and accepted: the run now waits for it.
+            if seen.iter().filter(|l| l.ends_with("sending…")).count() == 2
+                && seen.iter().any(|l| l.contains(": Missed"))
+            {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        child.kill().unwrap(); // SIGKILL: no clean-up runs
+        child.wait().unwrap();
+
+        let out = Command::new(env!("CARGO_BIN_EXE_mailproof"))
+            .args(["jobs", "list", "--json"])
+            .env("MAILPROOF_DATA_DIR", &data)
+            .env("MAILPROOF_JOB_STALE_SECS", "0")
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Closed 1 job(s)"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(jobs[0]["status"], "incomplete", "{jobs}\n{seen:?}");
+        assert_eq!((jobs[0]["missed"].as_u64(), jobs[0]["incomplete"].as_u64()), (Some(1), Some(1)), "{jobs}");
+        let out = mailproof(&data, &["jobs", "show", jobs[0]["id"].as_str().unwrap(), "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let heidi = report["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["destinationEmail"] == "heidi@example.test")
+            .unwrap();
+        assert_eq!(heidi["verdict"], "incomplete");
+        assert!(
+            heidi["evidence"]["smtpReply"].as_str().unwrap_or("").starts_with("250"),
+            "what was sent is kept: {heidi}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use mailproof_mail::bounce::Bounce;
 use mailproof_mail::message::{Hop, PartDigest};
 use serde::{Deserialize, Serialize};
 
-pub use runner::{recover_interrupted, run_job, JobError, RunOptions};
+pub use runner::{recover_interrupted, run_job, JobError, RunOptions, STALE_AFTER};
 
 use crate::actions::Selection;
 

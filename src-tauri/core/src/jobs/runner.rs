@@ -130,6 +130,7 @@ pub async fn run_job(
             selection_json: serde_json::to_string(&spec.selection).expect("serializes"),
             params_json: serde_json::to_string(&(&spec.params, &spec.timing)).expect("serializes"),
             now: &now,
+            now_millis: now_millis(),
         },
         &groups,
     )?;
@@ -164,11 +165,21 @@ pub async fn run_job(
     Ok(job_id)
 }
 
-/// Closes jobs a previous run left running. Call at start-up, before anything else runs jobs.
-pub fn recover_interrupted(store: &Store) -> Result<usize, StoreError> {
+/// How often a running engine says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A running job whose engine has not beaten for this long was interrupted.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// Closes jobs whose engine stopped (the app or command exited mid-job) at least `stale_after` ago: their
+/// undecided actions end Incomplete. Jobs a live engine is running — in this process or another — are left
+/// alone. Call at start-up and when listing jobs.
+pub fn recover_interrupted(store: &Store, stale_after: Duration) -> Result<usize, StoreError> {
+    let now = OffsetDateTime::now_utc();
     store.close_interrupted_jobs(
         "Mailproof stopped before this action was decided (the app or command exited while the job ran).",
-        &now_text(),
+        &utc_text(now),
+        now_millis() - stale_after.as_millis() as i64,
     )
 }
 
@@ -501,7 +512,12 @@ async fn watch_all(
     bounces: &mut Watcher,
 ) -> Result<(), StoreError> {
     let poll = Duration::from_millis(ctx.spec.timing.poll_millis.max(20).into());
+    let mut beat = Instant::now();
     loop {
+        if beat.elapsed() >= HEARTBEAT {
+            ctx.store.job_heartbeat(ctx.job_id, now_millis())?;
+            beat = Instant::now();
+        }
         {
             let s = lock(shared);
             if s.sending_done && s.pending.is_empty() {

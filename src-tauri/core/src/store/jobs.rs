@@ -13,6 +13,7 @@ pub struct NewJob<'a> {
     pub selection_json: String,
     pub params_json: String,
     pub now: &'a str,
+    pub now_millis: i64,
 }
 
 pub struct NewGroup<'a> {
@@ -43,9 +44,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO jobs (id, name, status, selection, params, created_at, started_at)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?5)",
-            params![job.id, job.name, job.selection_json, job.params_json, job.now],
+            "INSERT INTO jobs (id, name, status, selection, params, created_at, started_at, heartbeat_ms)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?5, ?6)",
+            params![job.id, job.name, job.selection_json, job.params_json, job.now, job.now_millis],
         )?;
         for (gi, g) in groups.iter().enumerate() {
             tx.execute(
@@ -142,19 +143,35 @@ impl Store {
         Ok(())
     }
 
-    /// Jobs left running by a run that ended without finishing them (the app or command exited): their
-    /// undecided actions become Incomplete and the job Incomplete. Returns how many jobs were closed.
-    pub fn close_interrupted_jobs(&self, reason: &str, at: &str) -> Result<usize, StoreError> {
+    /// The engine running `job_id` is alive.
+    pub fn job_heartbeat(&self, job_id: &str, at_millis: i64) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE jobs SET heartbeat_ms = ?2 WHERE id = ?1", params![job_id, at_millis])?;
+        Ok(())
+    }
+
+    /// Jobs still marked running whose engine stopped beating before `stale_before_millis` (the app or command
+    /// exited mid-job): their undecided actions become Incomplete and the job Incomplete. Jobs another live
+    /// process is running are left alone. Returns how many jobs were closed.
+    pub fn close_interrupted_jobs(
+        &self,
+        reason: &str,
+        at: &str,
+        stale_before_millis: i64,
+    ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
             "UPDATE job_actions SET state = 'decided', verdict = 'incomplete', cause = 'stopped', reason = ?1,
                  decided_at = ?2
              WHERE state != 'decided'
-               AND group_id IN (SELECT g.id FROM job_groups g JOIN jobs j ON j.id = g.job_id WHERE j.status = 'running')",
-            params![reason, at],
+               AND group_id IN (SELECT g.id FROM job_groups g JOIN jobs j ON j.id = g.job_id
+                                WHERE j.status = 'running' AND j.heartbeat_ms < ?3)",
+            params![reason, at, stale_before_millis],
         )?;
-        let n = tx.execute("UPDATE jobs SET status = 'incomplete', ended_at = ?1 WHERE status = 'running'", [at])?;
+        let n = tx.execute(
+            "UPDATE jobs SET status = 'incomplete', ended_at = ?1 WHERE status = 'running' AND heartbeat_ms < ?2",
+            params![at, stale_before_millis],
+        )?;
         tx.commit()?;
         Ok(n)
     }
@@ -167,7 +184,7 @@ impl Store {
                     sum(a.verdict = 'prevented'), sum(a.verdict = 'detected'), sum(a.verdict = 'missed'),
                     sum(a.verdict = 'errored'), sum(a.verdict = 'incomplete')
              FROM jobs j LEFT JOIN job_groups g ON g.job_id = j.id LEFT JOIN job_actions a ON a.group_id = g.id
-             GROUP BY j.id ORDER BY j.created_at DESC, j.rowid DESC",
+             GROUP BY j.id ORDER BY j.rowid DESC",
         )?;
         let n = |r: &rusqlite::Row, i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0) as u32);
         let rows = stmt

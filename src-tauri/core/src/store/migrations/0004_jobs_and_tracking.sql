@@ -7,6 +7,8 @@ CREATE TABLE jobs (
     selection   TEXT NOT NULL,            -- JSON: the Selection the job was built from
     params      TEXT NOT NULL,            -- JSON: runtime parameters and timing
     error       TEXT,                     -- why the whole job could not run
+    heartbeat_ms INTEGER,                 -- Unix ms; the running engine touches this every few seconds: a running
+                                          -- job whose heartbeat stopped was interrupted (app or command exited)
     created_at  TEXT NOT NULL,
     started_at  TEXT,
     ended_at    TEXT

@@ -1,0 +1,307 @@
+//! `mailproof actions list`, `mailproof run` and `mailproof inspect`: the email actions without the app.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use mailproof_core::actions::{self, Category, Selection};
+use mailproof_core::jobs::{self, ActionState, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
+use mailproof_core::secrets::Keyring;
+use mailproof_core::verification::Cancel;
+use mailproof_mail::{bounce, message};
+
+use crate::profile::{open_store, CliResult};
+
+/// `mailproof actions list [--category C] [--json]`.
+pub fn list(category: Option<&str>, json: bool) -> CliResult {
+    let category = category.map(parse_category).transpose()?;
+    let list: Vec<_> = actions::list().into_iter().filter(|a| category.is_none_or(|c| a.category == c)).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for a in &list {
+        println!("{}  {:<8} {:<6} {:<14} {}", a.id, a.direction.as_str(), a.risk.as_str(), a.category.as_str(), a.name);
+    }
+    eprintln!("{} actions. `mailproof actions list --json` adds what each one exercises and contains.", list.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_category(s: &str) -> Result<Category, String> {
+    Category::parse(s).ok_or_else(|| {
+        let names: Vec<_> = Category::ALL.iter().map(|c| c.as_str()).collect();
+        format!("unknown category {s}; use one of {}", names.join(", "))
+    })
+}
+
+/// When `mailproof run` exits non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any action Missed.
+    Missed,
+    /// Any action not Prevented (Missed, Detected, Errored or Incomplete).
+    NotPrevented,
+    /// Only when the job could not run at all.
+    Never,
+}
+
+pub struct RunArgs {
+    pub from: String,
+    pub to: Vec<String>,
+    pub actions: Option<String>,
+    pub all: bool,
+    pub category: Option<String>,
+    pub spoof: Option<String>,
+    pub timeout: u32,
+    pub sleep: u32,
+    pub poll: u32,
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub fail_on: FailOn,
+}
+
+/// `mailproof run --from P --to P …`: runs a job with progress on stderr.
+pub fn run(args: RunArgs) -> CliResult {
+    let selection = match (&args.actions, args.all, &args.category) {
+        (Some(ids), false, None) => Selection::Ids { ids: ids.split(',').map(|s| s.trim().to_owned()).collect() },
+        (None, true, None) => Selection::All,
+        (None, false, Some(c)) => Selection::Category { category: parse_category(c)? },
+        (None, false, None) => Selection::AllInbound,
+        _ => return Err("choose one of --actions, --all and --category".into()),
+    };
+    let store = open_store()?;
+    recover(&store)?;
+    let source = crate::profile::find(&store, &args.from)?;
+    let mut destinations = Vec::new();
+    for to in &args.to {
+        destinations.push(crate::profile::find(&store, to)?.id);
+    }
+    if let Some(spoof) = &args.spoof {
+        eprintln!("Warning: spoofing actions will claim to come from {spoof}.");
+    }
+    let spec = JobSpec {
+        name: format!("{} → {}", source.email, args.to.join(", ")),
+        selection,
+        source_profile_id: source.id.clone(),
+        destination_profile_ids: destinations,
+        params: RuntimeParams { spoofed_from: args.spoof.clone(), extra_sleep_secs: args.sleep },
+        timing: JobTiming { timeout_secs: args.timeout, pause_millis: 0, poll_millis: args.poll.max(20) },
+    };
+    let options = RunOptions { extra_ca: args.ca.clone() };
+    let cancel = Cancel::default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let progress = |e: jobs::JobEvent| match (e.state, e.verdict) {
+        (ActionState::Decided, Some(v)) => {
+            eprintln!("{} {}: {} — {}", e.action_id, e.action_name, v.label(), e.reason.unwrap_or_default())
+        }
+        (ActionState::Sending, _) => eprintln!("{} {}: sending…", e.action_id, e.action_name),
+        _ => {}
+    };
+    let job_id = runtime
+        .block_on(async {
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("Stopping: actions not yet decided end as Incomplete.");
+                    stop.cancel();
+                }
+            });
+            jobs::run_job(&store, &Keyring::default(), &spec, &options, &cancel, &progress).await
+        })
+        .map_err(|e| e.to_string())?;
+    let report = store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit(&report)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let counts: Vec<String> =
+        [Verdict::Prevented, Verdict::Detected, Verdict::Missed, Verdict::Errored, Verdict::Incomplete]
+            .iter()
+            .map(|v| format!("{} {}", report.count(*v), v.label()))
+            .collect();
+    println!(
+        "Job {} {}: {} of {} actions — {}",
+        report.id,
+        report.status,
+        report.actions.len(),
+        report.actions.len(),
+        counts.join(", ")
+    );
+    let fail = match args.fail_on {
+        FailOn::Missed => report.count(Verdict::Missed) > 0,
+        FailOn::NotPrevented => report.count(Verdict::Prevented) < report.actions.len(),
+        FailOn::Never => false,
+    };
+    Ok(if fail { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Closes jobs an earlier run left unfinished. `MAILPROOF_JOB_STALE_SECS` shortens the wait for a stopped
+/// engine's heartbeat (tests).
+fn recover(store: &mailproof_core::Store) -> Result<(), String> {
+    let stale = std::env::var("MAILPROOF_JOB_STALE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(jobs::STALE_AFTER);
+    let closed = jobs::recover_interrupted(store, stale).map_err(|e| e.to_string())?;
+    if closed > 0 {
+        eprintln!("Closed {closed} job(s) an earlier run left unfinished; their undecided actions are Incomplete.");
+    }
+    Ok(())
+}
+
+/// `mailproof jobs list [--json]`: every job with its counts, newest first.
+pub fn jobs_list(json: bool) -> CliResult {
+    let store = open_store()?;
+    recover(&store)?;
+    let list = store.list_jobs().map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for j in &list {
+        println!(
+            "{}  {:<10} {}  {} actions: {} prevented, {} detected, {} missed, {} errored, {} incomplete  {}",
+            j.id, j.status, j.created_at, j.actions, j.prevented, j.detected, j.missed, j.errored, j.incomplete, j.name
+        );
+    }
+    if list.is_empty() {
+        eprintln!("No jobs yet: `mailproof run` starts one.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof jobs show ID [--json]`: a job's actions with verdicts and reasons (JSON adds the evidence).
+pub fn jobs_show(id: &str, json: bool) -> CliResult {
+    let store = open_store()?;
+    recover(&store)?;
+    let report = store.job_report(id).map_err(|e| e.to_string())?.ok_or_else(|| format!("there is no job {id}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} {} ({})", report.id, report.name, report.status);
+    for a in &report.actions {
+        let verdict = a.verdict.map(Verdict::label).unwrap_or("Running");
+        println!(
+            "  {} → {}  {:<10} {} {}",
+            a.action_id,
+            a.destination_email,
+            verdict,
+            a.action_name,
+            a.reason.as_deref().map(|r| format!("— {r}")).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// JUnit XML: one test case per action; Missed is a failure, Errored an error, Incomplete skipped.
+fn junit(report: &JobReport) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n",
+        esc(&report.name),
+        report.actions.len(),
+        report.count(Verdict::Missed),
+        report.count(Verdict::Errored),
+        report.count(Verdict::Incomplete)
+    ));
+    for a in &report.actions {
+        let reason = esc(a.reason.as_deref().unwrap_or(""));
+        out.push_str(&format!(
+            "  <testcase classname=\"{}\" name=\"{} {} → {}\">",
+            esc(&a.category),
+            a.action_id,
+            esc(&a.action_name),
+            esc(&a.destination_email)
+        ));
+        match a.verdict {
+            Some(Verdict::Missed) => out.push_str(&format!("<failure message=\"Missed\">{reason}</failure>")),
+            Some(Verdict::Errored) => out.push_str(&format!("<error message=\"Errored\">{reason}</error>")),
+            Some(Verdict::Incomplete) | None => out.push_str(&format!("<skipped message=\"{reason}\"/>")),
+            Some(v) => out.push_str(&format!("<system-out>{}: {reason}</system-out>", v.label())),
+        }
+        out.push_str("</testcase>\n");
+    }
+    out.push_str("</testsuite>\n");
+    out
+}
+
+/// `mailproof inspect FILE.eml [--json]`: the Received hops, authentication results and, for a bounce, what
+/// failed.
+pub fn inspect(file: &Path, json: bool) -> CliResult {
+    let raw = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let analysis = message::analyse(&raw);
+    let bounce = bounce::parse(&raw);
+    if json {
+        let value = serde_json::json!({ "message": analysis, "bounce": bounce });
+        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let show = |label: &str, v: Option<&str>| println!("{label:<12} {}", v.unwrap_or("—"));
+    show("Message-ID", analysis.message_id.as_deref());
+    show("From", analysis.from.as_deref());
+    show("To", Some(&analysis.to.join(", ")).filter(|s| !s.is_empty()).map(String::as_str));
+    show("Subject", analysis.subject.as_deref());
+    show("Source IP", analysis.source_ip());
+    println!("\nReceived hops, origin first:");
+    if analysis.hops.is_empty() {
+        println!("  none");
+    }
+    for (i, h) in analysis.hops.iter().enumerate() {
+        let at =
+            h.at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| "time unknown".into());
+        let delay = h.delay_secs.map(|d| format!(" (+{d} s)")).unwrap_or_default();
+        println!(
+            "  {}. {} → {} with {}{}, {at}{delay}",
+            i + 1,
+            h.from.as_deref().unwrap_or("?"),
+            h.by.as_deref().unwrap_or("?"),
+            h.with.as_deref().unwrap_or("?"),
+            h.tls.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default(),
+        );
+    }
+    if !analysis.authentication_results.is_empty() {
+        println!("\nAuthentication-Results:");
+        for a in &analysis.authentication_results {
+            println!("  {a}");
+        }
+    }
+    println!("\nParts:");
+    for p in &analysis.parts {
+        println!(
+            "  {} {} {} bytes sha256 {}",
+            p.filename.as_deref().unwrap_or("(body)"),
+            p.content_type,
+            p.size,
+            p.sha256
+        );
+    }
+    match &bounce {
+        None => println!("\nNot a bounce."),
+        Some(b) => {
+            println!(
+                "\nBounce ({}): {}",
+                b.format,
+                if b.permanent { "permanent failure" } else { "temporary (delayed)" }
+            );
+            show("Reporter", b.reporting_mta.as_deref());
+            show("Original", b.original_message_id.as_deref());
+            for r in &b.recipients {
+                println!(
+                    "  {} {} {}",
+                    r.address,
+                    r.status.as_deref().unwrap_or("(no status)"),
+                    r.diagnostic.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
