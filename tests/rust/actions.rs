@@ -90,6 +90,7 @@ impl World {
             manual: false,
             timing: EmailTiming { wait_secs: 10, poll_millis: 100, delete_found: true },
             extra_ca: Some(self.lab.ca()),
+            idle: true,
         };
         let done = verify_profile(&self.store, &self.keyring, &p.id, &run, &Cancel::default(), |_| {}).await.unwrap();
         assert!(done.iter().all(|e| e.verified == Some(true)), "{user} verifies: {done:?}");

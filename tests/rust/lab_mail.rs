@@ -182,3 +182,36 @@ async fn smtp_submission_accepts_only_the_pinned_certificate() {
         assert!(matches!(err, SmtpError::PinMismatch { .. }), "{err}");
     }
 }
+
+#[tokio::test]
+async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
+    use mailproof_mail::watch::ImapWatcher;
+    let Some(lab) = Lab::running() else { return };
+    let config = imap_config(&lab, "carol", Encryption::Tls);
+    // Mail from before the watcher opened is not news.
+    let (old, old_id) = message("alice@example.test", "carol@example.test", "before the watcher");
+    smtp::send(&submission(&lab, "alice"), old).await.unwrap();
+    assert!(wait_for(&config, "INBOX", &old_id).await.is_some());
+    let mut watcher = ImapWatcher::open(&config).await.unwrap();
+    assert!(watcher.start_idle().await.unwrap(), "Dovecot offers IDLE");
+    let changes = watcher.changes().unwrap();
+    // Drain the wake-up IDLE gives when it starts.
+    let _ = tokio::time::timeout(Duration::from_millis(200), changes.notified()).await;
+
+    let (new, new_id) = message("alice@example.test", "carol@example.test", "after the watcher");
+    smtp::send(&submission(&lab, "alice"), new).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changes.notified()).await.expect("IDLE announces the new mail");
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let found = watcher.poll(&mut |_| true).await.unwrap();
+        seen.extend(found.into_iter().map(|a| String::from_utf8_lossy(&a.raw).into_owned()));
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.len(), 1, "only the new message");
+    assert!(seen[0].contains(&new_id) && !seen[0].contains(&old_id));
+    assert!(watcher.poll(&mut |_| true).await.unwrap().is_empty(), "nothing is reported twice");
+    watcher.close().await;
+}

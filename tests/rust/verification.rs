@@ -78,7 +78,7 @@ fn world(lab: &Lab, keyring: Keyring, sender_password: &str) -> World {
     keyring.persist(&sender_password_key(), &Secret::new(sender_password)).unwrap();
     let timing = EmailTiming { wait_secs: 10, poll_millis: 100, delete_found: true };
     save_timing(&store, &timing, now()).unwrap();
-    World { _dir: dir, store, keyring, run: VerifyRun { manual: false, timing, extra_ca: Some(lab.ca()) } }
+    World { _dir: dir, store, keyring, run: VerifyRun { manual: false, timing, extra_ca: Some(lab.ca()), idle: true } }
 }
 
 async fn verify(w: &World, id: &str, run: &VerifyRun) -> Vec<(bool, String)> {

@@ -184,6 +184,9 @@ enum ProfileCommand {
         /// Milliseconds between looks (default: the Email timing setting, 1,000 ms).
         #[arg(long)]
         poll: Option<u32>,
+        /// Only poll; do not watch INBOX with IMAP IDLE (for comparing the two).
+        #[arg(long)]
+        no_idle: bool,
     },
     /// Show the Verification UUID to send for manual verification, or make a new one.
     Uuid {
@@ -207,8 +210,8 @@ fn main() -> ExitCode {
             ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
-            ProfileCommand::Verify { name, manual_uuid, json, ca, wait, poll } => {
-                verify::verify(&name, manual_uuid, json, ca.as_deref(), wait, poll)
+            ProfileCommand::Verify { name, manual_uuid, json, ca, wait, poll, no_idle } => {
+                verify::verify(&name, manual_uuid, json, ca.as_deref(), wait, poll, !no_idle)
             }
             ProfileCommand::Uuid { name, regenerate } => verify::show_uuid(&name, regenerate),
         },

@@ -47,6 +47,7 @@ pub fn verify(
     extra_ca: Option<&Path>,
     wait: Option<u32>,
     poll: Option<u32>,
+    idle: bool,
 ) -> CliResult {
     let store = open_store()?;
     let profile = crate::profile::find(&store, name)?;
@@ -57,7 +58,7 @@ pub fn verify(
     if let Some(millis) = poll {
         timing.poll_millis = millis.max(50);
     }
-    let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned) };
+    let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned), idle };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let outcomes = runtime
         .block_on(verification::verify_profile(

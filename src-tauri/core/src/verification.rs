@@ -12,6 +12,7 @@ use mailproof_mail::imap::{self, ImapConfig};
 use mailproof_mail::pop3::{Pop3, Pop3Config};
 use mailproof_mail::smtp::{self, SmtpConfig};
 use mailproof_mail::tls::Trust;
+use mailproof_mail::watch::{wait_for_change, ImapWatcher};
 use mailproof_mail::{Login, Password};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -217,6 +218,8 @@ pub struct VerifyRun {
     pub timing: EmailTiming,
     /// A CA trusted beyond the public roots, e.g. an organisation's (and the lab's in tests).
     pub extra_ca: Option<std::path::PathBuf>,
+    /// Watch INBOX with IMAP IDLE where the server offers it (the default); off, only polling looks.
+    pub idle: bool,
 }
 
 /// Verifies every actor of a profile, one after another, storing each outcome as it is decided.
@@ -267,11 +270,28 @@ pub async fn verify_profile(
                 ),
             )
         } else {
-            let subject = match (&manual_uuid, &sender) {
-                (Some(uuid), _) => manual_subject(uuid),
+            let (subject, watcher) = match (&manual_uuid, &sender) {
+                (Some(uuid), _) => (manual_subject(uuid), None),
                 (None, Some((sender, sender_pw))) => {
                     let code = verification_code(uuid::Uuid::new_v4());
                     let subject = automatic_subject(&code);
+                    // IMAP: watch before sending (every folder, INBOX by IDLE), so the mail is seen the moment it
+                    // lands. POP3 cannot be watched; it is searched.
+                    let mut watcher = None;
+                    if profile.server_type != ServerType::Pop3 {
+                        let config = crate::profiles::clients::imap_config(&profile, &password, &run.extra_ca);
+                        match open_watcher(&config, run.idle).await {
+                            Ok(w) => watcher = Some(w),
+                            Err(why) => {
+                                let detail = format!("Cannot read the mailbox: {why}");
+                                let ev = event(Phase::Done, Some(false), detail.clone());
+                                record(store, &profile, &pa.actor_id, false, &detail)?;
+                                on_event(ev.clone());
+                                outcomes.push(ev);
+                                continue;
+                            }
+                        }
+                    }
                     on_event(event(Phase::Sending, None, format!("Sending a verification mail to {}…", profile.email)));
                     match send_verification(sender, sender_pw.as_ref(), &profile.email, &subject, run).await {
                         Ok(()) => {}
@@ -284,7 +304,7 @@ pub async fn verify_profile(
                             continue;
                         }
                     }
-                    subject
+                    (subject, watcher)
                 }
                 (None, None) => unreachable!("automatic runs always have a sender"),
             };
@@ -293,7 +313,10 @@ pub async fn verify_profile(
                 None,
                 format!("Looking for \"{subject}\" in {} (up to {} s)…", profile.email, run.timing.wait_secs),
             ));
-            let (verified, detail, millis) = search(&profile, &password, &subject, run, cancel).await;
+            let (verified, detail, millis) = match watcher {
+                Some(w) => watch_for(w, &subject, run, cancel).await,
+                None => search(&profile, &password, &subject, run, cancel).await,
+            };
             found_after = millis;
             (verified, detail)
         };
@@ -406,6 +429,59 @@ async fn search(
         }
         tokio::time::sleep(poll.min(wait.saturating_sub(started.elapsed()))).await;
     }
+}
+
+async fn open_watcher(config: &ImapConfig, idle: bool) -> Result<ImapWatcher, String> {
+    let mut w = ImapWatcher::open(config).await.map_err(|e| e.to_string())?;
+    if idle {
+        w.start_idle().await.map_err(|e| e.to_string())?;
+    }
+    Ok(w)
+}
+
+/// Waits for mail whose subject holds `subject` to arrive in any folder, waking on IDLE and polling every
+/// `poll_millis`. Same outcome shape as `search`.
+async fn watch_for(mut w: ImapWatcher, subject: &str, run: &VerifyRun, cancel: &Cancel) -> (bool, String, Option<u32>) {
+    let started = Instant::now();
+    let wait = Duration::from_secs(run.timing.wait_secs.into());
+    let poll = Duration::from_millis(run.timing.poll_millis.max(50).into());
+    let changes: Vec<_> = w.changes().into_iter().collect();
+    // Mail usually lands within milliseconds: look again soon, then back off to the configured interval.
+    let mut interval = Duration::from_millis(20).min(poll);
+    let outcome = loop {
+        let mut wanted = |header: &[u8]| String::from_utf8_lossy(header).contains(subject);
+        match w.poll(&mut wanted).await {
+            Err(why) => break (false, format!("Cannot read the mailbox: {why}"), None),
+            Ok(found) if !found.is_empty() => {
+                let millis = started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+                if run.timing.delete_found {
+                    for a in &found {
+                        let _ = w.delete(&a.folder, a.uid).await;
+                    }
+                }
+                let secs = millis as f32 / 1000.0;
+                break match found.iter().find(|a| a.junk) {
+                    Some(junk) => (
+                        true,
+                        format!("Verified, but the verification mail was found in {} after {secs:.1} s: mail to this address may be filed as spam.", junk.folder),
+                        Some(millis),
+                    ),
+                    None => (true, format!("Verified: the verification mail arrived after {secs:.1} s."), Some(millis)),
+                };
+            }
+            Ok(_) => {}
+        }
+        if cancel.is_cancelled() {
+            break (false, "Cancelled while looking for the verification mail.".into(), None);
+        }
+        if started.elapsed() >= wait {
+            break (false, format!("The verification mail was not found within {} s.", run.timing.wait_secs), None);
+        }
+        wait_for_change(interval.min(wait.saturating_sub(started.elapsed())), &changes).await;
+        interval = (interval * 2).min(poll);
+    };
+    w.close().await;
+    outcome
 }
 
 async fn open_imap(config: &ImapConfig) -> Result<(imap::Session, Vec<imap::Folder>), String> {

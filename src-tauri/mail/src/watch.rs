@@ -3,8 +3,11 @@
 //! whole.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::TryStreamExt;
+use tokio::sync::Notify;
 
 use crate::imap::{self, Folder, ImapConfig, ImapError, Session};
 use crate::pop3::{Pop3, Pop3Config, Pop3Error};
@@ -30,21 +33,47 @@ struct FolderState {
     next_uid: u32,
 }
 
-/// Watches every folder of an IMAP mailbox, INBOX and Junk included.
+/// Watches every folder of an IMAP mailbox, INBOX and Junk included. Where the server offers IDLE, a second
+/// session idles on INBOX and wakes the watcher the moment mail arrives; the other folders are polled.
 pub struct ImapWatcher {
     config: ImapConfig,
     session: Option<Session>,
     folders: Vec<FolderState>,
     polls: u32,
+    idle: Option<(tokio::task::JoinHandle<()>, Arc<Notify>)>,
 }
 
 impl ImapWatcher {
     /// Signs in and notes where every folder stands: only mail arriving after this counts.
     pub async fn open(config: &ImapConfig) -> Result<ImapWatcher, ImapError> {
-        let mut w = ImapWatcher { config: config.clone(), session: None, folders: Vec::new(), polls: 0 };
+        let mut w = ImapWatcher { config: config.clone(), session: None, folders: Vec::new(), polls: 0, idle: None };
         w.reconnect().await?;
         w.refresh_folders(true).await?;
         Ok(w)
+    }
+
+    /// Starts watching INBOX with IDLE, when the server offers it. Returns whether it does.
+    pub async fn start_idle(&mut self) -> Result<bool, ImapError> {
+        let caps = self
+            .session()
+            .capabilities()
+            .await
+            .map_err(|e| ImapError::Command { command: "CAPABILITY", detail: e.to_string() })?;
+        if !caps.has_str("IDLE") {
+            return Ok(false);
+        }
+        let notify = Arc::new(Notify::new());
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(idle_loop(self.config.clone(), notify.clone(), Some(ready_tx)));
+        // Wait until the first IDLE is in place, so mail arriving from now on is announced.
+        let _ = tokio::time::timeout(self.config.timeout, ready_rx).await;
+        self.idle = Some((task, notify));
+        Ok(true)
+    }
+
+    /// Wakes when IDLE announces a change in INBOX; `None` without IDLE.
+    pub fn changes(&self) -> Option<Arc<Notify>> {
+        self.idle.as_ref().map(|(_, n)| n.clone())
     }
 
     async fn reconnect(&mut self) -> Result<(), ImapError> {
@@ -137,9 +166,63 @@ impl ImapWatcher {
     }
 
     pub async fn close(mut self) {
+        if let Some((task, _)) = self.idle.take() {
+            task.abort();
+        }
         if let Some(mut s) = self.session.take() {
             let _ = s.logout().await;
         }
+    }
+}
+
+impl Drop for ImapWatcher {
+    fn drop(&mut self) {
+        if let Some((task, _)) = self.idle.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Keeps a session idling on INBOX and wakes `notify` on every change the server reports. Reconnects after a
+/// failure (with a pause) and renews IDLE before servers drop it (RFC 2177: at most 29 minutes).
+async fn idle_loop(config: ImapConfig, notify: Arc<Notify>, mut ready: Option<tokio::sync::oneshot::Sender<()>>) {
+    loop {
+        let session = match imap::connect(&config).await {
+            Ok(mut s) => match s.select("INBOX").await {
+                Ok(_) => Some(s),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        let Some(mut session) = session else {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        };
+        loop {
+            let mut handle = session.idle();
+            if handle.init().await.is_err() {
+                break;
+            }
+            if let Some(tx) = ready.take() {
+                let _ = tx.send(());
+            }
+            // Anything may have arrived between two IDLEs: look once more.
+            notify.notify_one();
+            let response = {
+                let (wait, _stop) = handle.wait_with_timeout(Duration::from_secs(20 * 60));
+                wait.await
+            };
+            match response {
+                Ok(async_imap::extensions::idle::IdleResponse::NewData(_)) => notify.notify_one(),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            match handle.done().await {
+                Ok(s) => session = s,
+                Err(_) => break,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -217,9 +300,30 @@ impl Watcher {
         }
     }
 
+    /// Wakes when the server pushes a change (IMAP IDLE); `None` when only polling sees changes.
+    pub fn changes(&self) -> Option<Arc<Notify>> {
+        match self {
+            Watcher::Imap(w) => w.changes(),
+            Watcher::Pop3(_) => None,
+        }
+    }
+
     pub async fn close(self) {
         if let Watcher::Imap(w) = self {
             w.close().await;
+        }
+    }
+}
+
+/// Sleeps `poll`, or less when one of `changes` fires first.
+pub async fn wait_for_change(poll: Duration, changes: &[Arc<Notify>]) {
+    if changes.is_empty() {
+        tokio::time::sleep(poll).await;
+    } else {
+        let any = futures::future::select_all(changes.iter().map(|n| Box::pin(n.notified())));
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = any => {}
         }
     }
 }

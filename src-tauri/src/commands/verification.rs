@@ -107,6 +107,7 @@ pub async fn verify_profile(
         manual,
         timing: verification::load_timing(&store)?,
         extra_ca: settings.trusted_ca_file.map(Into::into),
+        idle: true,
     };
     let cancel = Cancel::default();
     state.running_verifications().insert(id.clone(), cancel.clone());

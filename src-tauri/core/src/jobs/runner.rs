@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mailproof_mail::message::analyse;
 use mailproof_mail::submit::{backoff, Session};
-use mailproof_mail::watch::{Arrived, ImapWatcher, Pop3Watcher, Watcher};
+use mailproof_mail::watch::{wait_for_change, Arrived, ImapWatcher, Pop3Watcher, Watcher};
 use time::OffsetDateTime;
 
 use super::verdict::{self, Decision, SentShape};
@@ -288,10 +288,12 @@ async fn open_watcher(
             .await
             .map(Watcher::Pop3)
             .map_err(|e| e.to_string()),
-        _ => ImapWatcher::open(&imap_config(profile, password, &opts.extra_ca))
-            .await
-            .map(Watcher::Imap)
-            .map_err(|e| e.to_string()),
+        _ => {
+            let mut w =
+                ImapWatcher::open(&imap_config(profile, password, &opts.extra_ca)).await.map_err(|e| e.to_string())?;
+            w.start_idle().await.map_err(|e| e.to_string())?;
+            Ok(Watcher::Imap(w))
+        }
     }
 }
 
@@ -512,6 +514,7 @@ async fn watch_all(
     bounces: &mut Watcher,
 ) -> Result<(), StoreError> {
     let poll = Duration::from_millis(ctx.spec.timing.poll_millis.max(20).into());
+    let changes: Vec<_> = [dest.changes(), bounces.changes()].into_iter().flatten().collect();
     let mut beat = Instant::now();
     loop {
         if beat.elapsed() >= HEARTBEAT {
@@ -582,7 +585,7 @@ async fn watch_all(
             ctx.store.track_event(p.tracked, now_millis(), "notReceived", Some("notReceived"), &d.reason, None)?;
             ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
         }
-        tokio::time::sleep(poll).await;
+        wait_for_change(poll, &changes).await;
     }
 }
 
