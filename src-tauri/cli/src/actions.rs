@@ -58,6 +58,7 @@ pub struct RunArgs {
     pub junit: Option<PathBuf>,
     pub ca: Option<PathBuf>,
     pub fail_on: FailOn,
+    pub repeat: u32,
 }
 
 /// `mailproof run --from P --to P …`: runs a job with progress on stderr.
@@ -68,6 +69,12 @@ pub fn run(args: RunArgs) -> CliResult {
         (None, false, Some(c)) => Selection::Category { category: parse_category(c)? },
         (None, false, None) => Selection::AllInbound,
         _ => return Err("choose one of --actions, --all and --category".into()),
+    };
+    let selection = if args.repeat > 1 {
+        let once: Vec<String> = selection.resolve()?.iter().map(|a| a.id.to_owned()).collect();
+        Selection::Ids { ids: (0..args.repeat).flat_map(|_| once.iter().cloned()).collect() }
+    } else {
+        selection
     };
     let store = open_store()?;
     recover(&store)?;

@@ -81,6 +81,9 @@ enum Command {
         /// When to exit with 1.
         #[arg(long, value_enum, default_value_t = actions::FailOn::Missed)]
         fail_on: actions::FailOn,
+        /// Run the selection this many times over (load tests and benchmarks).
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
     },
     /// The jobs run so far.
     Jobs {
@@ -233,6 +236,7 @@ fn main() -> ExitCode {
             junit,
             ca,
             fail_on,
+            repeat,
         } => actions::run(actions::RunArgs {
             from,
             to,
@@ -247,6 +251,7 @@ fn main() -> ExitCode {
             junit,
             ca,
             fail_on,
+            repeat,
         }),
         Command::Inspect { file, json } => actions::inspect(&file, json),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),

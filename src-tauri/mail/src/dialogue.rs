@@ -128,10 +128,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
     /// Sends `line` but records `shown` instead: for commands that carry credentials.
     pub async fn send_shown(&mut self, line: &str, shown: &str) -> Result<(), DialogueError> {
         self.transcript.push(TranscriptLine { direction: Direction::Client, text: shown.to_owned() });
+        // One write per command: a command split over two segments waits on the server's delayed ACK.
+        let mut wire = Vec::with_capacity(line.len() + 2);
+        wire.extend_from_slice(line.as_bytes());
+        wire.extend_from_slice(b"\r\n");
         let write = async {
             let stream = self.reader.get_mut();
-            stream.write_all(line.as_bytes()).await?;
-            stream.write_all(b"\r\n").await?;
+            stream.write_all(&wire).await?;
             stream.flush().await
         };
         match tokio::time::timeout(self.timeout, write).await {

@@ -42,7 +42,11 @@ pub enum ConnectError {
 
 pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
     match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
-        Ok(Ok(s)) => Ok(s),
+        Ok(Ok(s)) => {
+            // Commands are small and each waits for its reply: send them at once (no Nagle delay).
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
         Ok(Err(source)) => Err(ConnectError::Tcp { host: host.into(), port, source }),
         Err(_) => Err(ConnectError::TimedOut { host: host.into(), port, secs: timeout.as_secs() }),
     }

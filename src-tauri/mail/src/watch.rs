@@ -146,12 +146,28 @@ impl ImapWatcher {
                 .filter(|(uid, _)| *uid >= from)
                 .collect();
             let mut highest = from.max(uid_next) - 1;
+            let mut wanted_uids = Vec::new();
             for (uid, header) in headers {
                 highest = highest.max(uid);
                 if wanted(&header) {
-                    let mut raw = imap::fetch_raw(self.session(), uid).await?.unwrap_or_default();
-                    raw.truncate(MAX_FETCH);
-                    let junk = self.folders[i].folder.junk;
+                    wanted_uids.push(uid);
+                }
+            }
+            // The wanted messages whole, in one command.
+            if !wanted_uids.is_empty() {
+                let set = wanted_uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+                let fetched: Vec<_> = self
+                    .session()
+                    .uid_fetch(&set, "(UID BODY.PEEK[])")
+                    .await
+                    .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
+                    .try_collect()
+                    .await
+                    .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
+                let junk = self.folders[i].folder.junk;
+                for f in &fetched {
+                    let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
+                    let raw = body[..body.len().min(MAX_FETCH)].to_vec();
                     found.push(Arrived { folder: name.clone(), junk, uid, uidl: None, raw });
                 }
             }

@@ -226,7 +226,7 @@ pub fn list() -> Vec<ActionInfo> {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Selection {
-    /// These IDs, in this order.
+    /// These IDs, in this order; an ID given twice runs twice (load tests).
     Ids {
         ids: Vec<String>,
     },
@@ -247,9 +247,7 @@ impl Selection {
                 for id in ids {
                     let a = find(id)
                         .ok_or_else(|| format!("there is no action {id}; `mailproof actions list` shows them"))?;
-                    if !out.iter().any(|o| o.id == a.id) {
-                        out.push(a);
-                    }
+                    out.push(a);
                 }
                 out
             }

@@ -2,6 +2,7 @@
 //! one watcher per mailbox looks for their arrival in the destination (every folder) and for bounces in the
 //! source's mailbox. Every step is written to the store as it happens.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -319,7 +320,13 @@ async fn run_group(
             return Ok(());
         }
     };
-    let shared = Mutex::new(Shared { pending: Vec::new(), sending_done: false });
+    let shared = Mutex::new(Shared {
+        pending: Vec::new(),
+        sending_done: false,
+        open: actions.iter().map(|(_, _, token)| token.clone()).collect(),
+        unclaimed: HashMap::new(),
+        registered: 0,
+    });
     let (sent, watched) = tokio::join!(
         send_all(ctx, actions, source_password, &shared),
         watch_all(ctx, &shared, &mut dest_watch, &mut bounce_watch)
@@ -334,7 +341,36 @@ async fn run_group(
 struct Shared {
     pending: Vec<Pending>,
     sending_done: bool,
+    /// Tokens of the group's actions not decided yet: what the watchers fetch.
+    open: HashSet<String>,
+    /// Copies and bounces that arrived before their action was registered as sent (delivery can beat the
+    /// sender's bookkeeping): claimed when it is.
+    unclaimed: HashMap<String, Vec<(Arrived, bool)>>,
+    /// Actions registered since the watcher last looked: it looks again soon.
+    registered: u64,
 }
+
+/// The tokens a text may carry: our Message-ID (`mp-<token>.`), the subject tag (`[MP-<token>]`) and the
+/// action header (`token=<token>`).
+fn tokens_in(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for marker in ["mp-", "[MP-", "token="] {
+        let mut rest = text;
+        while let Some(at) = rest.find(marker) {
+            let after = &rest[at + marker.len()..];
+            let candidate = after.get(..TOKEN_LEN).unwrap_or("");
+            if candidate.len() == TOKEN_LEN
+                && candidate.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+            {
+                out.push(candidate);
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+const TOKEN_LEN: usize = 12;
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -447,7 +483,10 @@ async fn send_each(
                 )?;
                 let sleep = Duration::from_secs(ctx.spec.params.extra_sleep_secs.into());
                 let now = Instant::now();
-                lock(shared).pending.push(Pending {
+                let token = composed.token.clone();
+                let mut s = lock(shared);
+                s.registered += 1;
+                s.pending.push(Pending {
                     row_id: row_id.clone(),
                     def,
                     composed,
@@ -457,7 +496,16 @@ async fn send_each(
                     deadline: now + sleep + Duration::from_secs(timing.timeout_secs.into()),
                     early: None,
                 });
+                let unclaimed = s.unclaimed.remove(&token).unwrap_or_default();
+                drop(s);
                 ctx.event(row_id, def, ActionState::Watching, None, None);
+                for (a, bounce) in unclaimed {
+                    if bounce {
+                        on_bounce(ctx, shared, a)?;
+                    } else {
+                        on_copy(ctx, shared, a)?;
+                    }
+                }
             }
             Err(refusal) => {
                 let d = if refusal.transient() {
@@ -470,6 +518,7 @@ async fn send_each(
                 };
                 ctx.store.track_event(tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
                 ctx.decide(row_id, def, &d, &mut evidence, None, None)?;
+                lock(shared).open.remove(token);
             }
         }
         if timing.pause_millis > 0 && i + 1 < actions.len() {
@@ -516,6 +565,7 @@ async fn watch_all(
     let poll = Duration::from_millis(ctx.spec.timing.poll_millis.max(20).into());
     let changes: Vec<_> = [dest.changes(), bounces.changes()].into_iter().flatten().collect();
     let mut beat = Instant::now();
+    let mut interval = FAST_LOOK;
     loop {
         if beat.elapsed() >= HEARTBEAT {
             ctx.store.job_heartbeat(ctx.job_id, now_millis())?;
@@ -540,16 +590,17 @@ async fn watch_all(
             tokio::time::sleep(poll).await;
             continue;
         }
-        let tokens: Vec<String> = lock(shared).pending.iter().map(|p| p.composed.token.clone()).collect();
-        if !tokens.is_empty() {
-            let mut wanted = |header: &[u8]| {
-                let h = String::from_utf8_lossy(header);
-                tokens.iter().any(|t| h.contains(t.as_str()))
-            };
+        let open: HashSet<String> = lock(shared).open.clone();
+        let registered = lock(shared).registered;
+        let mut found_any = false;
+        if !open.is_empty() {
+            let mut wanted =
+                |header: &[u8]| tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains(*t));
             match dest.poll(&mut wanted).await {
                 Ok(found) => {
+                    found_any |= !found.is_empty();
                     for a in found {
-                        on_arrival(ctx, shared, a, dest).await?;
+                        on_copy(ctx, shared, a)?;
                     }
                 }
                 Err(e) => fail_pending(ctx, shared, &format!("Lost the destination mailbox while watching: {e}"))?,
@@ -557,6 +608,7 @@ async fn watch_all(
             let mut wanted_bounce = |header: &[u8]| looks_like_bounce(header);
             match bounces.poll(&mut wanted_bounce).await {
                 Ok(found) => {
+                    found_any |= !found.is_empty();
                     for a in found {
                         on_bounce(ctx, shared, a)?;
                     }
@@ -574,6 +626,9 @@ async fn watch_all(
             let (ready, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| p.early.is_some() && p.due <= now);
             let (expired, keep): (Vec<_>, Vec<_>) = rest.into_iter().partition(|p| p.deadline <= now);
             s.pending = keep;
+            for p in ready.iter().chain(&expired) {
+                s.open.remove(&p.composed.token);
+            }
             (ready, expired)
         };
         for mut p in due {
@@ -585,47 +640,63 @@ async fn watch_all(
             ctx.store.track_event(p.tracked, now_millis(), "notReceived", Some("notReceived"), &d.reason, None)?;
             ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
         }
-        wait_for_change(poll, &changes).await;
+        // Look again soon while mail is flowing; back off to the configured interval when it is quiet.
+        interval =
+            if found_any || lock(shared).registered != registered { FAST_LOOK } else { (interval * 2).min(poll) };
+        wait_for_change(interval.min(poll), &changes).await;
     }
 }
 
+/// The shortest pause between looks, right after sending or finding mail.
+const FAST_LOOK: Duration = Duration::from_millis(10);
+
 fn fail_pending(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, reason: &str) -> Result<(), StoreError> {
-    let pending = std::mem::take(&mut lock(shared).pending);
+    let pending = {
+        let mut s = lock(shared);
+        let pending = std::mem::take(&mut s.pending);
+        for p in &pending {
+            s.open.remove(&p.composed.token);
+        }
+        pending
+    };
     for mut p in pending {
         ctx.decide(&p.row_id, p.def, &setup(reason.to_owned()), &mut p.evidence, None, None)?;
     }
     Ok(())
 }
 
-async fn on_arrival(
-    ctx: &GroupCtx<'_>,
-    shared: &Mutex<Shared>,
-    a: Arrived,
-    _dest: &mut Watcher,
-) -> Result<(), StoreError> {
-    let analysis = analyse(&a.raw);
-    let mine = |p: &Pending| analysis.message_id.as_deref() == Some(p.composed.message_id.as_str());
+/// A copy of one of our messages arrived (or a bounce that reached the destination, when sending to oneself).
+fn on_copy(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
+    let header_end = a.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(a.raw.len().min(64 * 1024));
+    let header = String::from_utf8_lossy(&a.raw[..header_end]).into_owned();
+    let ours = header
+        .lines()
+        .any(|l| l.get(..11).is_some_and(|n| n.eq_ignore_ascii_case("message-id:")) && l.contains("<mp-"));
+    if !ours && looks_like_bounce(header.as_bytes()) && mailproof_mail::bounce::parse(&a.raw).is_some() {
+        return on_bounce(ctx, shared, a);
+    }
+    let candidates: Vec<String> = tokens_in(&header).into_iter().map(str::to_owned).collect();
     let taken = {
         let mut s = lock(shared);
-        let by_id = s.pending.iter().position(&mine);
-        let by_token = || {
-            let text = String::from_utf8_lossy(&a.raw[..a.raw.len().min(64 * 1024)]).into_owned();
-            s.pending.iter().position(|p| text.contains(p.composed.token.as_str()))
-        };
-        match by_id.or_else(by_token) {
-            Some(i) if !mine(&s.pending[i]) && mailproof_mail::bounce::parse(&a.raw).is_some() => None,
+        let Some(token) = candidates.iter().find(|t| s.open.contains(t.as_str())).cloned() else { return Ok(()) };
+        match s.pending.iter().position(|p| p.composed.token == token) {
+            // Registered but its extra sleep has not passed: judged when it has.
             Some(i) if s.pending[i].due > Instant::now() => {
                 s.pending[i].early = Some(a.clone());
                 None
             }
-            Some(i) => Some(s.pending.remove(i)),
-            None => None,
+            Some(i) => {
+                s.open.remove(&token);
+                Some(s.pending.remove(i))
+            }
+            None => {
+                s.unclaimed.entry(token).or_default().push((a.clone(), false));
+                None
+            }
         }
     };
     match taken {
         Some(p) => judge_arrival(ctx, p, a),
-        // A bounce mentioning our token that reached the destination (sending to oneself): treat it as one.
-        None if mailproof_mail::bounce::parse(&a.raw).is_some() => on_bounce(ctx, shared, a),
         None => Ok(()),
     }
 }
@@ -679,21 +750,43 @@ fn judge_arrival(ctx: &GroupCtx<'_>, mut p: Pending, a: Arrived) -> Result<(), S
 fn on_bounce(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
     let Some(b) = mailproof_mail::bounce::parse(&a.raw) else { return Ok(()) };
     let text = String::from_utf8_lossy(&a.raw).into_owned();
+    let mut candidates: Vec<&str> = b
+        .original_message_id
+        .as_deref()
+        .and_then(|id| id.strip_prefix("mp-"))
+        .and_then(|id| id.get(..TOKEN_LEN))
+        .into_iter()
+        .collect();
+    candidates.extend(tokens_in(&text));
     let mut s = lock(shared);
-    let Some(i) = s.pending.iter().position(|p| {
-        b.original_message_id.as_deref() == Some(p.composed.message_id.as_str())
-            || text.contains(p.composed.token.as_str())
-    }) else {
+    let Some(token) = candidates.iter().find(|t| s.open.contains(**t)).map(|t| t.to_string()) else { return Ok(()) };
+    let Some(i) = s.pending.iter().position(|p| p.composed.token == token) else {
+        s.unclaimed.entry(token).or_default().push((a, true));
         return Ok(());
     };
     if !b.permanent {
         s.pending[i].evidence.delay_notices.push(b.summary());
         return Ok(());
     }
+    s.open.remove(&token);
     let mut p = s.pending.remove(i);
     drop(s);
     p.evidence.bounce = Some(b.clone());
     let d = verdict::bounced(&b);
     ctx.store.track_event(p.tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
     ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokens_in;
+
+    #[test]
+    fn tokens_are_read_from_message_ids_subjects_and_the_action_header() {
+        let t = "abcdefgh2345";
+        assert_eq!(tokens_in(&format!("Message-ID: <mp-{t}.0f0f@example.test>")), [t]);
+        assert_eq!(tokens_in(&format!("Subject: [SUSPICIOUS] [MP-{t}] EICAR")), [t]);
+        assert_eq!(tokens_in(&format!("X-Mailproof-Action: A100-001 token={t}")), [t]);
+        assert!(tokens_in("mp-short. [MP-UPPERCASE123] token=has0and1and8").is_empty());
+    }
 }

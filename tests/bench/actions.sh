@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Email actions benchmark: a job of N actions (default 1,000) from alice to bob on a private lab, against the time
+# the MTA itself needs to accept and deliver N messages of the same size on the same Postfix → Dovecot path.
+#
+#   tests/bench/actions.sh [N]        # needs root (the lab); prints figures, asserts nothing
+#
+# Prints, in one run:
+#   - MTA baseline: Postfix's smtp-source sends N messages over one session to the lab's SMTP port; the clock
+#     stops when the N-th is in bob's maildir (no TLS or AUTH on that port: the engine's path adds both);
+#   - Mailproof: `mailproof run … --repeat N`, job start → every verdict, and the ratio to the baseline
+#     (target <= 2x);
+#   - detection delay: each verdict's time minus the moment its message became visible in bob's maildir (the
+#     file's mtime: Dovecot writes it in tmp/ and renames it into new/ straight after; a later move to cur/
+#     keeps it); target p50 <= 20 ms, p99 <= 100 ms;
+#   - the command's peak RSS (target <= 200 MB).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+n=${1:-1000}
+if [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
+  MAILPROOF_BENCH_SESSION=1 exec bash "$root/tests/tools/with-session.sh" bash "$0" "$@"
+fi
+# shellcheck source=lab-with-bob.sh
+source "$root/tests/bench/lab-with-bob.sh"
+sed 's/bob@/alice@/g' "$work/bob.toml" > "$work/alice.toml"
+echo "$LAB_PASSWORD_ALICE" | "$bin" profile add --file "$work/alice.toml" > /dev/null
+cat > "$work/sender.toml" <<TOML
+host = "$LAB_HOST"
+port = $LAB_SUBMISSION_PORT
+security = "startTls"
+requiresAuth = true
+auth = "plain"
+username = "verifier@example.test"
+fromAddress = "verifier@example.test"
+TOML
+echo "$LAB_PASSWORD_VERIFIER" | "$bin" sender set --file "$work/sender.toml" > /dev/null
+for who in alice bob; do
+  "$bin" profile verify "$who@example.test" --ca "$LAB_CA" --wait 30 > /dev/null 2>&1
+done
+maildir="$work/lab/mail/example.test/bob"
+export LAB_HOST LAB_SMTP_PORT LAB_CA
+
+python3 - "$bin" "$n" "$maildir" "$work" <<'PY'
+import email, glob, json, os, resource, subprocess, sys, time
+from datetime import datetime
+
+bin_, n, maildir, work = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+env = os.environ
+
+def delivered():
+    return len(glob.glob(f"{maildir}/new/*")) + len(glob.glob(f"{maildir}/cur/*"))
+
+def wait_for(count, limit=600):
+    end = time.monotonic() + limit
+    while delivered() < count:
+        if time.monotonic() > end:
+            sys.exit(f"only {delivered()} of {count} messages arrived")
+        time.sleep(0.005)
+
+# The engine's message size: one action's message as built.
+start_count = delivered()
+t0 = time.monotonic()
+subprocess.run(["/usr/sbin/smtp-source", "-d", "-s", "1", "-m", str(n), "-l", "1100",
+                "-f", "alice@example.test", "-t", "bob@example.test",
+                f"{env['LAB_HOST']}:{env['LAB_SMTP_PORT']}"], check=True)
+wait_for(start_count + n)
+baseline = time.monotonic() - t0
+
+before = {p for p in glob.glob(f"{maildir}/new/*") + glob.glob(f"{maildir}/cur/*")}
+out = f"{work}/job.json"
+t0 = time.monotonic()
+proc = subprocess.run([bin_, "run", "--from", "alice@example.test", "--to", "bob@example.test",
+                       "--actions", "A600-001", "--repeat", str(n), "--timeout", "300", "--poll", "1000",
+                       "--ca", env["LAB_CA"], "--json", out, "--fail-on", "never"],
+                      stderr=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+command = time.monotonic() - t0
+peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+if proc.returncode != 0:
+    sys.exit(f"mailproof run failed: {proc.stdout}")
+job = json.load(open(out))
+
+def ts(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+wall = ts(job["endedAt"]) - ts(job["startedAt"])
+verdicts = {}
+for a in job["actions"]:
+    verdicts[a["verdict"]] = verdicts.get(a["verdict"], 0) + 1
+
+# Visible: the mtime of the maildir file holding each message.
+visible = {}
+for p in glob.glob(f"{maildir}/new/*") + glob.glob(f"{maildir}/cur/*"):
+    if p in before:
+        continue
+    with open(p, "rb") as f:
+        msg = email.message_from_binary_file(f)
+    mid = (msg.get("Message-ID") or "").strip().strip("<>")
+    visible[mid] = os.stat(p).st_mtime_ns / 1e9
+delays = sorted((ts(a["decidedAt"]) - visible[a["messageId"]]) * 1000
+                for a in job["actions"] if a["messageId"] in visible and a.get("decidedAt"))
+if env.get("MAILPROOF_BENCH_DEBUG"):
+    for a in job["actions"][:10]:
+        v = visible.get(a["messageId"])
+        print("accepted", round((ts(a["acceptedAt"]) - v) * 1000, 1), "decided", round((ts(a["decidedAt"]) - v) * 1000, 1))
+pct = lambda xs, p: xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+print(f"actions: {n}; verdicts: {verdicts}")
+print(f"MTA baseline (smtp-source, {n} messages, accept + deliver): {baseline:.2f} s")
+print(f"Mailproof job, start -> all verdicts: {wall:.2f} s (whole command {command:.2f} s); "
+      f"ratio to baseline {wall / baseline:.2f}x (target <= 2x)")
+if delays:
+    print(f"detection delay after the message is visible: p50 {pct(delays, 50):.1f} ms, "
+          f"p99 {pct(delays, 99):.1f} ms, max {delays[-1]:.1f} ms over {len(delays)} messages "
+          f"(target p50 <= 20 ms, p99 <= 100 ms)")
+print(f"peak RSS of mailproof run: {peak_rss_mb:.0f} MB (target <= 200 MB)")
+PY
