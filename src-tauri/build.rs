@@ -29,6 +29,11 @@ fn main() {
         "cancel_verification",
         "verification_uuid",
         "test_email_sender",
+        "list_actions",
+        "run_job",
+        "cancel_job",
+        "list_jobs",
+        "get_job",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -28,8 +28,9 @@ bash tests/tools/with-session.sh cargo test --workspace --locked
 
 say "E2E: the real app in its WebView"
 # cargo test built the app binary with the same features; this is a no-op unless something changed.
-cargo build -p mailproof-desktop --locked --quiet
-export MAILPROOF_APP="$root/target/debug/mailproof-desktop" MAILPROOF_E2E_OUT="$out/e2e"
+cargo build -p mailproof-desktop -p mailproof-cli --locked --quiet
+export MAILPROOF_APP="$root/target/debug/mailproof-desktop" MAILPROOF_CLI="$root/target/debug/mailproof"
+export MAILPROOF_E2E_OUT="$out/e2e"
 bash tests/tools/with-session.sh xvfb-run -a -s "-screen 0 1280x800x24 -noreset" node --test --test-concurrency=1 tests/e2e/
 
 say "All tests passed. Screenshots: $out/e2e"

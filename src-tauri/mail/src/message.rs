@@ -38,8 +38,10 @@ pub struct Hop {
     /// TLS version and cipher when the hop said; `None` when it did not.
     pub tls: Option<String>,
     /// The hop's timestamp as Unix seconds.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub at: Option<i64>,
     /// Seconds since the previous hop (negative when clocks disagree).
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub delay_secs: Option<i64>,
     /// The header as written.
     pub raw: String,
@@ -56,6 +58,7 @@ pub struct Analysis {
     pub from: Option<String>,
     pub to: Vec<String>,
     /// The Date header as Unix seconds.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub date: Option<i64>,
     /// Every header in order, names as written, values raw (unfolded).
     pub headers: Vec<(String, String)>,

@@ -1,5 +1,6 @@
 //! IPC commands, one file per feature. Each is a few lines: unpack, call `mailproof-core`, map the error.
 
+pub mod actions;
 pub mod app;
 pub mod directory;
 pub mod profiles;
@@ -38,6 +39,11 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         verification::cancel_verification,
         verification::verification_uuid,
         verification::test_email_sender,
+        actions::list_actions,
+        actions::run_job,
+        actions::cancel_job,
+        actions::list_jobs,
+        actions::get_job,
     ])
 }
 

@@ -306,6 +306,62 @@ async testEmailSender(sender: EmailSender, password: Secret | null, onStep: TAUR
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The library of test threats.
+ */
+async listActions() : Promise<Result<ActionInfo[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_actions") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Runs a job to its end, streaming every action's progress; returns the job id. `run_key` names the run for
+ * `cancel_job`.
+ */
+async runJob(runKey: string, spec: JobSpec, onEvent: TAURI_CHANNEL<JobEvent>) : Promise<Result<string, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("run_job", { runKey, spec, onEvent }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops a running job: actions not yet decided end Incomplete.
+ */
+async cancelJob(runKey: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("cancel_job", { runKey }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Every job, newest first. Jobs an earlier run left unfinished are closed first.
+ */
+async listJobs() : Promise<Result<JobSummary[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_jobs") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * One job with every action and its evidence.
+ */
+async getJob(id: string) : Promise<Result<JobReport, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("get_job", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -319,6 +375,15 @@ async testEmailSender(sender: EmailSender, password: Secret | null, onStep: TAUR
 
 /** user-defined types **/
 
+/**
+ * An action as listed to users (no builder).
+ */
+export type ActionInfo = { id: string; name: string; category: Category; categoryLabel: string; risk: Risk; direction: Direction; description: string; needsSpoofedFrom: boolean }
+/**
+ * One action of a stored job.
+ */
+export type ActionResult = { rowId: string; group: number; sourceEmail: string; destinationEmail: string; actionId: string; actionName: string; category: string; risk: string; direction: string; state: ActionState; verdict: Verdict | null; cause: string | null; reason: string | null; messageId: string | null; sentAt: string | null; acceptedAt: string | null; deliveredAt: string | null; decidedAt: string | null; evidence: Evidence | null }
+export type ActionState = "queued" | "sending" | "watching" | "decided"
 export type Actor = { id: string; name: string; kind: ActorKind; zoneId: string; zoneName: string; builtIn: boolean }
 /**
  * The machine an actor is. This workstation is built in; remote actors come with the profiles feature.
@@ -338,6 +403,20 @@ export type AuthMethod = "plain" |
  * and email actions must learn it when those are built.
  */
 "ntlm"
+export type Bounce = { 
+/**
+ * Which format was recognised: `RFC 3464 DSN`, `Exim`, `Exchange`, …
+ */
+format: string; 
+/**
+ * False for delay warnings and 4.x.x failures: the mail may still arrive.
+ */
+permanent: boolean; recipients: FailedRecipient[]; reportingMta: string | null; 
+/**
+ * Without angle brackets.
+ */
+originalMessageId: string | null; originalSubject: string | null }
+export type Category = "malware" | "dangerousFile" | "link" | "spam" | "spoofing" | "dataLoss"
 export type CertificateInfo = { subject: string; issuer: string; 
 /**
  * DNS names and IP addresses from the Subject Alternative Name extension.
@@ -373,6 +452,15 @@ pinnableSha256: string | null;
  * The dialogue, with credentials removed.
  */
 transcript: string[]; ok: boolean; millis: number }
+export type Direction = 
+/**
+ * Threats arriving from outside.
+ */
+"inbound" | 
+/**
+ * Data leaving: the source is inside, the destination outside.
+ */
+"outbound"
 export type Discovery = { domain: string; 
 /**
  * Most trustworthy source first: the domain's own files, then the ISPDB, SRV, MX and the guess.
@@ -437,12 +525,77 @@ export type ErrorCode =
  */
 "internal"
 /**
+ * Everything an analyst needs to see why an action ended as it did.
+ */
+export type Evidence = { envelopeFrom: string; fromHeader: string; to: string; subject: string; messageId: string; token: string; 
+/**
+ * The SMTP conversation, `C:`/`S:` lines, credentials removed.
+ */
+transcript: string[]; 
+/**
+ * The server's reply to the end of DATA.
+ */
+smtpReply: string | null; queueId: string | null; 
+/**
+ * How many times sending was tried (4xx replies are retried).
+ */
+attempts: number; sentParts: PartDigest[]; bodyPayload: string[]; received: ReceivedCopy | null; bounce: Bounce | null; 
+/**
+ * Delay warnings (temporary DSNs) seen while waiting.
+ */
+delayNotices: string[]; changes: string[]; flags: string[] }
+export type FailedRecipient = { address: string; 
+/**
+ * DSN Action: failed, delayed, delivered, relayed, expanded.
+ */
+action: string | null; 
+/**
+ * Enhanced status code such as `5.7.1`.
+ */
+status: string | null; 
+/**
+ * The remote server's reply or the reporter's explanation.
+ */
+diagnostic: string | null; remoteMta: string | null }
+/**
  * One problem with one field. `field` is the draft's path in camelCase, e.g. `incoming.port`.
  */
 export type FieldIssue = { field: string; message: string }
 export type Findings = { errors: FieldIssue[]; warnings: FieldIssue[] }
 export type HintProtocol = "imap" | "pop3" | "smtp"
 export type HintSecurity = "none" | "startTls" | "tls"
+/**
+ * One Received header, read from the origin towards the final mailbox.
+ */
+export type Hop = { 
+/**
+ * The sending host as the receiving host names it (HELO name and/or address).
+ */
+from: string | null; fromIp: string | null; 
+/**
+ * The receiving host.
+ */
+by: string | null; 
+/**
+ * SMTP, ESMTPS, LMTP …
+ */
+with: string | null; 
+/**
+ * TLS version and cipher when the hop said; `None` when it did not.
+ */
+tls: string | null; 
+/**
+ * The hop's timestamp as Unix seconds.
+ */
+at: number | null; 
+/**
+ * Seconds since the previous hop (negative when clocks disagree).
+ */
+delaySecs: number | null; 
+/**
+ * The header as written.
+ */
+raw: string }
 /**
  * The server Mailproof reads the mailbox from (IMAP or POP3, per the profile's server type).
  */
@@ -457,6 +610,39 @@ host: string; port: number; security: Security; auth: AuthMethod;
  */
 pinnedSha256: string | null }
 export type IpcError = { code: ErrorCode; message: string }
+/**
+ * Something changed in a running job: for live progress.
+ */
+export type JobEvent = { jobId: string; group: number; 
+/**
+ * The job action's row id.
+ */
+rowId: string; actionId: string; actionName: string; state: ActionState; verdict: Verdict | null; reason: string | null }
+/**
+ * A stored job with every action.
+ */
+export type JobReport = { id: string; name: string; status: string; error: string | null; createdAt: string; startedAt: string | null; endedAt: string | null; actions: ActionResult[] }
+/**
+ * What to run.
+ */
+export type JobSpec = { name: string; selection: Selection; sourceProfileId: string; destinationProfileIds: string[]; params: RuntimeParams; timing: JobTiming }
+/**
+ * A job as the jobs list shows it.
+ */
+export type JobSummary = { id: string; name: string; status: string; createdAt: string; startedAt: string | null; endedAt: string | null; actions: number; prevented: number; detected: number; missed: number; errored: number; incomplete: number }
+export type JobTiming = { 
+/**
+ * How long to wait for each message (or its bounce) after it was accepted.
+ */
+timeoutSecs: number; 
+/**
+ * Pause between sending one action and the next.
+ */
+pauseMillis: number; 
+/**
+ * How often to look at the mailboxes.
+ */
+pollMillis: number }
 export type ManualVerification = { email: string; uuid: string; 
 /**
  * The exact subject to send, parentheses included.
@@ -470,6 +656,26 @@ export type OutgoingServer = { host: string; port: number; security: Security; r
  * Used only when `requires_auth`.
  */
 auth: AuthMethod; pinnedSha256: string | null }
+/**
+ * One content part (a body or an attachment): what it is called and a fingerprint of its decoded bytes.
+ */
+export type PartDigest = { 
+/**
+ * The attachment's file name, when it has one.
+ */
+filename: string | null; 
+/**
+ * `type/subtype`, lower case.
+ */
+contentType: string; 
+/**
+ * SHA-256 of the decoded bytes, lower-case hex.
+ */
+sha256: string; size: number; 
+/**
+ * An attachment (has a name or is not text), as opposed to a body.
+ */
+attachment: boolean }
 export type Phase = "sending" | "searching" | "done"
 export type ProfileActor = { actorId: string; actorName: string; status: VerificationStatus; 
 /**
@@ -490,6 +696,24 @@ export type ProfileDraft = { email: string; serverType: ServerType; manualVerifi
  */
 password?: Secret | null; incoming: IncomingServer; outgoing: OutgoingServer }
 export type Protocol = "imap" | "pop3" | "smtp"
+/**
+ * The copy of the message that arrived.
+ */
+export type ReceivedCopy = { folder: string; junk: boolean; headers: ([string, string])[]; hops: Hop[]; parts: PartDigest[]; links: string[]; authenticationResults: string[]; sourceIp: string | null; size: number; 
+/**
+ * The copy was larger than Mailproof keeps; `raw_received` holds its beginning.
+ */
+truncated: boolean }
+export type Risk = "high" | "medium" | "low"
+export type RuntimeParams = { 
+/**
+ * The "From spoofed address" for spoofing actions; any address, shown with a warning.
+ */
+spoofedFrom: string | null; 
+/**
+ * Wait this long after sending before looking for the message.
+ */
+extraSleepSecs: number }
 /**
  * A secret value. Prints `<redacted>` and refuses to serialize, so it cannot reach logs, IPC responses or
  * exports. It can be deserialized: that is how a password arrives from a form or from stdin.
@@ -512,6 +736,14 @@ export type Security =
  */
 "tls"
 export type SecurityZone = { id: string; name: string; builtIn: boolean; actorCount: number }
+/**
+ * A named selection of actions.
+ */
+export type Selection = 
+/**
+ * These IDs, in this order; an ID given twice runs twice (load tests).
+ */
+{ kind: "ids"; ids: string[] } | { kind: "allInbound" } | { kind: "allOutbound" } | { kind: "category"; category: Category } | { kind: "all" }
 /**
  * One server a source suggests.
  */
@@ -629,6 +861,27 @@ trustProblem: string | null;
  * True when the handshake went ahead only because this exact certificate is pinned.
  */
 acceptedByPin: boolean }
+export type Verdict = 
+/**
+ * Rejected, bounced, modified in transit, or never arrived in time.
+ */
+"prevented" | 
+/**
+ * Arrived intact but flagged: junk folder, tagged subject, verdict headers.
+ */
+"detected" | 
+/**
+ * Arrived intact and unflagged.
+ */
+"missed" | 
+/**
+ * Could not run for a setup reason; never counted as blocked.
+ */
+"errored" | 
+/**
+ * The run stopped (cancelled, or the app exited) before this action was decided.
+ */
+"incomplete"
 /**
  * Whether an actor has proven it can read the profile's mailbox.
  */

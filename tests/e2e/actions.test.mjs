@@ -1,0 +1,135 @@
+// Email actions in the real app against the lab: build a job of one action to four verified mailboxes whose
+// gateway policy differs (bob: delivered untouched → Missed; frank: refused → Prevented; erin: Junk → Detected;
+// heidi: held → Prevented when the wait runs out), watch it run, open its results, expand an action and read its
+// hop table and Message-ID.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.MAILPROOF_APP;
+const labEnv = process.env.MAILPROOF_LAB_ENV;
+const cli = process.env.MAILPROOF_CLI ?? (app && join(dirname(app), "mailproof"));
+const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
+mkdirSync(shots, { recursive: true });
+
+function readLab(path) {
+  return Object.fromEntries(
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => {
+        const i = l.indexOf("=");
+        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, "")];
+      }),
+  );
+}
+
+const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
+
+describe("email actions against the lab", { skip }, () => {
+  let session;
+  let driver;
+  let lab;
+  let dataDir;
+
+  /** Profiles set up and verified with the headless command, as a scheduled setup would. */
+  function setUpProfiles(users) {
+    const env = { ...process.env, MAILPROOF_DATA_DIR: dataDir };
+    const run = (args, input) => execFileSync(cli, args, { env, input, stdio: ["pipe", "pipe", "pipe"] });
+    const sender = join(dataDir, "sender.toml");
+    writeFileSync(
+      sender,
+      `host = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\nsecurity = "startTls"\nrequiresAuth = true\n` +
+        `auth = "plain"\nusername = "verifier@example.test"\nfromAddress = "verifier@example.test"\n`,
+    );
+    run(["sender", "set", "--file", sender], lab.LAB_PASSWORD_VERIFIER);
+    for (const user of users) {
+      const file = join(dataDir, `${user}.toml`);
+      writeFileSync(
+        file,
+        `email = "${user}@example.test"\nserverType = "imap"\nactorIds = ["this-workstation"]\n` +
+          `username = "${user}@example.test"\n[incoming]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_IMAPS_PORT}\n` +
+          `security = "tls"\nauth = "plain"\n[outgoing]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\n` +
+          `security = "startTls"\nrequiresAuth = true\nauth = "plain"\n`,
+      );
+      run(["profile", "add", "--file", file], lab[`LAB_PASSWORD_${user.toUpperCase()}`]);
+      run(["profile", "verify", `${user}@example.test`, "--ca", lab.LAB_CA, "--wait", "20"]);
+    }
+  }
+
+  before(async () => {
+    lab = readLab(labEnv);
+    dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-actions-"));
+    setUpProfiles(["alice", "bob", "frank", "erin", "heidi"]);
+    driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir }, join(shots, "driver-actions.log"));
+    session = await Session.start(driver.base, app);
+  });
+
+  after(async () => {
+    await session?.quit().catch(() => {});
+    await driver?.stop();
+  });
+
+  const click = async (css, opts) => session.click(await session.waitFor(css, opts));
+  const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
+
+  it("says there are no jobs yet, then runs one live and shows its evidence", async () => {
+    // The lab's CA, so the app trusts the lab's certificates.
+    await click('[data-nav="settings"]');
+    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
+    await click('[data-action="save-ca"]');
+    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+
+    await click('[data-nav="results"]');
+    await session.waitFor("[data-empty-state]", { text: "No jobs yet" });
+    await shoot("results-empty");
+
+    await click('[data-nav="actions"]');
+    await session.waitFor('[data-action="A100-001"]');
+    assert.ok((await session.findAll("tr[data-action]")).length >= 40, "the whole library is listed");
+    // Starting with nothing chosen explains what is missing.
+    await click("[data-start-job]");
+    await session.waitFor(".field-error", { text: "Pick at least one action" });
+    await session.waitFor(".field-error", { text: "at least one verified destination" });
+
+    await click('[data-action="A100-002"] input[type="checkbox"]');
+    await click('select[name="source"] option', { text: "alice@example.test" });
+    for (const who of ["bob", "frank", "erin", "heidi"]) {
+      await click(`input[name="destination"][value="${who}@example.test"]`);
+    }
+    await session.type(await session.waitFor('[name="timeout"]'), "8");
+    await shoot("actions-builder");
+    await click("[data-start-job]");
+    // heidi's copy is held by the gateway: the job stays live, watching for it, until the wait runs out.
+    await session.waitFor("[data-progress]", { text: "Running" });
+    await session.waitFor('[data-progress] [data-row="A100-002"][data-state="watching"]', { timeoutMs: 10000 });
+    await session.waitFor('[data-progress] [data-row="A100-002"][data-state="decided"]', { timeoutMs: 10000 });
+    await shoot("actions-running");
+    await session.waitFor("[data-finished]", { timeoutMs: 60000 });
+    await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Missed" });
+    await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Prevented" });
+    await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Detected" });
+    await shoot("actions-finished");
+
+    await click("[data-finished] a");
+    await session.waitFor("[data-job-detail]", { text: "prevention rate 50%" });
+    await session.waitFor('[data-group="0"]', { text: "Group 1 (1 Actions): alice@example.test → bob@example.test" });
+    await shoot("results-job");
+    await click('[data-group="0"] [data-expand="A100-002"]');
+    const id = await session.text(await session.waitFor('[data-group="0"] [data-message-id]'));
+    assert.match(id, /^mp-[a-z2-7]{12}\./);
+    await session.waitFor('[data-group="0"] [data-hops] tbody tr', { text: "127.0.0.1" });
+    await session.waitFor('[data-group="0"] [data-transcript]', { text: "C: MAIL FROM:<alice@example.test>" });
+    await shoot("results-evidence");
+    await click('[data-group="1"] [data-expand="A100-002"]');
+    await session.waitFor('[data-group="1"] [data-evidence]', { text: "refused" });
+
+    await click('a[href="#/results"]');
+    await session.waitFor("[data-jobs] [data-job]", { text: "50%" });
+    await shoot("results-list");
+  });
+});

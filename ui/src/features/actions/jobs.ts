@@ -1,0 +1,156 @@
+// Pure helpers for the job builder and the results: selection, validation, live progress and summaries.
+import type { ActionInfo, ActionState, EmailProfile, JobEvent, JobSummary, Verdict } from "../../lib/ipc";
+
+export const WORKSTATION = "this-workstation";
+
+/** Why a profile cannot be a destination, or null when it can: this workstation must have verified it. */
+export function unverifiedReason(p: EmailProfile): string | null {
+  const here = p.actors.find((a) => a.actorId === WORKSTATION);
+  if (!here) return "Not read by this workstation: add it as an actor of this profile.";
+  if (here.status !== "verified") return "Not verified yet: verify it in Email Profiles first.";
+  return null;
+}
+
+export interface LibraryFilter {
+  category: string;
+  risk: string;
+  direction: string;
+  text: string;
+}
+
+export function filterLibrary(all: ActionInfo[], f: LibraryFilter): ActionInfo[] {
+  const text = f.text.trim().toLowerCase();
+  return all.filter(
+    (a) =>
+      (!f.category || a.category === f.category) &&
+      (!f.risk || a.risk === f.risk) &&
+      (!f.direction || a.direction === f.direction) &&
+      (!text || `${a.id} ${a.name} ${a.description}`.toLowerCase().includes(text)),
+  );
+}
+
+export interface JobForm {
+  selected: string[];
+  sourceId: string;
+  destinationIds: string[];
+  spoofedFrom: string;
+  extraSleepSecs: string;
+  timeoutSecs: string;
+  pauseMillis: string;
+}
+
+const EMAIL = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/;
+
+function whole(value: string, min: number, max: number): number | null {
+  if (!/^\d+$/.test(value.trim())) return null;
+  const n = Number(value.trim());
+  return n >= min && n <= max ? n : null;
+}
+
+/** Every problem with the form, keyed by field; empty when the job can start. */
+export function validateJob(form: JobForm, library: ActionInfo[]): Record<string, string> {
+  const issues: Record<string, string> = {};
+  if (form.selected.length === 0) issues.actions = "Pick at least one action, or a preset.";
+  if (!form.sourceId) issues.source = "Choose the profile that sends the actions.";
+  if (form.destinationIds.length === 0) issues.destinations = "Choose at least one verified destination.";
+  const spoof = form.spoofedFrom.trim();
+  if (spoof && !EMAIL.test(spoof)) issues.spoofedFrom = `"${spoof}" is not an email address (name@domain.tld).`;
+  const needsSpoof = library.filter((a) => a.needsSpoofedFrom && form.selected.includes(a.id));
+  if (needsSpoof.length > 0 && !spoof)
+    issues.spoofedFrom = `${needsSpoof.map((a) => a.id).join(", ")} use the spoofed From address; without one they claim to come from the destination itself.`;
+  if (whole(form.timeoutSecs, 5, 86400) === null) issues.timeoutSecs = "A whole number of seconds from 5 to 86,400.";
+  if (whole(form.extraSleepSecs, 0, 3600) === null) issues.extraSleepSecs = "A whole number of seconds from 0 to 3,600.";
+  if (whole(form.pauseMillis, 0, 600000) === null) issues.pauseMillis = "A whole number of milliseconds from 0 to 600,000.";
+  return issues;
+}
+
+/** Only the spoofed-From note is a warning; everything else blocks the start. */
+export function blocking(issues: Record<string, string>, form: JobForm): string[] {
+  return Object.entries(issues)
+    .filter(([k]) => !(k === "spoofedFrom" && (!form.spoofedFrom.trim() || EMAIL.test(form.spoofedFrom.trim()))))
+    .map(([, v]) => v);
+}
+
+export interface LiveRow {
+  rowId: string;
+  group: number;
+  actionId: string;
+  actionName: string;
+  state: ActionState;
+  verdict: Verdict | null;
+  reason: string | null;
+}
+
+/** Applies one progress event to the rows (rows are keyed by the job action's row id). */
+export function applyEvent(rows: LiveRow[], e: JobEvent): LiveRow[] {
+  const i = rows.findIndex((r) => r.rowId === e.rowId);
+  const row: LiveRow = {
+    rowId: e.rowId,
+    group: e.group,
+    actionId: e.actionId,
+    actionName: e.actionName,
+    state: e.state,
+    verdict: e.verdict,
+    reason: e.reason,
+  };
+  if (i < 0) return [...rows, row];
+  const next = rows.slice();
+  next[i] = row;
+  return next;
+}
+
+export type Counts = Record<Verdict, number>;
+
+export function countVerdicts(verdicts: (Verdict | null)[]): Counts {
+  const c: Counts = { prevented: 0, detected: 0, missed: 0, errored: 0, incomplete: 0 };
+  for (const v of verdicts) if (v) c[v] += 1;
+  return c;
+}
+
+/** Prevented among the actions that ran (Errored and Incomplete do not count either way); null when none ran. */
+export function preventionRate(c: { prevented: number; detected: number; missed: number }): number | null {
+  const ran = c.prevented + c.detected + c.missed;
+  return ran === 0 ? null : c.prevented / ran;
+}
+
+export function percent(rate: number | null): string {
+  return rate === null ? "—" : `${Math.round(rate * 100)}%`;
+}
+
+export const verdictLabel: Record<Verdict, string> = {
+  prevented: "Prevented",
+  detected: "Detected",
+  missed: "Missed",
+  errored: "Errored",
+  incomplete: "Incomplete",
+};
+
+/** "2026-11-24 08:00:05 UTC" from an RFC 3339 time; the input when it is not one. */
+export function utc(iso: string | null): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** The same time in the user's zone, for a hover title. */
+export function local(iso: string | null): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : `${d.toLocaleString()} (local time)`;
+}
+
+export type JobSort = "started" | "name" | "rate";
+
+export function sortJobs(jobs: JobSummary[], by: JobSort, descending: boolean): JobSummary[] {
+  const key = (j: JobSummary): string | number =>
+    by === "name" ? j.name.toLowerCase() : by === "rate" ? (preventionRate(j) ?? -1) : (j.startedAt ?? j.createdAt);
+  const sorted = jobs.slice().sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return descending ? sorted.reverse() : sorted;
+}
+
+/** The results route: `#/results` (the list) or `#/results/<job id>`. */
+export function jobIdFromHash(hash: string): string | null {
+  const m = /^#\/results\/([0-9a-fA-F-]{8,})$/.exec(hash);
+  return m ? m[1] : null;
+}
