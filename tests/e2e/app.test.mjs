@@ -13,8 +13,8 @@ mkdirSync(shots, { recursive: true });
 
 const screens = [
   ["profiles", "Email Profiles", "Add Email Profile"],
-  ["actions", "Email Actions", "Email actions arrive in a later version"],
-  ["results", "Results", "No results yet"],
+  ["actions", "Email Actions", "No email profiles yet"],
+  ["results", "Results", "No jobs yet"],
   ["tracking", "Message Tracking", "Message tracking arrives in a later version"],
   ["settings", "Settings", "Appearance"],
 ];
