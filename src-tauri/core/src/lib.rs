@@ -11,6 +11,7 @@ pub mod profiles;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod tracking;
 pub mod verification;
 
 pub use store::{DirectoryError, OpenOutcome, Store, StoreError};

@@ -38,6 +38,20 @@ pub struct NewTracked<'a> {
     pub job_action_id: Option<&'a str>,
 }
 
+/// One message for `seed_tracked`.
+pub struct SeedTracked {
+    pub message_id: String,
+    pub envelope_sender: String,
+    pub from_header: String,
+    pub recipients: String,
+    pub to_header: String,
+    pub subject: String,
+    pub source_ip: Option<String>,
+    pub risk: Option<&'static str>,
+    pub status: &'static str,
+    pub received_ms: i64,
+}
+
 impl Store {
     /// Writes the job, its groups and its queued actions in one transaction.
     pub fn create_job(&self, job: &NewJob, groups: &[NewGroup]) -> Result<(), StoreError> {
@@ -333,6 +347,41 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Inserts many tracked messages at once, each with one event of its status, in one transaction: for
+    /// benchmarks and tests that need a big log.
+    pub fn seed_tracked(&self, rows: &mut dyn Iterator<Item = SeedTracked>) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut msg = tx.prepare(
+                "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header,
+                     subject, source_ip, risk, status, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut ev =
+                tx.prepare("INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?;
+            for r in rows {
+                msg.execute(params![
+                    r.message_id,
+                    r.envelope_sender,
+                    r.from_header,
+                    r.recipients,
+                    r.to_header,
+                    r.subject,
+                    r.source_ip,
+                    r.risk,
+                    r.status,
+                    r.received_ms
+                ])?;
+                ev.execute(params![tx.last_insert_rowid(), r.received_ms, r.status, "seeded"])?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// A tracked message's events in order: (Unix ms, kind, detail).

@@ -124,7 +124,7 @@ impl Store {
         Ok(self.conn().pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so
         // a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

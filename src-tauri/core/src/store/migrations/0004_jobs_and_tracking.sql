@@ -80,3 +80,32 @@ CREATE TABLE message_events (
     detail      TEXT NOT NULL
 );
 CREATE INDEX message_events_message ON message_events(message, at);
+
+-- Searching the log: a trigram full-text index over the text fields gives case-insensitive substring matches
+-- without scanning the table; the B-tree indexes serve the exact filters, each with time for the ordering.
+CREATE VIRTUAL TABLE tracked_search USING fts5(
+    subject, from_header, to_header, recipients, envelope_sender, message_id,
+    content = 'tracked_messages', content_rowid = 'id', tokenize = 'trigram'
+);
+CREATE TRIGGER tracked_messages_ai AFTER INSERT ON tracked_messages BEGIN
+    INSERT INTO tracked_search (rowid, subject, from_header, to_header, recipients, envelope_sender, message_id)
+    VALUES (new.id, new.subject, new.from_header, new.to_header, new.recipients, new.envelope_sender, new.message_id);
+END;
+CREATE TRIGGER tracked_messages_ad AFTER DELETE ON tracked_messages BEGIN
+    INSERT INTO tracked_search (tracked_search, rowid, subject, from_header, to_header, recipients, envelope_sender,
+        message_id)
+    VALUES ('delete', old.id, old.subject, old.from_header, old.to_header, old.recipients, old.envelope_sender,
+        old.message_id);
+END;
+CREATE TRIGGER tracked_messages_au AFTER UPDATE OF subject, from_header, to_header, recipients, envelope_sender,
+    message_id ON tracked_messages BEGIN
+    INSERT INTO tracked_search (tracked_search, rowid, subject, from_header, to_header, recipients, envelope_sender,
+        message_id)
+    VALUES ('delete', old.id, old.subject, old.from_header, old.to_header, old.recipients, old.envelope_sender,
+        old.message_id);
+    INSERT INTO tracked_search (rowid, subject, from_header, to_header, recipients, envelope_sender, message_id)
+    VALUES (new.id, new.subject, new.from_header, new.to_header, new.recipients, new.envelope_sender, new.message_id);
+END;
+CREATE INDEX tracked_messages_status_time ON tracked_messages(status, received_at);
+CREATE INDEX tracked_messages_risk_time ON tracked_messages(risk, received_at);
+CREATE INDEX tracked_messages_source_ip ON tracked_messages(source_ip, received_at);
