@@ -2,6 +2,7 @@
 
 mod actions;
 mod profile;
+mod track;
 mod verify;
 
 use std::path::PathBuf;
@@ -90,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Search the message tracking log, show a message's history, export to CSV.
+    Track {
+        #[command(subcommand)]
+        command: TrackCommand,
+    },
     /// Analyse a message file: Received hops, authentication results, parts, and what a bounce says.
     Inspect {
         file: PathBuf,
@@ -111,6 +117,35 @@ enum ActionsCommand {
         category: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrackCommand {
+    /// Matching messages, newest first; words match anywhere in a field, case-insensitively, no wildcards.
+    Query {
+        #[command(flatten)]
+        filters: track::Filters,
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message's processing history.
+    Show {
+        /// The tracked message's number (`track query --json` gives it as id).
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the matching messages (at most 50,000, newest first) to a CSV file.
+    Export {
+        #[arg(long)]
+        csv: PathBuf,
+        #[command(flatten)]
+        filters: track::Filters,
     },
 }
 
@@ -254,6 +289,11 @@ fn main() -> ExitCode {
             repeat,
         }),
         Command::Inspect { file, json } => actions::inspect(&file, json),
+        Command::Track { command: TrackCommand::Query { filters, page, page_size, json } } => {
+            track::query(&filters, page, page_size, json)
+        }
+        Command::Track { command: TrackCommand::Show { id, json } } => track::show(id, json),
+        Command::Track { command: TrackCommand::Export { csv, filters } } => track::export(&filters, &csv),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
     };

@@ -417,6 +417,28 @@ mod actions {
         let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(jobs.as_array().unwrap().len(), 2);
         assert_eq!(jobs[0]["missed"], 1);
+
+        // Both runs' messages are in the tracking log, with their history, and export to CSV.
+        let out = mailproof(&data, &["track", "query", "--subject", "eicar txt", "--json"]);
+        let found: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(found["total"], 4, "{found}");
+        let out = mailproof(
+            &data,
+            &["track", "query", "--recipient", "frank@example.test", "--status", "unsuccessful", "--json"],
+        );
+        let refused: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(refused["total"], 2, "{refused}");
+        let id = refused["rows"][0]["id"].as_i64().unwrap().to_string();
+        let out = mailproof(&data, &["track", "show", &id]);
+        let history = stdout(&out);
+        assert!(history.contains("queued") && history.contains("unsuccessful"), "{history}");
+        let csv = dir.path().join("track.csv");
+        let out = mailproof(&data, &["track", "export", "--csv", csv.to_str().unwrap(), "--period", "24h"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(text.lines().count(), 5, "a header and four messages: {text}");
+        let out = mailproof(&data, &["track", "query", "--since", "yesterday"]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date and time"));
     }
 
     #[test]
