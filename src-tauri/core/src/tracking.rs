@@ -286,8 +286,9 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<TrackedRow> {
 }
 
 /// Exact search: every word of every text filter as a substring (words of 3+ characters through the index,
-/// shorter ones checked on the rows the index found).
-fn exact_where(p: &Prepared) -> (String, Vec<rusqlite::types::Value>) {
+/// shorter ones checked on the rows the index found). Returns the full-text expression, if any, and the other
+/// conditions with their parameters.
+fn exact_parts(p: &Prepared) -> (Option<String>, Vec<String>, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let mut conditions = p.conditions.clone();
     let mut params = p.params.clone();
@@ -302,31 +303,59 @@ fn exact_where(p: &Prepared) -> (String, Vec<rusqlite::types::Value>) {
             }
         }
     }
-    if !fts.is_empty() {
-        conditions.insert(0, "m.id IN (SELECT rowid FROM tracked_search WHERE tracked_search MATCH ?)".into());
-        params.insert(0, Value::Text(fts.join(" AND ")));
-    }
-    let clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-    (clause, params)
+    ((!fts.is_empty()).then(|| fts.join(" AND ")), conditions, params)
 }
 
-/// One page of matching messages, newest first, with the total.
+/// One page of matching messages, newest recorded first (the order they were logged in, which is time order),
+/// with the total. With text filters the full-text index drives: it yields its matches newest first, so a page
+/// costs what it shows, not what matched.
 pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
+    use rusqlite::types::Value;
     let p = prepare(q)?;
     let page_size = q.page_size.clamp(1, MAX_PAGE);
     let offset = u64::from(q.page) * u64::from(page_size);
     let conn = store.conn();
-    let (clause, params) = exact_where(&p);
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM tracked_messages m {clause}"),
-        rusqlite::params_from_iter(params.iter()),
-        |r| r.get(0),
-    )?;
+    let (fts, conditions, params) = exact_parts(&p);
+    let (source, order, all_params): (String, &str, Vec<Value>) = match &fts {
+        Some(expr) => {
+            let mut all = vec![Value::Text(expr.clone())];
+            all.extend(params.iter().cloned());
+            let mut clause = vec!["tracked_search MATCH ?".to_owned()];
+            clause.extend(conditions.iter().cloned());
+            (
+                format!(
+                    "tracked_search JOIN tracked_messages m ON m.id = tracked_search.rowid {{J}} WHERE {}",
+                    clause.join(" AND ")
+                ),
+                "tracked_search.rowid DESC",
+                all,
+            )
+        }
+        None => {
+            let clause =
+                if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+            (format!("tracked_messages m {{J}} {clause}"), "m.id DESC", params.clone())
+        }
+    };
+    let total: i64 = match (&fts, conditions.is_empty()) {
+        // Only words: the index counts on its own.
+        (Some(expr), true) => {
+            conn.query_row("SELECT count(*) FROM tracked_search WHERE tracked_search MATCH ?", [expr], |r| r.get(0))?
+        }
+        _ => conn.query_row(
+            &format!("SELECT count(*) FROM {}", source.replace("{J}", "")),
+            rusqlite::params_from_iter(all_params.iter()),
+            |r| r.get(0),
+        )?,
+    };
     if total > 0 || p.texts.is_empty() {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM {FROM} {clause} ORDER BY m.received_at DESC, m.id DESC LIMIT {page_size} OFFSET {offset}"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), row)?.collect::<Result<_, _>>()?;
+        let joined = source.replace(
+            "{J}",
+            "LEFT JOIN job_actions a ON a.id = m.job_action_id LEFT JOIN job_groups g ON g.id = a.group_id",
+        );
+        let mut stmt = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM {joined} ORDER BY {order} LIMIT {page_size} OFFSET {offset}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(all_params.iter()), row)?.collect::<Result<_, _>>()?;
         return Ok(TrackPage { total: total as u64, rows, fuzzy: false, notice: None });
     }
     drop(conn);
@@ -390,7 +419,7 @@ fn fuzzy(store: &Store, p: &Prepared, page_size: u32, offset: u64) -> Result<Tra
     params.insert(0, Value::Text(fts.join(" AND ")));
     let conn = store.conn();
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY m.received_at DESC, m.id DESC LIMIT {}",
+        "SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY m.id DESC LIMIT {}",
         conditions.join(" AND "),
         FUZZY_CANDIDATES + 1
     ))?;
