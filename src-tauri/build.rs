@@ -34,6 +34,8 @@ fn main() {
         "cancel_job",
         "list_jobs",
         "get_job",
+        "track_query",
+        "track_history",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

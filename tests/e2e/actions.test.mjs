@@ -131,5 +131,30 @@ describe("email actions against the lab", { skip }, () => {
     await click('a[href="#/results"]');
     await session.waitFor("[data-jobs] [data-job]", { text: "50%" });
     await shoot("results-list");
+
+    // Message Tracking finds the job's messages by subject (words in any order, a typo tolerated) and by
+    // Message-ID, and shows a message's history with a link back to the job.
+    await click('[data-nav="tracking"]');
+    await session.waitFor("[data-track-count]", { text: "of 4" });
+    await session.type(await session.waitFor('[name="track-subject"]'), "txt eicar");
+    await click("[data-track-search]");
+    await session.waitFor("[data-track-count]", { text: "1–4 of 4" });
+    await session.type(await session.waitFor('[name="track-subject"]'), "eicra");
+    await click("[data-track-search]");
+    await session.waitFor('[data-banner="warning"]', { text: "close matches" });
+    await session.waitFor("[data-track-count]", { text: "of 4" });
+    await click("button", { text: "Clear filters" });
+    await session.waitFor("[data-track-count]", { text: "1–4 of 4" });
+    await session.type(await session.waitFor('[name="track-message-id"]'), id);
+    await click("[data-track-search]");
+    await session.waitFor("[data-track-count]", { text: "1–1 of 1" });
+    assert.equal((await session.findAll('[data-banner="warning"]')).length, 0, "the Message-ID matches exactly");
+    await click(`[data-track-row="${id}"] td`);
+    await session.waitFor("[data-track-history]", { text: "queued" });
+    await session.waitFor("[data-track-history]", { text: "delivered" });
+    await session.waitFor("[data-track-detail]", { text: "Source IP 127.0.0.1" });
+    await shoot("tracking-history");
+    await click("[data-track-job]");
+    await session.waitFor("[data-job-detail]");
   });
 });

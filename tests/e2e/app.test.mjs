@@ -15,7 +15,7 @@ const screens = [
   ["profiles", "Email Profiles", "Add Email Profile"],
   ["actions", "Email Actions", "No email profiles yet"],
   ["results", "Results", "No jobs yet"],
-  ["tracking", "Message Tracking", "Message tracking arrives in a later version"],
+  ["tracking", "Message Tracking", "Wildcards are not needed"],
   ["settings", "Settings", "Appearance"],
 ];
 

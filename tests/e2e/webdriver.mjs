@@ -134,7 +134,8 @@ export class Session {
   /** Types `text` into an input (after emptying it, unless `append`). */
   async type(el, text, { append = false } = {}) {
     if (!append) await this.cmd("POST", `/element/${el}/clear`, {});
-    await this.cmd("POST", `/element/${el}/value`, { text: String(text) });
+    // WebDriver refuses empty text: typing "" just empties the field.
+    if (String(text) !== "") await this.cmd("POST", `/element/${el}/value`, { text: String(text) });
   }
 
   text(el) {

@@ -209,6 +209,8 @@ fn prepare(q: &TrackQuery) -> Result<Prepared, TrackError> {
         ("Subject", "subject", &q.subject),
         ("Message ID", "message_id", &q.message_id),
     ] {
+        // Message-IDs are stored without their angle brackets; people paste them with.
+        let raw = if column == "message_id" { raw.trim().trim_start_matches('<').trim_end_matches('>') } else { raw };
         if let Some(t) = text_filter(field, column, raw)? {
             texts.push(t);
         }
@@ -316,7 +318,18 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
     let offset = u64::from(q.page) * u64::from(page_size);
     let conn = store.conn();
     let (fts, conditions, params) = exact_parts(&p);
+    // A period narrows by the time index better than the words do: then the rows drive and the index answers
+    // membership; otherwise the index drives, newest first.
+    let period = q.from_ms.is_some() || q.to_ms.is_some();
     let (source, order, all_params): (String, &str, Vec<Value>) = match &fts {
+        Some(expr) if period => {
+            let mut all = params.clone();
+            all.push(Value::Text(expr.clone()));
+            let mut clause = conditions.clone();
+            clause.push("m.id IN (SELECT rowid FROM tracked_search WHERE tracked_search MATCH ?)".to_owned());
+            // The time index yields this order; the id breaks ties (and is the logging order).
+            (format!("tracked_messages m {{J}} WHERE {}", clause.join(" AND ")), "m.received_at DESC, m.id DESC", all)
+        }
         Some(expr) => {
             let mut all = vec![Value::Text(expr.clone())];
             all.extend(params.iter().cloned());
@@ -337,7 +350,7 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
             (format!("tracked_messages m {{J}} {clause}"), "m.id DESC", params.clone())
         }
     };
-    let total: i64 = match (&fts, conditions.is_empty()) {
+    let total: i64 = match (&fts, conditions.is_empty() && !period) {
         // Only words: the index counts on its own.
         (Some(expr), true) => {
             conn.query_row("SELECT count(*) FROM tracked_search WHERE tracked_search MATCH ?", [expr], |r| r.get(0))?
@@ -651,6 +664,11 @@ mod tests {
         assert_eq!(total(&store, &TrackQuery { subject: "eicar".into(), ..q() }), 105);
         assert_eq!(total(&store, &TrackQuery { subject: "zip EICAR".into(), ..q() }), 105, "words in any order");
         assert_eq!(total(&store, &TrackQuery { message_id: "mp-000000000007.".into(), ..q() }), 1);
+        let whole = TrackQuery { message_id: "<mp-000000000007.x@example.test>".into(), ..q() };
+        let page = query(&store, &whole).unwrap();
+        assert_eq!((page.total, page.fuzzy), (1, false), "a whole Message-ID, brackets and all");
+        let bare = TrackQuery { message_id: "mp-000000000007.x@example.test".into(), ..q() };
+        assert!(!query(&store, &bare).unwrap().fuzzy);
         assert_eq!(total(&store, &TrackQuery { source_ip: "192.0.2.17".into(), ..q() }), 12, "17 and 170..179 twice");
         assert_eq!(total(&store, &TrackQuery { source_ip: "192.0.2.170".into(), ..q() }), 1);
         assert_eq!(total(&store, &TrackQuery { risk: "high".into(), ..q() }), 105);

@@ -5,6 +5,7 @@ pub mod app;
 pub mod directory;
 pub mod profiles;
 pub mod settings;
+pub mod tracking;
 pub mod verification;
 
 use tauri::Runtime;
@@ -44,6 +45,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         actions::cancel_job,
         actions::list_jobs,
         actions::get_job,
+        tracking::track_query,
+        tracking::track_history,
     ])
 }
 

@@ -362,6 +362,28 @@ async getJob(id: string) : Promise<Result<JobReport, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * One page of the messages matching `query`, newest first, with the total.
+ */
+async trackQuery(query: TrackQuery) : Promise<Result<TrackPage, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("track_query", { query }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * A tracked message and its processing history.
+ */
+async trackHistory(id: number) : Promise<Result<TrackDetail, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("track_history", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -861,6 +883,55 @@ trustProblem: string | null;
  * True when the handshake went ahead only because this exact certificate is pinned.
  */
 acceptedByPin: boolean }
+export type TrackDetail = { message: TrackedRow; history: TrackEvent[] }
+export type TrackEvent = { atMs: number; kind: string; detail: string }
+export type TrackPage = { 
+/**
+ * Every matching message (not only this page's).
+ */
+total: number; rows: TrackedRow[]; 
+/**
+ * Nothing matched exactly: these are close matches, one typo allowed per word.
+ */
+fuzzy: boolean; 
+/**
+ * Something the user should know about the search, in words.
+ */
+notice: string | null }
+/**
+ * A search. Empty strings mean "no filter"; times are Unix milliseconds, UTC.
+ */
+export type TrackQuery = { fromMs: number | null; toMs: number | null; 
+/**
+ * One envelope recipient.
+ */
+recipient: string; to: string; 
+/**
+ * The envelope sender.
+ */
+sender: string; 
+/**
+ * The From header.
+ */
+from: string; subject: string; messageId: string; 
+/**
+ * An address or its beginning (e.g. `192.0.2.`).
+ */
+sourceIp: string; 
+/**
+ * `high`, `medium`, `low`, or empty for all.
+ */
+risk: string; 
+/**
+ * Any of these latest statuses; empty for all.
+ */
+statuses: TrackStatus[]; 
+/**
+ * From 0.
+ */
+page: number; pageSize: number }
+export type TrackStatus = "queued" | "delivered" | "deliveredToJunk" | "unsuccessful" | "notReceived" | "modified" | "deleted"
+export type TrackedRow = { id: number; messageId: string; envelopeSender: string; fromHeader: string; recipients: string; toHeader: string; subject: string; sourceIp: string | null; risk: string | null; status: TrackStatus; receivedMs: number; jobActionId: string | null; jobId: string | null; verificationOf: string | null }
 export type Verdict = 
 /**
  * Rejected, bounced, modified in transit, or never arrived in time.

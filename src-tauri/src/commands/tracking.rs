@@ -1,0 +1,41 @@
+//! Message tracking: search the log and read a message's history.
+
+use mailproof_core::tracking::{self, TrackError, TrackEvent, TrackPage, TrackQuery, TrackedRow};
+use serde::Serialize;
+use specta::Type;
+use tauri::State;
+
+use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::state::AppState;
+
+impl From<TrackError> for IpcError {
+    fn from(e: TrackError) -> Self {
+        match e {
+            TrackError::Store(s) => s.into(),
+            other => IpcError::new(ErrorCode::Invalid, other.to_string()),
+        }
+    }
+}
+
+/// One page of the messages matching `query`, newest first, with the total.
+#[tauri::command]
+#[specta::specta]
+pub async fn track_query(state: State<'_, AppState>, query: TrackQuery) -> IpcResult<TrackPage> {
+    Ok(tracking::query(state.store()?, &query)?)
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackDetail {
+    pub message: TrackedRow,
+    pub history: Vec<TrackEvent>,
+}
+
+/// A tracked message and its processing history.
+#[tauri::command]
+#[specta::specta]
+pub async fn track_history(state: State<'_, AppState>, id: f64) -> IpcResult<TrackDetail> {
+    let (message, history) = tracking::history(state.store()?, id as i64)?
+        .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This message is no longer in the log."))?;
+    Ok(TrackDetail { message, history })
+}
