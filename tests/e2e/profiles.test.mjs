@@ -6,24 +6,12 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Session, freePort, startDriver } from "./webdriver.mjs";
+import { Session, freePort, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
 const labEnv = process.env.MAILPROOF_LAB_ENV;
 const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
 mkdirSync(shots, { recursive: true });
-
-function readLab(path) {
-  return Object.fromEntries(
-    readFileSync(path, "utf8")
-      .split("\n")
-      .filter((l) => l.includes("="))
-      .map((l) => {
-        const i = l.indexOf("=");
-        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, "")];
-      }),
-  );
-}
 
 /** Serves example.test's autoconfig file, pointing at the lab; everything else is 404. Loopback only. */
 async function autoconfigServer(lab) {

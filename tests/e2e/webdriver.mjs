@@ -1,6 +1,6 @@
 // A small W3C WebDriver client over fetch: enough to drive the real app through tauri-driver.
 import { spawn } from "node:child_process";
-import { openSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 const ELEMENT = "element-6066-11e4-a52f-4a1d1f6e5f8c";
@@ -62,6 +62,19 @@ export async function startDriver(env, logFile) {
   }
   await stop();
   throw new Error(`tauri-driver did not start within 10 s; see ${logFile}`);
+}
+
+/** The lab's lab.env as an object (tests/lab/start.sh writes it). */
+export function readLab(path) {
+  return Object.fromEntries(
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => {
+        const i = l.indexOf("=");
+        return [l.slice(0, i), l.slice(i + 1).replace(/^"|"$/g, "")];
+      }),
+  );
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -9,9 +9,7 @@ use mailproof_core::actions::Selection;
 use mailproof_core::jobs::{
     recover_interrupted, run_job, JobError, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict,
 };
-use mailproof_core::profiles::{
-    save_profile, AuthMethod, EmailProfile, IncomingServer, OutgoingServer, ProfileDraft, Security, ServerType,
-};
+use mailproof_core::profiles::{save_profile, AuthMethod, EmailProfile, Security, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::verification::{
     save_sender, sender_password_key, verify_profile, Cancel, EmailSender, EmailTiming, VerifyRun,
@@ -23,33 +21,6 @@ const SERVICE: &str = "dev.mailproof.desktop.tests.actions";
 
 fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
-}
-
-fn draft(lab: &Lab, user: &str, imap_port: u16) -> ProfileDraft {
-    ProfileDraft {
-        email: format!("{user}@example.test"),
-        server_type: ServerType::Imap,
-        manual_verification: false,
-        zone_id: None,
-        actor_ids: vec!["this-workstation".into()],
-        username: format!("{user}@example.test"),
-        password: Some(Secret::new(lab.password(user))),
-        incoming: IncomingServer {
-            host: lab.host(),
-            port: imap_port.into(),
-            security: Security::Tls,
-            auth: AuthMethod::Plain,
-            pinned_sha256: None,
-        },
-        outgoing: OutgoingServer {
-            host: lab.host(),
-            port: lab.port("LAB_SUBMISSION_PORT").into(),
-            security: Security::StartTls,
-            requires_auth: true,
-            auth: AuthMethod::Plain,
-            pinned_sha256: None,
-        },
-    }
 }
 
 struct World {
@@ -98,7 +69,8 @@ impl World {
     }
 
     fn unverified(&self, user: &str, imap_port: u16) -> EmailProfile {
-        save_profile(&self.store, &self.keyring, None, draft(&self.lab, user, imap_port), now()).unwrap()
+        save_profile(&self.store, &self.keyring, None, self.lab.profile_draft(user, ServerType::Imap, imap_port), now())
+            .unwrap()
     }
 
     fn spec(&self, source: &EmailProfile, destinations: &[&EmailProfile], ids: &[&str], timeout_secs: u32) -> JobSpec {

@@ -2,8 +2,8 @@
 //! the real lab with the stored password, edited, deleted with their keyring entry.
 
 use mailproof_core::profiles::{
-    delete_profile, profile_password, save_profile, test_connection, AuthMethod, IncomingServer, OutgoingServer,
-    ProfileDraft, ProfileError, Security, ServerType, Side, STEP_TIMEOUT,
+    delete_profile, profile_password, save_profile, test_connection, ProfileDraft, ProfileError, ServerType, Side,
+    STEP_TIMEOUT,
 };
 use mailproof_core::secrets::{Secret, SecretKey};
 use mailproof_core::Store;
@@ -13,28 +13,8 @@ const SERVICE: &str = "dev.mailproof.desktop.tests.profiles";
 
 fn bob(lab: &Lab, password: &str) -> ProfileDraft {
     ProfileDraft {
-        email: "bob@example.test".into(),
-        server_type: ServerType::Imap,
-        manual_verification: false,
-        zone_id: None,
-        actor_ids: vec!["this-workstation".into()],
-        username: "bob@example.test".into(),
         password: Some(Secret::new(password)),
-        incoming: IncomingServer {
-            host: lab.host(),
-            port: lab.port("LAB_IMAPS_PORT").into(),
-            security: Security::Tls,
-            auth: AuthMethod::Plain,
-            pinned_sha256: None,
-        },
-        outgoing: OutgoingServer {
-            host: lab.host(),
-            port: lab.port("LAB_SUBMISSION_PORT").into(),
-            security: Security::StartTls,
-            requires_auth: true,
-            auth: AuthMethod::Plain,
-            pinned_sha256: None,
-        },
+        ..lab.profile_draft("bob", ServerType::Imap, lab.port("LAB_IMAPS_PORT"))
     }
 }
 

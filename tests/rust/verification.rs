@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use mailproof_core::profiles::{
-    save_profile, AuthMethod, IncomingServer, OutgoingServer, ProfileDraft, Security, ServerType,
-};
+use mailproof_core::profiles::{save_profile, AuthMethod, ProfileDraft, Security, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::verification::{
     manual_subject, save_sender, save_timing, sender_password_key, verify_profile, Cancel, EmailSender, EmailTiming,
@@ -24,33 +22,14 @@ fn now() -> time::OffsetDateTime {
 }
 
 fn draft(lab: &Lab, user: &str, server_type: ServerType, actors: Vec<String>) -> ProfileDraft {
-    let (port, security) = match server_type {
-        ServerType::Pop3 => (lab.port("LAB_POP3S_PORT"), Security::Tls),
-        _ => (lab.port("LAB_IMAPS_PORT"), Security::Tls),
+    let port = match server_type {
+        ServerType::Pop3 => lab.port("LAB_POP3S_PORT"),
+        _ => lab.port("LAB_IMAPS_PORT"),
     };
     ProfileDraft {
-        email: format!("{user}@example.test"),
-        server_type,
         manual_verification: server_type == ServerType::Pop3,
-        zone_id: None,
         actor_ids: actors,
-        username: format!("{user}@example.test"),
-        password: Some(Secret::new(lab.password(user))),
-        incoming: IncomingServer {
-            host: lab.host(),
-            port: port.into(),
-            security,
-            auth: AuthMethod::Plain,
-            pinned_sha256: None,
-        },
-        outgoing: OutgoingServer {
-            host: lab.host(),
-            port: lab.port("LAB_SUBMISSION_PORT").into(),
-            security: Security::StartTls,
-            requires_auth: true,
-            auth: AuthMethod::Plain,
-            pinned_sha256: None,
-        },
+        ..lab.profile_draft(user, server_type, port)
     }
 }
 

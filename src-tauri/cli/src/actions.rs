@@ -44,20 +44,50 @@ pub enum FailOn {
     Never,
 }
 
+/// `mailproof run`'s options.
+#[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    /// The source profile (its address): sends the actions and receives the bounces.
+    #[arg(long)]
     pub from: String,
+    /// A destination profile (its address); repeat for several. Only verified profiles are accepted.
+    #[arg(long, required = true)]
     pub to: Vec<String>,
+    /// Comma-separated action IDs, e.g. A100-001,A400-001.
+    #[arg(long)]
     pub actions: Option<String>,
+    /// Every action in the library.
+    #[arg(long)]
     pub all: bool,
+    /// Every action in one category (malware, dangerous-file, link, spam, spoofing, data-loss).
+    #[arg(long)]
     pub category: Option<String>,
+    /// The From address spoofing actions claim.
+    #[arg(long)]
     pub spoof: Option<String>,
+    /// Seconds to wait for each message or its bounce.
+    #[arg(long, default_value_t = 300)]
     pub timeout: u32,
+    /// Seconds to wait after sending before looking.
+    #[arg(long, default_value_t = 0)]
     pub sleep: u32,
+    /// Milliseconds between looks at the mailboxes.
+    #[arg(long, default_value_t = 250)]
     pub poll: u32,
+    /// Write every action's verdict, reason and evidence as JSON to this file.
+    #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write a JUnit XML report to this file.
+    #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust beyond the public roots.
+    #[arg(long)]
     pub ca: Option<PathBuf>,
+    /// When to exit with 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Missed)]
     pub fail_on: FailOn,
+    /// Run the selection this many times over (load tests and benchmarks).
+    #[arg(long, default_value_t = 1)]
     pub repeat: u32,
 }
 

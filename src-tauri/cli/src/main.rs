@@ -42,50 +42,7 @@ enum Command {
     },
     /// Send test threats from one profile to others and decide each: Prevented, Detected, Missed or Errored.
     /// Progress goes to stderr; the exit code is 1 when an action was Missed (see --fail-on).
-    Run {
-        /// The source profile (its address): sends the actions and receives the bounces.
-        #[arg(long)]
-        from: String,
-        /// A destination profile (its address); repeat for several. Only verified profiles are accepted.
-        #[arg(long, required = true)]
-        to: Vec<String>,
-        /// Comma-separated action IDs, e.g. A100-001,A400-001.
-        #[arg(long)]
-        actions: Option<String>,
-        /// Every action in the library.
-        #[arg(long)]
-        all: bool,
-        /// Every action in one category (malware, dangerous-file, link, spam, spoofing, data-loss).
-        #[arg(long)]
-        category: Option<String>,
-        /// The From address spoofing actions claim.
-        #[arg(long)]
-        spoof: Option<String>,
-        /// Seconds to wait for each message or its bounce.
-        #[arg(long, default_value_t = 300)]
-        timeout: u32,
-        /// Seconds to wait after sending before looking.
-        #[arg(long, default_value_t = 0)]
-        sleep: u32,
-        /// Milliseconds between looks at the mailboxes.
-        #[arg(long, default_value_t = 250)]
-        poll: u32,
-        /// Write every action's verdict, reason and evidence as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write a JUnit XML report to this file.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// A CA certificate (PEM) to trust beyond the public roots.
-        #[arg(long)]
-        ca: Option<PathBuf>,
-        /// When to exit with 1.
-        #[arg(long, value_enum, default_value_t = actions::FailOn::Missed)]
-        fail_on: actions::FailOn,
-        /// Run the selection this many times over (load tests and benchmarks).
-        #[arg(long, default_value_t = 1)]
-        repeat: u32,
-    },
+    Run(actions::RunArgs),
     /// The jobs run so far.
     Jobs {
         #[command(subcommand)]
@@ -257,37 +214,7 @@ fn main() -> ExitCode {
         Command::Actions { command: ActionsCommand::List { category, json } } => {
             actions::list(category.as_deref(), json)
         }
-        Command::Run {
-            from,
-            to,
-            actions: ids,
-            all,
-            category,
-            spoof,
-            timeout,
-            sleep,
-            poll,
-            json,
-            junit,
-            ca,
-            fail_on,
-            repeat,
-        } => actions::run(actions::RunArgs {
-            from,
-            to,
-            actions: ids,
-            all,
-            category,
-            spoof,
-            timeout,
-            sleep,
-            poll,
-            json,
-            junit,
-            ca,
-            fail_on,
-            repeat,
-        }),
+        Command::Run(args) => actions::run(args),
         Command::Inspect { file, json } => actions::inspect(&file, json),
         Command::Track { command: TrackCommand::Query { filters, page, page_size, json } } => {
             track::query(&filters, page, page_size, json)

@@ -121,7 +121,7 @@ auth = "plain"
         )
     }
 
-    fn with_stdin(data_dir: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
+    pub(super) fn with_stdin(data_dir: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
             .args(args)
             .env("MAILPROOF_DATA_DIR", data_dir)
@@ -264,7 +264,7 @@ auth = "plain"
 }
 
 mod actions {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
     use super::*;
@@ -302,16 +302,7 @@ mod actions {
     }
 
     fn with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
-            .args(args)
-            .env("MAILPROOF_DATA_DIR", data_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        super::profiles::with_stdin(data_dir, args, input, &[])
     }
 
     /// Sets the lab's allow-listed sender and adds and verifies an IMAP profile for each user.

@@ -65,6 +65,41 @@ impl Lab {
     pub fn password(&self, user: &str) -> String {
         self.var(&format!("LAB_PASSWORD_{}", user.to_uppercase())).to_owned()
     }
+
+    /// The usual lab profile for `user`: incoming over implicit TLS on `incoming_port` (IMAPS or POP3S),
+    /// submission with STARTTLS and Plain sign-in, read by this workstation, with the lab password.
+    pub fn profile_draft(
+        &self,
+        user: &str,
+        server_type: mailproof_core::profiles::ServerType,
+        incoming_port: u16,
+    ) -> mailproof_core::profiles::ProfileDraft {
+        use mailproof_core::profiles::{AuthMethod, IncomingServer, OutgoingServer, ProfileDraft, Security};
+        ProfileDraft {
+            email: format!("{user}@example.test"),
+            server_type,
+            manual_verification: false,
+            zone_id: None,
+            actor_ids: vec!["this-workstation".into()],
+            username: format!("{user}@example.test"),
+            password: Some(mailproof_core::secrets::Secret::new(self.password(user))),
+            incoming: IncomingServer {
+                host: self.host(),
+                port: incoming_port.into(),
+                security: Security::Tls,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
+            outgoing: OutgoingServer {
+                host: self.host(),
+                port: self.port("LAB_SUBMISSION_PORT").into(),
+                security: Security::StartTls,
+                requires_auth: true,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
+        }
+    }
 }
 
 /// A keyring under `service` that has just proven it works, or `None` (a skip, or a failure under
