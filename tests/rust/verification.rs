@@ -114,6 +114,28 @@ async fn automatic_verification_covers_inbox_junk_dropped_mail_and_a_remote_acto
     let status = stored.actors.iter().find(|a| a.actor_id == "this-workstation").unwrap();
     assert_eq!(status.status, mailproof_core::profiles::VerificationStatus::Verified);
     assert!(status.status_at.is_some());
+    // The verification mail is in the tracking log with its history.
+    let tracked = mailproof_core::tracking::query(
+        &w.store,
+        &mailproof_core::tracking::TrackQuery {
+            recipient: "bob@example.test".into(),
+            subject: "Mailproof verification".into(),
+            page_size: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(tracked.total, 1);
+    assert_eq!(tracked.rows[0].status, mailproof_core::tracking::TrackStatus::Deleted);
+    assert_eq!(tracked.rows[0].verification_of.as_deref(), Some(bob.id.as_str()));
+    let kinds: Vec<String> = mailproof_core::tracking::history(&w.store, tracked.rows[0].id)
+        .unwrap()
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["queued", "sent", "delivered", "deleted"]);
 
     // erin: the gateway flags her mail as spam; found in Junk, verified with a note.
     let erin = save_profile(

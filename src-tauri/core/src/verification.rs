@@ -259,6 +259,7 @@ pub async fn verify_profile(
         };
         let remote = actors.iter().any(|a| a.id == pa.actor_id && a.kind == ActorKind::Remote);
         let mut found_after = None;
+        let mut tracked: Option<i64> = None;
         let (verified, detail) = if cancel.is_cancelled() {
             (false, "Cancelled before this actor was checked.".to_owned())
         } else if remote {
@@ -293,9 +294,29 @@ pub async fn verify_profile(
                         }
                     }
                     on_event(event(Phase::Sending, None, format!("Sending a verification mail to {}…", profile.email)));
-                    match send_verification(sender, sender_pw.as_ref(), &profile.email, &subject, run).await {
-                        Ok(()) => {}
+                    let message_id = format!("{}@mailproof.verification", uuid::Uuid::new_v4());
+                    let id = store.track_message(&crate::store::jobs::NewTracked {
+                        message_id: &message_id,
+                        envelope_sender: &sender.from_address,
+                        from_header: &sender.from_address,
+                        recipients: &profile.email,
+                        to_header: &profile.email,
+                        subject: &subject,
+                        risk: None,
+                        at_millis: now_millis(),
+                        job_action_id: None,
+                        verification_of: Some(&profile.id),
+                    })?;
+                    tracked = Some(id);
+                    match send_verification(sender, sender_pw.as_ref(), &profile.email, &subject, &message_id, run)
+                        .await
+                    {
+                        Ok(()) => {
+                            let to = format!("Accepted by {}:{}", sender.host, sender.port);
+                            store.track_event(id, now_millis(), "sent", None, &to, None)?;
+                        }
                         Err(reply) => {
+                            store.track_event(id, now_millis(), "unsuccessful", Some("unsuccessful"), &reply, None)?;
                             let detail = format!("Mailproof's sender could not send the verification mail: {reply}");
                             let ev = event(Phase::Done, Some(false), detail.clone());
                             record(store, &profile, &pa.actor_id, false, &detail)?;
@@ -317,6 +338,19 @@ pub async fn verify_profile(
                 Some(w) => watch_for(w, &subject, run, cancel).await,
                 None => search(&profile, &password, &subject, run, cancel).await,
             };
+            if let Some(id) = tracked {
+                let now = now_millis();
+                if verified {
+                    let junk = detail.contains("filed as spam");
+                    let status = if junk { "deliveredToJunk" } else { "delivered" };
+                    store.track_event(id, now, "delivered", Some(status), &detail, None)?;
+                    if run.timing.delete_found {
+                        store.track_event(id, now, "deleted", Some("deleted"), "Deleted once found", None)?;
+                    }
+                } else {
+                    store.track_event(id, now, "notReceived", Some("notReceived"), &detail, None)?;
+                }
+            }
             found_after = millis;
             (verified, detail)
         };
@@ -327,6 +361,10 @@ pub async fn verify_profile(
         outcomes.push(ev);
     }
     Ok(outcomes)
+}
+
+fn now_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn record(
@@ -348,6 +386,7 @@ async fn send_verification(
     password: Option<&Secret>,
     to: &str,
     subject: &str,
+    message_id: &str,
     run: &VerifyRun,
 ) -> Result<(), String> {
     let message = smtp::text_message(
@@ -356,7 +395,7 @@ async fn send_verification(
         subject,
         "Mailproof sent this message to verify that this mailbox receives mail and can be read. \
          It is harmless and will be deleted when found.\r\n",
-        &format!("{}@mailproof.verification", uuid::Uuid::new_v4()),
+        message_id,
     )?;
     let config = SmtpConfig {
         host: sender.host.clone(),

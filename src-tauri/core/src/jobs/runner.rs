@@ -434,6 +434,7 @@ async fn send_each(
             risk: Some(def.risk.as_str()),
             at_millis: now_millis(),
             job_action_id: Some(row_id),
+            verification_of: None,
         })?;
         ctx.event(row_id, def, ActionState::Sending, None, None);
 

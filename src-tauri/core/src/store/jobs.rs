@@ -36,6 +36,8 @@ pub struct NewTracked<'a> {
     pub risk: Option<&'a str>,
     pub at_millis: i64,
     pub job_action_id: Option<&'a str>,
+    /// The profile a verification mail was sent to.
+    pub verification_of: Option<&'a str>,
 }
 
 /// One message for `seed_tracked`.
@@ -301,8 +303,8 @@ impl Store {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject,
-                 risk, status, received_at, job_action_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9)",
+                 risk, status, received_at, job_action_id, verification_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10)",
             params![
                 m.message_id,
                 m.envelope_sender,
@@ -312,7 +314,8 @@ impl Store {
                 m.subject,
                 m.risk,
                 m.at_millis,
-                m.job_action_id
+                m.job_action_id,
+                m.verification_of
             ],
         )?;
         let id = tx.last_insert_rowid();
