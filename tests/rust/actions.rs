@@ -310,3 +310,35 @@ async fn a_job_stopped_mid_run_ends_incomplete_and_loses_nothing() {
         assert!(a.evidence.as_ref().is_some_and(|e| !e.transcript.is_empty()), "what was sent is kept");
     }
 }
+
+#[tokio::test]
+async fn an_email_rule_can_call_a_bounce_a_setup_problem() {
+    use mailproof_core::rules::{add, EmailRule, RuleOutcome, RuleTarget};
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.rules")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    let grace = w.verified("grace").await;
+    let rule = EmailRule {
+        name: "Lab refusal is a setup problem".into(),
+        pattern: r"refused after\s+acceptance".into(),
+        target: RuleTarget::Body,
+        outcome: RuleOutcome::Error,
+    };
+    add(&w.store, rule, now()).unwrap();
+    let job = run_job(
+        &w.store,
+        &w.keyring,
+        &w.spec(&alice, &[&grace], &["A400-001"], 10),
+        &w.options(),
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    let a = &report.actions[0];
+    assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
+    assert!(a.reason.as_deref().unwrap_or("").contains("Lab refusal is a setup problem"), "{:?}", a.reason);
+    assert!(a.evidence.as_ref().unwrap().bounce.is_some(), "the bounce is kept as evidence");
+}

@@ -2,6 +2,7 @@
 
 mod actions;
 mod profile;
+mod rules;
 mod track;
 mod verify;
 
@@ -43,6 +44,11 @@ enum Command {
     /// Send test threats from one profile to others and decide each: Prevented, Detected, Missed or Errored.
     /// Progress goes to stderr; the exit code is 1 when an action was Missed (see --fail-on).
     Run(actions::RunArgs),
+    /// Email rules: regular expressions on bounces that classify them as Blocked or Error.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// The jobs run so far.
     Jobs {
         #[command(subcommand)]
@@ -104,6 +110,30 @@ enum TrackCommand {
         #[command(flatten)]
         filters: track::Filters,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// The rules, in the order they are tried.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a rule after the others. The pattern is a case-insensitive regular expression.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        pattern: String,
+        /// Where to look: subject, body or either.
+        #[arg(long, default_value = "either")]
+        on: String,
+        /// What a match means: blocked (Prevented) or error (Errored).
+        #[arg(long)]
+        outcome: String,
+    },
+    /// Delete the rule with this name.
+    Delete { name: String },
 }
 
 #[derive(Subcommand)]
@@ -215,6 +245,11 @@ fn main() -> ExitCode {
             actions::list(category.as_deref(), json)
         }
         Command::Run(args) => actions::run(args),
+        Command::Rules { command: RulesCommand::List { json } } => rules::list(json),
+        Command::Rules { command: RulesCommand::Add { name, pattern, on, outcome } } => {
+            rules::add(&name, &pattern, &on, &outcome)
+        }
+        Command::Rules { command: RulesCommand::Delete { name } } => rules::delete(&name),
         Command::Inspect { file, json } => actions::inspect(&file, json),
         Command::Track { command: TrackCommand::Query { filters, page, page_size, json } } => {
             track::query(&filters, page, page_size, json)

@@ -299,6 +299,18 @@ mod actions {
         assert!(text.contains("someone@example.com 5.7.1"), "{text}");
         let out = mailproof(dir.path(), &["inspect", "/nonexistent.eml"]);
         assert!(!out.status.success());
+
+        // Email rules: added, refused when the pattern is broken, listed, deleted.
+        let add = |name: &str, pattern: &str| {
+            mailproof(dir.path(), &["rules", "add", "--name", name, "--pattern", pattern, "--outcome", "error"])
+        };
+        assert!(add("Quota", "mailbox full|quota").status.success());
+        let bad = add("Broken", "(unclosed");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid regular expression"));
+        let out = mailproof(dir.path(), &["rules", "list", "--json"]);
+        let rules: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(rules.as_array().unwrap().len(), 1);
+        assert!(mailproof(dir.path(), &["rules", "delete", "quota"]).status.success());
     }
 
     fn with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod jobs;
 pub mod paths;
 pub mod profiles;
+pub mod rules;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -122,7 +122,7 @@ pub fn save_timing(store: &Store, timing: &EmailTiming, now: OffsetDateTime) -> 
     write(store, TIMING_KEY, timing, now)
 }
 
-fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, StoreError> {
     store
         .setting_raw(key)?
         .map(|json| {
@@ -131,7 +131,7 @@ fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option
         .transpose()
 }
 
-fn write<T: Serialize>(store: &Store, key: &str, value: &T, now: OffsetDateTime) -> Result<(), StoreError> {
+pub(crate) fn write<T: Serialize>(store: &Store, key: &str, value: &T, now: OffsetDateTime) -> Result<(), StoreError> {
     store.set_setting_raw(key, &serde_json::to_string(value).expect("settings serialize"), now)
 }
 

@@ -136,12 +136,23 @@ pub async fn run_job(
         &groups,
     )?;
 
+    let rules = crate::rules::Classifier::load(store)?;
     let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
     for (gi, (group, dest)) in groups.iter().zip(&destinations).enumerate() {
         store.set_group_time(&group.id, Some(&now_text()), None)?;
         let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
-        let ctx =
-            GroupCtx { store, job_id: &job_id, group: gi as u32, source: &source, dest, spec, opts, cancel, on_event };
+        let ctx = GroupCtx {
+            store,
+            job_id: &job_id,
+            group: gi as u32,
+            source: &source,
+            dest,
+            spec,
+            opts,
+            cancel,
+            on_event,
+            rules: &rules,
+        };
         match (&source_password, dest_password) {
             (Ok(sp), Ok(dp)) => run_group(&ctx, &group.actions, sp, &dp).await?,
             (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
@@ -194,6 +205,7 @@ struct GroupCtx<'a> {
     opts: &'a RunOptions,
     cancel: &'a Cancel,
     on_event: &'a (dyn Fn(JobEvent) + Send + Sync),
+    rules: &'a crate::rules::Classifier,
 }
 
 /// An action sent and accepted, waiting for its fate.
@@ -765,7 +777,10 @@ fn on_bounce(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(
         s.unclaimed.entry(token).or_default().push((a, true));
         return Ok(());
     };
-    if !b.permanent {
+    // The analyst's email rules come first: they may call a bounce a block or a setup problem.
+    let subject = analyse(&a.raw[..a.raw.len().min(64 * 1024)]).subject.unwrap_or_default();
+    let rule = ctx.rules.classify(&subject, &text).cloned();
+    if !b.permanent && rule.is_none() {
         s.pending[i].evidence.delay_notices.push(b.summary());
         return Ok(());
     }
@@ -773,7 +788,10 @@ fn on_bounce(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(
     let mut p = s.pending.remove(i);
     drop(s);
     p.evidence.bounce = Some(b.clone());
-    let d = verdict::bounced(&b);
+    let d = match rule {
+        Some(r) => verdict::by_rule(&b, &r),
+        None => verdict::bounced(&b),
+    };
     ctx.store.track_event(p.tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
     ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)
 }

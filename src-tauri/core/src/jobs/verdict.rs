@@ -57,6 +57,21 @@ pub fn bounced(b: &Bounce) -> Decision {
     }
 }
 
+/// A bounce an email rule classified.
+pub fn by_rule(b: &Bounce, rule: &crate::rules::EmailRule) -> Decision {
+    let (verdict, cause, reason) = match rule.outcome {
+        crate::rules::RuleOutcome::Blocked => {
+            (Verdict::Prevented, Cause::Bounced, format!("Bounced (email rule \"{}\"): {}", rule.name, b.summary()))
+        }
+        crate::rules::RuleOutcome::Error => (
+            Verdict::Errored,
+            Cause::Setup,
+            format!("Email rule \"{}\" marks this bounce as a setup problem: {}", rule.name, b.summary()),
+        ),
+    };
+    Decision { verdict, cause, reason, changes: Vec::new(), flags: Vec::new() }
+}
+
 /// Nothing arrived and nothing came back in time.
 pub fn not_delivered(wait_secs: u32) -> Decision {
     Decision {
