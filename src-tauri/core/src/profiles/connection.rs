@@ -82,8 +82,14 @@ pub async fn test_connection(
     };
     let mut on_incoming = |s: &Step| emit(Side::Incoming, s);
     let mut on_outgoing = |s: &Step| emit(Side::Outgoing, s);
-    let (incoming, outgoing) =
-        tokio::join!(diagnose(&incoming, &mut on_incoming), diagnose(&outgoing, &mut on_outgoing));
+    // Both sides at once — except two NTLM sign-ins to one host: Dovecot's NTLM through winbind keeps one
+    // helper conversation at a time, and two interleaved ones fail each other (measured on the lab).
+    let (incoming, outgoing) = if incoming.ntlm && outgoing.ntlm && incoming.host == outgoing.host {
+        let first = diagnose(&incoming, &mut on_incoming).await;
+        (first, diagnose(&outgoing, &mut on_outgoing).await)
+    } else {
+        tokio::join!(diagnose(&incoming, &mut on_incoming), diagnose(&outgoing, &mut on_outgoing))
+    };
     let ok = incoming.ok && outgoing.ok;
     ProfileDiagnosis { incoming, outgoing, ok }
 }
