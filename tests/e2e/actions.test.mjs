@@ -122,8 +122,9 @@ describe("email actions against the lab", { skip }, () => {
 
     // Message Tracking finds the job's messages by subject (words in any order, a typo tolerated) and by
     // Message-ID, and shows a message's history with a link back to the job.
+    // Four test messages and the five verification mails of the setup.
     await click('[data-nav="tracking"]');
-    await session.waitFor("[data-track-count]", { text: "of 4" });
+    await session.waitFor("[data-track-count]", { text: "1–9 of 9" });
     await session.type(await session.waitFor('[name="track-subject"]'), "txt eicar");
     await click("[data-track-search]");
     await session.waitFor("[data-track-count]", { text: "1–4 of 4" });
@@ -132,7 +133,7 @@ describe("email actions against the lab", { skip }, () => {
     await session.waitFor('[data-banner="warning"]', { text: "close matches" });
     await session.waitFor("[data-track-count]", { text: "of 4" });
     await click("button", { text: "Clear filters" });
-    await session.waitFor("[data-track-count]", { text: "1–4 of 4" });
+    await session.waitFor("[data-track-count]", { text: "1–9 of 9" });
     await session.type(await session.waitFor('[name="track-message-id"]'), id);
     await click("[data-track-search]");
     await session.waitFor("[data-track-count]", { text: "1–1 of 1" });

@@ -436,10 +436,14 @@ mod actions {
         let history = stdout(&out);
         assert!(history.contains("queued") && history.contains("unsuccessful"), "{history}");
         let csv = dir.path().join("track.csv");
-        let out = mailproof(&data, &["track", "export", "--csv", csv.to_str().unwrap(), "--period", "24h"]);
+        let args = ["track", "export", "--csv", csv.to_str().unwrap(), "--period", "24h", "--subject", "eicar"];
+        let out = mailproof(&data, &args);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = std::fs::read_to_string(&csv).unwrap();
-        assert_eq!(text.lines().count(), 5, "a header and four messages: {text}");
+        assert_eq!(text.lines().count(), 5, "a header and the four test messages: {text}");
+        let out = mailproof(&data, &["track", "query", "--subject", "Mailproof verification", "--json"]);
+        let verifications: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(verifications["total"], 3, "the verification mails are tracked too");
         let out = mailproof(&data, &["track", "query", "--since", "yesterday"]);
         assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date and time"));
     }
