@@ -84,6 +84,13 @@ impl World {
         }
     }
 
+    /// Runs `spec` to its end (no progress wanted) and reads the job back.
+    async fn run(&self, spec: &JobSpec) -> mailproof_core::jobs::JobReport {
+        let job =
+            run_job(&self.store, &self.keyring, spec, &self.options(), &Cancel::default(), &|_| {}).await.unwrap();
+        self.store.job_report(&job).unwrap().unwrap()
+    }
+
     fn options(&self) -> RunOptions {
         RunOptions { extra_ca: Some(self.lab.ca()) }
     }
@@ -185,17 +192,7 @@ async fn setup_failures_are_errored_never_prevented() {
     let relay = Relay::start(w.lab.port("LAB_IMAPS_PORT")).await;
     let carol = w.verified_via("carol", relay.port).await;
     relay.stop();
-    let job = run_job(
-        &w.store,
-        &w.keyring,
-        &w.spec(&alice, &[&carol], &["A100-002"], 4),
-        &w.options(),
-        &Cancel::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let report = w.run(&w.spec(&alice, &[&carol], &["A100-002"], 4)).await;
     let a = &report.actions[0];
     assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
     assert!(a.reason.as_deref().unwrap_or("").contains("cannot read carol@example.test's mailbox"), "{:?}", a.reason);
@@ -204,18 +201,8 @@ async fn setup_failures_are_errored_never_prevented() {
     let key = alice.password_key();
     let real = w.keyring.retrieve(&key).unwrap().expect("saved with the profile");
     w.keyring.persist(&key, &Secret::new("wrong-password")).unwrap();
-    let job = run_job(
-        &w.store,
-        &w.keyring,
-        &w.spec(&alice, &[&bob], &["A100-002", "A400-001"], 4),
-        &w.options(),
-        &Cancel::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let report = w.run(&w.spec(&alice, &[&bob], &["A100-002", "A400-001"], 4)).await;
     w.keyring.persist(&key, &real).unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
     assert_eq!(report.status, "errored");
     for a in &report.actions {
         assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
@@ -326,17 +313,7 @@ async fn an_email_rule_can_call_a_bounce_a_setup_problem() {
         outcome: RuleOutcome::Error,
     };
     add(&w.store, rule, now()).unwrap();
-    let job = run_job(
-        &w.store,
-        &w.keyring,
-        &w.spec(&alice, &[&grace], &["A400-001"], 10),
-        &w.options(),
-        &Cancel::default(),
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let report = w.run(&w.spec(&alice, &[&grace], &["A400-001"], 10)).await;
     let a = &report.actions[0];
     assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
     assert!(a.reason.as_deref().unwrap_or("").contains("Lab refusal is a setup problem"), "{:?}", a.reason);

@@ -347,7 +347,7 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
         None => {
             let clause =
                 if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-            (format!("tracked_messages m {{J}} {clause}"), "m.id DESC", params.clone())
+            (format!("tracked_messages m {{J}} {clause}"), "m.received_at DESC, m.id DESC", params.clone())
         }
     };
     let total: i64 = match (&fts, conditions.is_empty() && !period) {

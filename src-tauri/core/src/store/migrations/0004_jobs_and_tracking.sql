@@ -106,7 +106,7 @@ CREATE TRIGGER tracked_messages_au AFTER UPDATE OF subject, from_header, to_head
     INSERT INTO tracked_search (rowid, subject, from_header, to_header, recipients, envelope_sender, message_id)
     VALUES (new.id, new.subject, new.from_header, new.to_header, new.recipients, new.envelope_sender, new.message_id);
 END;
--- Single-column indexes end in the rowid, so "status = ? ORDER BY id DESC" reads the index backwards, unsorted.
-CREATE INDEX tracked_messages_status ON tracked_messages(status);
-CREATE INDEX tracked_messages_risk ON tracked_messages(risk);
-CREATE INDEX tracked_messages_source_ip ON tracked_messages(source_ip);
+-- Each exact filter with time, so a filter and a period are one index range already in display order.
+CREATE INDEX tracked_messages_status_time ON tracked_messages(status, received_at);
+CREATE INDEX tracked_messages_risk_time ON tracked_messages(risk, received_at);
+CREATE INDEX tracked_messages_source_ip ON tracked_messages(source_ip, received_at);
