@@ -105,6 +105,7 @@ describe("email actions against the lab", { skip }, () => {
 
     await click("[data-finished] a");
     await session.waitFor("[data-job-detail]", { text: "prevention rate 50%" });
+    await session.waitFor("[data-runtime-params]", { text: "wait for each message 8 s" });
     await session.waitFor('[data-group="0"]', { text: "Group 1 (1 Actions): alice@example.test → bob@example.test" });
     await shoot("results-job");
     await click('[data-group="0"] [data-expand="A100-002"]');

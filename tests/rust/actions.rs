@@ -115,6 +115,7 @@ async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
             .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     assert_eq!(report.status, "completed");
+    assert_eq!(report.timing.as_ref().map(|t| t.timeout_secs), Some(4), "the job's timing is kept with it");
     assert_eq!(report.actions.len(), users.len());
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
     let expect = [

@@ -427,9 +427,11 @@ async fn search(
     let pop3_config = crate::profiles::clients::pop3_config(profile, password, &run.extra_ca);
     let imap_config = crate::profiles::clients::imap_config(profile, password, &run.extra_ca);
     let mut imap_session: Option<(imap::Session, Vec<imap::Folder>)> = None;
+    // POP3: messages already read (by UIDL) and not the one sought are not read again on the next look.
+    let mut checked = std::collections::HashSet::new();
     loop {
         let found = match profile.server_type {
-            ServerType::Pop3 => search_pop3(&pop3_config, subject, run.timing.delete_found).await,
+            ServerType::Pop3 => search_pop3(&pop3_config, subject, run.timing.delete_found, &mut checked).await,
             _ => {
                 if imap_session.is_none() {
                     match open_imap(&imap_config).await {
@@ -548,13 +550,25 @@ async fn search_imap(
     Ok(None)
 }
 
-async fn search_pop3(config: &Pop3Config, subject: &str, delete: bool) -> Result<Option<Option<String>>, String> {
+async fn search_pop3(
+    config: &Pop3Config,
+    subject: &str,
+    delete: bool,
+    checked: &mut std::collections::HashSet<String>,
+) -> Result<Option<Option<String>>, String> {
     let mut pop = Pop3::connect(config).await.map_err(|e| e.to_string())?;
     let mut found = false;
-    for (n, _uid) in pop.uidl().await.map_err(|e| e.to_string())? {
+    for (n, uid) in pop.uidl().await.map_err(|e| e.to_string())? {
+        if checked.contains(&uid) {
+            continue;
+        }
         let head = pop.top(n, 0).await.map_err(|e| e.to_string())?;
         let head = String::from_utf8_lossy(&head);
-        if head.lines().any(|l| l.len() > 8 && l[..8].eq_ignore_ascii_case("subject:") && l.contains(subject)) {
+        let subject_line =
+            |l: &str| l.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("subject:")) && l.contains(subject);
+        if !head.lines().any(subject_line) {
+            checked.insert(uid);
+        } else {
             found = true;
             if delete {
                 pop.dele(n).await.map_err(|e| e.to_string())?;

@@ -269,6 +269,9 @@ pub struct JobReport {
     pub created_at: String,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
+    /// The runtime parameters and timing the job ran with (`None` if they cannot be read back).
+    pub params: Option<RuntimeParams>,
+    pub timing: Option<JobTiming>,
     pub actions: Vec<ActionResult>,
 }
 

@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
 use crate::actions::ActionDef;
-use crate::jobs::{ActionResult, ActionState, Evidence, JobReport, JobSummary, Verdict};
+use crate::jobs::{ActionResult, ActionState, Evidence, JobReport, JobSummary, JobTiming, RuntimeParams, Verdict};
 
 /// A job about to start: its groups and actions, ids chosen by the caller.
 pub struct NewJob<'a> {
@@ -228,9 +228,13 @@ impl Store {
         let conn = self.conn();
         let job = conn
             .query_row(
-                "SELECT id, name, status, error, created_at, started_at, ended_at FROM jobs WHERE id = ?1",
+                "SELECT id, name, status, error, created_at, started_at, ended_at, params FROM jobs WHERE id = ?1",
                 [job_id],
                 |r| {
+                    let params: String = r.get(7)?;
+                    let (params, timing) = serde_json::from_str::<(RuntimeParams, JobTiming)>(&params)
+                        .map(|(p, t)| (Some(p), Some(t)))
+                        .unwrap_or_default();
                     Ok(JobReport {
                         id: r.get(0)?,
                         name: r.get(1)?,
@@ -239,6 +243,8 @@ impl Store {
                         created_at: r.get(4)?,
                         started_at: r.get(5)?,
                         ended_at: r.get(6)?,
+                        params,
+                        timing,
                         actions: Vec::new(),
                     })
                 },

@@ -643,7 +643,11 @@ rowId: string; actionId: string; actionName: string; state: ActionState; verdict
 /**
  * A stored job with every action.
  */
-export type JobReport = { id: string; name: string; status: string; error: string | null; createdAt: string; startedAt: string | null; endedAt: string | null; actions: ActionResult[] }
+export type JobReport = { id: string; name: string; status: string; error: string | null; createdAt: string; startedAt: string | null; endedAt: string | null; 
+/**
+ * The runtime parameters and timing the job ran with (`None` if they cannot be read back).
+ */
+params: RuntimeParams | null; timing: JobTiming | null; actions: ActionResult[] }
 /**
  * What to run.
  */
