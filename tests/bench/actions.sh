@@ -23,16 +23,7 @@ fi
 source "$root/tests/bench/lab-with-bob.sh"
 sed 's/bob@/alice@/g' "$work/bob.toml" > "$work/alice.toml"
 echo "$LAB_PASSWORD_ALICE" | "$bin" profile add --file "$work/alice.toml" > /dev/null
-cat > "$work/sender.toml" <<TOML
-host = "$LAB_HOST"
-port = $LAB_SUBMISSION_PORT
-security = "startTls"
-requiresAuth = true
-auth = "plain"
-username = "verifier@example.test"
-fromAddress = "verifier@example.test"
-TOML
-echo "$LAB_PASSWORD_VERIFIER" | "$bin" sender set --file "$work/sender.toml" > /dev/null
+set_sender verifier
 for who in alice bob; do
   "$bin" profile verify "$who@example.test" --ca "$LAB_CA" --wait 30 > /dev/null 2>&1
 done

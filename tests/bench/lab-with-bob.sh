@@ -1,6 +1,7 @@
 # Sourced by the benchmarks: builds the release `mailproof`, starts a private lab in a new work folder, and adds
 # bob's IMAP profile (IMAP over TLS, submission with STARTTLS) to a fresh data folder. Sets: root, bin, work and
-# the lab's LAB_* variables; stops the lab and removes the folder on exit.
+# the lab's LAB_* variables and `set_sender USER` (Mailproof's verification sender, a lab user over submission);
+# stops the lab and removes the folder on exit.
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build -q -p mailproof-cli --release --manifest-path "$root/Cargo.toml"
 bin="$root/target/release/mailproof"
@@ -29,3 +30,18 @@ requiresAuth = true
 auth = "plain"
 TOML
 echo "$LAB_PASSWORD_BOB" | "$bin" profile add --file "$work/bob.toml" > /dev/null
+
+# Makes lab user $1 Mailproof's sender of verification mail.
+set_sender() {
+  local pw_var="LAB_PASSWORD_${1^^}"
+  cat > "$work/sender.toml" <<TOML
+host = "$LAB_HOST"
+port = $LAB_SUBMISSION_PORT
+security = "startTls"
+requiresAuth = true
+auth = "plain"
+username = "$1@example.test"
+fromAddress = "$1@example.test"
+TOML
+  echo "${!pw_var}" | "$bin" sender set --file "$work/sender.toml" > /dev/null
+}

@@ -15,16 +15,7 @@ if [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
 fi
 # shellcheck source=lab-with-bob.sh
 source "$root/tests/bench/lab-with-bob.sh"
-cat > "$work/sender.toml" <<TOML
-host = "$LAB_HOST"
-port = $LAB_SUBMISSION_PORT
-security = "startTls"
-requiresAuth = true
-auth = "plain"
-username = "alice@example.test"
-fromAddress = "alice@example.test"
-TOML
-echo "$LAB_PASSWORD_ALICE" | "$bin" sender set --file "$work/sender.toml" > /dev/null
+set_sender alice
 for poll in 100 1000; do
   for i in $(seq "$runs"); do
     "$bin" profile verify bob@example.test --json --ca "$LAB_CA" --wait 30 --poll "$poll" --no-idle 2>/dev/null > "$work/poll-$poll-$i.json"

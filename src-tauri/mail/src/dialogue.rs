@@ -132,9 +132,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         let mut wire = Vec::with_capacity(line.len() + 2);
         wire.extend_from_slice(line.as_bytes());
         wire.extend_from_slice(b"\r\n");
+        self.write_all(&wire).await
+    }
+
+    /// Writes `wire` in one go and flushes it, within the time limit.
+    async fn write_all(&mut self, wire: &[u8]) -> Result<(), DialogueError> {
         let write = async {
             let stream = self.reader.get_mut();
-            stream.write_all(&wire).await?;
+            stream.write_all(wire).await?;
             stream.flush().await
         };
         match tokio::time::timeout(self.timeout, write).await {
@@ -162,15 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             wire.truncate(wire.len() - 2);
         }
         wire.extend_from_slice(b".\r\n");
-        let write = async {
-            let stream = self.reader.get_mut();
-            stream.write_all(&wire).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(self.timeout, write).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(DialogueError::TimedOut(self.timeout.as_secs().max(1))),
-        }
+        self.write_all(&wire).await
     }
 
     /// Reads a dot-terminated multi-line body (POP3), undoing dot-stuffing. Lines are joined with CRLF.
