@@ -1,8 +1,10 @@
 //! Message tracking: searching the log of every message Mailproof sent or saw, paging it, and exporting it.
 //!
-//! Text filters match case-insensitively as substrings of each word typed (no wildcards), through a trigram
-//! full-text index, so they never scan the table. When nothing matches exactly, the search is repeated allowing
-//! one typo per word (two for words of eight letters or more) and says so.
+//! Text filters match case-insensitively as substrings of each word typed (no wildcards), so they never scan the
+//! table: the free-text fields (subject, Message-ID) through a trigram full-text index, the address fields
+//! through their distinct values (few: mostly profile addresses), each with an index with time. When nothing
+//! matches exactly, the search is repeated allowing one typo per word (two for words of eight letters or more)
+//! and says so.
 
 use std::io::Write;
 
@@ -287,52 +289,118 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<TrackedRow> {
     })
 }
 
-/// Exact search: every word of every text filter as a substring (words of 3+ characters through the index,
-/// shorter ones checked on the rows the index found). Returns the full-text expression, if any, and the other
-/// conditions with their parameters.
-fn exact_parts(p: &Prepared) -> (Option<String>, Vec<String>, Vec<rusqlite::types::Value>) {
+/// Address fields and the index (with time) of each. They are searched through their distinct values, which
+/// `tracked_values` keeps with how many messages carry each.
+const VALUE_COLUMNS: [(&str, &str); 4] = [
+    ("recipients", "tracked_messages_recipients"),
+    ("to_header", "tracked_messages_to"),
+    ("envelope_sender", "tracked_messages_sender"),
+    ("from_header", "tracked_messages_from"),
+];
+
+fn value_index(column: &str) -> Option<&'static str> {
+    VALUE_COLUMNS.iter().find(|(c, _)| *c == column).map(|(_, i)| *i)
+}
+
+/// The distinct values of one address field that a filter matched, and how many messages carry them.
+struct ValueMatch {
+    column: &'static str,
+    values: Vec<String>,
+    messages: i64,
+}
+
+impl ValueMatch {
+    /// The values as one JSON array parameter, for `IN (SELECT value FROM json_each(?))`.
+    fn param(&self) -> rusqlite::types::Value {
+        rusqlite::types::Value::Text(serde_json::to_string(&self.values).unwrap_or_else(|_| "[]".into()))
+    }
+}
+
+/// Matches every address filter against the distinct values of its field: each word a substring, or with
+/// `close`, for a filter that matches nothing exactly, within the typos a word allows.
+fn match_values(conn: &rusqlite::Connection, p: &Prepared, close: bool) -> Result<Vec<ValueMatch>, TrackError> {
+    let mut out = Vec::new();
+    for t in p.texts.iter().filter(|t| value_index(t.column).is_some()) {
+        let mut stmt = conn.prepare_cached("SELECT value, messages FROM tracked_values WHERE field = ?1")?;
+        let all: Vec<(String, i64)> =
+            stmt.query_map([t.column], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let lower: Vec<String> = all.iter().map(|(v, _)| v.to_lowercase()).collect();
+        let pick = |hit: &dyn Fn(&str, &str) -> bool| {
+            let mut m = ValueMatch { column: t.column, values: Vec::new(), messages: 0 };
+            for ((value, n), low) in all.iter().zip(&lower) {
+                if t.words.iter().all(|w| hit(low, w)) {
+                    m.values.push(value.clone());
+                    m.messages += n;
+                }
+            }
+            m
+        };
+        let mut m = pick(&|low, w| low.contains(w));
+        if close && m.values.is_empty() {
+            m = pick(&|low, w| close_substring(low, w, budget(w)));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// Below this many messages an address filter reads its messages through its own index; above it, rows are read
+/// newest first and checked, which fills a page sooner.
+const VALUE_DRIVES_BELOW: i64 = 20_000;
+
+/// Exact search: every word of every free-text filter as a substring (through the full-text index, or checked
+/// on the row when an address filter drives), address fields among the values `values` matched, and the other
+/// conditions. Newest first, with the total.
+fn exact(
+    conn: &rusqlite::Connection,
+    p: &Prepared,
+    values: &[ValueMatch],
+    period: bool,
+    page_size: u32,
+    offset: u64,
+) -> Result<TrackPage, TrackError> {
     use rusqlite::types::Value;
+    let driver = values.iter().filter(|v| v.messages <= VALUE_DRIVES_BELOW).min_by_key(|v| v.messages);
     let mut conditions = p.conditions.clone();
     let mut params = p.params.clone();
+    // Free-text words: the full-text expression, or (when an address index drives) checks on the row.
     let mut fts = Vec::new();
-    for t in &p.texts {
+    for t in p.texts.iter().filter(|t| value_index(t.column).is_none()) {
         for w in &t.words {
-            if w.chars().count() >= 3 {
-                fts.push(format!("{} : {}", t.column, phrase(w)));
-            } else {
+            // SQLite's lower() folds ASCII only; other words keep the index's own case folding.
+            if w.chars().count() < 3 || (driver.is_some() && w.is_ascii()) {
                 conditions.push(format!("instr(lower(m.{}), ?) > 0", t.column));
                 params.push(Value::Text(w.clone()));
+            } else {
+                fts.push(format!("{} : {}", t.column, phrase(w)));
             }
         }
     }
-    ((!fts.is_empty()).then(|| fts.join(" AND ")), conditions, params)
-}
-
-/// One page of matching messages, newest recorded first (the order they were logged in, which is time order),
-/// with the total. With text filters the full-text index drives: it yields its matches newest first, so a page
-/// costs what it shows, not what matched.
-pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
-    use rusqlite::types::Value;
-    let p = prepare(q)?;
-    let page_size = q.page_size.clamp(1, MAX_PAGE);
-    let offset = u64::from(q.page) * u64::from(page_size);
-    let conn = store.conn();
-    let (fts, conditions, params) = exact_parts(&p);
-    // A period narrows by the time index better than the words do: then the rows drive and the index answers
-    // membership; otherwise the index drives, newest first.
-    let period = q.from_ms.is_some() || q.to_ms.is_some();
-    let (source, order, all_params): (String, &str, Vec<Value>) = match &fts {
-        Some(expr) if period => {
-            let mut all = params.clone();
-            all.push(Value::Text(expr.clone()));
-            let mut clause = conditions.clone();
-            clause.push("m.id IN (SELECT rowid FROM tracked_search WHERE tracked_search MATCH ?)".to_owned());
-            // The time index yields this order; the id breaks ties (and is the logging order).
-            (format!("tracked_messages m {{J}} WHERE {}", clause.join(" AND ")), "m.received_at DESC, m.id DESC", all)
+    let fts = (!fts.is_empty()).then(|| fts.join(" AND "));
+    for v in values {
+        // `+` keeps the planner off this field's index unless it is the driver.
+        let plus = if driver.is_some_and(|d| d.column == v.column) { "" } else { "+" };
+        conditions.push(format!("{plus}m.{} IN (SELECT value FROM json_each(?))", v.column));
+        params.push(v.param());
+    }
+    let joins = "LEFT JOIN job_actions a ON a.id = m.job_action_id LEFT JOIN job_groups g ON g.id = a.group_id";
+    let by_time = "m.received_at DESC, m.id DESC";
+    let (source, order, all_params): (String, &str, Vec<Value>) = match (&fts, driver) {
+        (None, Some(d)) => {
+            let index = value_index(d.column).unwrap_or_default();
+            (format!("tracked_messages m INDEXED BY {index} {{J}} WHERE {}", conditions.join(" AND ")), by_time, params)
         }
-        Some(expr) => {
+        // A period narrows by the time index better than the words do: then the rows drive and the index answers
+        // membership; otherwise the index drives, newest first.
+        (Some(expr), _) if period => {
+            let mut all = params;
+            all.push(Value::Text(expr.clone()));
+            conditions.push("m.id IN (SELECT rowid FROM tracked_search WHERE tracked_search MATCH ?)".to_owned());
+            (format!("tracked_messages m {{J}} WHERE {}", conditions.join(" AND ")), by_time, all)
+        }
+        (Some(expr), _) => {
             let mut all = vec![Value::Text(expr.clone())];
-            all.extend(params.iter().cloned());
+            all.extend(params);
             let mut clause = vec!["tracked_search MATCH ?".to_owned()];
             clause.extend(conditions.iter().cloned());
             (
@@ -344,13 +412,16 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
                 all,
             )
         }
-        None => {
+        (None, None) => {
             let clause =
                 if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-            (format!("tracked_messages m {{J}} {clause}"), "m.received_at DESC, m.id DESC", params.clone())
+            (format!("tracked_messages m {{J}} {clause}"), by_time, params)
         }
     };
+    let only_values = p.conditions.is_empty() && fts.is_none() && conditions.len() == values.len();
     let total: i64 = match (&fts, conditions.is_empty() && !period) {
+        // One address filter alone: its values' counts are the total.
+        _ if only_values && values.len() == 1 => values[0].messages,
         // Only words: the index counts on its own.
         (Some(expr), true) => {
             conn.query_row("SELECT count(*) FROM tracked_search WHERE tracked_search MATCH ?", [expr], |r| r.get(0))?
@@ -361,18 +432,36 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
             |r| r.get(0),
         )?,
     };
-    if total > 0 || p.texts.is_empty() {
-        let joined = source.replace(
-            "{J}",
-            "LEFT JOIN job_actions a ON a.id = m.job_action_id LEFT JOIN job_groups g ON g.id = a.group_id",
-        );
+    let mut rows = Vec::new();
+    if total > 0 {
+        let joined = source.replace("{J}", joins);
         let mut stmt = conn
             .prepare(&format!("SELECT {COLUMNS} FROM {joined} ORDER BY {order} LIMIT {page_size} OFFSET {offset}"))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(all_params.iter()), row)?.collect::<Result<_, _>>()?;
-        return Ok(TrackPage { total: total as u64, rows, fuzzy: false, notice: None });
+        rows = stmt.query_map(rusqlite::params_from_iter(all_params.iter()), row)?.collect::<Result<_, _>>()?;
     }
-    drop(conn);
-    fuzzy(store, &p, page_size, offset)
+    Ok(TrackPage { total: total as u64, rows, fuzzy: false, notice: None })
+}
+
+/// One page of matching messages, newest recorded first (the order they were logged in, which is time order),
+/// with the total. The most selective index drives — an address field's, the full-text index, or time — so a
+/// page costs what it shows, not what matched. When text filters match nothing exactly, close matches are
+/// looked for and the page says so.
+pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
+    let p = prepare(q)?;
+    let page_size = q.page_size.clamp(1, MAX_PAGE);
+    let offset = u64::from(q.page) * u64::from(page_size);
+    let period = q.from_ms.is_some() || q.to_ms.is_some();
+    {
+        let conn = store.conn();
+        let values = match_values(&conn, &p, false)?;
+        if values.iter().all(|v| !v.values.is_empty()) {
+            let page = exact(&conn, &p, &values, period, page_size, offset)?;
+            if page.total > 0 || p.texts.is_empty() {
+                return Ok(page);
+            }
+        }
+    }
+    fuzzy(store, &p, period, page_size, offset)
 }
 
 /// Allowed typos for a word.
@@ -409,11 +498,24 @@ fn candidate_trigrams(word: &str) -> Vec<String> {
     out
 }
 
-fn fuzzy(store: &Store, p: &Prepared, page_size: u32, offset: u64) -> Result<TrackPage, TrackError> {
+fn fuzzy(store: &Store, p: &Prepared, period: bool, page_size: u32, offset: u64) -> Result<TrackPage, TrackError> {
     use rusqlite::types::Value;
+    let conn = store.conn();
+    let values = match_values(&conn, p, true)?;
+    let empty = TrackPage { total: 0, rows: Vec::new(), fuzzy: true, notice: None };
+    if values.iter().any(|v| v.values.is_empty()) {
+        return Ok(empty);
+    }
+    let close_notice = "No exact matches. Showing close matches: a typo allowed per word.";
+    let texts: Vec<&TextFilter> = p.texts.iter().filter(|t| value_index(t.column).is_none()).collect();
+    if texts.is_empty() {
+        // Only address filters: their close values are the whole answer.
+        let page = exact(&conn, p, &values, period, page_size, offset)?;
+        return Ok(TrackPage { fuzzy: true, notice: Some(close_notice.to_owned()), ..page });
+    }
     // Every word needs a piece that can use the index; otherwise there is no close match to find cheaply.
     let mut fts = Vec::new();
-    for t in &p.texts {
+    for t in &texts {
         for w in &t.words {
             let grams = candidate_trigrams(w);
             if grams.is_empty() {
@@ -424,13 +526,16 @@ fn fuzzy(store: &Store, p: &Prepared, page_size: u32, offset: u64) -> Result<Tra
         }
     }
     if fts.is_empty() {
-        return Ok(TrackPage { total: 0, rows: Vec::new(), fuzzy: true, notice: None });
+        return Ok(empty);
     }
     let mut conditions = p.conditions.clone();
     let mut params = p.params.clone();
     conditions.insert(0, "m.id IN (SELECT rowid FROM tracked_search WHERE tracked_search MATCH ?)".into());
     params.insert(0, Value::Text(fts.join(" AND ")));
-    let conn = store.conn();
+    for v in &values {
+        conditions.push(format!("+m.{} IN (SELECT value FROM json_each(?))", v.column));
+        params.push(v.param());
+    }
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY m.id DESC LIMIT {}",
         conditions.join(" AND "),
@@ -443,7 +548,7 @@ fn fuzzy(store: &Store, p: &Prepared, page_size: u32, offset: u64) -> Result<Tra
         .into_iter()
         .take(FUZZY_CANDIDATES)
         .filter(|r| {
-            p.texts.iter().all(|t| {
+            texts.iter().all(|t| {
                 let field = field_of(r, t.column).to_lowercase();
                 t.words.iter().all(|w| close_substring(&field, w, budget(w)))
             })
@@ -456,7 +561,7 @@ fn fuzzy(store: &Store, p: &Prepared, page_size: u32, offset: u64) -> Result<Tra
             "No exact matches. Close matches (a typo allowed per word) among the newest {FUZZY_CANDIDATES} candidates; narrow the period to look further back."
         )
     } else {
-        "No exact matches. Showing close matches: a typo allowed per word.".to_owned()
+        close_notice.to_owned()
     });
     Ok(TrackPage { total, rows, fuzzy: true, notice })
 }
@@ -586,6 +691,20 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
     Ok(ExportOutcome { written, total, capped: total > EXPORT_CAP })
 }
 
+/// Writes the export to a file at `path`; on failure no partial file is left behind.
+pub fn export_csv_to(store: &Store, q: &TrackQuery, path: &std::path::Path) -> Result<ExportOutcome, TrackError> {
+    let mut file = std::fs::File::create(path).map_err(|e| TrackError::Filter {
+        field: "Export",
+        why: format!("cannot create {}: {e}. Choose a folder you can write to.", path.display()),
+    })?;
+    let outcome = export_csv(store, q, &mut file);
+    if outcome.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    outcome
+}
+
 fn csv_cell(s: &str) -> String {
     let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
     if guarded.contains([',', '"', '\n', '\r']) {
@@ -705,6 +824,61 @@ mod tests {
         assert_eq!((page.fuzzy, page.total), (true, 10));
         let none = query(&store, &TrackQuery { subject: "quarantine".into(), ..q() }).unwrap();
         assert_eq!(none.total, 0);
+    }
+
+    #[test]
+    fn address_filters_read_their_own_index_and_combine_with_words() {
+        let store = Store::open_in_memory().unwrap();
+        seed(&store, 420);
+        // rcpt3 is i % 7 == 3; EICAR is i % 4 == 0: i % 28 == 24.
+        let both = TrackQuery { recipient: "rcpt3".into(), subject: "eicar zip".into(), ..q() };
+        let page = query(&store, &both).unwrap();
+        assert_eq!((page.total, page.fuzzy), (15, false));
+        assert!(page.rows.iter().all(|r| r.recipients == "rcpt3@example.test" && r.subject.contains("EICAR")));
+        assert!(page.rows.windows(2).all(|w| w[0].received_ms >= w[1].received_ms), "newest first");
+        let period = TrackQuery { from_ms: Some(T0), to_ms: Some(T0 + 28 * 60_000), ..both.clone() };
+        assert_eq!(total(&store, &period), 1);
+        // Two address fields and a short word: sender1 is i % 3 == 1, "Person 2" is i % 5 == 2.
+        let two = TrackQuery { sender: "sender1@".into(), from: "person 2".into(), ..q() };
+        assert_eq!(total(&store, &two), 28);
+        // An address with a typo finds its close values.
+        let typo = query(&store, &TrackQuery { recipient: "@exmaple.test".into(), ..q() }).unwrap();
+        assert_eq!((typo.total, typo.fuzzy), (420, true));
+        let none = query(&store, &TrackQuery { recipient: "@elsewhere.test".into(), ..q() }).unwrap();
+        assert_eq!((none.total, none.fuzzy), (0, true));
+        // A typo in the subject while the address matches exactly.
+        let mixed = query(&store, &TrackQuery { recipient: "rcpt3@".into(), subject: "eicra".into(), ..q() }).unwrap();
+        assert_eq!((mixed.total, mixed.fuzzy), (15, true));
+    }
+
+    #[test]
+    fn distinct_values_follow_inserts_updates_and_deletes() {
+        let store = Store::open_in_memory().unwrap();
+        seed(&store, 14);
+        let count = |field: &str, value: &str| -> i64 {
+            store
+                .conn()
+                .query_row(
+                    "SELECT coalesce(sum(messages), 0) FROM tracked_values WHERE field = ?1 AND value = ?2",
+                    [field, value],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(count("recipients", "rcpt0@example.test"), 2);
+        store
+            .conn()
+            .execute(
+                "UPDATE tracked_messages SET recipients = 'new@example.test' WHERE message_id LIKE 'mp-000000000000%'",
+                [],
+            )
+            .unwrap();
+        assert_eq!((count("recipients", "rcpt0@example.test"), count("recipients", "new@example.test")), (1, 1));
+        assert_eq!(total(&store, &TrackQuery { recipient: "new@".into(), ..q() }), 1);
+        store.conn().execute("DELETE FROM tracked_messages WHERE recipients = 'new@example.test'", []).unwrap();
+        assert_eq!(count("recipients", "new@example.test"), 0);
+        assert_eq!(total(&store, &TrackQuery { recipient: "new@".into(), ..q() }), 0);
+        assert_eq!(count("envelope_sender", "sender0@example.test"), 4, "one of five left");
     }
 
     #[test]

@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "email action jobs and message tracking",
         sql: include_str!("migrations/0004_jobs_and_tracking.sql"),
     },
+    Migration {
+        version: 5,
+        name: "message tracking: distinct address values",
+        sql: include_str!("migrations/0005_tracking_values.sql"),
+    },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -99,7 +104,8 @@ mod tests {
                 "security_zones",
                 "settings",
                 "tracked_messages",
-                "tracked_search"
+                "tracked_search",
+                "tracked_values"
             ]
         );
     }
@@ -117,6 +123,36 @@ mod tests {
                 conn.query_row("SELECT count(*) FROM settings WHERE key = 'probe'", [], |r| r.get(0)).unwrap();
             assert_eq!((version, kept), (MIGRATIONS.len() as i64, 1), "upgrading from version {stop}");
         }
+    }
+
+    #[test]
+    fn tracked_messages_logged_before_version_5_are_searchable_after_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply_list(&mut conn, &MIGRATIONS[..4], t0()).unwrap();
+        conn.execute(
+            "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject,
+                 status, received_at)
+             VALUES ('old@example.test', 'a@example.test', 'A <a@example.test>', 'b@example.test', 'b@example.test',
+                 'An old EICAR test', 'delivered', 1)",
+            [],
+        )
+        .unwrap();
+        apply(&mut conn, t0()).unwrap();
+        let values: i64 = conn
+            .query_row(
+                "SELECT messages FROM tracked_values WHERE field = 'recipients' AND value = 'b@example.test'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM tracked_search WHERE tracked_search MATCH 'subject : \"eicar\"'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!((values, found), (1, 1));
     }
 
     #[test]
