@@ -36,6 +36,7 @@ fn main() {
         "get_job",
         "track_query",
         "track_history",
+        "track_export",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -1,6 +1,7 @@
 //! The desktop shell: builder wiring only. Commands live in `commands/`, the work in `mailproof-core`.
 
 pub mod commands;
+mod dialogs;
 pub mod error;
 pub mod state;
 
@@ -10,6 +11,7 @@ pub fn run() {
     let started = std::time::Instant::now();
     let specta = commands::specta_builder::<tauri::Wry>();
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             let mut state = state::AppState::open(mailproof_core::paths::data_dir(), time::OffsetDateTime::now_utc());

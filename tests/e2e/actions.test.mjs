@@ -4,11 +4,11 @@
 // hop table and Message-ID.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Session, readLab, startDriver } from "./webdriver.mjs";
+import { Session, answerSaveDialog, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
 const labEnv = process.env.MAILPROOF_LAB_ENV;
@@ -139,6 +139,16 @@ describe("email actions against the lab", { skip }, () => {
     await click("[data-track-search]");
     await session.waitFor("[data-track-count]", { text: "1–1 of 1" });
     assert.equal((await session.findAll('[data-banner="warning"]')).length, 0, "the Message-ID matches exactly");
+    // Export what is on screen through the real save dialog, and read the file back.
+    const csv = join(shots, "tracking-export.csv");
+    rmSync(csv, { force: true });
+    await click("[data-track-export]");
+    await answerSaveDialog("Export message tracking", csv);
+    await session.waitFor('[data-banner="info"]', { text: `Exported 1 message to ${csv}.` });
+    const lines = readFileSync(csv, "utf8").trim().split("\n");
+    assert.equal(lines.length, 2, "a header and the one message");
+    assert.match(lines[0], /^received_utc,message_id,envelope_sender,from,recipients,to,subject,/);
+    assert.ok(lines[1].includes(id) && lines[1].includes("bob@example.test"), lines[1]);
     await click(`[data-track-row="${id}"] td`);
     await session.waitFor("[data-track-history]", { text: "queued" });
     await session.waitFor("[data-track-history]", { text: "delivered" });

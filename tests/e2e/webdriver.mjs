@@ -1,5 +1,5 @@
 // A small W3C WebDriver client over fetch: enough to drive the real app through tauri-driver.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
@@ -78,6 +78,32 @@ export function readLab(path) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Answers the app's native GTK save dialog the way a person would: waits for the window titled `title` on the
+ * X display, focuses its file-name field and types `path` (GTK takes a full path there), then Enter. WebDriver
+ * cannot reach native dialogs; xdotool types through XTEST, like a keyboard.
+ */
+export async function answerSaveDialog(title, path, { timeoutMs = 15000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let id = "";
+  while (!id) {
+    try {
+      id = execFileSync("xdotool", ["search", "--onlyvisible", "--name", title], { encoding: "utf8" }).trim();
+    } catch {
+      // not mapped yet
+    }
+    if (!id && Date.now() > deadline) throw new Error(`no dialog titled "${title}" appeared within ${timeoutMs} ms`);
+    if (!id) await sleep(100);
+  }
+  const win = id.split("\n")[0];
+  const xdo = (...args) => execFileSync("xdotool", args);
+  xdo("windowfocus", "--sync", win);
+  await sleep(300); // GTK selects the suggested name once the dialog has the focus
+  xdo("key", "--clearmodifiers", "ctrl+a");
+  xdo("type", "--delay", "5", path);
+  xdo("key", "Return");
+}
 
 async function call(base, method, path, body) {
   const res = await fetch(`${base}${path}`, {

@@ -27,6 +27,8 @@ if $for_tests; then
     samba winbind samba-ad-provision samba-dsdb-modules samba-vfs-modules libnss-wrapper
     # the real app in its WebView under Xvfb, and screenshots
     xvfb xauth webkit2gtk-driver imagemagick
+    # typing into native dialogs (the save dialog of an export)
+    xdotool
   )
 fi
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

@@ -158,8 +158,7 @@ pub fn show(id: i64, json: bool) -> CliResult {
 pub fn export(f: &Filters, file: &Path) -> CliResult {
     let store = open_store()?;
     let q = to_query(f, 0, tracking::MAX_PAGE)?;
-    let mut out = std::fs::File::create(file).map_err(|e| format!("cannot create {}: {e}", file.display()))?;
-    let outcome = tracking::export_csv(&store, &q, &mut out).map_err(|e| e.to_string())?;
+    let outcome = tracking::export_csv_to(&store, &q, file).map_err(|e| e.to_string())?;
     if outcome.capped {
         eprintln!(
             "{} messages matched; the export holds the newest {} (the most one export writes). Narrow the filters for the rest.",

@@ -47,6 +47,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         actions::get_job,
         tracking::track_query,
         tracking::track_history,
+        tracking::track_export::<tauri::Wry>,
     ])
 }
 

@@ -1,9 +1,9 @@
 //! Message tracking: search the log and read a message's history.
 
-use mailproof_core::tracking::{self, TrackError, TrackEvent, TrackPage, TrackQuery, TrackedRow};
+use mailproof_core::tracking::{self, ExportOutcome, TrackError, TrackEvent, TrackPage, TrackQuery, TrackedRow};
 use serde::Serialize;
 use specta::Type;
-use tauri::State;
+use tauri::{AppHandle, Runtime, State};
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::state::AppState;
@@ -38,4 +38,35 @@ pub async fn track_history(state: State<'_, AppState>, id: f64) -> IpcResult<Tra
     let (message, history) = tracking::history(state.store()?, id as i64)?
         .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This message is no longer in the log."))?;
     Ok(TrackDetail { message, history })
+}
+
+/// Where an export went and how much it wrote.
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackExport {
+    pub path: String,
+    #[serde(flatten)]
+    pub outcome: ExportOutcome,
+}
+
+/// Asks where to save, then writes the query's matches there as CSV (newest first, at most 50,000). `None` when
+/// the user closed the dialog.
+#[tauri::command]
+#[specta::specta]
+pub async fn track_export<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    query: TrackQuery,
+) -> IpcResult<Option<TrackExport>> {
+    let store = state.store()?.clone();
+    let Some(path) =
+        crate::dialogs::save_file(&app, "Export message tracking", "message-tracking.csv", "CSV", "csv").await?
+    else {
+        return Ok(None);
+    };
+    let shown = path.display().to_string();
+    let outcome = tauri::async_runtime::spawn_blocking(move || tracking::export_csv_to(&store, &query, &path))
+        .await
+        .map_err(|e| IpcError::new(ErrorCode::Internal, format!("The export stopped unexpectedly: {e}")))??;
+    Ok(Some(TrackExport { path: shown, outcome }))
 }

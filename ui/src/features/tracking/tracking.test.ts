@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { emptyFilters, localToUtcMs, pageLabel, toQuery } from "./tracking";
+import { emptyFilters, exportNote, localToUtcMs, pageLabel, toQuery } from "./tracking";
 
 // Node reads TZ afresh on each change; the UI's tsconfig has no Node types, hence the narrow cast.
 const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
@@ -38,5 +38,14 @@ describe("periods", () => {
     expect(pageLabel(0, 50, 50, 1234)).toBe("1–50 of 1,234");
     expect(pageLabel(24, 50, 34, 1234)).toBe("1,201–1,234 of 1,234");
     expect(pageLabel(0, 50, 0, 0)).toBe("No matching messages");
+  });
+});
+
+describe("export note", () => {
+  it("says where the file went and when the cap cut the export short", () => {
+    expect(exportNote({ path: "/tmp/t.csv", written: 1, total: 1, capped: false })).toBe("Exported 1 message to /tmp/t.csv.");
+    const capped = exportNote({ path: "/tmp/t.csv", written: 50000, total: 61234, capped: true });
+    expect(capped).toContain("Exported 50,000 messages");
+    expect(capped).toContain("61,234 matched");
   });
 });

@@ -104,6 +104,15 @@ export function pageLabel(page: number, pageSize: number, shown: number, total: 
   return `${first.toLocaleString("en")}–${(page * pageSize + shown).toLocaleString("en")} of ${total.toLocaleString("en")}`;
 }
 
+/** What an export did, in words: where it wrote, how many, and whether the cap cut it short. */
+export function exportNote(done: { path: string; written: number; total: number; capped: boolean }): string {
+  const n = (x: number) => x.toLocaleString("en");
+  const what = `Exported ${n(done.written)} message${done.written === 1 ? "" : "s"} to ${done.path}.`;
+  return done.capped
+    ? `${what} ${n(done.total)} matched; an export holds the newest ${n(done.written)}. Narrow the filters (e.g. the period) for the rest.`
+    : what;
+}
+
 export function localTime(ms: number): string {
   return new Date(ms).toLocaleString();
 }

@@ -384,6 +384,18 @@ async trackHistory(id: number) : Promise<Result<TrackDetail, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Asks where to save, then writes the query's matches there as CSV (newest first, at most 50,000). `None` when
+ * the user closed the dialog.
+ */
+async trackExport(query: TrackQuery) : Promise<Result<TrackExport | null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("track_export", { query }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -889,6 +901,14 @@ trustProblem: string | null;
 acceptedByPin: boolean }
 export type TrackDetail = { message: TrackedRow; history: TrackEvent[] }
 export type TrackEvent = { atMs: number; kind: string; detail: string }
+/**
+ * Where an export went and how much it wrote.
+ */
+export type TrackExport = ({ written: number; total: number; 
+/**
+ * More matched than the cap: only the first `EXPORT_CAP` (newest) were written.
+ */
+capped: boolean }) & { path: string }
 export type TrackPage = { 
 /**
  * Every matching message (not only this page's).
