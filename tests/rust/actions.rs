@@ -80,7 +80,7 @@ impl World {
             source_profile_id: source.id.clone(),
             destination_profile_ids: destinations.iter().map(|d| d.id.clone()).collect(),
             params: RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 },
-            timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 100 },
+            timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 100, concurrency: 4 },
         }
     }
 
@@ -166,6 +166,14 @@ async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
     );
     let ivan = by("ivan").evidence.clone().unwrap();
     assert!(ivan.changes.iter().any(|c| c.contains("removed")));
+    // Groups run side by side (four at once): heidi's and dan's 4-second waits overlap.
+    let (heidi, dan) = (by("heidi"), by("dan"));
+    let at = |t: &Option<String>| {
+        time::OffsetDateTime::parse(t.as_deref().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let span = |a: &mailproof_core::jobs::ActionResult| (at(&a.sent_at), at(&a.decided_at));
+    let ((h0, h1), (d0, d1)) = (span(heidi), span(dan));
+    assert!(h0 < d1 && d0 < h1, "heidi {h0}..{h1} and dan {d0}..{d1} overlap");
 
     // Progress was reported live: every action went through sending and ended decided.
     let events = events.into_inner().unwrap();

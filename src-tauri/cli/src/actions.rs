@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// Milliseconds between looks at the mailboxes.
     #[arg(long, default_value_t = 250)]
     pub poll: u32,
+    /// How many destinations to test at once (1-16).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub concurrency: u32,
     /// Write every action's verdict, reason and evidence as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -122,7 +125,12 @@ pub fn run(args: RunArgs) -> CliResult {
         source_profile_id: source.id.clone(),
         destination_profile_ids: destinations,
         params: RuntimeParams { spoofed_from: args.spoof.clone(), extra_sleep_secs: args.sleep },
-        timing: JobTiming { timeout_secs: args.timeout, pause_millis: 0, poll_millis: args.poll.max(20) },
+        timing: JobTiming {
+            timeout_secs: args.timeout,
+            pause_millis: 0,
+            poll_millis: args.poll.max(20),
+            concurrency: args.concurrency,
+        },
     };
     let options = RunOptions { extra_ca: args.ca.clone() };
     let cancel = Cancel::default();

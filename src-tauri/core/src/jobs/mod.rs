@@ -129,11 +129,21 @@ pub struct JobTiming {
     pub pause_millis: u32,
     /// How often to look at the mailboxes.
     pub poll_millis: u32,
+    /// How many groups (source → destination pairs) run at once; jobs stored before this existed ran one.
+    #[serde(default = "one")]
+    pub concurrency: u32,
 }
+
+fn one() -> u32 {
+    1
+}
+
+/// The most groups a job runs at once: each holds an SMTP session and four IMAP sessions.
+pub const MAX_CONCURRENCY: u32 = 16;
 
 impl Default for JobTiming {
     fn default() -> Self {
-        JobTiming { timeout_secs: 300, pause_millis: 0, poll_millis: 250 }
+        JobTiming { timeout_secs: 300, pause_millis: 0, poll_millis: 250, concurrency: 4 }
     }
 }
 

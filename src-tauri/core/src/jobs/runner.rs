@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use mailproof_mail::message::analyse;
 use mailproof_mail::submit::{backoff, Session};
 use mailproof_mail::watch::{wait_for_change, Arrived, ImapWatcher, Pop3Watcher, Watcher};
@@ -138,30 +139,30 @@ pub async fn run_job(
 
     let rules = crate::rules::Classifier::load(store)?;
     let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
-    for (gi, (group, dest)) in groups.iter().zip(&destinations).enumerate() {
-        store.set_group_time(&group.id, Some(&now_text()), None)?;
-        let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
-        let ctx = GroupCtx {
-            store,
-            job_id: &job_id,
-            group: gi as u32,
-            source: &source,
-            dest,
-            spec,
-            opts,
-            cancel,
-            on_event,
-            rules: &rules,
-        };
-        match (&source_password, dest_password) {
-            (Ok(sp), Ok(dp)) => run_group(&ctx, &group.actions, sp, &dp).await?,
-            (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
-            (_, Err(e)) => {
-                ctx.error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?
+    // Groups run side by side, at most `concurrency` at once: a group spends most of its time waiting for mail.
+    let runs: Vec<_> = groups.iter().zip(&destinations).enumerate().map(|(gi, (group, dest))| {
+        let (source, job_id, rules, source_password) = (&source, &job_id, &rules, &source_password);
+        async move {
+            store.set_group_time(&group.id, Some(&now_text()), None)?;
+            let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
+            let ctx = GroupCtx { store, job_id, group: gi as u32, source, dest, spec, opts, cancel, on_event, rules };
+            match (source_password, dest_password) {
+                (Ok(sp), Ok(dp)) => run_group(&ctx, &group.actions, sp, &dp).await?,
+                (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
+                (_, Err(e)) => {
+                    ctx.error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?
+                }
             }
+            store.set_group_time(&group.id, None, Some(&now_text()))?;
+            Ok::<(), JobError>(())
         }
-        store.set_group_time(&group.id, None, Some(&now_text()))?;
+    }).collect();
+    let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
+    let mut running = futures::stream::iter(runs).buffer_unordered(concurrency);
+    while let Some(done) = running.next().await {
+        done?;
     }
+    drop(running);
 
     let report = store.job_report(&job_id)?.expect("just written");
     let status = if cancel.is_cancelled() {

@@ -35,6 +35,7 @@ const form = (over: Partial<JobForm> = {}): JobForm => ({
   extraSleepSecs: "0",
   timeoutSecs: "300",
   pauseMillis: "0",
+  concurrency: "4",
   ...over,
 });
 
@@ -48,8 +49,8 @@ describe("job builder", () => {
 
   it("validates every field and lets a missing spoofed address through with a warning", () => {
     expect(validateJob(form(), [])).toEqual({});
-    const bad = validateJob(form({ selected: [], sourceId: "", destinationIds: [], timeoutSecs: "2", pauseMillis: "x" }), []);
-    expect(Object.keys(bad).sort()).toEqual(["actions", "destinations", "pauseMillis", "source", "timeoutSecs"]);
+    const bad = validateJob(form({ selected: [], sourceId: "", destinationIds: [], timeoutSecs: "2", pauseMillis: "x", concurrency: "0" }), []);
+    expect(Object.keys(bad).sort()).toEqual(["actions", "concurrency", "destinations", "pauseMillis", "source", "timeoutSecs"]);
     const lib = [action("A500-001", { needsSpoofedFrom: true })];
     const warn = validateJob(form({ selected: ["A500-001"] }), lib);
     expect(warn.spoofedFrom).toContain("A500-001");

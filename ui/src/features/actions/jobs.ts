@@ -37,6 +37,7 @@ export interface JobForm {
   extraSleepSecs: string;
   timeoutSecs: string;
   pauseMillis: string;
+  concurrency: string;
 }
 
 const EMAIL = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/;
@@ -61,6 +62,7 @@ export function validateJob(form: JobForm, library: ActionInfo[]): Record<string
   if (whole(form.timeoutSecs, 5, 86400) === null) issues.timeoutSecs = "A whole number of seconds from 5 to 86,400.";
   if (whole(form.extraSleepSecs, 0, 3600) === null) issues.extraSleepSecs = "A whole number of seconds from 0 to 3,600.";
   if (whole(form.pauseMillis, 0, 600000) === null) issues.pauseMillis = "A whole number of milliseconds from 0 to 600,000.";
+  if (whole(form.concurrency, 1, 16) === null) issues.concurrency = "A whole number from 1 to 16.";
   return issues;
 }
 

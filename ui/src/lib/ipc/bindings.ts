@@ -680,7 +680,11 @@ pauseMillis: number;
 /**
  * How often to look at the mailboxes.
  */
-pollMillis: number }
+pollMillis: number; 
+/**
+ * How many groups (source → destination pairs) run at once; jobs stored before this existed ran one.
+ */
+concurrency?: number }
 export type ManualVerification = { email: string; uuid: string; 
 /**
  * The exact subject to send, parentheses included.
