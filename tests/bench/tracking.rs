@@ -14,9 +14,22 @@ const DAY: i64 = 86_400_000;
 fn main() {
     let rows: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("mailproof.db");
+    // MAILPROOF_BENCH_DB keeps the seeded database at that path and reuses it on the next run (same ROWS).
+    let kept = std::env::var_os("MAILPROOF_BENCH_DB").map(std::path::PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.path().join("mailproof.db"));
+    let reuse = kept.is_some() && path.exists();
     let (store, _) = Store::open(&path, time::OffsetDateTime::now_utc()).expect("store");
-    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    // A reused database keeps its own "now": the newest row's time.
+    let now = if reuse {
+        mailproof_core::tracking::query(&store, &TrackQuery { page_size: 1, ..TrackQuery::default() })
+            .expect("newest")
+            .rows
+            .first()
+            .map_or(0, |r| r.received_ms)
+            + 60_000
+    } else {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    };
     let span = 60 * DAY;
     let statuses =
         ["delivered", "delivered", "delivered", "deliveredToJunk", "unsuccessful", "notReceived", "modified"];
@@ -33,6 +46,9 @@ fn main() {
     let started = Instant::now();
     let batch = 100_000;
     let mut seeded = 0;
+    if reuse {
+        seeded = rows;
+    }
     while seeded < rows {
         let n = batch.min(rows - seeded);
         let mut it = (0..n).map(|i| {
@@ -57,7 +73,11 @@ fn main() {
         seeded += n;
     }
     let seed_secs = started.elapsed().as_secs_f64();
-    println!("seeded {rows} tracked messages in {seed_secs:.1} s: {:.0} rows/s", rows as f64 / seed_secs);
+    if reuse {
+        println!("reused the database at {}", path.display());
+    } else {
+        println!("seeded {rows} tracked messages in {seed_secs:.1} s: {:.0} rows/s", rows as f64 / seed_secs);
+    }
 
     let base = TrackQuery { page_size: 50, ..TrackQuery::default() };
     let cases: Vec<(&str, TrackQuery)> = vec![
@@ -148,10 +168,10 @@ fn main() {
         std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
     );
     drop(store);
-    let size: u64 = std::fs::read_dir(dir.path())
+    let size: u64 = std::fs::read_dir(path.parent().expect("a folder"))
         .expect("dir")
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("mailproof.db"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&*path.file_name().expect("a file").to_string_lossy()))
         .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
         .sum();
     println!(

@@ -348,6 +348,23 @@ fn match_values(conn: &rusqlite::Connection, p: &Prepared, close: bool) -> Resul
 /// newest first and checked, which fills a page sooner.
 const VALUE_DRIVES_BELOW: i64 = 20_000;
 
+/// Rows the non-text filters may leave for checking words on each: more, and the full-text index drives.
+const ROW_CHECKS_UP_TO: i64 = 40_000;
+
+/// Do the non-text filters alone leave at most `ROW_CHECKS_UP_TO` rows? Counts no further than that.
+fn few_rows(conn: &rusqlite::Connection, p: &Prepared) -> Result<bool, TrackError> {
+    let n: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM (SELECT 1 FROM tracked_messages m WHERE {} LIMIT {})",
+            p.conditions.join(" AND "),
+            ROW_CHECKS_UP_TO + 1
+        ),
+        rusqlite::params_from_iter(p.params.iter()),
+        |r| r.get(0),
+    )?;
+    Ok(n <= ROW_CHECKS_UP_TO)
+}
+
 /// Exact search: every word of every free-text filter as a substring (through the full-text index, or checked
 /// on the row when an address filter drives), address fields among the values `values` matched, and the other
 /// conditions. Newest first, with the total.
@@ -361,14 +378,18 @@ fn exact(
 ) -> Result<TrackPage, TrackError> {
     use rusqlite::types::Value;
     let driver = values.iter().filter(|v| v.messages <= VALUE_DRIVES_BELOW).min_by_key(|v| v.messages);
+    let words = p.texts.iter().any(|t| value_index(t.column).is_none());
+    // When an address index or the other filters (a period, a risk, a status) leave few rows, words are checked
+    // on those rows: cheaper than collecting every message a common word matches.
+    let on_rows = driver.is_some() || (words && !p.conditions.is_empty() && few_rows(conn, p)?);
     let mut conditions = p.conditions.clone();
     let mut params = p.params.clone();
-    // Free-text words: the full-text expression, or (when an address index drives) checks on the row.
+    // Free-text words: the full-text expression, or checks on the row.
     let mut fts = Vec::new();
     for t in p.texts.iter().filter(|t| value_index(t.column).is_none()) {
         for w in &t.words {
             // SQLite's lower() folds ASCII only; other words keep the index's own case folding.
-            if w.chars().count() < 3 || (driver.is_some() && w.is_ascii()) {
+            if w.chars().count() < 3 || (on_rows && w.is_ascii()) {
                 conditions.push(format!("instr(lower(m.{}), ?) > 0", t.column));
                 params.push(Value::Text(w.clone()));
             } else {
@@ -879,6 +900,32 @@ mod tests {
         assert_eq!(count("recipients", "new@example.test"), 0);
         assert_eq!(total(&store, &TrackQuery { recipient: "new@".into(), ..q() }), 0);
         assert_eq!(count("envelope_sender", "sender0@example.test"), 4, "one of five left");
+    }
+
+    #[test]
+    fn words_match_alike_whether_the_index_or_the_rows_drive() {
+        let store = Store::open_in_memory().unwrap();
+        seed(&store, 40);
+        let mut rows = (0..2).map(|i| SeedTracked {
+            message_id: format!("umlaut-{i}@example.test"),
+            envelope_sender: "a@example.test".into(),
+            from_header: "a@example.test".into(),
+            recipients: "b@example.test".into(),
+            to_header: "b@example.test".into(),
+            subject: "ÄRGER mit der Zip-Datei".into(),
+            source_ip: None,
+            risk: Some("high"),
+            status: "delivered",
+            received_ms: T0 + 100 * 60_000 + i,
+        });
+        store.seed_tracked(&mut rows).unwrap();
+        let period = (Some(T0 + 99 * 60_000), Some(T0 + 101 * 60_000));
+        for (from_ms, to_ms) in [(None, None), period] {
+            // A period leaves few rows (words checked on them); without it the index drives.
+            let q = |subject: &str| TrackQuery { subject: subject.into(), from_ms, to_ms, ..q() };
+            assert_eq!(total(&store, &q("ärger zip-datei")), 2, "{from_ms:?}");
+            assert_eq!(total(&store, &q("ZIP-DATEI")), 2, "{from_ms:?}");
+        }
     }
 
     #[test]

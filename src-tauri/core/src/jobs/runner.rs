@@ -140,23 +140,29 @@ pub async fn run_job(
     let rules = crate::rules::Classifier::load(store)?;
     let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
     // Groups run side by side, at most `concurrency` at once: a group spends most of its time waiting for mail.
-    let runs: Vec<_> = groups.iter().zip(&destinations).enumerate().map(|(gi, (group, dest))| {
-        let (source, job_id, rules, source_password) = (&source, &job_id, &rules, &source_password);
-        async move {
-            store.set_group_time(&group.id, Some(&now_text()), None)?;
-            let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
-            let ctx = GroupCtx { store, job_id, group: gi as u32, source, dest, spec, opts, cancel, on_event, rules };
-            match (source_password, dest_password) {
-                (Ok(sp), Ok(dp)) => run_group(&ctx, &group.actions, sp, &dp).await?,
-                (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
-                (_, Err(e)) => {
-                    ctx.error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?
+    let runs: Vec<_> = groups
+        .iter()
+        .zip(&destinations)
+        .enumerate()
+        .map(|(gi, (group, dest))| {
+            let (source, job_id, rules, source_password) = (&source, &job_id, &rules, &source_password);
+            async move {
+                store.set_group_time(&group.id, Some(&now_text()), None)?;
+                let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
+                let ctx =
+                    GroupCtx { store, job_id, group: gi as u32, source, dest, spec, opts, cancel, on_event, rules };
+                match (source_password, dest_password) {
+                    (Ok(sp), Ok(dp)) => run_group(&ctx, &group.actions, sp, &dp).await?,
+                    (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
+                    (_, Err(e)) => {
+                        ctx.error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?
+                    }
                 }
+                store.set_group_time(&group.id, None, Some(&now_text()))?;
+                Ok::<(), JobError>(())
             }
-            store.set_group_time(&group.id, None, Some(&now_text()))?;
-            Ok::<(), JobError>(())
-        }
-    }).collect();
+        })
+        .collect();
     let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
     let mut running = futures::stream::iter(runs).buffer_unordered(concurrency);
     while let Some(done) = running.next().await {
