@@ -153,6 +153,7 @@ describe("email actions against the lab", { skip }, () => {
     await session.waitFor("[data-track-history]", { text: "queued" });
     await session.waitFor("[data-track-history]", { text: "delivered" });
     await session.waitFor("[data-track-detail]", { text: "Source IP 127.0.0.1" });
+    await session.waitFor("[data-track-detail] [data-hops] tbody tr", { text: "127.0.0.1" });
     await shoot("tracking-history");
     await click("[data-track-job]");
     await session.waitFor("[data-job-detail]");

@@ -158,6 +158,23 @@ async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
     let dsn = grace.bounce.unwrap();
     assert_eq!(dsn.recipients[0].address, "grace@example.test");
     assert_eq!(dsn.original_message_id.as_deref(), Some(grace.message_id.as_str()));
+    // The bounce report is logged as a message of its own, tied to grace's action.
+    let bounces = mailproof_core::tracking::query(
+        &w.store,
+        &mailproof_core::tracking::TrackQuery {
+            recipient: "alice@".into(),
+            subject: "undelivered".into(),
+            page_size: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(bounces.total, 1, "{:?}", bounces.rows);
+    let row = &bounces.rows[0];
+    assert_eq!(row.job_action_id.as_deref(), Some(by("grace").row_id.as_str()));
+    // Postfix wrote it itself: a null sender, and no relay it came from.
+    assert_eq!((row.envelope_sender.as_str(), row.source_ip.as_deref()), ("<>", None), "{row:?}");
+    assert!(row.from_header.contains("MAILER-DAEMON"), "{row:?}");
     let frank = by("frank").evidence.clone().unwrap();
     assert!(
         frank.transcript.iter().any(|l| l.starts_with("S: 554") || l.starts_with("S: 550")),

@@ -1,6 +1,7 @@
 //! Message tracking: search the log and read a message's history.
 
 use mailproof_core::tracking::{self, ExportOutcome, TrackError, TrackEvent, TrackPage, TrackQuery, TrackedRow};
+use mailproof_mail::message::Hop;
 use serde::Serialize;
 use specta::Type;
 use tauri::{AppHandle, Runtime, State};
@@ -29,15 +30,26 @@ pub async fn track_query(state: State<'_, AppState>, query: TrackQuery) -> IpcRe
 pub struct TrackDetail {
     pub message: TrackedRow,
     pub history: Vec<TrackEvent>,
+    /// The Received chain of the copy Mailproof found, origin first, and its folder; empty when none was found.
+    pub hops: Vec<Hop>,
+    pub folder: Option<String>,
 }
 
 /// A tracked message and its processing history.
 #[tauri::command]
 #[specta::specta]
 pub async fn track_history(state: State<'_, AppState>, id: f64) -> IpcResult<TrackDetail> {
-    let (message, history) = tracking::history(state.store()?, id as i64)?
+    let store = state.store()?;
+    let (message, history) = tracking::history(store, id as i64)?
         .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This message is no longer in the log."))?;
-    Ok(TrackDetail { message, history })
+    // The copy an action found is this message's only when the Message-IDs agree (its bounce shares the action).
+    let found = match &message.job_action_id {
+        Some(action) => store.action_evidence(action)?.filter(|e| e.message_id == message.message_id),
+        None => None,
+    }
+    .and_then(|e| e.received);
+    let (hops, folder) = found.map(|r| (r.hops, Some(r.folder))).unwrap_or_default();
+    Ok(TrackDetail { message, history, hops, folder })
 }
 
 /// Where an export went and how much it wrote.

@@ -800,6 +800,25 @@ fn on_bounce(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(
         None => verdict::bounced(&b),
     };
     ctx.store.track_event(p.tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
+    // The bounce report is a message Mailproof saw: logged as its own row, tied to the same action.
+    let seen = analyse(&a.raw[..a.raw.len().min(RAW_CAP)]);
+    let return_path = seen.header("Return-Path").unwrap_or("<>").to_owned();
+    ctx.store.track_seen(
+        &NewTracked {
+            message_id: seen.message_id.as_deref().unwrap_or(""),
+            envelope_sender: &return_path,
+            from_header: seen.from.as_deref().unwrap_or(""),
+            recipients: &ctx.source.email,
+            to_header: &seen.to.join(", "),
+            subject: seen.subject.as_deref().unwrap_or(""),
+            risk: None,
+            at_millis: now_millis(),
+            job_action_id: Some(&p.row_id),
+            verification_of: None,
+        },
+        &format!("Bounce report delivered to {} of {}, about {}", a.folder, ctx.source.email, p.composed.message_id),
+        seen.source_ip(),
+    )?;
     ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)
 }
 

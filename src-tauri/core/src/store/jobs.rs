@@ -294,6 +294,16 @@ impl Store {
         Ok(Some(job))
     }
 
+    /// An action's evidence, if it has any yet.
+    pub fn action_evidence(&self, row_id: &str) -> Result<Option<Evidence>, StoreError> {
+        let json: Option<String> = self
+            .conn()
+            .query_row("SELECT evidence FROM job_actions WHERE id = ?1", [row_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
     /// The received copy kept for an action, if any.
     pub fn raw_received(&self, row_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
@@ -305,12 +315,29 @@ impl Store {
 
     /// Starts tracking a message: its row and a first "queued" event.
     pub fn track_message(&self, m: &NewTracked) -> Result<i64, StoreError> {
+        self.track_first(m, "queued", "queued", "Queued for delivery", None)
+    }
+
+    /// Tracks a message Mailproof did not send but saw arrive (a bounce report): its row, delivered, with
+    /// `detail` as its first event.
+    pub fn track_seen(&self, m: &NewTracked, detail: &str, source_ip: Option<&str>) -> Result<i64, StoreError> {
+        self.track_first(m, "delivered", "delivered", detail, source_ip)
+    }
+
+    fn track_first(
+        &self,
+        m: &NewTracked,
+        kind: &str,
+        status: &str,
+        detail: &str,
+        source_ip: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject,
-                 risk, status, received_at, job_action_id, verification_of)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10)",
+                 risk, status, received_at, job_action_id, verification_of, source_ip)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?10, ?12)",
             params![
                 m.message_id,
                 m.envelope_sender,
@@ -321,13 +348,15 @@ impl Store {
                 m.risk,
                 m.at_millis,
                 m.job_action_id,
-                m.verification_of
+                m.verification_of,
+                status,
+                source_ip
             ],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute(
-            "INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, 'queued', 'Queued for delivery')",
-            params![id, m.at_millis],
+            "INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, m.at_millis, kind, detail],
         )?;
         tx.commit()?;
         Ok(id)

@@ -903,7 +903,11 @@ trustProblem: string | null;
  * True when the handshake went ahead only because this exact certificate is pinned.
  */
 acceptedByPin: boolean }
-export type TrackDetail = { message: TrackedRow; history: TrackEvent[] }
+export type TrackDetail = { message: TrackedRow; history: TrackEvent[]; 
+/**
+ * The Received chain of the copy Mailproof found, origin first, and its folder; empty when none was found.
+ */
+hops: Hop[]; folder: string | null }
 export type TrackEvent = { atMs: number; kind: string; detail: string }
 /**
  * Where an export went and how much it wrote.
