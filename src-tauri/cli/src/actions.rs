@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// Milliseconds between looks at the mailboxes.
     #[arg(long, default_value_t = 250)]
     pub poll: u32,
+    /// Milliseconds to pause between one action and the next.
+    #[arg(long, default_value_t = 0)]
+    pub pause: u32,
     /// How many destinations to test at once (1-16).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub concurrency: u32,
@@ -127,14 +130,19 @@ pub fn run(args: RunArgs) -> CliResult {
         params: RuntimeParams { spoofed_from: args.spoof.clone(), extra_sleep_secs: args.sleep },
         timing: JobTiming {
             timeout_secs: args.timeout,
-            pause_millis: 0,
+            pause_millis: args.pause,
             poll_millis: args.poll.max(20),
             concurrency: args.concurrency,
         },
     };
     let options = RunOptions { extra_ca: args.ca.clone() };
     let cancel = Cancel::default();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // Two workers: sending and watching run side by side.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let progress = |e: jobs::JobEvent| match (e.state, e.verdict) {
         (ActionState::Decided, Some(v)) => {
             eprintln!("{} {}: {} — {}", e.action_id, e.action_name, v.label(), e.reason.unwrap_or_default())

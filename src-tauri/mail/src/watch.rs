@@ -33,12 +33,16 @@ struct FolderState {
     next_uid: u32,
 }
 
-/// Watches every folder of an IMAP mailbox, INBOX and Junk included. Where the server offers IDLE, a second
-/// session idles on INBOX and wakes the watcher the moment mail arrives; the other folders are polled.
+/// Watches every folder of an IMAP mailbox, INBOX and Junk included. INBOX stays open (read-only): a look is a
+/// NOOP, after which the server reports new mail, and a fetch only when it did. Other folders are asked for their
+/// next UID (STATUS), and opened only when it moved. Where the server offers IDLE, a second session idles on
+/// INBOX and wakes the watcher when mail arrives.
 pub struct ImapWatcher {
     config: ImapConfig,
     session: Option<Session>,
     folders: Vec<FolderState>,
+    /// The folder the session has selected, if known.
+    selected: Option<String>,
     polls: u32,
     idle: Option<(tokio::task::JoinHandle<()>, Arc<Notify>)>,
 }
@@ -46,7 +50,14 @@ pub struct ImapWatcher {
 impl ImapWatcher {
     /// Signs in and notes where every folder stands: only mail arriving after this counts.
     pub async fn open(config: &ImapConfig) -> Result<ImapWatcher, ImapError> {
-        let mut w = ImapWatcher { config: config.clone(), session: None, folders: Vec::new(), polls: 0, idle: None };
+        let mut w = ImapWatcher {
+            config: config.clone(),
+            session: None,
+            folders: Vec::new(),
+            selected: None,
+            polls: 0,
+            idle: None,
+        };
         w.reconnect().await?;
         w.refresh_folders(true).await?;
         Ok(w)
@@ -78,6 +89,7 @@ impl ImapWatcher {
 
     async fn reconnect(&mut self) -> Result<(), ImapError> {
         self.session = Some(imap::connect(&self.config).await?);
+        self.selected = None;
         Ok(())
     }
 
@@ -102,10 +114,36 @@ impl ImapWatcher {
     async fn uid_next(&mut self, name: &str) -> Result<u32, ImapError> {
         let mb = self
             .session()
-            .examine(name)
+            .status(name, "(UIDNEXT)")
             .await
-            .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+            .map_err(|e| ImapError::Command { command: "STATUS", detail: e.to_string() })?;
         Ok(mb.uid_next.unwrap_or(1))
+    }
+
+    /// Is there mail in INBOX above `from`? INBOX stays open, so a NOOP makes the server report new
+    /// messages (EXISTS); every twentieth look fetches anyway, in case a report went astray.
+    async fn inbox_has_new(&mut self, from: u32) -> Result<bool, ImapError> {
+        if self.selected.as_deref() != Some("INBOX") {
+            let mb = self
+                .session()
+                .examine("INBOX")
+                .await
+                .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+            self.selected = Some("INBOX".into());
+            self.drain_reports();
+            return Ok(mb.uid_next.is_none_or(|next| next > from));
+        }
+        self.session().noop().await.map_err(|e| ImapError::Command { command: "NOOP", detail: e.to_string() })?;
+        Ok(self.drain_reports() || self.polls % 20 == 0)
+    }
+
+    /// Empties the session's queue of unsolicited reports; says whether one announced new mail.
+    fn drain_reports(&mut self) -> bool {
+        let mut new = false;
+        while let Ok(r) = self.session().unsolicited_responses.try_recv() {
+            new |= matches!(r, async_imap::types::UnsolicitedResponse::Exists(_));
+        }
+        new
     }
 
     /// New messages in every folder since the last look. `wanted` sees each new message's header and says
@@ -126,13 +164,30 @@ impl ImapWatcher {
             self.refresh_folders(false).await?;
         }
         let mut found = Vec::new();
-        for i in 0..self.folders.len() {
+        // INBOX first: after another folder was opened, INBOX is selected again before the others are asked.
+        let mut order: Vec<usize> = (0..self.folders.len()).collect();
+        order.sort_by_key(|&i| !self.folders[i].folder.name.eq_ignore_ascii_case("INBOX"));
+        for i in order {
             let name = self.folders[i].folder.name.clone();
-            let uid_next = self.uid_next(&name).await?;
             let from = self.folders[i].next_uid;
-            if uid_next <= from {
-                continue;
-            }
+            let inbox = name.eq_ignore_ascii_case("INBOX");
+            let uid_next = if inbox {
+                if !self.inbox_has_new(from).await? {
+                    continue;
+                }
+                from
+            } else {
+                let next = self.uid_next(&name).await?;
+                if next <= from {
+                    continue;
+                }
+                self.session()
+                    .examine(&name)
+                    .await
+                    .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+                self.selected = Some(name.clone());
+                next
+            };
             let headers: Vec<(u32, Vec<u8>)> = self
                 .session()
                 .uid_fetch(format!("{from}:*"), "(UID BODY.PEEK[HEADER])")
@@ -178,6 +233,7 @@ impl ImapWatcher {
 
     /// Deletes a message found earlier.
     pub async fn delete(&mut self, folder: &str, uid: u32) -> Result<(), ImapError> {
+        self.selected = None;
         imap::delete(self.session(), folder, &[uid]).await
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -137,38 +137,62 @@ pub async fn run_job(
         &groups,
     )?;
 
-    let rules = crate::rules::Classifier::load(store)?;
+    let rules = Arc::new(crate::rules::Classifier::load(store)?);
     let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
-    // Groups run side by side, at most `concurrency` at once: a group spends most of its time waiting for mail.
-    let runs: Vec<_> = groups
-        .iter()
-        .zip(&destinations)
-        .enumerate()
-        .map(|(gi, (group, dest))| {
-            let (source, job_id, rules, source_password) = (&source, &job_id, &rules, &source_password);
-            async move {
-                store.set_group_time(&group.id, Some(&now_text()), None)?;
-                let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
-                let ctx =
-                    GroupCtx { store, job_id, group: gi as u32, source, dest, spec, opts, cancel, on_event, rules };
-                match (source_password, dest_password) {
-                    (Ok(sp), Ok(dp)) => run_group(&ctx, &group.actions, sp, &dp).await?,
-                    (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
-                    (_, Err(e)) => {
-                        ctx.error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?
+    let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let (job, spec_shared, opts_shared) =
+        (Arc::<str>::from(job_id.as_str()), Arc::new(spec.clone()), Arc::new(opts.clone()));
+    let source_shared = Arc::new(source.clone());
+    let work = async {
+        // Groups run side by side, at most `concurrency` at once: a group spends most of its time waiting for mail.
+        let runs: Vec<_> = groups
+            .iter()
+            .zip(&destinations)
+            .enumerate()
+            .map(|(gi, (group, dest))| {
+                let ctx = GroupCtx {
+                    store: store.clone(),
+                    job_id: job.clone(),
+                    group: gi as u32,
+                    source: source_shared.clone(),
+                    dest: Arc::new(dest.clone()),
+                    spec: spec_shared.clone(),
+                    opts: opts_shared.clone(),
+                    cancel: cancel.clone(),
+                    events: events.clone(),
+                    rules: rules.clone(),
+                };
+                let source_password = &source_password;
+                async move {
+                    store.set_group_time(&group.id, Some(&now_text()), None)?;
+                    let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
+                    match (source_password, dest_password) {
+                        (Ok(sp), Ok(dp)) => run_group(ctx, &group.actions, sp, &dp).await?,
+                        (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
+                        (_, Err(e)) => ctx
+                            .error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?,
                     }
+                    store.set_group_time(&group.id, None, Some(&now_text()))?;
+                    Ok::<(), JobError>(())
                 }
-                store.set_group_time(&group.id, None, Some(&now_text()))?;
-                Ok::<(), JobError>(())
-            }
-        })
-        .collect();
-    let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
-    let mut running = futures::stream::iter(runs).buffer_unordered(concurrency);
-    while let Some(done) = running.next().await {
-        done?;
-    }
-    drop(running);
+            })
+            .collect();
+        // Only the groups hold senders now: progress ends when the last group does.
+        drop(events);
+        let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
+        let mut running = futures::stream::iter(runs).buffer_unordered(concurrency);
+        while let Some(done) = running.next().await {
+            done?;
+        }
+        Ok::<(), JobError>(())
+    };
+    let forward = async {
+        while let Some(e) = progress.recv().await {
+            on_event(e);
+        }
+    };
+    let (worked, ()) = tokio::join!(work, forward);
+    worked?;
 
     let report = store.job_report(&job_id)?.expect("just written");
     let status = if cancel.is_cancelled() {
@@ -202,17 +226,20 @@ pub fn recover_interrupted(store: &Store, stale_after: Duration) -> Result<usize
     )
 }
 
-struct GroupCtx<'a> {
-    store: &'a Store,
-    job_id: &'a str,
+/// What a group's tasks share. Owned, so the watcher runs as a task of its own, beside the sender.
+#[derive(Clone)]
+struct GroupCtx {
+    store: Store,
+    job_id: Arc<str>,
     group: u32,
-    source: &'a EmailProfile,
-    dest: &'a EmailProfile,
-    spec: &'a JobSpec,
-    opts: &'a RunOptions,
-    cancel: &'a Cancel,
-    on_event: &'a (dyn Fn(JobEvent) + Send + Sync),
-    rules: &'a crate::rules::Classifier,
+    source: Arc<EmailProfile>,
+    dest: Arc<EmailProfile>,
+    spec: Arc<JobSpec>,
+    opts: Arc<RunOptions>,
+    cancel: Cancel,
+    /// Progress goes back to the task that runs the job, which hands it to the caller.
+    events: tokio::sync::mpsc::UnboundedSender<JobEvent>,
+    rules: Arc<crate::rules::Classifier>,
 }
 
 /// An action sent and accepted, waiting for its fate.
@@ -229,7 +256,7 @@ struct Pending {
     early: Option<Arrived>,
 }
 
-impl GroupCtx<'_> {
+impl GroupCtx {
     fn event(
         &self,
         row_id: &str,
@@ -238,8 +265,8 @@ impl GroupCtx<'_> {
         verdict: Option<Verdict>,
         reason: Option<String>,
     ) {
-        (self.on_event)(JobEvent {
-            job_id: self.job_id.to_owned(),
+        let _ = self.events.send(JobEvent {
+            job_id: self.job_id.to_string(),
             group: self.group,
             row_id: row_id.to_owned(),
             action_id: def.id.to_owned(),
@@ -318,19 +345,19 @@ async fn open_watcher(
 }
 
 async fn run_group(
-    ctx: &GroupCtx<'_>,
+    ctx: GroupCtx,
     actions: &[(String, &'static ActionDef, String)],
     source_password: &crate::secrets::Secret,
     dest_password: &crate::secrets::Secret,
 ) -> Result<(), JobError> {
-    let mut dest_watch = match open_watcher(ctx.dest, dest_password, ctx.opts).await {
+    let dest_watch = match open_watcher(&ctx.dest, dest_password, &ctx.opts).await {
         Ok(w) => w,
         Err(e) => {
             ctx.error_all(actions, &format!("Setup: cannot read {}'s mailbox: {e}", ctx.dest.email))?;
             return Ok(());
         }
     };
-    let mut bounce_watch = match open_watcher(ctx.source, source_password, ctx.opts).await {
+    let bounce_watch = match open_watcher(&ctx.source, source_password, &ctx.opts).await {
         Ok(w) => w,
         Err(e) => {
             dest_watch.close().await;
@@ -339,19 +366,23 @@ async fn run_group(
             return Ok(());
         }
     };
-    let shared = Mutex::new(Shared {
+    let shared = Arc::new(Mutex::new(Shared {
         pending: Vec::new(),
         sending_done: false,
         open: actions.iter().map(|(_, _, token)| token.clone()).collect(),
         unclaimed: HashMap::new(),
         registered: 0,
-    });
-    let (sent, watched) = tokio::join!(
-        send_all(ctx, actions, source_password, &shared),
-        watch_all(ctx, &shared, &mut dest_watch, &mut bounce_watch)
-    );
-    dest_watch.close().await;
-    bounce_watch.close().await;
+    }));
+    // The watcher is a task of its own, so looking at the mailboxes never waits behind sending (and runs on
+    // another core when the runtime has one).
+    let watcher = tokio::spawn(watch_all(ctx.clone(), shared.clone(), dest_watch, bounce_watch));
+    let sent = send_all(&ctx, actions, source_password, &shared).await;
+    let watched = match watcher.await {
+        Ok(w) => w,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down: the job is being dropped with it.
+        Err(_) => Ok(()),
+    };
     sent?;
     watched?;
     Ok(())
@@ -396,7 +427,7 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
 }
 
 async fn send_all(
-    ctx: &GroupCtx<'_>,
+    ctx: &GroupCtx,
     actions: &[(String, &'static ActionDef, String)],
     password: &crate::secrets::Secret,
     shared: &Mutex<Shared>,
@@ -407,12 +438,12 @@ async fn send_all(
 }
 
 async fn send_each(
-    ctx: &GroupCtx<'_>,
+    ctx: &GroupCtx,
     actions: &[(String, &'static ActionDef, String)],
     password: &crate::secrets::Secret,
     shared: &Mutex<Shared>,
 ) -> Result<(), StoreError> {
-    let config = smtp_config(ctx.source, password, &ctx.opts.extra_ca);
+    let config = smtp_config(&ctx.source, password, &ctx.opts.extra_ca);
     let timing = &ctx.spec.timing;
     let mut session: Option<Session> = None;
     for (i, (row_id, def, token)) in actions.iter().enumerate() {
@@ -577,7 +608,19 @@ fn looks_like_bounce(header: &[u8]) -> bool {
 }
 
 async fn watch_all(
-    ctx: &GroupCtx<'_>,
+    ctx: GroupCtx,
+    shared: Arc<Mutex<Shared>>,
+    mut dest: Watcher,
+    mut bounces: Watcher,
+) -> Result<(), StoreError> {
+    let result = watch_loop(&ctx, &shared, &mut dest, &mut bounces).await;
+    dest.close().await;
+    bounces.close().await;
+    result
+}
+
+async fn watch_loop(
+    ctx: &GroupCtx,
     shared: &Mutex<Shared>,
     dest: &mut Watcher,
     bounces: &mut Watcher,
@@ -588,7 +631,7 @@ async fn watch_all(
     let mut interval = FAST_LOOK;
     loop {
         if beat.elapsed() >= HEARTBEAT {
-            ctx.store.job_heartbeat(ctx.job_id, now_millis())?;
+            ctx.store.job_heartbeat(&ctx.job_id, now_millis())?;
             beat = Instant::now();
         }
         {
@@ -660,9 +703,13 @@ async fn watch_all(
             ctx.store.track_event(p.tracked, now_millis(), "notReceived", Some("notReceived"), &d.reason, None)?;
             ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
         }
-        // Look again soon while mail is flowing; back off to the configured interval when it is quiet.
-        interval =
-            if found_any || lock(shared).registered != registered { FAST_LOOK } else { (interval * 2).min(poll) };
+        // Look again soon while mail is flowing or expected (an action accepted moments ago); back off to the
+        // configured interval when it is quiet.
+        let expecting = {
+            let s = lock(shared);
+            s.registered != registered || s.pending.iter().any(|p| p.due <= now && now < p.due + EXPECT_SOON)
+        };
+        interval = if found_any || expecting { FAST_LOOK } else { (interval * 2).min(poll) };
         wait_for_change(interval.min(poll), &changes).await;
     }
 }
@@ -670,7 +717,10 @@ async fn watch_all(
 /// The shortest pause between looks, right after sending or finding mail.
 const FAST_LOOK: Duration = Duration::from_millis(10);
 
-fn fail_pending(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, reason: &str) -> Result<(), StoreError> {
+/// For this long after an action was accepted, its mail is expected any moment: looks stay fast.
+const EXPECT_SOON: Duration = Duration::from_secs(2);
+
+fn fail_pending(ctx: &GroupCtx, shared: &Mutex<Shared>, reason: &str) -> Result<(), StoreError> {
     let pending = {
         let mut s = lock(shared);
         let pending = std::mem::take(&mut s.pending);
@@ -686,7 +736,7 @@ fn fail_pending(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, reason: &str) -> Res
 }
 
 /// A copy of one of our messages arrived (or a bounce that reached the destination, when sending to oneself).
-fn on_copy(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
+fn on_copy(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
     let header_end = a.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(a.raw.len().min(64 * 1024));
     let header = String::from_utf8_lossy(&a.raw[..header_end]).into_owned();
     let ours = header
@@ -721,7 +771,7 @@ fn on_copy(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(),
     }
 }
 
-fn judge_arrival(ctx: &GroupCtx<'_>, mut p: Pending, a: Arrived) -> Result<(), StoreError> {
+fn judge_arrival(ctx: &GroupCtx, mut p: Pending, a: Arrived) -> Result<(), StoreError> {
     let got = analyse(&a.raw);
     let sent =
         SentShape { subject: &p.composed.subject, parts: &p.composed.parts, body_payload: &p.composed.body_payload };
@@ -767,7 +817,7 @@ fn judge_arrival(ctx: &GroupCtx<'_>, mut p: Pending, a: Arrived) -> Result<(), S
     ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, delivered_at.as_deref(), Some(raw))
 }
 
-fn on_bounce(ctx: &GroupCtx<'_>, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
+fn on_bounce(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
     let Some(b) = mailproof_mail::bounce::parse(&a.raw) else { return Ok(()) };
     let text = String::from_utf8_lossy(&a.raw).into_owned();
     let mut candidates: Vec<&str> = b

@@ -11,7 +11,7 @@ mod settings;
 mod zones;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
@@ -69,9 +69,11 @@ pub enum OpenOutcome {
     RecoveredFromCorrupt { moved_to: PathBuf },
 }
 
+#[derive(Clone)]
 pub struct Store {
     // One connection, serialised. Mailproof's writes are small; a pool comes when a feature needs parallel reads.
-    conn: Mutex<Connection>,
+    // Clones share it, so a job's tasks can each hold the store.
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl Store {
@@ -116,7 +118,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
         migrations::apply(&mut conn, now)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
     }
 
     /// The schema version this database is at.
