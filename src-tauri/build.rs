@@ -37,6 +37,9 @@ fn main() {
         "track_query",
         "track_history",
         "track_export",
+        "list_email_rules",
+        "add_email_rule",
+        "delete_email_rule",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest)).expect("tauri build script failed");
 }

@@ -110,3 +110,21 @@ fn a_profile_draft_is_validated_field_by_field_and_nothing_is_listed_yet() {
     assert_eq!(err["code"], "invalid");
     assert!(err["message"].as_str().unwrap().contains("Port 143 starts in clear text"), "{err}");
 }
+
+#[test]
+fn email_rules_are_added_in_order_refused_when_bad_and_deleted() {
+    let (_app, w) = app();
+    assert_eq!(invoke(&w, "list_email_rules", json!({})).unwrap(), json!([]));
+    let rule = |name: &str, pattern: &str| json!({ "rule": { "name": name, "pattern": pattern, "target": "either", "outcome": "error" } });
+    let bad = invoke(&w, "add_email_rule", rule("Broken", "mailbox (full")).unwrap_err();
+    assert_eq!(bad["code"], "invalid");
+    assert!(bad["message"].as_str().unwrap().starts_with("The pattern is not a valid regular expression"), "{bad}");
+    invoke(&w, "add_email_rule", rule("Mailbox full", "mailbox (is )?full")).unwrap();
+    let both = invoke(&w, "add_email_rule", rule("Quota", "quota exceeded")).unwrap();
+    assert_eq!(both[0]["name"], "Mailbox full");
+    assert_eq!(both[1]["name"], "Quota");
+    let dup = invoke(&w, "add_email_rule", rule("quota", "x")).unwrap_err();
+    assert!(dup["message"].as_str().unwrap().contains("already exists"), "{dup}");
+    let left = invoke(&w, "delete_email_rule", json!({ "name": "Mailbox full" })).unwrap();
+    assert_eq!(left.as_array().unwrap().len(), 1);
+}

@@ -108,6 +108,22 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
     assert.equal((await session.findAll('[data-zone="DMZ"]')).length, 0);
   });
 
+  it("adds, refuses and deletes email rules in Settings", async () => {
+    const { session } = running;
+    await session.click(await session.waitFor('[data-nav="settings"]'));
+    await session.waitFor("[data-rules-empty]");
+    await session.type(await session.waitFor('[name="rule-name"]'), "Mailbox full");
+    await session.type(await session.waitFor('[name="rule-pattern"]'), "mailbox (full");
+    await session.click(await session.waitFor("[data-add-rule]"));
+    await session.waitFor("[data-rules-error]", { text: "The pattern is not a valid regular expression" });
+    await session.type(await session.waitFor('[name="rule-pattern"]'), "mailbox (is )?full");
+    await session.click(await session.waitFor("[data-add-rule]"));
+    await session.waitFor('[data-rules] [data-rule="Mailbox full"]', { text: "mailbox (is )?full" });
+    await shoot(session, "settings-email-rules");
+    await session.click(await session.waitFor('[data-rule="Mailbox full"] button'));
+    await session.waitFor("[data-rules-empty]");
+  });
+
   it("checks the real keyring from Settings", async () => {
     const { session } = running;
     await session.click(await session.waitFor('[data-action="check-keyring"]'));

@@ -129,6 +129,8 @@ export class Session {
   constructor(base, id) {
     this.base = base;
     this.id = id;
+    /** Element id → [selector, index] it was found by, for `reveal`. */
+    this.found = new Map();
   }
 
   cmd(method, path, body) {
@@ -149,7 +151,20 @@ export class Session {
 
   async findAll(css) {
     const els = await this.cmd("POST", "/elements", { using: "css selector", value: css });
-    return els.map((e) => e[ELEMENT] ?? Object.values(e)[0]);
+    const ids = els.map((e) => e[ELEMENT] ?? Object.values(e)[0]);
+    ids.forEach((id, i) => this.found.set(id, [css, i]));
+    return ids;
+  }
+
+  /**
+   * Scrolls an element found earlier to the middle of the view. WebKitWebDriver neither scrolls before a click
+   * nor takes element arguments in scripts, so the element is found again by the selector that found it.
+   */
+  async reveal(el) {
+    const where = this.found.get(el);
+    if (where) {
+      await this.execute("document.querySelectorAll(arguments[0])[arguments[1]]?.scrollIntoView({ block: 'center' })", ...where);
+    }
   }
 
   /** Waits up to `timeoutMs` for an element matching `css` (and whose text includes `text`, if given). */
@@ -166,12 +181,14 @@ export class Session {
     }
   }
 
-  click(el) {
+  async click(el) {
+    await this.reveal(el);
     return this.cmd("POST", `/element/${el}/click`, {});
   }
 
   /** Types `text` into an input (after emptying it, unless `append`). */
   async type(el, text, { append = false } = {}) {
+    await this.reveal(el);
     if (!append) await this.cmd("POST", `/element/${el}/clear`, {});
     // WebDriver refuses empty text: typing "" just empties the field.
     if (String(text) !== "") await this.cmd("POST", `/element/${el}/value`, { text: String(text) });

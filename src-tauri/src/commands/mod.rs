@@ -4,6 +4,7 @@ pub mod actions;
 pub mod app;
 pub mod directory;
 pub mod profiles;
+pub mod rules;
 pub mod settings;
 pub mod tracking;
 pub mod verification;
@@ -45,6 +46,9 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         actions::cancel_job,
         actions::list_jobs,
         actions::get_job,
+        rules::list_email_rules,
+        rules::add_email_rule,
+        rules::delete_email_rule,
         tracking::track_query,
         tracking::track_history,
         tracking::track_export::<tauri::Wry>,

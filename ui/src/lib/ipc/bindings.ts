@@ -364,6 +364,39 @@ async getJob(id: string) : Promise<Result<JobReport, IpcError>> {
 }
 },
 /**
+ * The rules, in the order they are tried.
+ */
+async listEmailRules() : Promise<Result<EmailRule[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_email_rules") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Adds a rule after the others and returns them all.
+ */
+async addEmailRule(rule: EmailRule) : Promise<Result<EmailRule[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_email_rule", { rule }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Deletes the rule with this name and returns the rest.
+ */
+async deleteEmailRule(name: string) : Promise<Result<EmailRule[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("delete_email_rule", { name }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * One page of the messages matching `query`, newest first, with the total.
  */
 async trackQuery(query: TrackQuery) : Promise<Result<TrackPage, IpcError>> {
@@ -508,6 +541,11 @@ export type EmailProfile = { id: string; email: string; serverType: ServerType; 
  * `None` means "All zones".
  */
 zoneId: string | null; zoneName: string | null; username: string; incoming: IncomingServer; outgoing: OutgoingServer; actors: ProfileActor[]; createdAt: string; updatedAt: string }
+export type EmailRule = { name: string; 
+/**
+ * A regular expression (Rust `regex` syntax); case-insensitive.
+ */
+pattern: string; target: RuleTarget; outcome: RuleOutcome }
 /**
  * The account Mailproof sends verification mail from (Settings → Email).
  */
@@ -747,6 +785,16 @@ export type ReceivedCopy = { folder: string; junk: boolean; headers: ([string, s
  */
 truncated: boolean }
 export type Risk = "high" | "medium" | "low"
+export type RuleOutcome = 
+/**
+ * The bounce means the defences blocked the message.
+ */
+"blocked" | 
+/**
+ * The bounce means something is set up wrong (mailbox full, unknown user …).
+ */
+"error"
+export type RuleTarget = "subject" | "body" | "either"
 export type RuntimeParams = { 
 /**
  * The "From spoofed address" for spoofing actions; any address, shown with a warning.
