@@ -37,6 +37,8 @@ fn main() {
         "track_query",
         "track_history",
         "track_export",
+        "export_job",
+        "save_job_evidence",
         "list_email_rules",
         "add_email_rule",
         "delete_email_rule",

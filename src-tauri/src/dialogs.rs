@@ -38,3 +38,23 @@ pub async fn save_file<R: Runtime>(
     }
     Ok(Some(path))
 }
+
+/// Asks for a folder. `None` when the user closed the dialog.
+pub async fn pick_folder<R: Runtime>(app: &AppHandle<R>, title: &str) -> IpcResult<Option<PathBuf>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut dialog = app.dialog().file().set_title(title);
+    if let Some(dir) = app.path().document_dir().ok().filter(|d| d.is_dir()) {
+        dialog = dialog.set_directory(dir);
+    }
+    if let Some(window) = app.get_webview_window("main") {
+        dialog = dialog.set_parent(&window);
+    }
+    dialog.pick_folder(move |chosen| {
+        let _ = tx.send(chosen);
+    });
+    let chosen = rx.await.map_err(|_| IpcError::new(ErrorCode::Internal, "The folder dialog closed unexpectedly."))?;
+    let Some(chosen) = chosen else { return Ok(None) };
+    chosen.into_path().map(Some).map_err(|e| {
+        IpcError::new(ErrorCode::Invalid, format!("That folder cannot be used ({e}). Choose a local folder."))
+    })
+}

@@ -108,6 +108,15 @@ describe("email actions against the lab", { skip }, () => {
     await session.waitFor("[data-runtime-params]", { text: "wait for each message 8 s" });
     await session.waitFor('[data-group="0"]', { text: "Group 1 (1 Actions): alice@example.test → bob@example.test" });
     await shoot("results-job");
+    // The results as CSV through the real save dialog: one row per action.
+    const resultsCsv = join(shots, "job-results.csv");
+    rmSync(resultsCsv, { force: true });
+    await click("[data-export-csv]");
+    await answerSaveDialog("Export job results", resultsCsv);
+    await session.waitFor('[data-banner="info"]', { text: `Saved to ${resultsCsv}` });
+    const rows = readFileSync(resultsCsv, "utf8").trim().split("\r\n");
+    assert.equal(rows.length, 5, "a header and four actions");
+    assert.ok(rows.some((r) => r.includes("frank@example.test") && r.includes("Prevented")), rows.join("\n"));
     await click('[data-group="0"] [data-expand="A100-002"]');
     const id = await session.text(await session.waitFor('[data-group="0"] [data-message-id]'));
     assert.match(id, /^mp-[a-z2-7]{12}\./);

@@ -192,6 +192,22 @@ async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
     let ((h0, h1), (d0, d1)) = (span(heidi), span(dan));
     assert!(h0 < d1 && d0 < h1, "heidi {h0}..{h1} and dan {d0}..{d1} overlap");
 
+    // The evidence folder: the results, and per action the evidence, the transcript and any received copy.
+    let out = tempfile::tempdir().unwrap();
+    let dir = mailproof_core::jobs::export::save_evidence(&w.store, &report, out.path()).unwrap();
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), users.len() + 1, "{csv}");
+    let bob_dir =
+        std::fs::read_dir(&dir).unwrap().flatten().find(|e| e.file_name().to_string_lossy().ends_with("-bob"));
+    let bob_dir = bob_dir.expect("a folder for bob's action").path();
+    let eml = std::fs::read_to_string(bob_dir.join("received.eml")).unwrap();
+    assert!(eml.contains(&bob.message_id), "the copy bob received");
+    let transcript = std::fs::read_to_string(bob_dir.join("transcript.txt")).unwrap();
+    assert!(
+        transcript.contains("C: AUTH PLAIN <credentials removed>") && !transcript.contains(&w.lab.password("alice"))
+    );
+    assert!(std::fs::read_to_string(bob_dir.join("received-headers.txt")).unwrap().starts_with("Received: "));
+
     // Progress was reported live: every action went through sending and ended decided.
     let events = events.into_inner().unwrap();
     for a in &report.actions {

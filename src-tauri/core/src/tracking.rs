@@ -726,7 +726,8 @@ pub fn export_csv_to(store: &Store, q: &TrackQuery, path: &std::path::Path) -> R
     outcome
 }
 
-fn csv_cell(s: &str) -> String {
+/// One CSV cell: quoted when needed; a cell a spreadsheet would run as a formula gets a leading `'`.
+pub(crate) fn csv_cell(s: &str) -> String {
     let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
     if guarded.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", guarded.replace('"', "\"\""))

@@ -1,10 +1,13 @@
 //! Email actions: the library, running jobs with live progress, and their results.
 
 use mailproof_core::actions::{self, ActionInfo};
+use mailproof_core::jobs::export::{self, ExportError};
 use mailproof_core::jobs::{self, JobError, JobEvent, JobReport, JobSpec, JobSummary, RunOptions};
 use mailproof_core::verification::Cancel;
+use serde::{Deserialize, Serialize};
+use specta::Type;
 use tauri::ipc::Channel;
-use tauri::State;
+use tauri::{AppHandle, Runtime, State};
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::state::AppState;
@@ -75,4 +78,78 @@ pub async fn get_job(state: State<'_, AppState>, id: String) -> IpcResult<JobRep
         .store()?
         .job_report(&id)?
         .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This job no longer exists. Reload the results."))
+}
+
+impl From<ExportError> for IpcError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Store(s) => s.into(),
+            other => IpcError::new(ErrorCode::Invalid, format!("Mailproof {other}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub enum JobExportFormat {
+    Json,
+    Csv,
+}
+
+/// Where an export or the evidence went.
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    pub path: String,
+}
+
+fn report(state: &AppState, id: &str) -> IpcResult<JobReport> {
+    state
+        .store()?
+        .job_report(id)?
+        .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This job no longer exists. Reload the results."))
+}
+
+/// Asks where to save, then writes a job's results as JSON (everything, evidence included) or CSV (one row per
+/// action). `None` when the user closed the dialog.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_job<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+    format: JobExportFormat,
+) -> IpcResult<Option<Saved>> {
+    let report = report(&state, &id)?;
+    let (ext, kind, text) = match format {
+        JobExportFormat::Json => ("json", "JSON", export::to_json(&report)),
+        JobExportFormat::Csv => ("csv", "CSV", export::to_csv(&report)),
+    };
+    let name = format!("mailproof-job-{}.{ext}", id.get(..8).unwrap_or(&id));
+    let Some(path) = crate::dialogs::save_file(&app, "Export job results", &name, kind, ext).await? else {
+        return Ok(None);
+    };
+    export::write_file(&path, text.as_bytes())?;
+    Ok(Some(Saved { path: path.display().to_string() }))
+}
+
+/// Asks for a folder, then saves a job's evidence in a new folder inside it: the results as JSON and CSV and,
+/// per action, the received copy (.eml), the SMTP transcript and the evidence. `None` when the user closed the
+/// dialog.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_job_evidence<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+) -> IpcResult<Option<Saved>> {
+    let report = report(&state, &id)?;
+    let Some(parent) = crate::dialogs::pick_folder(&app, "Save the job's evidence in…").await? else {
+        return Ok(None);
+    };
+    let store = state.store()?.clone();
+    let dir = tauri::async_runtime::spawn_blocking(move || export::save_evidence(&store, &report, &parent))
+        .await
+        .map_err(|e| IpcError::new(ErrorCode::Internal, format!("Saving stopped unexpectedly: {e}")))??;
+    Ok(Some(Saved { path: dir.display().to_string() }))
 }

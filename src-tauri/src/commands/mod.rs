@@ -46,6 +46,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         actions::cancel_job,
         actions::list_jobs,
         actions::get_job,
+        actions::export_job::<tauri::Wry>,
+        actions::save_job_evidence::<tauri::Wry>,
         rules::list_email_rules,
         rules::add_email_rule,
         rules::delete_email_rule,

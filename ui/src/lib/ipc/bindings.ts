@@ -364,6 +364,31 @@ async getJob(id: string) : Promise<Result<JobReport, IpcError>> {
 }
 },
 /**
+ * Asks where to save, then writes a job's results as JSON (everything, evidence included) or CSV (one row per
+ * action). `None` when the user closed the dialog.
+ */
+async exportJob(id: string, format: JobExportFormat) : Promise<Result<Saved | null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_job", { id, format }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Asks for a folder, then saves a job's evidence in a new folder inside it: the results as JSON and CSV and,
+ * per action, the received copy (.eml), the SMTP transcript and the evidence. `None` when the user closed the
+ * dialog.
+ */
+async saveJobEvidence(id: string) : Promise<Result<Saved | null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_job_evidence", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * The rules, in the order they are tried.
  */
 async listEmailRules() : Promise<Result<EmailRule[], IpcError>> {
@@ -690,6 +715,7 @@ export type JobEvent = { jobId: string; group: number;
  * The job action's row id.
  */
 rowId: string; actionId: string; actionName: string; state: ActionState; verdict: Verdict | null; reason: string | null }
+export type JobExportFormat = "json" | "csv"
 /**
  * A stored job with every action.
  */
@@ -804,6 +830,10 @@ spoofedFrom: string | null;
  * Wait this long after sending before looking for the message.
  */
 extraSleepSecs: number }
+/**
+ * Where an export or the evidence went.
+ */
+export type Saved = { path: string }
 /**
  * A secret value. Prints `<redacted>` and refuses to serialize, so it cannot reach logs, IPC responses or
  * exports. It can be deserialized: that is how a password arrives from a form or from stdin.
