@@ -38,6 +38,8 @@ fn main() {
         "track_history",
         "track_export",
         "export_job",
+        "job_runs",
+        "job_rerun",
         "save_job_evidence",
         "list_email_rules",
         "add_email_rule",

@@ -166,5 +166,20 @@ describe("email actions against the lab", { skip }, () => {
     await shoot("tracking-history");
     await click("[data-track-job]");
     await session.waitFor("[data-job-detail]");
+
+    // The job's prevention rate by category; then a re-run of the same choices (with a shorter wait), after
+    // which the trend across runs has two points.
+    await session.waitFor('[data-rate-bars] [data-category="malware"]', { text: "50%" });
+    await session.waitFor("[data-trend-empty]");
+    await click("[data-rerun]");
+    await session.waitFor('[data-banner="info"]', { text: "Re-running" });
+    await session.waitFor("[data-start-job]", { text: "Start job (4 actions)" });
+    await session.type(await session.waitFor('[name="timeout"]'), "5");
+    await click("[data-start-job]");
+    await session.waitFor("[data-finished]", { timeoutMs: 60000 });
+    await click("[data-finished] a");
+    await session.waitFor("[data-trend] circle");
+    assert.equal((await session.findAll("[data-trend] circle")).length, 2, "two runs of the same actions");
+    await shoot("results-charts");
   });
 });

@@ -2,7 +2,7 @@
 
 use mailproof_core::actions::{self, ActionInfo};
 use mailproof_core::jobs::export::{self, ExportError};
-use mailproof_core::jobs::{self, JobError, JobEvent, JobReport, JobSpec, JobSummary, RunOptions};
+use mailproof_core::jobs::{self, JobError, JobEvent, JobReport, JobSpec, JobSummary, Rerun, RunOptions};
 use mailproof_core::verification::Cancel;
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -152,4 +152,21 @@ pub async fn save_job_evidence<R: Runtime>(
         .await
         .map_err(|e| IpcError::new(ErrorCode::Internal, format!("Saving stopped unexpectedly: {e}")))??;
     Ok(Some(Saved { path: dir.display().to_string() }))
+}
+
+/// Every run of the same selection of actions as this job, oldest first: the trend of its prevention rate.
+#[tauri::command]
+#[specta::specta]
+pub async fn job_runs(state: State<'_, AppState>, id: String) -> IpcResult<Vec<JobSummary>> {
+    Ok(state.store()?.runs_like(&id)?)
+}
+
+/// The job as it was built, to start again from the job builder; profiles deleted since are named and left out.
+#[tauri::command]
+#[specta::specta]
+pub async fn job_rerun(state: State<'_, AppState>, id: String) -> IpcResult<Rerun> {
+    state
+        .store()?
+        .job_rerun(&id)?
+        .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This job no longer exists. Reload the results."))
 }

@@ -46,6 +46,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         actions::cancel_job,
         actions::list_jobs,
         actions::get_job,
+        actions::job_runs,
+        actions::job_rerun,
         actions::export_job::<tauri::Wry>,
         actions::save_job_evidence::<tauri::Wry>,
         rules::list_email_rules,

@@ -283,6 +283,9 @@ pub struct JobReport {
     /// The runtime parameters and timing the job ran with (`None` if they cannot be read back).
     pub params: Option<RuntimeParams>,
     pub timing: Option<JobTiming>,
+    /// Addresses of the job's source and destinations whose profiles were deleted since it ran (their results
+    /// stay; a re-run leaves them out).
+    pub deleted_profiles: Vec<String>,
     pub actions: Vec<ActionResult>,
 }
 
@@ -290,4 +293,16 @@ impl JobReport {
     pub fn count(&self, v: Verdict) -> usize {
         self.actions.iter().filter(|a| a.verdict == Some(v)).count()
     }
+}
+
+/// What it takes to run a stored job again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct Rerun {
+    /// The job as it was built; destinations whose profile is gone are left out, and the source is empty when its
+    /// profile is gone.
+    pub spec: JobSpec,
+    /// Addresses whose profiles were deleted since.
+    pub deleted_profiles: Vec<String>,
 }

@@ -4,7 +4,9 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
 use crate::actions::ActionDef;
-use crate::jobs::{ActionResult, ActionState, Evidence, JobReport, JobSummary, JobTiming, RuntimeParams, Verdict};
+use crate::jobs::{
+    ActionResult, ActionState, Evidence, JobReport, JobSpec, JobSummary, JobTiming, Rerun, RuntimeParams, Verdict,
+};
 
 /// A job about to start: its groups and actions, ids chosen by the caller.
 pub struct NewJob<'a> {
@@ -38,6 +40,17 @@ pub struct NewTracked<'a> {
     pub job_action_id: Option<&'a str>,
     /// The profile a verification mail was sent to.
     pub verification_of: Option<&'a str>,
+}
+
+/// Addresses of a job's profiles deleted since it ran, source first.
+fn deleted_profiles(conn: &rusqlite::Connection, job_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT source_email FROM job_groups WHERE job_id = ?1 AND source_profile_id IS NULL
+         UNION SELECT destination_email FROM job_groups WHERE job_id = ?1 AND destination_profile_id IS NULL",
+    )?;
+    let mut out: Vec<String> = stmt.query_map([job_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    out.dedup();
+    Ok(out)
 }
 
 /// One message for `seed_tracked`.
@@ -194,17 +207,30 @@ impl Store {
 
     /// Every job, newest first, with its counts per verdict.
     pub fn list_jobs(&self) -> Result<Vec<JobSummary>, StoreError> {
+        self.jobs_where("1", &[])
+    }
+
+    /// Every run of the same selection of actions as job `job_id` (itself included), oldest first: the trend of
+    /// its prevention rate.
+    pub fn runs_like(&self, job_id: &str) -> Result<Vec<JobSummary>, StoreError> {
+        let mut runs = self.jobs_where("j.selection = (SELECT selection FROM jobs WHERE id = ?1)", &[job_id])?;
+        runs.reverse();
+        Ok(runs)
+    }
+
+    /// Jobs matching `condition` on `j`, newest first, with their counts.
+    fn jobs_where(&self, condition: &str, params: &[&str]) -> Result<Vec<JobSummary>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT j.id, j.name, j.status, j.created_at, j.started_at, j.ended_at, count(a.id),
                     sum(a.verdict = 'prevented'), sum(a.verdict = 'detected'), sum(a.verdict = 'missed'),
                     sum(a.verdict = 'errored'), sum(a.verdict = 'incomplete')
              FROM jobs j LEFT JOIN job_groups g ON g.job_id = j.id LEFT JOIN job_actions a ON a.group_id = g.id
-             GROUP BY j.id ORDER BY j.rowid DESC",
-        )?;
+             WHERE {condition} GROUP BY j.id ORDER BY j.rowid DESC"
+        ))?;
         let n = |r: &rusqlite::Row, i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(0) as u32);
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(rusqlite::params_from_iter(params), |r| {
                 Ok(JobSummary {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -222,6 +248,32 @@ impl Store {
             })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// The job as it was built, to run again; `None` when there is no such job.
+    pub fn job_rerun(&self, job_id: &str) -> Result<Option<Rerun>, StoreError> {
+        let conn = self.conn();
+        let job = conn
+            .query_row("SELECT name, selection, params FROM jobs WHERE id = ?1", [job_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?;
+        let Some((name, selection, params)) = job else { return Ok(None) };
+        let (params, timing) = serde_json::from_str::<(RuntimeParams, JobTiming)>(&params)
+            .unwrap_or((RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 }, JobTiming::default()));
+        let selection = serde_json::from_str(&selection)
+            .map_err(|e| StoreError::BadValue { key: format!("job {job_id} selection"), detail: e.to_string() })?;
+        let mut stmt = conn.prepare(
+            "SELECT source_profile_id, destination_profile_id FROM job_groups WHERE job_id = ?1 ORDER BY position",
+        )?;
+        let groups: Vec<(Option<String>, Option<String>)> =
+            stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let source_profile_id = groups.iter().find_map(|(s, _)| s.clone()).unwrap_or_default();
+        let destination_profile_ids = groups.into_iter().filter_map(|(_, d)| d).collect();
+        Ok(Some(Rerun {
+            spec: JobSpec { name, selection, source_profile_id, destination_profile_ids, params, timing },
+            deleted_profiles: deleted_profiles(&conn, job_id)?,
+        }))
     }
 
     pub fn job_report(&self, job_id: &str) -> Result<Option<JobReport>, StoreError> {
@@ -245,12 +297,14 @@ impl Store {
                         ended_at: r.get(6)?,
                         params,
                         timing,
+                        deleted_profiles: Vec::new(),
                         actions: Vec::new(),
                     })
                 },
             )
             .optional()?;
         let Some(mut job) = job else { return Ok(None) };
+        job.deleted_profiles = deleted_profiles(&conn, job_id)?;
         let mut stmt = conn.prepare(
             "SELECT a.id, g.position, g.source_email, g.destination_email, a.action_id, a.action_name, a.category,
                     a.risk, a.direction, a.state, a.verdict, a.cause, a.reason, a.message_id, a.sent_at,

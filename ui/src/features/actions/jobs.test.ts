@@ -1,11 +1,15 @@
 import { describe, expect, it } from "vitest";
-import type { ActionInfo, EmailProfile, JobEvent } from "../../lib/ipc";
+import type { ActionInfo, ActionResult, EmailProfile, JobEvent, Verdict } from "../../lib/ipc";
 import {
   applyEvent,
   blocking,
   countVerdicts,
   filterLibrary,
+  idsOf,
   jobIdFromHash,
+  offerRerun,
+  ratesByCategory,
+  takeRerun,
   percent,
   preventionRate,
   sortJobs,
@@ -100,5 +104,50 @@ describe("progress and results", () => {
     expect(sortJobs(jobs, "rate", true).map((x) => x.id)).toEqual(["a", "b"]);
     expect(jobIdFromHash("#/results/0b6f1c1e-aaaa-bbbb-cccc-000000000000")).toBe("0b6f1c1e-aaaa-bbbb-cccc-000000000000");
     expect(jobIdFromHash("#/results")).toBeNull();
+  });
+});
+
+describe("re-runs and charts", () => {
+  const lib = [
+    action("A1"),
+    action("A2", { category: "spam" }),
+    action("A3", { category: "dataLoss", direction: "outbound" }),
+  ];
+
+  it("turns any stored selection back into the builder's action IDs, in library order", () => {
+    expect(idsOf({ kind: "ids", ids: ["A3", "A1", "A1"] }, lib)).toEqual(["A1", "A3"]);
+    expect(idsOf({ kind: "allInbound" }, lib)).toEqual(["A1", "A2"]);
+    expect(idsOf({ kind: "allOutbound" }, lib)).toEqual(["A3"]);
+    expect(idsOf({ kind: "category", category: "spam" }, lib)).toEqual(["A2"]);
+    expect(idsOf({ kind: "all" }, lib)).toHaveLength(3);
+  });
+
+  it("hands a re-run to the builder once", () => {
+    const r = {
+      spec: {
+        name: "j",
+        selection: { kind: "all" as const },
+        sourceProfileId: "s",
+        destinationProfileIds: [],
+        params: { spoofedFrom: null, extraSleepSecs: 0 },
+        timing: { timeoutSecs: 300, pauseMillis: 0, pollMillis: 250, concurrency: 4 },
+      },
+      deletedProfiles: [],
+    };
+    offerRerun(r);
+    expect(takeRerun()).toBe(r);
+    expect(takeRerun()).toBeNull();
+  });
+
+  it("computes the prevention rate per category, Errored not counted", () => {
+    const result = (category: string, verdict: Verdict | null) => ({ category, verdict }) as unknown as ActionResult;
+    const rows = ratesByCategory(
+      [result("malware", "prevented"), result("malware", "missed"), result("malware", "errored"), result("spam", null)],
+      { malware: "Malware test files" },
+    );
+    expect(rows.map((r) => [r.label, r.rate])).toEqual([
+      ["Malware test files", 0.5],
+      ["spam", null],
+    ]);
   });
 });

@@ -1,5 +1,15 @@
 // Pure helpers for the job builder and the results: selection, validation, live progress and summaries.
-import type { ActionInfo, ActionState, EmailProfile, JobEvent, JobSummary, Verdict } from "../../lib/ipc";
+import type {
+  ActionInfo,
+  ActionResult,
+  ActionState,
+  EmailProfile,
+  JobEvent,
+  JobSummary,
+  Rerun,
+  Selection,
+  Verdict,
+} from "../../lib/ipc";
 
 export const WORKSTATION = "this-workstation";
 
@@ -155,4 +165,48 @@ export function sortJobs(jobs: JobSummary[], by: JobSort, descending: boolean): 
 export function jobIdFromHash(hash: string): string | null {
   const m = /^#\/results\/([0-9a-fA-F-]{8,})$/.exec(hash);
   return m ? m[1] : null;
+}
+
+/** The action IDs a stored selection stands for, in library order, each once. */
+export function idsOf(selection: Selection, library: ActionInfo[]): string[] {
+  switch (selection.kind) {
+    case "ids":
+      return library.filter((a) => selection.ids.includes(a.id)).map((a) => a.id);
+    case "allInbound":
+      return library.filter((a) => a.direction === "inbound").map((a) => a.id);
+    case "allOutbound":
+      return library.filter((a) => a.direction === "outbound").map((a) => a.id);
+    case "category":
+      return library.filter((a) => a.category === selection.category).map((a) => a.id);
+    case "all":
+      return library.map((a) => a.id);
+  }
+}
+
+// A re-run handed from Results to the job builder, taken once.
+let pendingRerun: Rerun | null = null;
+export function offerRerun(r: Rerun) {
+  pendingRerun = r;
+}
+export function takeRerun(): Rerun | null {
+  const r = pendingRerun;
+  pendingRerun = null;
+  return r;
+}
+
+export interface CategoryRate {
+  category: string;
+  label: string;
+  counts: Counts;
+  rate: number | null;
+}
+
+/** Prevention rate per category of a job's actions, in the order categories first appear. */
+export function ratesByCategory(actions: ActionResult[], labels: Record<string, string>): CategoryRate[] {
+  const by = new Map<string, (Verdict | null)[]>();
+  for (const a of actions) by.set(a.category, [...(by.get(a.category) ?? []), a.verdict]);
+  return [...by.entries()].map(([category, verdicts]) => {
+    const counts = countVerdicts(verdicts);
+    return { category, label: labels[category] ?? category, counts, rate: preventionRate(counts) };
+  });
 }

@@ -364,6 +364,28 @@ async getJob(id: string) : Promise<Result<JobReport, IpcError>> {
 }
 },
 /**
+ * Every run of the same selection of actions as this job, oldest first: the trend of its prevention rate.
+ */
+async jobRuns(id: string) : Promise<Result<JobSummary[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("job_runs", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The job as it was built, to start again from the job builder; profiles deleted since are named and left out.
+ */
+async jobRerun(id: string) : Promise<Result<Rerun, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("job_rerun", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Asks where to save, then writes a job's results as JSON (everything, evidence included) or CSV (one row per
  * action). `None` when the user closed the dialog.
  */
@@ -723,7 +745,12 @@ export type JobReport = { id: string; name: string; status: string; error: strin
 /**
  * The runtime parameters and timing the job ran with (`None` if they cannot be read back).
  */
-params: RuntimeParams | null; timing: JobTiming | null; actions: ActionResult[] }
+params: RuntimeParams | null; timing: JobTiming | null; 
+/**
+ * Addresses of the job's source and destinations whose profiles were deleted since it ran (their results
+ * stay; a re-run leaves them out).
+ */
+deletedProfiles: string[]; actions: ActionResult[] }
 /**
  * What to run.
  */
@@ -810,6 +837,19 @@ export type ReceivedCopy = { folder: string; junk: boolean; headers: ([string, s
  * The copy was larger than Mailproof keeps; `raw_received` holds its beginning.
  */
 truncated: boolean }
+/**
+ * What it takes to run a stored job again.
+ */
+export type Rerun = { 
+/**
+ * The job as it was built; destinations whose profile is gone are left out, and the source is empty when its
+ * profile is gone.
+ */
+spec: JobSpec; 
+/**
+ * Addresses whose profiles were deleted since.
+ */
+deletedProfiles: string[] }
 export type Risk = "high" | "medium" | "low"
 export type RuleOutcome = 
 /**
