@@ -202,8 +202,13 @@ export class Session {
     return this.cmd("GET", `/element/${el}/selected`);
   }
 
-  /** A PNG screenshot of the window, as a Buffer. */
+  /**
+   * A PNG screenshot of the X display the app runs on, as a Buffer: what a person would see, native dialogs
+   * included. (WebKitWebDriver's own screenshot waits for a composited frame, and Mailproof renders without
+   * accelerated compositing on Linux.)
+   */
   async screenshot() {
-    return Buffer.from(await this.cmd("GET", "/screenshot"), "base64");
+    await sleep(100); // let the last change paint
+    return execFileSync("import", ["-window", "root", "png:-"], { maxBuffer: 64 * 1024 * 1024 });
   }
 }

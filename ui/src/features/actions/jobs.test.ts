@@ -9,7 +9,9 @@ import {
   jobIdFromHash,
   offerRerun,
   ratesByCategory,
+  repeated,
   takeRerun,
+  timesRepeated,
   percent,
   preventionRate,
   sortJobs,
@@ -40,6 +42,7 @@ const form = (over: Partial<JobForm> = {}): JobForm => ({
   timeoutSecs: "300",
   pauseMillis: "0",
   concurrency: "4",
+  repeat: "1",
   ...over,
 });
 
@@ -120,6 +123,14 @@ describe("re-runs and charts", () => {
     expect(idsOf({ kind: "allOutbound" }, lib)).toEqual(["A3"]);
     expect(idsOf({ kind: "category", category: "spam" }, lib)).toEqual(["A2"]);
     expect(idsOf({ kind: "all" }, lib)).toHaveLength(3);
+  });
+
+  it("repeats a selection for load tests and reads the repeat back", () => {
+    const ids = repeated(["A1", "A2"], 3);
+    expect(ids).toEqual(["A1", "A2", "A1", "A2", "A1", "A2"]);
+    expect(timesRepeated({ kind: "ids", ids })).toBe(3);
+    expect(timesRepeated({ kind: "ids", ids: ["A1", "A1", "A2"] })).toBe(1);
+    expect(timesRepeated({ kind: "all" })).toBe(1);
   });
 
   it("hands a re-run to the builder once", () => {

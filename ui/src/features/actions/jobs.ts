@@ -48,6 +48,8 @@ export interface JobForm {
   timeoutSecs: string;
   pauseMillis: string;
   concurrency: string;
+  /** The selection runs this many times over (load tests). */
+  repeat: string;
 }
 
 const EMAIL = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/;
@@ -73,6 +75,7 @@ export function validateJob(form: JobForm, library: ActionInfo[]): Record<string
   if (whole(form.extraSleepSecs, 0, 3600) === null) issues.extraSleepSecs = "A whole number of seconds from 0 to 3,600.";
   if (whole(form.pauseMillis, 0, 600000) === null) issues.pauseMillis = "A whole number of milliseconds from 0 to 600,000.";
   if (whole(form.concurrency, 1, 16) === null) issues.concurrency = "A whole number from 1 to 16.";
+  if (whole(form.repeat, 1, 1000) === null) issues.repeat = "A whole number of times from 1 to 1,000.";
   return issues;
 }
 
@@ -95,19 +98,34 @@ export interface LiveRow {
 
 /** Applies one progress event to the rows (rows are keyed by the job action's row id). */
 export function applyEvent(rows: LiveRow[], e: JobEvent): LiveRow[] {
-  const i = rows.findIndex((r) => r.rowId === e.rowId);
-  const row: LiveRow = {
-    rowId: e.rowId,
-    group: e.group,
-    actionId: e.actionId,
-    actionName: e.actionName,
-    state: e.state,
-    verdict: e.verdict,
-    reason: e.reason,
-  };
-  if (i < 0) return [...rows, row];
+  return applyEvents(rows, new Map(rows.map((r, i) => [r.rowId, i])), [e]);
+}
+
+/**
+ * Applies a batch of progress events in one pass: one new array per batch, rows that did not change kept as they
+ * were (so a keyed list re-renders only the changed ones). `index` maps row ids to positions and is kept up to
+ * date; pass the same map with each batch.
+ */
+export function applyEvents(rows: LiveRow[], index: Map<string, number>, events: JobEvent[]): LiveRow[] {
   const next = rows.slice();
-  next[i] = row;
+  for (const e of events) {
+    const row: LiveRow = {
+      rowId: e.rowId,
+      group: e.group,
+      actionId: e.actionId,
+      actionName: e.actionName,
+      state: e.state,
+      verdict: e.verdict,
+      reason: e.reason,
+    };
+    const i = index.get(e.rowId);
+    if (i === undefined) {
+      index.set(e.rowId, next.length);
+      next.push(row);
+    } else {
+      next[i] = row;
+    }
+  }
   return next;
 }
 
@@ -209,4 +227,16 @@ export function ratesByCategory(actions: ActionResult[], labels: Record<string, 
     const counts = countVerdicts(verdicts);
     return { category, label: labels[category] ?? category, counts, rate: preventionRate(counts) };
   });
+}
+
+/** The IDs `times` times over, in order: the selection of a load test. */
+export function repeated(ids: string[], times: number): string[] {
+  return Array.from({ length: Math.max(1, times) }, () => ids).flat();
+}
+
+/** How many times over a stored selection ran (1 unless its IDs repeat as a whole). */
+export function timesRepeated(selection: Selection): number {
+  if (selection.kind !== "ids" || selection.ids.length === 0) return 1;
+  const once = [...new Set(selection.ids)].length;
+  return selection.ids.length % once === 0 ? selection.ids.length / once : 1;
 }

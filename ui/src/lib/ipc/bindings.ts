@@ -319,10 +319,10 @@ async listActions() : Promise<Result<ActionInfo[], IpcError>> {
 }
 },
 /**
- * Runs a job to its end, streaming every action's progress; returns the job id. `run_key` names the run for
- * `cancel_job`.
+ * Runs a job to its end, streaming every action's progress in batches; returns the job id. `run_key` names the
+ * run for `cancel_job`.
  */
-async runJob(runKey: string, spec: JobSpec, onEvent: TAURI_CHANNEL<JobEvent>) : Promise<Result<string, IpcError>> {
+async runJob(runKey: string, spec: JobSpec, onEvent: TAURI_CHANNEL<JobEvent[]>) : Promise<Result<string, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("run_job", { runKey, spec, onEvent }) };
 } catch (e) {
