@@ -26,6 +26,7 @@ pub fn run() {
     let specta = commands::specta_builder::<tauri::Wry>();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             let mut state = state::AppState::open(mailproof_core::paths::data_dir(), time::OffsetDateTime::now_utc());

@@ -3,7 +3,7 @@
 // heidi: held → Prevented when the wait runs out), watch it run, open its results, expand an action and read its
 // hop table and Message-ID.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -175,8 +175,20 @@ describe("email actions against the lab", { skip }, () => {
     await session.waitFor('[data-banner="info"]', { text: "Re-running" });
     await session.waitFor("[data-start-job]", { text: "Start job (4 actions)" });
     await session.type(await session.waitFor('[name="timeout"]'), "5");
+    // This time the window is minimised while the job runs: its end is announced by a desktop notification,
+    // seen here as the call on the session bus (the test session has no notification daemon to show it).
+    const bus = spawn("dbus-monitor", ["--session", "interface=org.freedesktop.Notifications"]);
+    let calls = "";
+    bus.stdout.on("data", (d) => (calls += d));
+    const rect = await session.cmd("GET", "/window/rect");
     await click("[data-start-job]");
+    await session.cmd("POST", "/window/minimize", {});
     await session.waitFor("[data-finished]", { timeoutMs: 60000 });
+    for (let i = 0; i < 50 && !calls.includes("Mailproof: job finished"); i++) await new Promise((r) => setTimeout(r, 100));
+    bus.kill();
+    await session.cmd("POST", "/window/rect", rect); // back in front
+    assert.match(calls, /Mailproof: job finished/);
+    assert.match(calls, /2 Prevented · 1 Detected · 1 Missed · 0 Errored · prevention rate 50%/);
     await click("[data-finished] a");
     await session.waitFor("[data-trend] circle");
     assert.equal((await session.findAll("[data-trend] circle")).length, 2, "two runs of the same actions");

@@ -36,7 +36,8 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(50)
 /// run for `cancel_job`.
 #[tauri::command]
 #[specta::specta]
-pub async fn run_job(
+pub async fn run_job<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     run_key: String,
     spec: JobSpec,
@@ -72,7 +73,27 @@ pub async fn run_job(
         let _ = on_event.send(rest);
     }
     state.running_jobs().remove(&run_key);
-    Ok(result?)
+    let job_id = result?;
+    notify_if_away(&app, &store, &job_id);
+    Ok(job_id)
+}
+
+/// A desktop notification when a job ends while Mailproof's window is not in front (the analyst went on with
+/// other work). A desktop without a notification service just does not show it.
+fn notify_if_away<R: Runtime>(app: &AppHandle<R>, store: &mailproof_core::Store, job_id: &str) {
+    use tauri::Manager;
+    use tauri_plugin_notification::NotificationExt;
+    let away = app.get_webview_window("main").is_none_or(|w| !w.is_focused().unwrap_or(false));
+    if !away {
+        return;
+    }
+    let Ok(Some(report)) = store.job_report(job_id) else { return };
+    let title = format!("Mailproof: job {}", if report.status == "completed" { "finished" } else { &report.status });
+    if let Err(e) =
+        app.notification().builder().title(title).body(format!("{}: {}", report.name, report.summary())).show()
+    {
+        eprintln!("mailproof: cannot show the job's notification: {e}");
+    }
 }
 
 /// Stops a running job: actions not yet decided end Incomplete.

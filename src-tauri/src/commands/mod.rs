@@ -42,7 +42,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         verification::verification_uuid,
         verification::test_email_sender,
         actions::list_actions,
-        actions::run_job,
+        actions::run_job::<tauri::Wry>,
         actions::cancel_job,
         actions::list_jobs,
         actions::get_job,

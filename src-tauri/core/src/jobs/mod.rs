@@ -293,6 +293,31 @@ impl JobReport {
     pub fn count(&self, v: Verdict) -> usize {
         self.actions.iter().filter(|a| a.verdict == Some(v)).count()
     }
+
+    /// Prevented among the actions that ran (Errored and Incomplete count neither way); `None` when none ran.
+    pub fn prevention_rate(&self) -> Option<f64> {
+        let ran = self.count(Verdict::Prevented) + self.count(Verdict::Detected) + self.count(Verdict::Missed);
+        (ran > 0).then(|| self.count(Verdict::Prevented) as f64 / ran as f64)
+    }
+
+    /// One line for a notification or a log: the counts and the prevention rate.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = [
+            (Verdict::Prevented, "Prevented"),
+            (Verdict::Detected, "Detected"),
+            (Verdict::Missed, "Missed"),
+            (Verdict::Errored, "Errored"),
+            (Verdict::Incomplete, "Incomplete"),
+        ]
+        .iter()
+        .filter(|(v, _)| *v != Verdict::Incomplete || self.count(*v) > 0)
+        .map(|(v, label)| format!("{} {label}", self.count(*v)))
+        .collect();
+        if let Some(rate) = self.prevention_rate() {
+            parts.push(format!("prevention rate {:.0}%", rate * 100.0));
+        }
+        parts.join(" · ")
+    }
 }
 
 /// What it takes to run a stored job again.
@@ -305,4 +330,56 @@ pub struct Rerun {
     pub spec: JobSpec,
     /// Addresses whose profiles were deleted since.
     pub deleted_profiles: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(verdict: Option<Verdict>) -> ActionResult {
+        ActionResult {
+            row_id: String::new(),
+            group: 0,
+            source_email: String::new(),
+            destination_email: String::new(),
+            action_id: String::new(),
+            action_name: String::new(),
+            category: String::new(),
+            risk: String::new(),
+            direction: String::new(),
+            state: ActionState::Decided,
+            verdict,
+            cause: None,
+            reason: None,
+            message_id: None,
+            sent_at: None,
+            accepted_at: None,
+            delivered_at: None,
+            decided_at: None,
+            evidence: None,
+        }
+    }
+
+    #[test]
+    fn a_summary_counts_verdicts_and_leaves_errors_out_of_the_rate() {
+        let mut report = JobReport {
+            id: "j".into(),
+            name: "n".into(),
+            status: "completed".into(),
+            error: None,
+            created_at: String::new(),
+            started_at: None,
+            ended_at: None,
+            params: None,
+            timing: None,
+            deleted_profiles: Vec::new(),
+            actions: [Verdict::Prevented, Verdict::Prevented, Verdict::Prevented, Verdict::Missed, Verdict::Errored]
+                .into_iter()
+                .map(|v| action(Some(v)))
+                .collect(),
+        };
+        assert_eq!(report.summary(), "3 Prevented · 0 Detected · 1 Missed · 1 Errored · prevention rate 75%");
+        report.actions = vec![action(Some(Verdict::Errored)), action(Some(Verdict::Incomplete))];
+        assert_eq!(report.summary(), "0 Prevented · 0 Detected · 0 Missed · 1 Errored · 1 Incomplete");
+    }
 }
