@@ -63,7 +63,11 @@ describe("email actions against the lab", { skip }, () => {
   });
 
   const click = async (css, opts) => session.click(await session.waitFor(css, opts));
-  const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
+  /** A screenshot, with the part named by `css` (if given) scrolled into view first. */
+  const shoot = async (name, css) => {
+    if (css) await session.execute(`document.querySelector(${JSON.stringify(css)})?.scrollIntoView()`);
+    writeFileSync(join(shots, `${name}.png`), await session.screenshot());
+  };
 
   it("says there are no jobs yet, then runs one live and shows its evidence", async () => {
     // The lab's CA, so the app trusts the lab's certificates.
@@ -94,14 +98,15 @@ describe("email actions against the lab", { skip }, () => {
     await click("[data-start-job]");
     // heidi's copy is held by the gateway: the job stays live, watching for it, until the wait runs out.
     await session.waitFor("[data-progress]", { text: "Running" });
+    await session.waitFor("[data-group-progress] li", { text: "Group 4 → heidi@example.test" });
     await session.waitFor('[data-progress] [data-row="A100-002"][data-state="watching"]', { timeoutMs: 10000 });
     await session.waitFor('[data-progress] [data-row="A100-002"][data-state="decided"]', { timeoutMs: 10000 });
-    await shoot("actions-running");
+    await shoot("actions-running", "[data-progress]");
     await session.waitFor("[data-finished]", { timeoutMs: 60000 });
     await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Missed" });
     await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Prevented" });
     await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Detected" });
-    await shoot("actions-finished");
+    await shoot("actions-finished", "[data-progress]");
 
     await click("[data-finished] a");
     await session.waitFor("[data-job-detail]", { text: "prevention rate 50%" });
@@ -128,6 +133,7 @@ describe("email actions against the lab", { skip }, () => {
 
     await click('a[href="#/results"]');
     await session.waitFor("[data-jobs] [data-job]", { text: "50%" });
+    assert.equal((await session.findAll("[data-jobs] [data-rerun-job]")).length, 1, "each job can be re-run from the list");
     await shoot("results-list");
 
     // Message Tracking finds the job's messages by subject (words in any order, a typo tolerated) and by
