@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tauri::{AppHandle, Manager, Runtime};
-use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_dialog::{DialogExt, FileDialogBuilder, FilePath};
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 
@@ -16,19 +16,8 @@ pub async fn save_file<R: Runtime>(
     type_name: &str,
     extension: &str,
 ) -> IpcResult<Option<PathBuf>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut dialog =
-        app.dialog().file().set_title(title).set_file_name(suggested_name).add_filter(type_name, &[extension]);
-    if let Some(dir) = app.path().document_dir().ok().filter(|d| d.is_dir()) {
-        dialog = dialog.set_directory(dir);
-    }
-    if let Some(window) = app.get_webview_window("main") {
-        dialog = dialog.set_parent(&window);
-    }
-    dialog.save_file(move |chosen| {
-        let _ = tx.send(chosen);
-    });
-    let chosen = rx.await.map_err(|_| IpcError::new(ErrorCode::Internal, "The save dialog closed unexpectedly."))?;
+    let dialog = prepared(app, title).set_file_name(suggested_name).add_filter(type_name, &[extension]);
+    let chosen = ask(|done| dialog.save_file(done)).await?;
     let Some(chosen) = chosen else { return Ok(None) };
     let mut path = chosen.into_path().map_err(|e| {
         IpcError::new(ErrorCode::Invalid, format!("That location cannot be saved to ({e}). Choose a local folder."))
@@ -41,7 +30,16 @@ pub async fn save_file<R: Runtime>(
 
 /// Asks for a folder. `None` when the user closed the dialog.
 pub async fn pick_folder<R: Runtime>(app: &AppHandle<R>, title: &str) -> IpcResult<Option<PathBuf>> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dialog = prepared(app, title);
+    let chosen = ask(|done| dialog.pick_folder(done)).await?;
+    let Some(chosen) = chosen else { return Ok(None) };
+    chosen.into_path().map(Some).map_err(|e| {
+        IpcError::new(ErrorCode::Invalid, format!("That folder cannot be used ({e}). Choose a local folder."))
+    })
+}
+
+/// A file dialog with a title, opening in the user's documents and in front of Mailproof's window.
+fn prepared<R: Runtime>(app: &AppHandle<R>, title: &str) -> FileDialogBuilder<R> {
     let mut dialog = app.dialog().file().set_title(title);
     if let Some(dir) = app.path().document_dir().ok().filter(|d| d.is_dir()) {
         dialog = dialog.set_directory(dir);
@@ -49,12 +47,14 @@ pub async fn pick_folder<R: Runtime>(app: &AppHandle<R>, title: &str) -> IpcResu
     if let Some(window) = app.get_webview_window("main") {
         dialog = dialog.set_parent(&window);
     }
-    dialog.pick_folder(move |chosen| {
+    dialog
+}
+
+/// Shows a dialog (`show` hands it the callback) and waits for the answer.
+async fn ask(show: impl FnOnce(Box<dyn FnOnce(Option<FilePath>) + Send>)) -> IpcResult<Option<FilePath>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    show(Box::new(move |chosen| {
         let _ = tx.send(chosen);
-    });
-    let chosen = rx.await.map_err(|_| IpcError::new(ErrorCode::Internal, "The folder dialog closed unexpectedly."))?;
-    let Some(chosen) = chosen else { return Ok(None) };
-    chosen.into_path().map(Some).map_err(|e| {
-        IpcError::new(ErrorCode::Invalid, format!("That folder cannot be used ({e}). Choose a local folder."))
-    })
+    }));
+    rx.await.map_err(|_| IpcError::new(ErrorCode::Internal, "The dialog closed unexpectedly."))
 }

@@ -22,12 +22,7 @@ if [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
 fi
 # shellcheck source=lab-with-bob.sh
 source "$root/tests/bench/lab-with-bob.sh"
-sed 's/bob@/alice@/g' "$work/bob.toml" > "$work/alice.toml"
-echo "$LAB_PASSWORD_ALICE" | "$bin" profile add --file "$work/alice.toml" > /dev/null
-set_sender verifier
-for who in alice bob; do
-  "$bin" profile verify "$who@example.test" --ca "$LAB_CA" --wait 30 > /dev/null 2>&1
-done
+with_alice_verified
 maildir="$work/lab/mail/example.test/bob"
 export LAB_HOST LAB_SMTP_PORT LAB_CA
 

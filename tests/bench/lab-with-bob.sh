@@ -1,6 +1,7 @@
 # Sourced by the benchmarks: builds the release `mailproof`, starts a private lab in a new work folder, and adds
 # bob's IMAP profile (IMAP over TLS, submission with STARTTLS) to a fresh data folder. Sets: root, bin, work and
-# the lab's LAB_* variables and `set_sender USER` (Mailproof's verification sender, a lab user over submission);
+# the lab's LAB_* variables, `set_sender USER` (Mailproof's verification sender, a lab user over submission) and
+# `with_alice_verified` (alice added too, both verified);
 # stops the lab and removes the folder on exit.
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build -q -p mailproof-cli --release --manifest-path "$root/Cargo.toml"
@@ -44,4 +45,15 @@ username = "$1@example.test"
 fromAddress = "$1@example.test"
 TOML
   echo "${!pw_var}" | "$bin" sender set --file "$work/sender.toml" > /dev/null
+}
+
+# Adds alice's profile like bob's, makes the allow-listed verifier the sender, and verifies both: a source and
+# a destination for a job.
+with_alice_verified() {
+  sed 's/bob@/alice@/g' "$work/bob.toml" > "$work/alice.toml"
+  echo "$LAB_PASSWORD_ALICE" | "$bin" profile add --file "$work/alice.toml" > /dev/null
+  set_sender verifier
+  for who in alice bob; do
+    "$bin" profile verify "$who@example.test" --ca "$LAB_CA" --wait 30 > /dev/null 2>&1
+  done
 }

@@ -16,11 +16,6 @@ if [ -z "${MAILPROOF_BENCH_SESSION:-}" ]; then
 fi
 # shellcheck source=lab-with-bob.sh
 source "$root/tests/bench/lab-with-bob.sh"
-sed 's/bob@/alice@/g' "$work/bob.toml" > "$work/alice.toml"
-echo "$LAB_PASSWORD_ALICE" | "$bin" profile add --file "$work/alice.toml" > /dev/null
-set_sender verifier
-for who in alice bob; do
-  "$bin" profile verify "$who@example.test" --ca "$LAB_CA" --wait 30 > /dev/null 2>&1
-done
+with_alice_verified
 export PATH="$HOME/.cargo/bin:$PATH"
 node "$root/tests/bench/ui-progress.mjs" "$app" "$n" "$LAB_CA" "$work"
