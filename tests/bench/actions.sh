@@ -97,10 +97,11 @@ print(f"actions: {n}; verdicts: {verdicts}")
 print(f"MTA baseline (smtp-source, {n} messages, accept + deliver): {baseline:.2f} s")
 print(f"Mailproof job, start -> all verdicts: {wall:.2f} s (whole command {command:.2f} s); "
       f"ratio to baseline {wall / baseline:.2f}x (target <= 2x)")
+cores = os.cpu_count() or 1
 print(f"  CPU of mailproof run: user {usage.ru_utime:.2f} s, system {usage.ru_stime:.2f} s "
-      f"(of {2 * wall:.1f} core-seconds on 2 cores; Postfix and Dovecot take the rest)")
+      f"(of {cores * wall:.1f} core-seconds on {cores} cores; Postfix and Dovecot take the rest)")
 if burst_delays:
-    print("detection delay during that burst (the box's 2 cores saturated by the mail path): "
+    print("detection delay during that burst (the box's cores saturated by the mail path): "
           + delay_line(burst_delays))
 # 2. Paced below the path's capacity (50 a second): how soon a verdict follows delivery when the server answers.
 paced = min(n, 300)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ActionInfo, ActionResult, EmailProfile, JobEvent, Verdict } from "../../lib/ipc";
 import {
-  applyEvent,
+  applyEvents,
   blocking,
   countVerdicts,
   filterLibrary,
@@ -87,11 +87,13 @@ describe("progress and results", () => {
     reason: null,
   });
 
-  it("applies events in place and counts verdicts", () => {
-    let rows = applyEvent([], ev("r1", "sending"));
-    rows = applyEvent(rows, ev("r2", "sending"));
-    rows = applyEvent(rows, ev("r1", "decided", "prevented"));
+  it("applies batches of events in place, keeping unchanged rows, and counts verdicts", () => {
+    const index = new Map<string, number>();
+    let rows = applyEvents([], index, [ev("r1", "sending"), ev("r2", "sending")]);
+    const r2 = rows[1];
+    rows = applyEvents(rows, index, [ev("r1", "watching"), ev("r1", "decided", "prevented")]);
     expect(rows.map((r) => r.state)).toEqual(["decided", "sending"]);
+    expect(rows[1]).toBe(r2);
     const c = countVerdicts(rows.map((r) => r.verdict));
     expect(c.prevented).toBe(1);
     expect(preventionRate({ prevented: 1, detected: 0, missed: 1 })).toBe(0.5);

@@ -96,11 +96,6 @@ export interface LiveRow {
   reason: string | null;
 }
 
-/** Applies one progress event to the rows (rows are keyed by the job action's row id). */
-export function applyEvent(rows: LiveRow[], e: JobEvent): LiveRow[] {
-  return applyEvents(rows, new Map(rows.map((r, i) => [r.rowId, i])), [e]);
-}
-
 /**
  * Applies a batch of progress events in one pass: one new array per batch, rows that did not change kept as they
  * were (so a keyed list re-renders only the changed ones). `index` maps row ids to positions and is kept up to
