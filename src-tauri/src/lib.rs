@@ -35,6 +35,7 @@ pub fn run() {
                 eprintln!("mailproof: {notice}");
             }
             app.manage(state);
+            tauri::async_runtime::spawn(commands::actions::adopt_interrupted_jobs(app.handle().clone()));
             Ok(())
         })
         .run(tauri::generate_context!())

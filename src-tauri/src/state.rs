@@ -31,14 +31,8 @@ impl AppState {
                 None,
             ),
             Some(dir) => match Store::open(&paths::database_path(dir), now) {
-                Ok((store, outcome)) => {
-                    // Jobs a previous run left unfinished end Incomplete; a job another live process runs is kept.
-                    if let Err(e) = mailproof_core::jobs::recover_interrupted(&store, mailproof_core::jobs::STALE_AFTER)
-                    {
-                        eprintln!("mailproof: cannot close interrupted jobs: {e}");
-                    }
-                    (Ok(Arc::new(store)), Some(outcome))
-                }
+                // Jobs a previous run left unfinished are picked up once the app runs (`commands::actions`).
+                Ok((store, outcome)) => (Ok(Arc::new(store)), Some(outcome)),
                 Err(e) => (Err(e.to_string()), None),
             },
         };

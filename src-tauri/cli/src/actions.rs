@@ -113,7 +113,7 @@ pub fn run(args: RunArgs) -> CliResult {
         selection
     };
     let store = open_store()?;
-    recover(&store)?;
+    hint_interrupted(&store)?;
     let source = crate::profile::find(&store, &args.from)?;
     let mut destinations = Vec::new();
     for to in &args.to {
@@ -143,13 +143,6 @@ pub fn run(args: RunArgs) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let progress = |e: jobs::JobEvent| match (e.state, e.verdict) {
-        (ActionState::Decided, Some(v)) => {
-            eprintln!("{} {}: {} — {}", e.action_id, e.action_name, v.label(), e.reason.unwrap_or_default())
-        }
-        (ActionState::Sending, _) => eprintln!("{} {}: sending…", e.action_id, e.action_name),
-        _ => {}
-    };
     let job_id = runtime
         .block_on(async {
             let stop = cancel.clone();
@@ -170,19 +163,7 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(path) = &args.junit {
         std::fs::write(path, junit(&report)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let counts: Vec<String> =
-        [Verdict::Prevented, Verdict::Detected, Verdict::Missed, Verdict::Errored, Verdict::Incomplete]
-            .iter()
-            .map(|v| format!("{} {}", report.count(*v), v.label()))
-            .collect();
-    println!(
-        "Job {} {}: {} of {} actions — {}",
-        report.id,
-        report.status,
-        report.actions.len(),
-        report.actions.len(),
-        counts.join(", ")
-    );
+    println!("Job {} {}: {} actions — {}", report.id, report.status, report.actions.len(), counts(&report));
     let fail = match args.fail_on {
         FailOn::Missed => report.count(Verdict::Missed) > 0,
         FailOn::NotPrevented => report.count(Verdict::Prevented) < report.actions.len(),
@@ -191,25 +172,85 @@ pub fn run(args: RunArgs) -> CliResult {
     Ok(if fail { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// Closes jobs an earlier run left unfinished. `MAILPROOF_JOB_STALE_SECS` shortens the wait for a stopped
-/// engine's heartbeat (tests).
-fn recover(store: &mailproof_core::Store) -> Result<(), String> {
-    let stale = std::env::var("MAILPROOF_JOB_STALE_SECS")
+/// How long a job's engine must have been silent before the job counts as interrupted.
+/// `MAILPROOF_JOB_STALE_SECS` shortens it (tests).
+fn stale_after() -> std::time::Duration {
+    std::env::var("MAILPROOF_JOB_STALE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .map(std::time::Duration::from_secs)
-        .unwrap_or(jobs::STALE_AFTER);
-    let closed = jobs::recover_interrupted(store, stale).map_err(|e| e.to_string())?;
-    if closed > 0 {
-        eprintln!("Closed {closed} job(s) an earlier run left unfinished; their undecided actions are Incomplete.");
+        .unwrap_or(jobs::STALE_AFTER)
+}
+
+/// Says when an earlier run left jobs unfinished, and how to finish them.
+fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
+    let n = jobs::interrupted_jobs(store, stale_after()).map_err(|e| e.to_string())?;
+    if n > 0 {
+        eprintln!(
+            "{n} job(s) stopped before they ended (the app or command exited): `mailproof jobs resume` watches for \
+             what they sent and decides it."
+        );
     }
     Ok(())
+}
+
+/// `mailproof jobs resume [--ca FILE]`: picks up the jobs whose engine stopped mid-job and runs them to their end,
+/// with progress on stderr.
+pub fn jobs_resume(ca: Option<PathBuf>) -> CliResult {
+    let store = open_store()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let options = RunOptions { extra_ca: ca };
+    let cancel = Cancel::default();
+    let ids = runtime
+        .block_on(async {
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("Stopping: actions not yet decided end as Incomplete.");
+                    stop.cancel();
+                }
+            });
+            jobs::resume_interrupted(&store, &Keyring::default(), &options, stale_after(), &cancel, &progress).await
+        })
+        .map_err(|e| e.to_string())?;
+    if ids.is_empty() {
+        eprintln!("No job is waiting to be picked up.");
+    }
+    for id in ids {
+        let report = store.job_report(&id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
+        println!("Job {} {}: {}", report.id, report.status, counts(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A job's verdicts counted, in words.
+fn counts(report: &jobs::JobReport) -> String {
+    [Verdict::Prevented, Verdict::Detected, Verdict::Missed, Verdict::Errored, Verdict::Incomplete]
+        .iter()
+        .map(|v| format!("{} {}", report.count(*v), v.label()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An action's progress, one line on stderr.
+fn progress(e: jobs::JobEvent) {
+    match (e.state, e.verdict) {
+        (ActionState::Decided, Some(v)) => {
+            eprintln!("{} {}: {} — {}", e.action_id, e.action_name, v.label(), e.reason.unwrap_or_default())
+        }
+        (ActionState::Sending, _) => eprintln!("{} {}: sending…", e.action_id, e.action_name),
+        _ => {}
+    }
 }
 
 /// `mailproof jobs list [--json]`: every job with its counts, newest first.
 pub fn jobs_list(json: bool) -> CliResult {
     let store = open_store()?;
-    recover(&store)?;
+    hint_interrupted(&store)?;
     let list = store.list_jobs().map_err(|e| e.to_string())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?);
@@ -230,7 +271,7 @@ pub fn jobs_list(json: bool) -> CliResult {
 /// `mailproof jobs show ID [--json]`: a job's actions with verdicts and reasons (JSON adds the evidence).
 pub fn jobs_show(id: &str, json: bool) -> CliResult {
     let store = open_store()?;
-    recover(&store)?;
+    hint_interrupted(&store)?;
     let report = store.job_report(id).map_err(|e| e.to_string())?.ok_or_else(|| format!("there is no job {id}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);

@@ -149,6 +149,13 @@ enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pick up the jobs that stopped mid-run (the app or command exited): what they sent is watched for again —
+    /// including mail that arrived or bounced meanwhile — and decided; actions never sent end Incomplete.
+    Resume {
+        /// A CA certificate (PEM) to trust beyond the public roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,6 +265,7 @@ fn main() -> ExitCode {
         Command::Track { command: TrackCommand::Export { csv, filters } } => track::export(&filters, &csv),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
+        Command::Jobs { command: JobsCommand::Resume { ca } } => actions::jobs_resume(ca),
     };
     result.unwrap_or_else(|message| {
         eprintln!("mailproof: {message}");

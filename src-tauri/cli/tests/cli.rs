@@ -449,7 +449,7 @@ mod actions {
     }
 
     #[test]
-    fn a_killed_run_is_closed_as_incomplete_and_keeps_what_it_decided() {
+    fn a_killed_run_is_picked_up_by_jobs_resume_and_keeps_what_it_decided() {
         let Some(lab) = Lab::running() else { return };
         if real_keyring("dev.mailproof.desktop.tests.cli-kill").is_none() {
             return;
@@ -461,7 +461,7 @@ mod actions {
         // bob's action is decided quickly; heidi's mail is held, so the run is still waiting when killed.
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
             .args(["run", "--from", "alice@example.test", "--to", "bob@example.test", "--to", "heidi@example.test"])
-            .args(["--actions", "A100-002", "--timeout", "120", "--poll", "100", "--ca", ca.to_str().unwrap()])
+            .args(["--actions", "A100-002", "--timeout", "6", "--poll", "100", "--ca", ca.to_str().unwrap()])
             .env("MAILPROOF_DATA_DIR", &data)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -482,20 +482,25 @@ mod actions {
         child.kill().unwrap(); // SIGKILL: no clean-up runs
         child.wait().unwrap();
 
-        let out = Command::new(env!("CARGO_BIN_EXE_mailproof"))
-            .args(["jobs", "list", "--json"])
-            .env("MAILPROOF_DATA_DIR", &data)
-            .env("MAILPROOF_JOB_STALE_SECS", "0")
-            .output()
-            .unwrap();
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("Closed 1 job(s)"),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let with_stale = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_mailproof"))
+                .args(args)
+                .env("MAILPROOF_DATA_DIR", &data)
+                .env("MAILPROOF_JOB_STALE_SECS", "0")
+                .output()
+                .unwrap()
+        };
+        let out = with_stale(&["jobs", "list", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("1 job(s) stopped before they ended") && stderr.contains("jobs resume"), "{stderr}");
         let jobs: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-        assert_eq!(jobs[0]["status"], "incomplete", "{jobs}\n{seen:?}");
-        assert_eq!((jobs[0]["missed"].as_u64(), jobs[0]["incomplete"].as_u64()), (Some(1), Some(1)), "{jobs}");
+        assert_eq!(jobs[0]["status"], "running", "listing changes nothing: {jobs}\n{seen:?}");
+
+        let out = with_stale(&["jobs", "resume", "--ca", ca.to_str().unwrap()]);
+        let (said, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "{said}\n{progress}");
+        assert!(said.contains("completed: 1 Prevented, 0 Detected, 1 Missed, 0 Errored, 0 Incomplete"), "{said}");
+        assert!(progress.contains("Not delivered within 6 s"), "{progress}");
         let out = mailproof(&data, &["jobs", "show", jobs[0]["id"].as_str().unwrap(), "--json"]);
         let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         let heidi = report["actions"]
@@ -504,10 +509,12 @@ mod actions {
             .iter()
             .find(|a| a["destinationEmail"] == "heidi@example.test")
             .unwrap();
-        assert_eq!(heidi["verdict"], "incomplete");
+        assert_eq!((&heidi["verdict"], &heidi["cause"]), (&"prevented".into(), &"notDelivered".into()), "{heidi}");
         assert!(
             heidi["evidence"]["smtpReply"].as_str().unwrap_or("").starts_with("250"),
             "what was sent is kept: {heidi}"
         );
+        let out = with_stale(&["jobs", "resume"]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("No job is waiting"), "nothing is picked up twice");
     }
 }

@@ -28,6 +28,17 @@ pub struct Arrived {
 /// Largest message fetched whole; bigger ones are cut (the evidence says so).
 pub const MAX_FETCH: usize = 8 * 1024 * 1024;
 
+/// Where a watcher starts reading a folder.
+#[derive(Clone, Copy)]
+enum Start {
+    /// At its end: only mail arriving from now on.
+    Now,
+    /// At the first message received on or after this day.
+    Since(time::Date),
+    /// At its first message.
+    All,
+}
+
 struct FolderState {
     folder: Folder,
     next_uid: u32,
@@ -50,6 +61,16 @@ pub struct ImapWatcher {
 impl ImapWatcher {
     /// Signs in and notes where every folder stands: only mail arriving after this counts.
     pub async fn open(config: &ImapConfig) -> Result<ImapWatcher, ImapError> {
+        ImapWatcher::open_from(config, Start::Now).await
+    }
+
+    /// Signs in and starts every folder at its first message received on or after `day` (the server's internal
+    /// date, which has day precision): a watcher that picks up where an interrupted one left off.
+    pub async fn open_since(config: &ImapConfig, day: time::Date) -> Result<ImapWatcher, ImapError> {
+        ImapWatcher::open_from(config, Start::Since(day)).await
+    }
+
+    async fn open_from(config: &ImapConfig, start: Start) -> Result<ImapWatcher, ImapError> {
         let mut w = ImapWatcher {
             config: config.clone(),
             session: None,
@@ -59,7 +80,7 @@ impl ImapWatcher {
             idle: None,
         };
         w.reconnect().await?;
-        w.refresh_folders(true).await?;
+        w.refresh_folders(start).await?;
         Ok(w)
     }
 
@@ -97,18 +118,40 @@ impl ImapWatcher {
         self.session.as_mut().expect("connected in open")
     }
 
-    /// Lists folders; ones not seen before start at their current end when `baseline`, else at UID 1 (a folder
-    /// made while watching — e.g. Junk created by the first filed message — holds only new mail).
-    async fn refresh_folders(&mut self, baseline: bool) -> Result<(), ImapError> {
+    /// Lists folders and adds the ones not seen before, starting where `start` says.
+    async fn refresh_folders(&mut self, start: Start) -> Result<(), ImapError> {
         let listed = imap::folders(self.session()).await?;
         for folder in listed {
             if self.folders.iter().any(|f| f.folder.name == folder.name) {
                 continue;
             }
-            let next_uid = if baseline { self.uid_next(&folder.name).await? } else { 1 };
+            let next_uid = match start {
+                Start::Now => self.uid_next(&folder.name).await?,
+                Start::Since(day) => self.first_uid_since(&folder.name, day).await?,
+                Start::All => 1,
+            };
             self.folders.push(FolderState { folder, next_uid });
         }
         Ok(())
+    }
+
+    /// The first UID in `name` received on or after `day`, or the folder's next UID when there is none.
+    async fn first_uid_since(&mut self, name: &str, day: time::Date) -> Result<u32, ImapError> {
+        let next = self.uid_next(name).await?;
+        self.session()
+            .examine(name)
+            .await
+            .map_err(|e| ImapError::Command { command: "EXAMINE", detail: e.to_string() })?;
+        // Not noted as selected: the first look then opens INBOX afresh and reads it from the start found here.
+        self.selected = None;
+        let month = &["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            [usize::from(u8::from(day.month())) - 1];
+        let uids = self
+            .session()
+            .uid_search(format!("SINCE {}-{month}-{}", day.day(), day.year()))
+            .await
+            .map_err(|e| ImapError::Command { command: "UID SEARCH", detail: e.to_string() })?;
+        Ok(uids.into_iter().min().unwrap_or(next))
     }
 
     async fn uid_next(&mut self, name: &str) -> Result<u32, ImapError> {
@@ -161,7 +204,8 @@ impl ImapWatcher {
     async fn poll_once(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, ImapError> {
         self.polls += 1;
         if self.polls % 10 == 0 {
-            self.refresh_folders(false).await?;
+            // A folder made while watching (e.g. Junk, created by the first filed message) holds only new mail.
+            self.refresh_folders(Start::All).await?;
         }
         let mut found = Vec::new();
         // INBOX first: after another folder was opened, INBOX is selected again before the others are asked.
@@ -310,6 +354,13 @@ impl Pop3Watcher {
         let seen = pop.uidl().await?.into_iter().map(|(_, u)| u).collect();
         pop.quit().await?;
         Ok(Pop3Watcher { config: config.clone(), seen })
+    }
+
+    /// A watcher whose first look reads every message in the maildrop (POP3 has no dates to search by): one that
+    /// picks up where an interrupted one left off.
+    pub async fn open_all(config: &Pop3Config) -> Result<Pop3Watcher, Pop3Error> {
+        Pop3::connect(config).await?.quit().await?;
+        Ok(Pop3Watcher { config: config.clone(), seen: HashSet::new() })
     }
 
     /// New messages since the last look; `wanted` sees each one's header (TOP n 0).

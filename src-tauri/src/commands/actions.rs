@@ -106,13 +106,40 @@ pub async fn cancel_job(state: State<'_, AppState>, run_key: String) -> IpcResul
     Ok(())
 }
 
-/// Every job, newest first. Jobs an earlier run left unfinished are closed first.
+/// Every job, newest first.
 #[tauri::command]
 #[specta::specta]
 pub async fn list_jobs(state: State<'_, AppState>) -> IpcResult<Vec<JobSummary>> {
-    let store = state.store()?;
-    jobs::recover_interrupted(store, jobs::STALE_AFTER)?;
-    Ok(store.list_jobs()?)
+    Ok(state.store()?.list_jobs()?)
+}
+
+/// Picks up, for as long as the app runs, the jobs whose engine stopped mid-job — this app's last run, or a
+/// `mailproof run` that was killed: what they sent is watched for again and decided (see
+/// `jobs::resume_interrupted`). The Results screen shows them running until they end.
+pub async fn adopt_interrupted_jobs<R: Runtime>(app: AppHandle<R>) {
+    use tauri::Manager;
+    let state = app.state::<AppState>();
+    let Ok(store) = state.store().cloned() else { return };
+    loop {
+        let options = match mailproof_core::settings::load(&store) {
+            Ok(s) => RunOptions { extra_ca: s.trusted_ca_file.map(Into::into) },
+            Err(e) => {
+                eprintln!("mailproof: cannot read the settings to pick up interrupted jobs: {e}");
+                RunOptions::default()
+            }
+        };
+        match jobs::resume_interrupted(&store, &state.keyring, &options, jobs::STALE_AFTER, &Cancel::default(), &|_| {})
+            .await
+        {
+            Ok(ids) => {
+                for id in ids {
+                    notify_if_away(&app, &store, &id);
+                }
+            }
+            Err(e) => eprintln!("mailproof: cannot pick up interrupted jobs: {e}"),
+        }
+        tokio::time::sleep(jobs::STALE_AFTER / 2).await;
+    }
 }
 
 /// One job with every action and its evidence.

@@ -9,7 +9,7 @@ use mailproof_mail::bounce::Bounce;
 use mailproof_mail::message::{Hop, PartDigest};
 use serde::{Deserialize, Serialize};
 
-pub use runner::{recover_interrupted, run_job, JobError, RunOptions, STALE_AFTER};
+pub use runner::{interrupted_jobs, resume_interrupted, run_job, JobError, RunOptions, STALE_AFTER};
 
 use crate::actions::Selection;
 

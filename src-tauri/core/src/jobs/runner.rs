@@ -2,8 +2,9 @@
 //! one watcher per mailbox looks for their arrival in the destination (every folder) and for bounces in the
 //! source's mailbox. Every step is written to the store as it happens.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::verdict::{self, Decision, SentShape};
 use super::{ActionState, Cause, Evidence, JobEvent, JobSpec, ReceivedCopy, Verdict};
-use crate::actions::compose::{compose, Composed};
+use crate::actions::compose::compose;
 use crate::actions::{ActionDef, BuildContext};
 use crate::directory::ActorKind;
 use crate::profiles::clients::{imap_config, pop3_config, smtp_config};
@@ -140,61 +141,92 @@ pub async fn run_job(
     let rules = Arc::new(crate::rules::Classifier::load(store)?);
     let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
     let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
-    let (job, spec_shared, opts_shared) =
-        (Arc::<str>::from(job_id.as_str()), Arc::new(spec.clone()), Arc::new(opts.clone()));
-    let source_shared = Arc::new(source.clone());
+    let job = Arc::new(JobCtx {
+        store: store.clone(),
+        job_id: Arc::from(job_id.as_str()),
+        source: Arc::new(source.clone()),
+        spec: Arc::new(spec.clone()),
+        opts: Arc::new(opts.clone()),
+        cancel: cancel.clone(),
+        events,
+        rules,
+    });
     let work = async {
-        // Groups run side by side, at most `concurrency` at once: a group spends most of its time waiting for mail.
-        let runs: Vec<_> = groups
+        // The block owns the job's context: progress ends when it is done.
+        let job = job;
+        let groups: Vec<GroupCtx> = groups
             .iter()
             .zip(&destinations)
             .enumerate()
-            .map(|(gi, (group, dest))| {
-                let ctx = GroupCtx {
-                    store: store.clone(),
-                    job_id: job.clone(),
-                    group: gi as u32,
-                    source: source_shared.clone(),
-                    dest: Arc::new(dest.clone()),
-                    spec: spec_shared.clone(),
-                    opts: opts_shared.clone(),
-                    cancel: cancel.clone(),
-                    events: events.clone(),
-                    rules: rules.clone(),
-                };
-                let source_password = &source_password;
-                async move {
-                    store.set_group_time(&group.id, Some(&now_text()), None)?;
-                    let dest_password = profile_password(store, keyring, &dest.id).map_err(|e| e.to_string());
-                    match (source_password, dest_password) {
-                        (Ok(sp), Ok(dp)) => run_group(ctx, &group.actions, sp, &dp).await?,
-                        (Err(e), _) => ctx.error_all(&group.actions, &format!("Setup: {e}"))?,
-                        (_, Err(e)) => ctx
-                            .error_all(&group.actions, &format!("Setup: cannot read {}'s password: {e}", dest.email))?,
-                    }
-                    store.set_group_time(&group.id, None, Some(&now_text()))?;
-                    Ok::<(), JobError>(())
-                }
+            .map(|(gi, (group, dest))| GroupCtx {
+                job: job.clone(),
+                group: gi as u32,
+                group_id: Arc::from(group.id.as_str()),
+                dest: Arc::new(dest.clone()),
+                actions: Arc::new(group.actions.clone()),
+                undecided: Arc::new(AtomicUsize::new(group.actions.len())),
             })
             .collect();
-        // Only the groups hold senders now: progress ends when the last group does.
-        drop(events);
+        let ready = open_mailboxes(&job, keyring, source_password.as_ref(), &groups, None).await?;
+        let Some((mailboxes, ready)) = ready else { return Ok(()) };
+        let board = Arc::new(Mutex::new(Board {
+            pending: HashMap::new(),
+            senders: ready.len(),
+            open: ready
+                .iter()
+                .flat_map(|g| g.actions.iter().map(|(_, _, token)| (token.clone(), g.dest.id.clone())))
+                .collect(),
+            unclaimed: HashMap::new(),
+            registered: 0,
+        }));
+        // One task watches every mailbox of the job, so looking never waits behind sending (and runs on another
+        // core when the runtime has one). Groups send side by side, at most `concurrency` at once.
+        let mut watcher = Watching(tokio::spawn(watch_all(job.clone(), board.clone(), mailboxes)));
+        let source_password = source_password.as_ref().expect("groups are ready only with the source's password");
         let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
-        let mut running = futures::stream::iter(runs).buffer_unordered(concurrency);
-        while let Some(done) = running.next().await {
-            done?;
+        let mut sending = futures::stream::iter(ready.into_iter().map(|g| {
+            let board = board.clone();
+            async move { send_all(&g, source_password, &board).await }
+        }))
+        .buffer_unordered(concurrency);
+        let mut sent = Ok(());
+        while let Some(done) = sending.next().await {
+            sent = sent.and(done);
         }
+        let watched = match (&mut watcher.0).await {
+            Ok(w) => w,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: the job is being dropped with it.
+            Err(_) => Ok(()),
+        };
+        sent?;
+        watched?;
         Ok::<(), JobError>(())
     };
     let forward = async {
+        // Ends when the last holder of the job's context — a group, a pending action, the watcher — is gone.
         while let Some(e) = progress.recv().await {
             on_event(e);
         }
     };
     let (worked, ()) = tokio::join!(work, forward);
     worked?;
+    finish(store, &job_id, cancel)?;
+    Ok(job_id)
+}
 
-    let report = store.job_report(&job_id)?.expect("just written");
+/// The job's watcher task, stopped when the job is dropped (its caller went away) rather than left running.
+struct Watching(tokio::task::JoinHandle<Result<(), StoreError>>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Ends a job with the status its verdicts give it.
+fn finish(store: &Store, job_id: &str, cancel: &Cancel) -> Result<(), StoreError> {
+    let report = store.job_report(job_id)?.expect("just written");
     let status = if cancel.is_cancelled() {
         "cancelled"
     } else if report.count(Verdict::Incomplete) > 0 {
@@ -204,8 +236,188 @@ pub async fn run_job(
     } else {
         "completed"
     };
-    store.finish_job(&job_id, status, None, &now_text())?;
-    Ok(job_id)
+    store.finish_job(job_id, status, None, &now_text())
+}
+
+/// Picks up the jobs whose engine stopped (the app or command exited mid-job) at least `stale_after` ago, and
+/// runs them to their end: actions never sent end Incomplete; the ones sent and accepted are watched for again —
+/// from the mail received since the job started, so what arrived or bounced while no engine ran is found — until
+/// their time-out, and decided as usual. A job a live engine runs is left alone. Returns the jobs picked up.
+pub async fn resume_interrupted(
+    store: &Store,
+    keyring: &Keyring,
+    opts: &RunOptions,
+    stale_after: Duration,
+    cancel: &Cancel,
+    on_event: &(dyn Fn(JobEvent) + Send + Sync),
+) -> Result<Vec<String>, JobError> {
+    let now = now_millis();
+    let claimed = store.claim_interrupted_jobs(now - stale_after.as_millis() as i64, now)?;
+    for job_id in &claimed {
+        resume_job(store, keyring, opts, job_id, cancel, on_event).await?;
+        finish(store, job_id, cancel)?;
+    }
+    Ok(claimed)
+}
+
+async fn resume_job(
+    store: &Store,
+    keyring: &Keyring,
+    opts: &RunOptions,
+    job_id: &str,
+    cancel: &Cancel,
+    on_event: &(dyn Fn(JobEvent) + Send + Sync),
+) -> Result<(), JobError> {
+    let Some(job) = store.interrupted_job(
+        job_id,
+        "Mailproof stopped before this action was sent (the app or command exited while the job ran).",
+        "Mailproof stopped while sending this action, so whether the server accepted it is unknown.",
+        &now_text(),
+    )?
+    else {
+        return Ok(());
+    };
+    let started = OffsetDateTime::parse(&job.started_at, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let source = match store.get_profile(&job.spec.source_profile_id)? {
+        Some(p) => p,
+        None => {
+            let reason = "Mailproof stopped before this action was decided, and its source profile has been deleted \
+                          since, so the job cannot be picked up.";
+            for g in &job.groups {
+                for a in &g.watching {
+                    store.action_decided(
+                        &a.row_id,
+                        Verdict::Incomplete,
+                        Cause::Stopped.as_str(),
+                        reason,
+                        &a.evidence,
+                        None,
+                        None,
+                        &now_text(),
+                    )?;
+                }
+            }
+            return Ok(());
+        }
+    };
+    let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = Arc::new(JobCtx {
+        store: store.clone(),
+        job_id: Arc::from(job_id),
+        source: Arc::new(source.clone()),
+        spec: Arc::new(job.spec.clone()),
+        opts: Arc::new(opts.clone()),
+        cancel: cancel.clone(),
+        events,
+        rules: Arc::new(crate::rules::Classifier::load(store)?),
+    });
+    let work = async {
+        let ctx = ctx;
+        let timing = &ctx.spec.timing;
+        let mut groups = Vec::new();
+        let mut watched = Vec::new();
+        for g in job.groups.iter().filter(|g| !g.watching.is_empty()) {
+            let actions: Vec<(String, &'static ActionDef, String)> = g
+                .watching
+                .iter()
+                .filter_map(|a| Some((a.row_id.clone(), crate::actions::find(&a.action_id)?, a.evidence.token.clone())))
+                .collect();
+            let dest = match &g.destination_profile_id {
+                Some(id) => store.get_profile(id)?,
+                None => None,
+            };
+            let group = GroupCtx {
+                job: ctx.clone(),
+                group: g.position,
+                group_id: Arc::from(g.id.as_str()),
+                // A deleted destination's group is only closed below: the source stands in for its profile.
+                dest: Arc::new(dest.clone().unwrap_or_else(|| source.clone())),
+                actions: Arc::new(actions),
+                undecided: Arc::new(AtomicUsize::new(g.watching.len())),
+            };
+            if dest.is_none() {
+                group.error_all(&format!(
+                    "Setup: {} was deleted while Mailproof was stopped, so this action cannot be watched for.",
+                    g.destination_email
+                ))?;
+                continue;
+            }
+            watched.extend(g.watching.iter().map(|a| (group.clone(), a)));
+            groups.push(group);
+        }
+        let source_password =
+            profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
+        // Mail that arrived while no engine ran counts: every mailbox is read from the day before the job started
+        // (a server's internal dates may be in another time zone than ours).
+        let since = started.date().previous_day().unwrap_or(started.date());
+        let ready = open_mailboxes(&ctx, keyring, source_password.as_ref(), &groups, Some(since)).await?;
+        let Some((mailboxes, ready)) = ready else { return Ok(()) };
+        let now = (Instant::now(), OffsetDateTime::now_utc());
+        let at = |accepted: &Option<String>, extra: Duration| {
+            let accepted = accepted
+                .as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or(now.1);
+            let left = (accepted + extra - now.1).max(time::Duration::ZERO);
+            now.0 + Duration::try_from(left).unwrap_or_default()
+        };
+        let sleep = Duration::from_secs(ctx.spec.params.extra_sleep_secs.into());
+        let timeout = Duration::from_secs(timing.timeout_secs.into());
+        let mut board = Board {
+            pending: HashMap::new(),
+            senders: 0,
+            open: HashMap::new(),
+            unclaimed: HashMap::new(),
+            registered: 0,
+        };
+        for (group, a) in watched {
+            if !ready.iter().any(|g| g.group_id == group.group_id) {
+                continue;
+            }
+            let Some(def) = crate::actions::find(&a.action_id) else {
+                let reason = format!(
+                    "Mailproof stopped before this action was decided, and this version no longer has action {}.",
+                    a.action_id
+                );
+                store.action_decided(
+                    &a.row_id,
+                    Verdict::Incomplete,
+                    Cause::Stopped.as_str(),
+                    &reason,
+                    &a.evidence,
+                    None,
+                    None,
+                    &now_text(),
+                )?;
+                continue;
+            };
+            let token = a.evidence.token.clone();
+            board.open.insert(token.clone(), group.dest.id.clone());
+            board.pending.insert(
+                token,
+                Pending {
+                    group,
+                    row_id: a.row_id.clone(),
+                    def,
+                    evidence: a.evidence.clone(),
+                    tracked: a.tracked.unwrap_or_default(),
+                    due: at(&a.accepted_at, sleep),
+                    deadline: at(&a.accepted_at, sleep + timeout),
+                    early: None,
+                },
+            );
+        }
+        watch_all(ctx, Arc::new(Mutex::new(board)), mailboxes).await?;
+        Ok::<(), JobError>(())
+    };
+    let forward = async {
+        while let Some(e) = progress.recv().await {
+            on_event(e);
+        }
+    };
+    let (worked, ()) = tokio::join!(work, forward);
+    worked
 }
 
 /// How often a running engine says it is alive.
@@ -214,26 +426,17 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A running job whose engine has not beaten for this long was interrupted.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
-/// Closes jobs whose engine stopped (the app or command exited mid-job) at least `stale_after` ago: their
-/// undecided actions end Incomplete. Jobs a live engine is running — in this process or another — are left
-/// alone. Call at start-up and when listing jobs.
-pub fn recover_interrupted(store: &Store, stale_after: Duration) -> Result<usize, StoreError> {
-    let now = OffsetDateTime::now_utc();
-    store.close_interrupted_jobs(
-        "Mailproof stopped before this action was decided (the app or command exited while the job ran).",
-        &utc_text(now),
-        now_millis() - stale_after.as_millis() as i64,
-    )
+/// How many jobs stopped mid-run (the app or command exited) at least `stale_after` ago and wait to be picked up
+/// by `resume_interrupted`.
+pub fn interrupted_jobs(store: &Store, stale_after: Duration) -> Result<usize, StoreError> {
+    store.count_interrupted_jobs(now_millis() - stale_after.as_millis() as i64)
 }
 
-/// What a group's tasks share. Owned, so the watcher runs as a task of its own, beside the sender.
-#[derive(Clone)]
-struct GroupCtx {
+/// What every part of a running job shares.
+struct JobCtx {
     store: Store,
     job_id: Arc<str>,
-    group: u32,
     source: Arc<EmailProfile>,
-    dest: Arc<EmailProfile>,
     spec: Arc<JobSpec>,
     opts: Arc<RunOptions>,
     cancel: Cancel,
@@ -242,11 +445,24 @@ struct GroupCtx {
     rules: Arc<crate::rules::Classifier>,
 }
 
+/// One group (source → destination): its actions (row id, action, token) and how many are still undecided.
+#[derive(Clone)]
+struct GroupCtx {
+    job: Arc<JobCtx>,
+    group: u32,
+    group_id: Arc<str>,
+    dest: Arc<EmailProfile>,
+    actions: Arc<Vec<(String, &'static ActionDef, String)>>,
+    /// The group ends when its last action is decided.
+    undecided: Arc<AtomicUsize>,
+}
+
 /// An action sent and accepted, waiting for its fate.
 struct Pending {
+    group: GroupCtx,
     row_id: String,
     def: &'static ActionDef,
-    composed: Composed,
+    /// What was sent (subject, parts, digests, token) and the evidence gathered so far.
     evidence: Evidence,
     tracked: i64,
     /// Look no earlier than this (the job's extra sleep).
@@ -265,8 +481,8 @@ impl GroupCtx {
         verdict: Option<Verdict>,
         reason: Option<String>,
     ) {
-        let _ = self.events.send(JobEvent {
-            job_id: self.job_id.to_string(),
+        let _ = self.job.events.send(JobEvent {
+            job_id: self.job.job_id.to_string(),
             group: self.group,
             row_id: row_id.to_owned(),
             action_id: def.id.to_owned(),
@@ -288,7 +504,8 @@ impl GroupCtx {
     ) -> Result<(), StoreError> {
         evidence.changes = d.changes.clone();
         evidence.flags = d.flags.clone();
-        self.store.action_decided(
+        let store = &self.job.store;
+        store.action_decided(
             row_id,
             d.verdict,
             d.cause.as_str(),
@@ -299,18 +516,15 @@ impl GroupCtx {
             &now_text(),
         )?;
         self.event(row_id, def, ActionState::Decided, Some(d.verdict), Some(d.reason.clone()));
+        if self.undecided.fetch_sub(1, Ordering::SeqCst) == 1 {
+            store.set_group_time(&self.group_id, None, Some(&now_text()))?;
+        }
         Ok(())
     }
 
-    fn error_all(&self, actions: &[(String, &'static ActionDef, String)], reason: &str) -> Result<(), StoreError> {
-        let d = Decision {
-            verdict: Verdict::Errored,
-            cause: Cause::Setup,
-            reason: reason.to_owned(),
-            changes: Vec::new(),
-            flags: Vec::new(),
-        };
-        for (row_id, def, _) in actions {
+    fn error_all(&self, reason: &str) -> Result<(), StoreError> {
+        let d = setup(reason.to_owned());
+        for (row_id, def, _) in self.actions.iter() {
             self.decide(row_id, def, &d, &mut Evidence::default(), None, None)?;
         }
         Ok(())
@@ -318,81 +532,136 @@ impl GroupCtx {
 
     fn build_context(&self) -> BuildContext<'_> {
         BuildContext {
-            source: &self.source.email,
+            source: &self.job.source.email,
             destination: &self.dest.email,
-            spoofed_from: self.spec.params.spoofed_from.as_deref(),
+            spoofed_from: self.job.spec.params.spoofed_from.as_deref(),
         }
     }
 }
 
+/// A mailbox the job watches: a destination's, where copies arrive, and the source's, where bounces do (one
+/// mailbox may be both, when a profile sends to itself). Each is watched once, however many groups use it.
+struct Mailbox {
+    profile_id: String,
+    watcher: Watcher,
+    copies: bool,
+    bounces: bool,
+}
+
+/// Opens a watcher on `profile`'s mailbox: from now on, or — picking up an interrupted job — from mail received
+/// on or after `since`.
 async fn open_watcher(
     profile: &EmailProfile,
     password: &crate::secrets::Secret,
     opts: &RunOptions,
+    since: Option<time::Date>,
 ) -> Result<Watcher, String> {
     match profile.server_type {
-        ServerType::Pop3 => Pop3Watcher::open(&pop3_config(profile, password, &opts.extra_ca))
-            .await
-            .map(Watcher::Pop3)
-            .map_err(|e| e.to_string()),
+        ServerType::Pop3 => {
+            let config = pop3_config(profile, password, &opts.extra_ca);
+            let w = match since {
+                None => Pop3Watcher::open(&config).await,
+                Some(_) => Pop3Watcher::open_all(&config).await,
+            };
+            w.map(Watcher::Pop3).map_err(|e| e.to_string())
+        }
         _ => {
-            let mut w =
-                ImapWatcher::open(&imap_config(profile, password, &opts.extra_ca)).await.map_err(|e| e.to_string())?;
+            let config = imap_config(profile, password, &opts.extra_ca);
+            let w = match since {
+                None => ImapWatcher::open(&config).await,
+                Some(day) => ImapWatcher::open_since(&config, day).await,
+            };
+            let mut w = w.map_err(|e| e.to_string())?;
             w.start_idle().await.map_err(|e| e.to_string())?;
             Ok(Watcher::Imap(w))
         }
     }
 }
 
-async fn run_group(
-    ctx: GroupCtx,
-    actions: &[(String, &'static ActionDef, String)],
-    source_password: &crate::secrets::Secret,
-    dest_password: &crate::secrets::Secret,
-) -> Result<(), JobError> {
-    let dest_watch = match open_watcher(&ctx.dest, dest_password, &ctx.opts).await {
-        Ok(w) => w,
+/// Opens every mailbox the job watches, side by side, before anything is sent: mail arriving from then on
+/// counts. Groups that cannot be watched end Errored with the reason; returns the mailboxes and the groups that
+/// can run, or `None` when none can.
+async fn open_mailboxes(
+    job: &JobCtx,
+    keyring: &Keyring,
+    source_password: Result<&crate::secrets::Secret, &JobError>,
+    groups: &[GroupCtx],
+    since: Option<time::Date>,
+) -> Result<Option<(Vec<Mailbox>, Vec<GroupCtx>)>, JobError> {
+    for g in groups {
+        job.store.set_group_time(&g.group_id, Some(&now_text()), None)?;
+    }
+    let source_password = match source_password {
+        Ok(p) => p,
         Err(e) => {
-            ctx.error_all(actions, &format!("Setup: cannot read {}'s mailbox: {e}", ctx.dest.email))?;
-            return Ok(());
+            for g in groups {
+                g.error_all(&format!("Setup: {e}"))?;
+            }
+            return Ok(None);
         }
     };
-    let bounce_watch = match open_watcher(&ctx.source, source_password, &ctx.opts).await {
-        Ok(w) => w,
-        Err(e) => {
-            dest_watch.close().await;
-            let reason = format!("Setup: cannot read {}'s mailbox, where bounces arrive: {e}", ctx.source.email);
-            ctx.error_all(actions, &reason)?;
-            return Ok(());
+    // Each distinct mailbox once: the source's first, then the destinations' in the groups' order.
+    let mut profiles: Vec<(Arc<EmailProfile>, Result<crate::secrets::Secret, String>)> =
+        vec![(job.source.clone(), Ok(source_password.clone()))];
+    for g in groups {
+        if !profiles.iter().any(|(p, _)| p.id == g.dest.id) {
+            let password = profile_password(&job.store, keyring, &g.dest.id).map_err(|e| e.to_string());
+            profiles.push((g.dest.clone(), password));
         }
-    };
-    let shared = Arc::new(Mutex::new(Shared {
-        pending: Vec::new(),
-        sending_done: false,
-        open: actions.iter().map(|(_, _, token)| token.clone()).collect(),
-        unclaimed: HashMap::new(),
-        registered: 0,
-    }));
-    // The watcher is a task of its own, so looking at the mailboxes never waits behind sending (and runs on
-    // another core when the runtime has one).
-    let watcher = tokio::spawn(watch_all(ctx.clone(), shared.clone(), dest_watch, bounce_watch));
-    let sent = send_all(&ctx, actions, source_password, &shared).await;
-    let watched = match watcher.await {
-        Ok(w) => w,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down: the job is being dropped with it.
-        Err(_) => Ok(()),
-    };
-    sent?;
-    watched?;
-    Ok(())
+    }
+    let opened = futures::future::join_all(profiles.iter().map(|(profile, password)| async move {
+        match password {
+            Ok(pw) => open_watcher(profile, pw, &job.opts, since)
+                .await
+                .map_err(|e| format!("Setup: cannot read {}'s mailbox: {e}", profile.email)),
+            Err(e) => Err(format!("Setup: cannot read {}'s password: {e}", profile.email)),
+        }
+    }))
+    .await;
+    let mut mailboxes = Vec::new();
+    let mut failed: HashMap<String, String> = HashMap::new();
+    for ((profile, _), watcher) in profiles.iter().zip(opened) {
+        match watcher {
+            Ok(watcher) => mailboxes.push(Mailbox {
+                profile_id: profile.id.clone(),
+                watcher,
+                copies: groups.iter().any(|g| g.dest.id == profile.id),
+                bounces: profile.id == job.source.id,
+            }),
+            Err(reason) => {
+                failed.insert(profile.id.clone(), reason);
+            }
+        }
+    }
+    if let Some(reason) = failed.get(&job.source.id) {
+        let reason = format!("{reason} (bounces arrive there)");
+        for g in groups {
+            g.error_all(&reason)?;
+        }
+        for m in mailboxes {
+            m.watcher.close().await;
+        }
+        return Ok(None);
+    }
+    let mut ready = Vec::new();
+    for g in groups {
+        match failed.get(&g.dest.id) {
+            Some(reason) => g.error_all(reason)?,
+            None => ready.push(g.clone()),
+        }
+    }
+    Ok(Some((mailboxes, ready)))
 }
 
-struct Shared {
-    pending: Vec<Pending>,
-    sending_done: bool,
-    /// Tokens of the group's actions not decided yet: what the watchers fetch.
-    open: HashSet<String>,
+/// The job's actions in flight, shared by the senders and the watcher.
+struct Board {
+    /// Sent and accepted, by token.
+    pending: HashMap<String, Pending>,
+    /// Groups still sending.
+    senders: usize,
+    /// Tokens of actions not decided yet, with the destination profile their copy arrives in: what the watcher
+    /// fetches.
+    open: HashMap<String, String>,
     /// Copies and bounces that arrived before their action was registered as sent (delivery can beat the
     /// sender's bookkeeping): claimed when it is.
     unclaimed: HashMap<String, Vec<(Arrived, bool)>>,
@@ -422,34 +691,28 @@ fn tokens_in(text: &str) -> Vec<&str> {
 
 const TOKEN_LEN: usize = 12;
 
-fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
-    shared.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(board: &Mutex<Board>) -> std::sync::MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn send_all(
-    ctx: &GroupCtx,
-    actions: &[(String, &'static ActionDef, String)],
-    password: &crate::secrets::Secret,
-    shared: &Mutex<Shared>,
-) -> Result<(), StoreError> {
-    let result = send_each(ctx, actions, password, shared).await;
-    lock(shared).sending_done = true;
+/// Sends a group's actions over one SMTP session, one after another, and hands each accepted one to the watcher.
+async fn send_all(ctx: &GroupCtx, password: &crate::secrets::Secret, board: &Mutex<Board>) -> Result<(), StoreError> {
+    let result = send_each(ctx, password, board).await;
+    lock(board).senders -= 1;
     result
 }
 
-async fn send_each(
-    ctx: &GroupCtx,
-    actions: &[(String, &'static ActionDef, String)],
-    password: &crate::secrets::Secret,
-    shared: &Mutex<Shared>,
-) -> Result<(), StoreError> {
-    let config = smtp_config(&ctx.source, password, &ctx.opts.extra_ca);
-    let timing = &ctx.spec.timing;
+async fn send_each(ctx: &GroupCtx, password: &crate::secrets::Secret, board: &Mutex<Board>) -> Result<(), StoreError> {
+    let job = &ctx.job;
+    let config = smtp_config(&job.source, password, &job.opts.extra_ca);
+    let timing = &job.spec.timing;
+    let actions = ctx.actions.as_slice();
     let mut session: Option<Session> = None;
     for (i, (row_id, def, token)) in actions.iter().enumerate() {
-        if ctx.cancel.is_cancelled() {
+        if job.cancel.is_cancelled() {
             let d = stopped("Cancelled before this action was sent.");
-            for (row_id, def, _) in &actions[i..] {
+            for (row_id, def, token) in &actions[i..] {
+                lock(board).open.remove(token);
                 ctx.decide(row_id, def, &d, &mut Evidence::default(), None, None)?;
             }
             break;
@@ -458,6 +721,7 @@ async fn send_each(
             Ok(c) => c,
             Err(e) => {
                 let d = setup(format!("Cannot build the message: {e}"));
+                lock(board).open.remove(token);
                 ctx.decide(row_id, def, &d, &mut Evidence::default(), None, None)?;
                 continue;
             }
@@ -473,8 +737,8 @@ async fn send_each(
             body_payload: composed.body_payload.clone(),
             ..Evidence::default()
         };
-        ctx.store.action_sending(row_id, &composed.message_id, &now_text())?;
-        let tracked = ctx.store.track_message(&NewTracked {
+        job.store.action_sending(row_id, &composed.message_id, &now_text())?;
+        let tracked = job.store.track_message(&NewTracked {
             message_id: &composed.message_id,
             envelope_sender: &composed.envelope_from,
             from_header: &composed.from_header,
@@ -522,9 +786,9 @@ async fn send_each(
             Ok(accepted) => {
                 evidence.smtp_reply = Some(format!("{} {}", accepted.code, accepted.text));
                 evidence.queue_id = accepted.queue_id.clone();
-                ctx.store.action_watching(row_id, &now_text(), &evidence)?;
+                job.store.action_watching(row_id, &now_text(), &evidence)?;
                 let qid = accepted.queue_id.as_deref().map(|q| format!(", queue id {q}")).unwrap_or_default();
-                ctx.store.track_event(
+                job.store.track_event(
                     tracked,
                     now_millis(),
                     "sent",
@@ -532,29 +796,32 @@ async fn send_each(
                     &format!("Accepted by {}:{}{qid}", config.host, config.port),
                     None,
                 )?;
-                let sleep = Duration::from_secs(ctx.spec.params.extra_sleep_secs.into());
+                let sleep = Duration::from_secs(job.spec.params.extra_sleep_secs.into());
                 let now = Instant::now();
                 let token = composed.token.clone();
-                let mut s = lock(shared);
+                let mut s = lock(board);
                 s.registered += 1;
-                s.pending.push(Pending {
-                    row_id: row_id.clone(),
-                    def,
-                    composed,
-                    evidence,
-                    tracked,
-                    due: now + sleep,
-                    deadline: now + sleep + Duration::from_secs(timing.timeout_secs.into()),
-                    early: None,
-                });
+                s.pending.insert(
+                    token.clone(),
+                    Pending {
+                        group: ctx.clone(),
+                        row_id: row_id.clone(),
+                        def,
+                        evidence,
+                        tracked,
+                        due: now + sleep,
+                        deadline: now + sleep + Duration::from_secs(timing.timeout_secs.into()),
+                        early: None,
+                    },
+                );
                 let unclaimed = s.unclaimed.remove(&token).unwrap_or_default();
                 drop(s);
                 ctx.event(row_id, def, ActionState::Watching, None, None);
                 for (a, bounce) in unclaimed {
                     if bounce {
-                        on_bounce(ctx, shared, a)?;
+                        on_bounce(job, board, a)?;
                     } else {
-                        on_copy(ctx, shared, a)?;
+                        on_copy(job, board, a)?;
                     }
                 }
             }
@@ -567,9 +834,9 @@ async fn send_each(
                 } else {
                     verdict::refused(&refusal)
                 };
-                ctx.store.track_event(tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
+                job.store.track_event(tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
+                lock(board).open.remove(token);
                 ctx.decide(row_id, def, &d, &mut evidence, None, None)?;
-                lock(shared).open.remove(token);
             }
         }
         if timing.pause_millis > 0 && i + 1 < actions.len() {
@@ -607,107 +874,116 @@ fn looks_like_bounce(header: &[u8]) -> bool {
             .any(|s| h.contains(s))
 }
 
-async fn watch_all(
-    ctx: GroupCtx,
-    shared: Arc<Mutex<Shared>>,
-    mut dest: Watcher,
-    mut bounces: Watcher,
-) -> Result<(), StoreError> {
-    let result = watch_loop(&ctx, &shared, &mut dest, &mut bounces).await;
-    dest.close().await;
-    bounces.close().await;
+async fn watch_all(job: Arc<JobCtx>, board: Arc<Mutex<Board>>, mut mailboxes: Vec<Mailbox>) -> Result<(), StoreError> {
+    let result = watch_loop(&job, &board, &mut mailboxes).await;
+    for m in mailboxes {
+        m.watcher.close().await;
+    }
     result
 }
 
-async fn watch_loop(
-    ctx: &GroupCtx,
-    shared: &Mutex<Shared>,
-    dest: &mut Watcher,
-    bounces: &mut Watcher,
-) -> Result<(), StoreError> {
-    let poll = Duration::from_millis(ctx.spec.timing.poll_millis.max(20).into());
-    let changes: Vec<_> = [dest.changes(), bounces.changes()].into_iter().flatten().collect();
+async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Mailbox]) -> Result<(), StoreError> {
+    let poll = Duration::from_millis(job.spec.timing.poll_millis.max(20).into());
+    let changes: Vec<_> = mailboxes.iter().filter_map(|m| m.watcher.changes()).collect();
     let mut beat = Instant::now();
     let mut interval = FAST_LOOK;
     loop {
         if beat.elapsed() >= HEARTBEAT {
-            ctx.store.job_heartbeat(&ctx.job_id, now_millis())?;
+            job.store.job_heartbeat(&job.job_id, now_millis())?;
             beat = Instant::now();
         }
         {
-            let s = lock(shared);
-            if s.sending_done && s.pending.is_empty() {
+            let s = lock(board);
+            if s.senders == 0 && s.pending.is_empty() {
                 return Ok(());
             }
         }
-        if ctx.cancel.is_cancelled() {
-            let pending = std::mem::take(&mut lock(shared).pending);
+        if job.cancel.is_cancelled() {
+            let pending = std::mem::take(&mut lock(board).pending);
             let d = stopped("Cancelled while waiting for this message.");
-            for mut p in pending {
-                ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
+            for mut p in pending.into_values() {
+                p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
             }
-            // The sender stops at its next action and marks the rest.
-            if lock(shared).sending_done {
+            // The senders stop at their next action and mark the rest.
+            if lock(board).senders == 0 {
                 return Ok(());
             }
             tokio::time::sleep(poll).await;
             continue;
         }
-        let open: HashSet<String> = lock(shared).open.clone();
-        let registered = lock(shared).registered;
+        let (open, registered) = {
+            let s = lock(board);
+            (s.open.clone(), s.registered)
+        };
         let mut found_any = false;
-        if !open.is_empty() {
-            let mut wanted =
-                |header: &[u8]| tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains(*t));
-            match dest.poll(&mut wanted).await {
-                Ok(found) => {
-                    found_any |= !found.is_empty();
-                    for a in found {
-                        on_copy(ctx, shared, a)?;
-                    }
-                }
-                Err(e) => fail_pending(ctx, shared, &format!("Lost the destination mailbox while watching: {e}"))?,
+        for m in mailboxes.iter_mut() {
+            let copies = m.copies && open.values().any(|dest| *dest == m.profile_id);
+            let bounces = m.bounces && !open.is_empty();
+            if !copies && !bounces {
+                continue;
             }
-            let mut wanted_bounce = |header: &[u8]| looks_like_bounce(header);
-            match bounces.poll(&mut wanted_bounce).await {
+            let mut wanted = |header: &[u8]| {
+                (copies && tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains_key(*t)))
+                    || (bounces && looks_like_bounce(header))
+            };
+            match m.watcher.poll(&mut wanted).await {
                 Ok(found) => {
                     found_any |= !found.is_empty();
                     for a in found {
-                        on_bounce(ctx, shared, a)?;
+                        if m.copies {
+                            on_copy(job, board, a)?;
+                        } else {
+                            on_bounce(job, board, a)?;
+                        }
                     }
                 }
-                Err(e) => {
-                    fail_pending(ctx, shared, &format!("Lost the source mailbox while watching for bounces: {e}"))?
+                Err(e) if m.bounces => {
+                    fail_pending(board, |_| true, &format!("Lost the source mailbox while watching for bounces: {e}"))?
                 }
+                Err(e) => fail_pending(
+                    board,
+                    |p| p.group.dest.id == m.profile_id,
+                    &format!("Lost the destination mailbox while watching: {e}"),
+                )?,
             }
         }
         // Judge early arrivals that are now due, and end the waits that ran out.
         let now = Instant::now();
         let (due, expired): (Vec<Pending>, Vec<Pending>) = {
-            let mut s = lock(shared);
-            let all = std::mem::take(&mut s.pending);
-            let (ready, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| p.early.is_some() && p.due <= now);
-            let (expired, keep): (Vec<_>, Vec<_>) = rest.into_iter().partition(|p| p.deadline <= now);
-            s.pending = keep;
-            for p in ready.iter().chain(&expired) {
-                s.open.remove(&p.composed.token);
-            }
-            (ready, expired)
+            let mut s = lock(board);
+            let ready: Vec<String> =
+                s.pending.iter().filter(|(_, p)| p.early.is_some() && p.due <= now).map(|(t, _)| t.clone()).collect();
+            let ended: Vec<String> = s
+                .pending
+                .iter()
+                .filter(|(_, p)| !(p.early.is_some() && p.due <= now) && p.deadline <= now)
+                .map(|(t, _)| t.clone())
+                .collect();
+            let mut take = |tokens: Vec<String>| -> Vec<Pending> {
+                tokens
+                    .into_iter()
+                    .filter_map(|t| {
+                        s.open.remove(&t);
+                        s.pending.remove(&t)
+                    })
+                    .collect()
+            };
+            (take(ready), take(ended))
         };
         for mut p in due {
             let a = p.early.take().expect("partitioned on early");
-            judge_arrival(ctx, p, a)?;
+            judge_arrival(job, p, a)?;
         }
         for mut p in expired {
-            let d = verdict::not_delivered(ctx.spec.timing.timeout_secs);
-            ctx.store.track_event(p.tracked, now_millis(), "notReceived", Some("notReceived"), &d.reason, None)?;
-            ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
+            let d = verdict::not_delivered(job.spec.timing.timeout_secs);
+            job.store.track_event(p.tracked, now_millis(), "notReceived", Some("notReceived"), &d.reason, None)?;
+            p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
         }
         // Look again soon while mail is flowing or expected (an action accepted moments ago); back off to the
         // configured interval when it is quiet.
         let expecting = {
-            let s = lock(shared);
-            s.registered != registered || s.pending.iter().any(|p| p.due <= now && now < p.due + EXPECT_SOON)
+            let s = lock(board);
+            s.registered != registered || s.pending.values().any(|p| p.due <= now && now < p.due + EXPECT_SOON)
         };
         interval = if found_any || expecting { FAST_LOOK } else { (interval * 2).min(poll) };
         wait_for_change(interval.min(poll), &changes).await;
@@ -720,44 +996,47 @@ const FAST_LOOK: Duration = Duration::from_millis(10);
 /// For this long after an action was accepted, its mail is expected any moment: looks stay fast.
 const EXPECT_SOON: Duration = Duration::from_secs(2);
 
-fn fail_pending(ctx: &GroupCtx, shared: &Mutex<Shared>, reason: &str) -> Result<(), StoreError> {
+/// Ends the waits `which` picks as Errored: the mailbox their decision depends on is gone.
+fn fail_pending(board: &Mutex<Board>, which: impl Fn(&Pending) -> bool, reason: &str) -> Result<(), StoreError> {
     let pending = {
-        let mut s = lock(shared);
-        let pending = std::mem::take(&mut s.pending);
-        for p in &pending {
-            s.open.remove(&p.composed.token);
+        let mut s = lock(board);
+        let tokens: Vec<String> = s.pending.iter().filter(|(_, p)| which(p)).map(|(t, _)| t.clone()).collect();
+        let mut taken = Vec::new();
+        for t in tokens {
+            s.open.remove(&t);
+            taken.extend(s.pending.remove(&t));
         }
-        pending
+        taken
     };
     for mut p in pending {
-        ctx.decide(&p.row_id, p.def, &setup(reason.to_owned()), &mut p.evidence, None, None)?;
+        p.group.decide(&p.row_id, p.def, &setup(reason.to_owned()), &mut p.evidence, None, None)?;
     }
     Ok(())
 }
 
 /// A copy of one of our messages arrived (or a bounce that reached the destination, when sending to oneself).
-fn on_copy(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
+fn on_copy(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Result<(), StoreError> {
     let header_end = a.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(a.raw.len().min(64 * 1024));
     let header = String::from_utf8_lossy(&a.raw[..header_end]).into_owned();
     let ours = header
         .lines()
         .any(|l| l.get(..11).is_some_and(|n| n.eq_ignore_ascii_case("message-id:")) && l.contains("<mp-"));
     if !ours && looks_like_bounce(header.as_bytes()) && mailproof_mail::bounce::parse(&a.raw).is_some() {
-        return on_bounce(ctx, shared, a);
+        return on_bounce(job, board, a);
     }
     let candidates: Vec<String> = tokens_in(&header).into_iter().map(str::to_owned).collect();
     let taken = {
-        let mut s = lock(shared);
-        let Some(token) = candidates.iter().find(|t| s.open.contains(t.as_str())).cloned() else { return Ok(()) };
-        match s.pending.iter().position(|p| p.composed.token == token) {
+        let mut s = lock(board);
+        let Some(token) = candidates.iter().find(|t| s.open.contains_key(t.as_str())).cloned() else { return Ok(()) };
+        match s.pending.get_mut(&token) {
             // Registered but its extra sleep has not passed: judged when it has.
-            Some(i) if s.pending[i].due > Instant::now() => {
-                s.pending[i].early = Some(a.clone());
+            Some(p) if p.due > Instant::now() => {
+                p.early = Some(a.clone());
                 None
             }
-            Some(i) => {
+            Some(_) => {
                 s.open.remove(&token);
-                Some(s.pending.remove(i))
+                s.pending.remove(&token)
             }
             None => {
                 s.unclaimed.entry(token).or_default().push((a.clone(), false));
@@ -766,15 +1045,18 @@ fn on_copy(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), Sto
         }
     };
     match taken {
-        Some(p) => judge_arrival(ctx, p, a),
+        Some(p) => judge_arrival(job, p, a),
         None => Ok(()),
     }
 }
 
-fn judge_arrival(ctx: &GroupCtx, mut p: Pending, a: Arrived) -> Result<(), StoreError> {
+fn judge_arrival(job: &JobCtx, mut p: Pending, a: Arrived) -> Result<(), StoreError> {
     let got = analyse(&a.raw);
-    let sent =
-        SentShape { subject: &p.composed.subject, parts: &p.composed.parts, body_payload: &p.composed.body_payload };
+    let sent = SentShape {
+        subject: &p.evidence.subject,
+        parts: &p.evidence.sent_parts,
+        body_payload: &p.evidence.body_payload,
+    };
     let d = verdict::arrived(&sent, &got, &a.folder, a.junk);
     let delivered_at = got
         .hops
@@ -801,7 +1083,7 @@ fn judge_arrival(ctx: &GroupCtx, mut p: Pending, a: Arrived) -> Result<(), Store
         Cause::Junk => ("delivered", "deliveredToJunk"),
         _ => ("delivered", "delivered"),
     };
-    ctx.store.track_event(
+    job.store.track_event(
         p.tracked,
         now_millis(),
         kind,
@@ -814,10 +1096,10 @@ fn judge_arrival(ctx: &GroupCtx, mut p: Pending, a: Arrived) -> Result<(), Store
         got.source_ip(),
     )?;
     let raw = &a.raw[..a.raw.len().min(RAW_CAP)];
-    ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, delivered_at.as_deref(), Some(raw))
+    p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, delivered_at.as_deref(), Some(raw))
 }
 
-fn on_bounce(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), StoreError> {
+fn on_bounce(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Result<(), StoreError> {
     let Some(b) = mailproof_mail::bounce::parse(&a.raw) else { return Ok(()) };
     let text = String::from_utf8_lossy(&a.raw).into_owned();
     let mut candidates: Vec<&str> = b
@@ -828,37 +1110,39 @@ fn on_bounce(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), S
         .into_iter()
         .collect();
     candidates.extend(tokens_in(&text));
-    let mut s = lock(shared);
-    let Some(token) = candidates.iter().find(|t| s.open.contains(**t)).map(|t| t.to_string()) else { return Ok(()) };
-    let Some(i) = s.pending.iter().position(|p| p.composed.token == token) else {
+    // The analyst's email rules come first: they may call a bounce a block or a setup problem.
+    let subject = analyse(&a.raw[..a.raw.len().min(64 * 1024)]).subject.unwrap_or_default();
+    let rule = job.rules.classify(&subject, &text).cloned();
+    let mut s = lock(board);
+    let Some(token) = candidates.iter().find(|t| s.open.contains_key(**t)).map(|t| t.to_string()) else {
+        return Ok(());
+    };
+    let Some(p) = s.pending.get_mut(&token) else {
         s.unclaimed.entry(token).or_default().push((a, true));
         return Ok(());
     };
-    // The analyst's email rules come first: they may call a bounce a block or a setup problem.
-    let subject = analyse(&a.raw[..a.raw.len().min(64 * 1024)]).subject.unwrap_or_default();
-    let rule = ctx.rules.classify(&subject, &text).cloned();
     if !b.permanent && rule.is_none() {
-        s.pending[i].evidence.delay_notices.push(b.summary());
+        p.evidence.delay_notices.push(b.summary());
         return Ok(());
     }
     s.open.remove(&token);
-    let mut p = s.pending.remove(i);
+    let mut p = s.pending.remove(&token).expect("found above");
     drop(s);
     p.evidence.bounce = Some(b.clone());
     let d = match rule {
         Some(r) => verdict::by_rule(&b, &r),
         None => verdict::bounced(&b),
     };
-    ctx.store.track_event(p.tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
+    job.store.track_event(p.tracked, now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
     // The bounce report is a message Mailproof saw: logged as its own row, tied to the same action.
     let seen = analyse(&a.raw[..a.raw.len().min(RAW_CAP)]);
     let return_path = seen.header("Return-Path").unwrap_or("<>").to_owned();
-    ctx.store.track_seen(
+    job.store.track_seen(
         &NewTracked {
             message_id: seen.message_id.as_deref().unwrap_or(""),
             envelope_sender: &return_path,
             from_header: seen.from.as_deref().unwrap_or(""),
-            recipients: &ctx.source.email,
+            recipients: &job.source.email,
             to_header: &seen.to.join(", "),
             subject: seen.subject.as_deref().unwrap_or(""),
             risk: None,
@@ -866,10 +1150,10 @@ fn on_bounce(ctx: &GroupCtx, shared: &Mutex<Shared>, a: Arrived) -> Result<(), S
             job_action_id: Some(&p.row_id),
             verification_of: None,
         },
-        &format!("Bounce report delivered to {} of {}, about {}", a.folder, ctx.source.email, p.composed.message_id),
+        &format!("Bounce report delivered to {} of {}, about {}", a.folder, job.source.email, p.evidence.message_id),
         seen.source_ip(),
     )?;
-    ctx.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)
+    p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)
 }
 
 #[cfg(test)]

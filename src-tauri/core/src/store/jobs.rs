@@ -53,6 +53,34 @@ fn deleted_profiles(conn: &rusqlite::Connection, job_id: &str) -> Result<Vec<Str
     Ok(out)
 }
 
+/// A job an engine was running when it stopped, as picked up again.
+pub struct InterruptedJob {
+    /// Its groups' profiles (those not deleted since), parameters and timing.
+    pub spec: JobSpec,
+    pub started_at: String,
+    pub groups: Vec<InterruptedGroup>,
+}
+
+pub struct InterruptedGroup {
+    pub id: String,
+    pub position: u32,
+    /// `None` when the profile was deleted since.
+    pub destination_profile_id: Option<String>,
+    pub destination_email: String,
+    /// Its actions sent and accepted, not decided yet.
+    pub watching: Vec<WatchedAction>,
+}
+
+pub struct WatchedAction {
+    pub row_id: String,
+    pub action_id: String,
+    pub accepted_at: Option<String>,
+    /// What was sent: subject, token, Message-ID, parts, transcript.
+    pub evidence: Evidence,
+    /// Its row in the message tracking log.
+    pub tracked: Option<i64>,
+}
+
 /// One message for `seed_tracked`.
 pub struct SeedTracked {
     pub message_id: String,
@@ -178,31 +206,97 @@ impl Store {
         Ok(())
     }
 
-    /// Jobs still marked running whose engine stopped beating before `stale_before_millis` (the app or command
-    /// exited mid-job): their undecided actions become Incomplete and the job Incomplete. Jobs another live
-    /// process is running are left alone. Returns how many jobs were closed.
-    pub fn close_interrupted_jobs(
+    /// Claims the running jobs whose engine stopped beating before `stale_before_millis`: each claimed job's
+    /// heartbeat becomes `now_millis`, so no other engine claims it too. Returns their ids, oldest first.
+    pub fn claim_interrupted_jobs(&self, stale_before_millis: i64, now_millis: i64) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM jobs WHERE status = 'running' AND heartbeat_ms < ?1 ORDER BY created_at")?;
+        let ids: Vec<String> = stmt.query_map([stale_before_millis], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut claimed = Vec::new();
+        for id in ids {
+            let n = conn.execute(
+                "UPDATE jobs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'running' AND heartbeat_ms < ?3",
+                params![id, now_millis, stale_before_millis],
+            )?;
+            if n == 1 {
+                claimed.push(id);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// A claimed interrupted job, to pick up: its actions never sent end Incomplete with `unsent`, those whose
+    /// sending was cut off with `cut_off` (whether the server took them is unknown); the ones sent and accepted
+    /// come back to be watched for.
+    pub fn interrupted_job(
         &self,
-        reason: &str,
+        job_id: &str,
+        unsent: &str,
+        cut_off: &str,
         at: &str,
-        stale_before_millis: i64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Option<InterruptedJob>, StoreError> {
+        let Some(rerun) = self.job_rerun(job_id)? else { return Ok(None) };
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE job_actions SET state = 'decided', verdict = 'incomplete', cause = 'stopped', reason = ?1,
-                 decided_at = ?2
-             WHERE state != 'decided'
-               AND group_id IN (SELECT g.id FROM job_groups g JOIN jobs j ON j.id = g.job_id
-                                WHERE j.status = 'running' AND j.heartbeat_ms < ?3)",
-            params![reason, at, stale_before_millis],
-        )?;
-        let n = tx.execute(
-            "UPDATE jobs SET status = 'incomplete', ended_at = ?1 WHERE status = 'running' AND heartbeat_ms < ?2",
-            params![at, stale_before_millis],
-        )?;
+        for (state, reason) in [("queued", unsent), ("sending", cut_off)] {
+            tx.execute(
+                "UPDATE job_actions SET state = 'decided', verdict = 'incomplete', cause = 'stopped', reason = ?2,
+                     decided_at = ?3
+                 WHERE state = ?4 AND group_id IN (SELECT id FROM job_groups WHERE job_id = ?1)",
+                params![job_id, reason, at, state],
+            )?;
+        }
+        let started_at: String =
+            tx.query_row("SELECT COALESCE(started_at, created_at) FROM jobs WHERE id = ?1", [job_id], |r| r.get(0))?;
+        let mut groups: Vec<InterruptedGroup> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, position, destination_profile_id, destination_email FROM job_groups
+                 WHERE job_id = ?1 ORDER BY position",
+            )?;
+            let rows = stmt.query_map([job_id], |r| {
+                Ok(InterruptedGroup {
+                    id: r.get(0)?,
+                    position: r.get(1)?,
+                    destination_profile_id: r.get(2)?,
+                    destination_email: r.get(3)?,
+                    watching: Vec::new(),
+                })
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        {
+            let mut stmt = tx.prepare(
+                "SELECT a.id, a.action_id, a.accepted_at, a.evidence,
+                        (SELECT min(t.id) FROM tracked_messages t WHERE t.job_action_id = a.id)
+                 FROM job_actions a WHERE a.group_id = ?1 AND a.state = 'watching' ORDER BY a.position",
+            )?;
+            for g in &mut groups {
+                let rows = stmt.query_map([&g.id], |r| {
+                    let evidence: Option<String> = r.get(3)?;
+                    Ok(WatchedAction {
+                        row_id: r.get(0)?,
+                        action_id: r.get(1)?,
+                        accepted_at: r.get(2)?,
+                        evidence: evidence.and_then(|e| serde_json::from_str(&e).ok()).unwrap_or_default(),
+                        tracked: r.get(4)?,
+                    })
+                })?;
+                g.watching = rows.collect::<Result<_, _>>()?;
+            }
+        }
         tx.commit()?;
-        Ok(n)
+        Ok(Some(InterruptedJob { spec: rerun.spec, started_at, groups }))
+    }
+
+    /// Jobs still marked running whose engine stopped beating before `stale_before_millis`.
+    pub fn count_interrupted_jobs(&self, stale_before_millis: i64) -> Result<usize, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM jobs WHERE status = 'running' AND heartbeat_ms < ?1",
+            [stale_before_millis],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
     }
 
     /// Every job, newest first, with its counts per verdict.
