@@ -342,7 +342,7 @@ async cancelJob(runKey: string) : Promise<Result<null, IpcError>> {
 }
 },
 /**
- * Every job, newest first. Jobs an earlier run left unfinished are closed first.
+ * Every job, newest first.
  */
 async listJobs() : Promise<Result<JobSummary[], IpcError>> {
     try {
