@@ -213,5 +213,27 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     assert_eq!(seen.len(), 1, "only the new message");
     assert!(seen[0].contains(&new_id) && !seen[0].contains(&old_id));
     assert!(watcher.poll(&mut |_| true).await.unwrap().is_empty(), "nothing is reported twice");
+
+    // A small message comes whole with the first look; one bigger than that look reads is fetched again, whole.
+    let big_id = format!("{}@mailproof.test", uuid::Uuid::new_v4());
+    let big = Message::builder()
+        .from("alice@example.test".parse().unwrap())
+        .to("carol@example.test".parse().unwrap())
+        .subject("a large message")
+        .message_id(Some(format!("<{big_id}>")))
+        .header(ContentType::TEXT_PLAIN)
+        .body("A harmless line of a large Mailproof lab test message.\r\n".repeat(4000))
+        .unwrap();
+    let (small, small_id) = message("alice@example.test", "carol@example.test", "a small message");
+    smtp::send(&submission(&lab, "alice"), big).await.unwrap();
+    smtp::send(&submission(&lab, "alice"), small).await.unwrap();
+    let (big_raw, small_raw) = (wait_for(&config, "INBOX", &big_id).await, wait_for(&config, "INBOX", &small_id).await);
+    let mut found = Vec::new();
+    while found.len() < 2 {
+        found.extend(watcher.poll(&mut |_| true).await.unwrap().into_iter().map(|a| a.raw));
+    }
+    assert!(big_raw.as_ref().is_some_and(|r| r.len() > 200_000));
+    assert!(found.contains(&big_raw.unwrap()), "the large message, byte for byte");
+    assert!(found.contains(&small_raw.unwrap()), "the small message, byte for byte");
     watcher.close().await;
 }

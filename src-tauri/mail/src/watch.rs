@@ -28,6 +28,9 @@ pub struct Arrived {
 /// Largest message fetched whole; bigger ones are cut (the evidence says so).
 pub const MAX_FETCH: usize = 8 * 1024 * 1024;
 
+/// How much of each new message's body comes with its header: most test messages fit, so they take one round trip.
+const INLINE: usize = 64 * 1024;
+
 /// Where a watcher starts reading a folder.
 #[derive(Clone, Copy)]
 enum Start {
@@ -232,27 +235,38 @@ impl ImapWatcher {
                 self.selected = Some(name.clone());
                 next
             };
-            let headers: Vec<(u32, Vec<u8>)> = self
+            // Each new message's header with the start of its body, in one command: a wanted message that fits is
+            // then whole already, and only bigger ones are fetched again.
+            let new: Vec<_> = self
                 .session()
-                .uid_fetch(format!("{from}:*"), "(UID BODY.PEEK[HEADER])")
+                .uid_fetch(
+                    format!("{from}:*"),
+                    format!("(UID RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{INLINE}>)"),
+                )
                 .await
                 .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
-                .try_collect::<Vec<_>>()
+                .try_collect()
                 .await
-                .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
-                .iter()
-                .filter_map(|f| Some((f.uid?, f.header().unwrap_or_default().to_vec())))
-                .filter(|(uid, _)| *uid >= from)
-                .collect();
+                .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
             let mut highest = from.max(uid_next) - 1;
             let mut wanted_uids = Vec::new();
-            for (uid, header) in headers {
+            let junk = self.folders[i].folder.junk;
+            for f in &new {
+                let Some(uid) = f.uid.filter(|uid| *uid >= from) else { continue };
                 highest = highest.max(uid);
-                if wanted(&header) {
+                let header = f.header().unwrap_or_default();
+                if !wanted(header) {
+                    continue;
+                }
+                let text = f.text().unwrap_or_default();
+                if f.size.is_some_and(|size| (header.len() + text.len()) as u64 >= u64::from(size)) {
+                    let raw = [header, text].concat();
+                    found.push(Arrived { folder: name.clone(), junk, uid, uidl: None, raw });
+                } else {
                     wanted_uids.push(uid);
                 }
             }
-            // The wanted messages whole, in one command.
+            // The wanted messages too big for the first look, whole, in one command.
             if !wanted_uids.is_empty() {
                 let set = wanted_uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
                 let fetched: Vec<_> = self
@@ -263,7 +277,6 @@ impl ImapWatcher {
                     .try_collect()
                     .await
                     .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
-                let junk = self.folders[i].folder.junk;
                 for f in &fetched {
                     let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
                     let raw = body[..body.len().min(MAX_FETCH)].to_vec();

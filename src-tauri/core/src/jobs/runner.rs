@@ -915,18 +915,24 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Mailbox
             let s = lock(board);
             (s.open.clone(), s.registered)
         };
-        let mut found_any = false;
-        for m in mailboxes.iter_mut() {
+        // Every mailbox that can hold something awaited is looked at, all at once: a look costs one round trip
+        // however many mailboxes the job has.
+        let looks = mailboxes.iter_mut().filter_map(|m| {
             let copies = m.copies && open.values().any(|dest| *dest == m.profile_id);
             let bounces = m.bounces && !open.is_empty();
-            if !copies && !bounces {
-                continue;
-            }
-            let mut wanted = |header: &[u8]| {
+            let open = &open;
+            let mut wanted = move |header: &[u8]| {
                 (copies && tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains_key(*t)))
                     || (bounces && looks_like_bounce(header))
             };
-            match m.watcher.poll(&mut wanted).await {
+            (copies || bounces).then_some(async move {
+                let found = m.watcher.poll(&mut wanted).await;
+                (&*m, found)
+            })
+        });
+        let mut found_any = false;
+        for (m, found) in futures::future::join_all(looks).await {
+            match found {
                 Ok(found) => {
                     found_any |= !found.is_empty();
                     for a in found {
