@@ -211,9 +211,10 @@ impl ImapWatcher {
             self.refresh_folders(Start::All).await?;
         }
         let mut found = Vec::new();
-        // INBOX first: after another folder was opened, INBOX is selected again before the others are asked.
+        // INBOX last: what arrived while the other folders were asked is in this look too, and the look hands back
+        // its news right after reading it.
         let mut order: Vec<usize> = (0..self.folders.len()).collect();
-        order.sort_by_key(|&i| !self.folders[i].folder.name.eq_ignore_ascii_case("INBOX"));
+        order.sort_by_key(|&i| self.folders[i].folder.name.eq_ignore_ascii_case("INBOX"));
         for i in order {
             let name = self.folders[i].folder.name.clone();
             let from = self.folders[i].next_uid;

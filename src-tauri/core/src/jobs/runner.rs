@@ -915,8 +915,8 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Mailbox
             let s = lock(board);
             (s.open.clone(), s.registered)
         };
-        // Every mailbox that can hold something awaited is looked at, all at once: a look costs one round trip
-        // however many mailboxes the job has.
+        // Every mailbox that can hold something awaited is looked at, all at once: a look takes as long as the
+        // slowest mailbox's, however many the job has.
         let looks = mailboxes.iter_mut().filter_map(|m| {
             let copies = m.copies && open.values().any(|dest| *dest == m.profile_id);
             let bounces = m.bounces && !open.is_empty();
@@ -931,7 +931,9 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Mailbox
             })
         });
         let mut found_any = false;
-        for (m, found) in futures::future::join_all(looks).await {
+        // Each mailbox's news is judged as soon as its look ends.
+        let mut looks: futures::stream::FuturesUnordered<_> = looks.collect();
+        while let Some((m, found)) = looks.next().await {
             match found {
                 Ok(found) => {
                     found_any |= !found.is_empty();

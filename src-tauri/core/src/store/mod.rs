@@ -118,7 +118,17 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
         migrations::apply(&mut conn, now)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        let in_file = conn.path().is_some_and(|p| !p.is_empty());
+        if in_file {
+            // Checkpoints write the WAL back and fsync the database, which can take a few hundred ms on a busy
+            // disk: done on a connection of their own, they never hold up the engine or the UI behind this lock.
+            conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(open_err)?;
+        }
+        let conn = Arc::new(Mutex::new(conn));
+        if in_file {
+            spawn_checkpointer(path.to_owned(), Arc::downgrade(&conn));
+        }
+        Ok(Store { conn })
     }
 
     /// The schema version this database is at.
@@ -130,6 +140,30 @@ impl Store {
         // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so
         // a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How often the WAL is written back to the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes the WAL back into the database every second, on a connection and thread of its own, for as long as the
+/// store is open. A checkpoint that meets a busy database just tries again next time.
+fn spawn_checkpointer(path: PathBuf, store: std::sync::Weak<Mutex<Connection>>) {
+    let spawned = std::thread::Builder::new().name("mailproof-checkpoint".into()).spawn(move || {
+        let Ok(conn) = Connection::open(&path) else { return };
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if store.strong_count() == 0 {
+                return;
+            }
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                eprintln!("mailproof: cannot write the journal back to {}: {e}", path.display());
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        eprintln!("mailproof: cannot start the journal writer ({e}); the journal grows until Mailproof exits");
     }
 }
 
@@ -186,6 +220,26 @@ mod tests {
         assert_eq!(outcome, OpenOutcome::Created);
         assert!(path.exists());
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn the_journal_is_written_back_by_the_checkpointer_not_by_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailproof.db");
+        let (store, _) = Store::open(&path, t0()).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        // Far more than SQLite's own checkpoint threshold (1,000 pages): the writer does not write it back itself.
+        for i in 0..40 {
+            store.set_setting_raw(&format!("probe{i}"), &format!("\"{}\"", "x".repeat(200_000)), t0()).unwrap();
+        }
+        assert_eq!(size(), before, "the commits stayed in the journal");
+        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 5;
+        while size() == before {
+            assert!(std::time::Instant::now() < deadline, "the checkpointer wrote the journal back");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(size() > 8_000_000, "{}", size());
     }
 
     #[test]
