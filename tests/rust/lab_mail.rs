@@ -235,5 +235,18 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     assert!(big_raw.as_ref().is_some_and(|r| r.len() > 200_000));
     assert!(found.contains(&big_raw.unwrap()), "the large message, byte for byte");
     assert!(found.contains(&small_raw.unwrap()), "the small message, byte for byte");
+
+    // Folders other than INBOX and Junk are asked less often, but asked: a message a rule files into Trash is found.
+    let (filed, filed_id) = message("alice@example.test", "carol@example.test", "filed by a rule");
+    let mut session = imap::connect(&config).await.unwrap();
+    session.append("Trash", None, None, filed.formatted()).await.unwrap();
+    session.logout().await.ok();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        seen.extend(watcher.poll(&mut |_| true).await.unwrap());
+    }
+    assert_eq!(seen.len(), 1, "found once, within ten looks");
+    assert_eq!(seen[0].folder, "Trash");
+    assert!(String::from_utf8_lossy(&seen[0].raw).contains(&filed_id));
     watcher.close().await;
 }

@@ -28,6 +28,9 @@ pub struct Arrived {
 /// Largest message fetched whole; bigger ones are cut (the evidence says so).
 pub const MAX_FETCH: usize = 8 * 1024 * 1024;
 
+/// Folders other than INBOX and Junk are asked on every this many looks.
+const OTHER_FOLDERS_EVERY: u32 = 5;
+
 /// How much of each new message's body comes with its header: most test messages fit, so they take one round trip.
 const INLINE: usize = 64 * 1024;
 
@@ -219,6 +222,10 @@ impl ImapWatcher {
             let name = self.folders[i].folder.name.clone();
             let from = self.folders[i].next_uid;
             let inbox = name.eq_ignore_ascii_case("INBOX");
+            // Filters deliver to INBOX and Junk: those are asked on every look, other folders on every fifth.
+            if !inbox && !self.folders[i].folder.junk && self.polls % OTHER_FOLDERS_EVERY != 0 {
+                continue;
+            }
             let uid_next = if inbox {
                 if !self.inbox_has_new(from).await? {
                     continue;

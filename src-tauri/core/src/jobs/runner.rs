@@ -999,7 +999,7 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Mailbox
 }
 
 /// The shortest pause between looks, right after sending or finding mail.
-const FAST_LOOK: Duration = Duration::from_millis(10);
+const FAST_LOOK: Duration = Duration::from_millis(5);
 
 /// For this long after an action was accepted, its mail is expected any moment: looks stay fast.
 const EXPECT_SOON: Duration = Duration::from_secs(2);
