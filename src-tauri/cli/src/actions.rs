@@ -136,25 +136,10 @@ pub fn run(args: RunArgs) -> CliResult {
         },
     };
     let options = RunOptions { extra_ca: args.ca.clone() };
-    let cancel = Cancel::default();
-    // Two workers: sending and watching run side by side.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let job_id = runtime
-        .block_on(async {
-            let stop = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("Stopping: actions not yet decided end as Incomplete.");
-                    stop.cancel();
-                }
-            });
-            jobs::run_job(&store, &Keyring::default(), &spec, &options, &cancel, &progress).await
-        })
-        .map_err(|e| e.to_string())?;
+    let (store_ref, spec) = (&store, &spec);
+    let job_id = run_engine(|cancel| async move {
+        jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, &progress).await
+    })?;
     let report = store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -198,25 +183,11 @@ fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
 /// with progress on stderr.
 pub fn jobs_resume(ca: Option<PathBuf>) -> CliResult {
     let store = open_store()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let options = RunOptions { extra_ca: ca };
-    let cancel = Cancel::default();
-    let ids = runtime
-        .block_on(async {
-            let stop = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("Stopping: actions not yet decided end as Incomplete.");
-                    stop.cancel();
-                }
-            });
-            jobs::resume_interrupted(&store, &Keyring::default(), &options, stale_after(), &cancel, &progress).await
-        })
-        .map_err(|e| e.to_string())?;
+    let store_ref = &store;
+    let ids = run_engine(|cancel| async move {
+        jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, &progress).await
+    })?;
     if ids.is_empty() {
         eprintln!("No job is waiting to be picked up.");
     }
@@ -225,6 +196,31 @@ pub fn jobs_resume(ca: Option<PathBuf>) -> CliResult {
         println!("Job {} {}: {}", report.id, report.status, counts(&report));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `work` on a runtime of two workers (sending and watching side by side). Ctrl-C cancels it: what is not
+/// decided by then ends Incomplete.
+fn run_engine<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    work: impl FnOnce(Cancel) -> F,
+) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let cancel = Cancel::default();
+    runtime
+        .block_on(async {
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("Stopping: actions not yet decided end as Incomplete.");
+                    stop.cancel();
+                }
+            });
+            work(cancel).await
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// A job's verdicts counted, in words.
