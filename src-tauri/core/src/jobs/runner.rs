@@ -1,6 +1,6 @@
-//! Runs a job: per group (source → destination), one SMTP session sends the actions one after another while
-//! one watcher per mailbox looks for their arrival in the destination (every folder) and for bounces in the
-//! source's mailbox. Every step is written to the store as it happens.
+//! Runs a job: per group (source → destination), one SMTP session sends the actions one after another, while one
+//! task watches every mailbox of the job once — the destinations' (every folder) for the copies, the source's for
+//! bounces. Every step is written to the store as it happens, so an interrupted job can be picked up again.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -251,11 +251,14 @@ pub async fn resume_interrupted(
     cancel: &Cancel,
     on_event: &(dyn Fn(JobEvent) + Send + Sync),
 ) -> Result<Vec<String>, JobError> {
-    let now = now_millis();
-    let claimed = store.claim_interrupted_jobs(now - stale_after.as_millis() as i64, now)?;
-    for job_id in &claimed {
-        resume_job(store, keyring, opts, job_id, cancel, on_event).await?;
-        finish(store, job_id, cancel)?;
+    let mut claimed = Vec::new();
+    // One at a time: a job waiting its turn keeps a stale heartbeat, so another engine may take it meanwhile.
+    loop {
+        let now = now_millis();
+        let Some(job_id) = store.claim_interrupted_job(now - stale_after.as_millis() as i64, now)? else { break };
+        resume_job(store, keyring, opts, &job_id, cancel, on_event).await?;
+        finish(store, &job_id, cancel)?;
+        claimed.push(job_id);
     }
     Ok(claimed)
 }

@@ -206,24 +206,32 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the running jobs whose engine stopped beating before `stale_before_millis`: each claimed job's
-    /// heartbeat becomes `now_millis`, so no other engine claims it too. Returns their ids, oldest first.
-    pub fn claim_interrupted_jobs(&self, stale_before_millis: i64, now_millis: i64) -> Result<Vec<String>, StoreError> {
+    /// Claims the oldest running job whose engine stopped beating before `stale_before_millis`: its heartbeat
+    /// becomes `now_millis`, so no other engine claims it too. `None` when there is none left.
+    pub fn claim_interrupted_job(
+        &self,
+        stale_before_millis: i64,
+        now_millis: i64,
+    ) -> Result<Option<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT id FROM jobs WHERE status = 'running' AND heartbeat_ms < ?1 ORDER BY created_at")?;
-        let ids: Vec<String> = stmt.query_map([stale_before_millis], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let mut claimed = Vec::new();
-        for id in ids {
+        loop {
+            let id: Option<String> = conn
+                .query_row(
+                    "SELECT id FROM jobs WHERE status = 'running' AND heartbeat_ms < ?1 ORDER BY created_at LIMIT 1",
+                    [stale_before_millis],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
             let n = conn.execute(
                 "UPDATE jobs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'running' AND heartbeat_ms < ?3",
                 params![id, now_millis, stale_before_millis],
             )?;
+            // Another engine took it between the two statements: look for the next.
             if n == 1 {
-                claimed.push(id);
+                return Ok(Some(id));
             }
         }
-        Ok(claimed)
     }
 
     /// A claimed interrupted job, to pick up: its actions never sent end Incomplete with `unsent`, those whose
