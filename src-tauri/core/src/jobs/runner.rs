@@ -167,6 +167,7 @@ pub async fn run_job(
                 undecided: Arc::new(AtomicUsize::new(group.actions.len())),
             })
             .collect();
+        let _alive = heartbeat(&job);
         let ready = open_mailboxes(&job, keyring, source_password.as_ref(), &groups, None).await?;
         let Some((mailboxes, ready)) = ready else { return Ok(()) };
         let board = Arc::new(Mutex::new(Board {
@@ -181,7 +182,7 @@ pub async fn run_job(
         }));
         // One task watches every mailbox of the job, so looking never waits behind sending (and runs on another
         // core when the runtime has one). Groups send side by side, at most `concurrency` at once.
-        let mut watcher = Watching(tokio::spawn(watch_all(job.clone(), board.clone(), mailboxes)));
+        let mut watcher = JobTask(tokio::spawn(watch_all(job.clone(), board.clone(), mailboxes)));
         let source_password = source_password.as_ref().expect("groups are ready only with the source's password");
         let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
         let mut sending = futures::stream::iter(ready.into_iter().map(|g| {
@@ -215,13 +216,28 @@ pub async fn run_job(
     Ok(job_id)
 }
 
-/// The job's watcher task, stopped when the job is dropped (its caller went away) rather than left running.
-struct Watching(tokio::task::JoinHandle<Result<(), StoreError>>);
+/// A task of the job's (its watcher, its heartbeat), stopped when the job is dropped (its caller went away)
+/// rather than left running.
+struct JobTask<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for Watching {
+impl<T> Drop for JobTask<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Says the job's engine is alive every few seconds for as long as the job runs, whatever it waits on (a server
+/// slow to answer a login, a long send), so no other engine takes it for interrupted.
+fn heartbeat(job: &JobCtx) -> JobTask<()> {
+    let (store, job_id) = (job.store.clone(), job.job_id.clone());
+    JobTask(tokio::spawn(async move {
+        loop {
+            if let Err(e) = store.job_heartbeat(&job_id, now_millis()) {
+                eprintln!("mailproof: cannot note that job {job_id} is running: {e}");
+            }
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    }))
 }
 
 /// Ends a job with the status its verdicts give it.
@@ -354,6 +370,7 @@ async fn resume_job(
         // Mail that arrived while no engine ran counts: every mailbox is read from the day before the job started
         // (a server's internal dates may be in another time zone than ours).
         let since = started.date().previous_day().unwrap_or(started.date());
+        let _alive = heartbeat(&ctx);
         let ready = open_mailboxes(&ctx, keyring, source_password.as_ref(), &groups, Some(since)).await?;
         let Some((mailboxes, ready)) = ready else { return Ok(()) };
         let now = (Instant::now(), OffsetDateTime::now_utc());
@@ -888,13 +905,8 @@ async fn watch_all(job: Arc<JobCtx>, board: Arc<Mutex<Board>>, mut mailboxes: Ve
 async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Mailbox]) -> Result<(), StoreError> {
     let poll = Duration::from_millis(job.spec.timing.poll_millis.max(20).into());
     let changes: Vec<_> = mailboxes.iter().filter_map(|m| m.watcher.changes()).collect();
-    let mut beat = Instant::now();
     let mut interval = FAST_LOOK;
     loop {
-        if beat.elapsed() >= HEARTBEAT {
-            job.store.job_heartbeat(&job.job_id, now_millis())?;
-            beat = Instant::now();
-        }
         {
             let s = lock(board);
             if s.senders == 0 && s.pending.is_empty() {
