@@ -19,6 +19,7 @@ fn main() {
         "create_zone",
         "delete_zone",
         "create_actor",
+        "pair_actor_agent",
         "delete_actor",
         "set_trusted_ca",
         "get_email_settings",

@@ -3,11 +3,13 @@
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Session, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
+const cli = process.env.MAILPROOF_CLI ?? (app && join(dirname(app), "mailproof"));
 const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
 mkdirSync(shots, { recursive: true });
 
@@ -97,7 +99,35 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
     );
     await session.click(await session.waitFor('[data-form="add-actor"] button'));
     const row = await session.waitFor('[data-table="actors"] tr[data-actor="Mail reader DMZ-1"]');
-    assert.match(await session.text(row), /Remote \(agent not built yet\)\s*DMZ/);
+    assert.match(await session.text(row), /Remote — not paired with an agent\s*DMZ/);
+
+    // The agent on that machine (here started beside the app) shows where it listens, its fingerprint and code.
+    const agent = spawn(cli, ["agent", "serve", "--listen", "127.0.0.1:0"], {
+      env: { ...process.env, MAILPROOF_DATA_DIR: mkdtempSync(join(tmpdir(), "mailproof-agent-")) },
+    });
+    try {
+      const shown = await new Promise((resolve, reject) => {
+        let text = "";
+        agent.stdout.on("data", (d) => {
+          text += d;
+          if (text.split("\n").length > 3) resolve(text);
+        });
+        agent.on("exit", (code) => reject(new Error(`the agent exited (${code})`)));
+      });
+      const field = (label) => shown.split("\n").find((l) => l.startsWith(label)).slice(label.length);
+      const [address, fingerprint, code] = [field("Mailproof agent listening on "), field("fingerprint "), field("pairing code ")];
+      await session.click(await session.waitFor('[data-actor="Mail reader DMZ-1"] [data-action="pair-agent"]'));
+      await session.type(await session.waitFor('[name="agent-address"]'), address);
+      await session.type(await session.waitFor('[name="agent-fingerprint"]'), fingerprint);
+      await session.type(await session.waitFor('[name="agent-code"]'), "not-the-code");
+      await session.click(await session.waitFor('[data-form="pair-agent"] button[type="submit"]'));
+      await session.waitFor("[data-pair-error]", { text: "wrong pairing code", timeoutMs: 20000 });
+      await session.type(await session.waitFor('[name="agent-code"]'), code);
+      await session.click(await session.waitFor('[data-form="pair-agent"] button[type="submit"]'));
+      await session.waitFor('[data-actor="Mail reader DMZ-1"] [data-actor-reach]', { text: `Agent at ${address}`, timeoutMs: 20000 });
+    } finally {
+      agent.kill();
+    }
 
     await session.click(await session.waitFor('[data-zone="DMZ"] [data-action="delete-zone"]'));
     await session.waitFor("[data-directory-error]", { text: "DMZ still has 1 actor(s)" });

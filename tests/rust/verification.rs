@@ -1,5 +1,5 @@
 //! Verifying profiles by mail on the real lab: automatic (INBOX, Junk, dropped by the gateway, refused sender),
-//! manual with the user's `(UUID)` mail, and a remote actor that cannot be checked yet.
+//! manual with the user's `(UUID)` mail, and a remote actor not paired with an agent (the CLI tests pair one).
 
 use std::time::Duration;
 
@@ -76,7 +76,7 @@ async fn automatic_verification_covers_inbox_junk_dropped_mail_and_a_remote_acto
     let zone = w.store.create_zone("Branch office", now()).unwrap();
     let remote = w.store.create_actor("Branch reader", &zone.id, now()).unwrap();
 
-    // bob: found in INBOX for this workstation; the remote actor says why it cannot be checked.
+    // bob: found in INBOX for this workstation; the unpaired remote actor says why it cannot be checked.
     let bob = save_profile(
         &w.store,
         &w.keyring,
@@ -94,7 +94,7 @@ async fn automatic_verification_covers_inbox_junk_dropped_mail_and_a_remote_acto
     };
     assert!(this.0, "{}", this.1);
     assert!(this.1.starts_with("Verified: the verification mail arrived after"), "{}", this.1);
-    assert!(!branch.0 && branch.1.contains("needs the Mailproof agent"), "{}", branch.1);
+    assert!(!branch.0 && branch.1.contains("not paired with a Mailproof agent yet"), "{}", branch.1);
     // The found verification mail was deleted afterwards.
     let mut session = mailproof_mail::imap::connect(&mailproof_mail::imap::ImapConfig {
         host: lab.host(),

@@ -1,6 +1,7 @@
 //! `mailproof`: Mailproof without a window.
 
 mod actions;
+mod agent;
 mod profile;
 mod rules;
 mod track;
@@ -48,6 +49,16 @@ enum Command {
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// The actors that read profiles' mailboxes: this workstation, and remote ones through an agent.
+    Actor {
+        #[command(subcommand)]
+        command: ActorCommand,
+    },
+    /// Run on a remote actor's machine: the agent that reads mailboxes there for the paired workstation.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
     },
     /// The jobs run so far.
     Jobs {
@@ -134,6 +145,46 @@ enum RulesCommand {
     },
     /// Delete the rule with this name.
     Delete { name: String },
+}
+
+#[derive(Subcommand)]
+enum ActorCommand {
+    /// The actors, their zones and how each reads mail.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a remote actor (a machine that reads mailboxes through its agent).
+    Add {
+        name: String,
+        /// Its security zone, by name or id (default: Default).
+        #[arg(long)]
+        zone: Option<String>,
+    },
+    /// Pair a remote actor with the agent on its machine. The pairing code comes from standard input or
+    /// MAILPROOF_AGENT_CODE.
+    Pair {
+        name: String,
+        /// Where the agent listens, host:port (the port defaults to 7465).
+        #[arg(long)]
+        address: String,
+        /// The agent's certificate fingerprint, as `mailproof agent serve` shows it.
+        #[arg(long)]
+        fingerprint: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Listen for the paired workstation's requests (prints the fingerprint and pairing code to pair with).
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "0.0.0.0:7465")]
+        listen: String,
+        /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +314,12 @@ fn main() -> ExitCode {
         }
         Command::Track { command: TrackCommand::Show { id, json } } => track::show(id, json),
         Command::Track { command: TrackCommand::Export { csv, filters } } => track::export(&filters, &csv),
+        Command::Actor { command: ActorCommand::List { json } } => agent::list(json),
+        Command::Actor { command: ActorCommand::Add { name, zone } } => agent::add(&name, zone.as_deref()),
+        Command::Actor { command: ActorCommand::Pair { name, address, fingerprint } } => {
+            agent::pair(&name, &address, &fingerprint)
+        }
+        Command::Agent { command: AgentCommand::Serve { listen, ca } } => agent::serve(&listen, ca),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
         Command::Jobs { command: JobsCommand::Resume { ca } } => actions::jobs_resume(ca),

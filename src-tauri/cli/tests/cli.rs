@@ -313,12 +313,12 @@ mod actions {
         assert!(mailproof(dir.path(), &["rules", "delete", "quota"]).status.success());
     }
 
-    fn with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {
+    pub(super) fn with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {
         super::profiles::with_stdin(data_dir, args, input, &[])
     }
 
     /// Sets the lab's allow-listed sender and adds and verifies an IMAP profile for each user.
-    fn verified_profiles(lab: &Lab, dir: &Path, users: &[&str]) {
+    pub(super) fn verified_profiles(lab: &Lab, dir: &Path, users: &[&str]) {
         let sender = dir.join("sender.toml");
         std::fs::write(
             &sender,
@@ -516,5 +516,97 @@ mod actions {
         );
         let out = with_stale(&["jobs", "resume"]);
         assert!(String::from_utf8_lossy(&out.stderr).contains("No job is waiting"), "nothing is picked up twice");
+    }
+}
+
+mod agents {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    use super::*;
+    use mailproof_tests::{real_keyring, Lab};
+
+    #[test]
+    fn a_profile_verifies_for_this_workstation_and_for_a_remote_actor_through_its_agent() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-agent").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        actions::verified_profiles(&lab, dir.path(), &[]);
+        let data = dir.path().join("data");
+        let ca = lab.ca();
+        let out = mailproof(&data, &["actor", "add", "Branch reader"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let branch = stdout(&out).trim().to_owned();
+        let file = dir.path().join("carol.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "email = \"carol@example.test\"\nserverType = \"imap\"\nactorIds = [\"this-workstation\", \"{branch}\"]\nusername = \"carol@example.test\"\n\n[incoming]\nhost = \"{h}\"\nport = {imaps}\nsecurity = \"tls\"\nauth = \"plain\"\n\n[outgoing]\nhost = \"{h}\"\nport = {sub}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\n",
+                h = lab.host(),
+                imaps = lab.port("LAB_IMAPS_PORT"),
+                sub = lab.port("LAB_SUBMISSION_PORT")
+            ),
+        )
+        .unwrap();
+        let out =
+            actions::with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &lab.password("carol"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let verify = || {
+            mailproof(&data, &["profile", "verify", "carol@example.test", "--ca", ca.to_str().unwrap(), "--wait", "20"])
+        };
+        // Not paired yet: the remote actor says what to do.
+        let text = stdout(&verify());
+        assert!(text.contains("Branch reader: Branch reader is a remote actor that is not paired"), "{text}");
+
+        // The agent, as if on the branch machine: it shows its address, fingerprint and pairing code.
+        let mut agent = Command::new(env!("CARGO_BIN_EXE_mailproof"))
+            .args(["agent", "serve", "--listen", "127.0.0.1:0", "--ca", ca.to_str().unwrap()])
+            .env("MAILPROOF_DATA_DIR", dir.path().join("agent-data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut shown = BufReader::new(agent.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let field = |line: Option<String>, label: &str| {
+            line.and_then(|l| l.strip_prefix(label).map(str::to_owned)).unwrap_or_else(|| panic!("{label}"))
+        };
+        let address = field(shown.next(), "Mailproof agent listening on ");
+        let fingerprint = field(shown.next(), "fingerprint ");
+        let code = field(shown.next(), "pairing code ");
+        let pair = |fp: &str, code: &str| {
+            super::profiles::with_stdin(
+                &data,
+                &["actor", "pair", "Branch reader", "--address", &address, "--fingerprint", fp],
+                code,
+                &[],
+            )
+        };
+        // A wrong code or a wrong certificate is refused, in words, and nothing is paired.
+        let out = pair(&fingerprint, "not-the-code");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("wrong pairing code"), "{:?}", out);
+        let out = pair(&"ab".repeat(32), &code);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("did not present the certificate paired with"),
+            "{out:?}"
+        );
+        let out = pair(&fingerprint, &code);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let listed = stdout(&mailproof(&data, &["actor", "list"]));
+        assert!(listed.contains(&format!("Branch reader  zone Default  agent at {address}")), "{listed}");
+
+        // Both actors verify: this workstation by itself, the branch through its agent.
+        let out = verify();
+        let text = stdout(&out);
+        assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("Verified   This workstation: Verified: the verification mail arrived"), "{text}");
+        assert!(text.contains("Verified   Branch reader: Verified: the verification mail arrived"), "{text}");
+        assert!(text.contains("(checked by its agent)"), "{text}");
+        agent.kill().unwrap();
+        let log = agent.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&log.stderr);
+        assert!(log.contains("looking for \"Mailproof verification "), "{log}");
+        assert!(!log.contains(&lab.password("carol")) && !log.contains(&code), "no secret in the agent's log: {log}");
     }
 }

@@ -21,6 +21,8 @@ pub struct Actor {
     pub zone_id: String,
     pub zone_name: String,
     pub built_in: bool,
+    /// Where a remote actor's Mailproof agent listens (host:port), once paired.
+    pub agent_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,6 +3,7 @@
 //! This crate knows nothing of Tauri. The desktop shell and the `mailproof` command are two faces of it.
 
 pub mod actions;
+pub mod agent;
 pub mod directory;
 pub mod doctor;
 pub mod jobs;

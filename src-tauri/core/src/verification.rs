@@ -258,15 +258,20 @@ pub async fn verify_profile(
             found_after_millis: None,
         };
         let remote = actors.iter().any(|a| a.id == pa.actor_id && a.kind == ActorKind::Remote);
+        // A remote actor checks through the agent on its machine, once paired.
+        let agent = match store.actor_agent(&pa.actor_id)? {
+            Some(a) if remote => keyring.retrieve(&crate::agent::code_key(&pa.actor_id))?.map(|code| (a, code)),
+            _ => None,
+        };
         let mut found_after = None;
         let mut tracked: Option<i64> = None;
         let (verified, detail) = if cancel.is_cancelled() {
             (false, "Cancelled before this actor was checked.".to_owned())
-        } else if remote {
+        } else if remote && agent.is_none() {
             (
                 false,
                 format!(
-                    "{} is a remote actor: checking from it needs the Mailproof agent, which is not built yet.",
+                    "{} is a remote actor that is not paired with a Mailproof agent yet: run `mailproof agent serve` on its machine, then pair it (`mailproof actor pair`).",
                     pa.actor_name
                 ),
             )
@@ -279,7 +284,7 @@ pub async fn verify_profile(
                     // IMAP: watch before sending (every folder, INBOX by IDLE), so the mail is seen the moment it
                     // lands. POP3 cannot be watched; it is searched.
                     let mut watcher = None;
-                    if profile.server_type != ServerType::Pop3 {
+                    if profile.server_type != ServerType::Pop3 && !remote {
                         let config = crate::profiles::clients::imap_config(&profile, &password, &run.extra_ca);
                         match open_watcher(&config, run.idle).await {
                             Ok(w) => watcher = Some(w),
@@ -334,9 +339,24 @@ pub async fn verify_profile(
                 None,
                 format!("Looking for \"{subject}\" in {} (up to {} s)…", profile.email, run.timing.wait_secs),
             ));
-            let (verified, detail, millis) = match watcher {
-                Some(w) => watch_for(w, &subject, run, cancel).await,
-                None => search(&profile, &password, &subject, run, cancel).await,
+            let (verified, detail, millis) = match (watcher, &agent) {
+                (Some(w), _) => watch_for(w, &subject, run, cancel).await,
+                (None, Some((address, code))) => {
+                    let find = crate::agent::FindMail {
+                        mailbox: crate::agent::MailboxAccess::of(&profile, &password),
+                        subject: subject.clone(),
+                        timing: run.timing,
+                    };
+                    match crate::agent::find_mail(address, code, find).await {
+                        Ok(f) => (f.verified, format!("{} (checked by its agent)", f.detail), f.found_after_millis),
+                        Err(e) => (false, format!("Cannot check from {}: {e}", pa.actor_name), None),
+                    }
+                }
+                (None, None) => {
+                    let imap = crate::profiles::clients::imap_config(&profile, &password, &run.extra_ca);
+                    let pop3 = crate::profiles::clients::pop3_config(&profile, &password, &run.extra_ca);
+                    search(profile.server_type, &imap, &pop3, &subject, &run.timing, cancel).await
+                }
             };
             if let Some(id) = tracked {
                 let now = now_millis();
@@ -413,34 +433,34 @@ async fn send_verification(
 }
 
 /// Looks for `subject` until found, the wait runs out, or the run is cancelled. Returns (verified, reason, how
-/// long after the search began the mail was found). An IMAP session stays open between looks.
-async fn search(
-    profile: &EmailProfile,
-    password: &Secret,
+/// long after the search began the mail was found). An IMAP session stays open between looks. The agent runs
+/// this for the workstation, as its own machine.
+pub(crate) async fn search(
+    server_type: ServerType,
+    imap_config: &ImapConfig,
+    pop3_config: &Pop3Config,
     subject: &str,
-    run: &VerifyRun,
+    timing: &EmailTiming,
     cancel: &Cancel,
 ) -> (bool, String, Option<u32>) {
     let started = Instant::now();
-    let wait = Duration::from_secs(run.timing.wait_secs.into());
-    let poll = Duration::from_millis(run.timing.poll_millis.max(50).into());
-    let pop3_config = crate::profiles::clients::pop3_config(profile, password, &run.extra_ca);
-    let imap_config = crate::profiles::clients::imap_config(profile, password, &run.extra_ca);
+    let wait = Duration::from_secs(timing.wait_secs.into());
+    let poll = Duration::from_millis(timing.poll_millis.max(50).into());
     let mut imap_session: Option<(imap::Session, Vec<imap::Folder>)> = None;
     // POP3: messages already read (by UIDL) and not the one sought are not read again on the next look.
     let mut checked = std::collections::HashSet::new();
     loop {
-        let found = match profile.server_type {
-            ServerType::Pop3 => search_pop3(&pop3_config, subject, run.timing.delete_found, &mut checked).await,
+        let found = match server_type {
+            ServerType::Pop3 => search_pop3(pop3_config, subject, timing.delete_found, &mut checked).await,
             _ => {
                 if imap_session.is_none() {
-                    match open_imap(&imap_config).await {
+                    match open_imap(imap_config).await {
                         Ok(s) => imap_session = Some(s),
                         Err(why) => return (false, format!("Cannot read the mailbox: {why}"), None),
                     }
                 }
                 let (session, folders) = imap_session.as_mut().expect("opened above");
-                search_imap(session, folders, subject, run.timing.delete_found).await
+                search_imap(session, folders, subject, timing.delete_found).await
             }
         };
         match found {
@@ -466,7 +486,7 @@ async fn search(
             return (false, "Cancelled while looking for the verification mail.".into(), None);
         }
         if started.elapsed() >= wait {
-            return (false, format!("The verification mail was not found within {} s.", run.timing.wait_secs), None);
+            return (false, format!("The verification mail was not found within {} s.", timing.wait_secs), None);
         }
         tokio::time::sleep(poll.min(wait.saturating_sub(started.elapsed()))).await;
     }

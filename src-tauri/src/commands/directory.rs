@@ -1,6 +1,8 @@
 //! Actors and security zones.
 
+use mailproof_core::agent::{self, PairError};
 use mailproof_core::directory::{Actor, SecurityZone};
+use mailproof_core::secrets::Secret;
 use mailproof_core::DirectoryError;
 use tauri::State;
 
@@ -51,9 +53,38 @@ pub async fn create_actor(state: State<'_, AppState>, name: String, zone_id: Str
     Ok(state.store()?.create_actor(&name, &zone_id, time::OffsetDateTime::now_utc())?)
 }
 
-/// Deletes an actor no profile uses.
+/// Deletes an actor no profile uses, and its agent's pairing code.
 #[tauri::command]
 #[specta::specta]
 pub async fn delete_actor(state: State<'_, AppState>, id: String) -> IpcResult<()> {
-    Ok(state.store()?.delete_actor(&id)?)
+    state.store()?.delete_actor(&id)?;
+    if let Err(e) = state.keyring.delete(&agent::code_key(&id)) {
+        eprintln!("mailproof: cannot remove the deleted actor's pairing code from the keyring: {e}");
+    }
+    Ok(())
+}
+
+impl From<PairError> for IpcError {
+    fn from(e: PairError) -> Self {
+        match e {
+            PairError::Store(e) => e.into(),
+            other => IpcError::new(ErrorCode::Invalid, format!("Cannot pair: {other}.")),
+        }
+    }
+}
+
+/// Pairs a remote actor with the Mailproof agent on its machine (`mailproof agent serve` shows the address,
+/// fingerprint and pairing code). The agent must answer with that certificate and accept the code.
+#[tauri::command]
+#[specta::specta]
+pub async fn pair_actor_agent(
+    state: State<'_, AppState>,
+    actor_id: String,
+    address: String,
+    fingerprint: String,
+    code: String,
+) -> IpcResult<Vec<Actor>> {
+    let store = state.store()?;
+    agent::pair(store, &state.keyring, &actor_id, &address, &fingerprint, &Secret::new(code)).await?;
+    Ok(store.list_actors()?)
 }

@@ -23,6 +23,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         directory::delete_zone,
         directory::create_actor,
         directory::delete_actor,
+        directory::pair_actor_agent,
         app::check_keyring,
         app::ui_ready,
         profiles::list_profiles,

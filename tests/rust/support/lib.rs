@@ -107,7 +107,13 @@ impl Lab {
 pub fn real_keyring(service: &str) -> Option<mailproof_core::secrets::Keyring> {
     use mailproof_core::secrets::{Keyring, Secret, SecretsError};
     let keyring = Keyring::with_service(service);
-    match keyring.check(&Secret::new(uuid::Uuid::new_v4().to_string())) {
+    let check = || keyring.check(&Secret::new(uuid::Uuid::new_v4().to_string()));
+    // A keyring daemon swamped by tests starting at once can miss D-Bus's reply deadline: ask once more.
+    let result = match check() {
+        Err(SecretsError::Unavailable { detail }) if detail.contains("Did not receive a reply") => check(),
+        other => other,
+    };
+    match result {
         Ok(()) => Some(keyring),
         Err(SecretsError::Unavailable { detail } | SecretsError::Refused { detail }) => {
             missing(&format!("a Secret Service keyring ({detail})"))

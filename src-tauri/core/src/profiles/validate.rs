@@ -338,6 +338,7 @@ mod tests {
                 zone_id: "default".into(),
                 zone_name: "Default".into(),
                 built_in: true,
+                agent_address: None,
             },
             Actor {
                 id: "dmz-reader".into(),
@@ -346,6 +347,7 @@ mod tests {
                 zone_id: "dmz".into(),
                 zone_name: "DMZ".into(),
                 built_in: false,
+                agent_address: None,
             },
         ]
     }

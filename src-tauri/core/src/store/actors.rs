@@ -1,5 +1,7 @@
 //! Queries for the `actors` table.
 
+use rusqlite::OptionalExtension;
+
 use crate::directory::{Actor, ActorKind};
 
 use super::{Store, StoreError};
@@ -8,7 +10,7 @@ impl Store {
     pub fn list_actors(&self) -> Result<Vec<Actor>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT a.id, a.name, a.kind, a.zone_id, z.name, a.built_in
+            "SELECT a.id, a.name, a.kind, a.zone_id, z.name, a.built_in, a.agent_address
              FROM actors a JOIN security_zones z ON z.id = a.zone_id
              ORDER BY a.built_in DESC, a.name",
         )?;
@@ -22,9 +24,33 @@ impl Store {
                     zone_id: r.get(3)?,
                     zone_name: r.get(4)?,
                     built_in: r.get(5)?,
+                    agent_address: r.get(6)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
         Ok(actors)
+    }
+
+    /// The agent a remote actor was paired with.
+    pub fn actor_agent(&self, actor_id: &str) -> Result<Option<crate::agent::AgentAddress>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = self
+            .conn()
+            .query_row("SELECT agent_address, agent_fingerprint FROM actors WHERE id = ?1", [actor_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(match row {
+            Some((Some(address), Some(fingerprint))) => Some(crate::agent::AgentAddress { address, fingerprint }),
+            _ => None,
+        })
+    }
+
+    /// Records the agent a remote actor reads mail through.
+    pub fn set_actor_agent(&self, actor_id: &str, agent: &crate::agent::AgentAddress) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE actors SET agent_address = ?2, agent_fingerprint = ?3 WHERE id = ?1 AND kind = 'remote'",
+            rusqlite::params![actor_id, agent.address, agent.fingerprint],
+        )?;
+        Ok(())
     }
 }

@@ -86,9 +86,15 @@ impl Store {
             "INSERT INTO actors (id, name, kind, zone_id, built_in, created_at) VALUES (?1, ?2, 'remote', ?3, 0, ?4)",
             params![id, name, zone_id, utc_text(now)],
         ) {
-            Ok(_) => {
-                Ok(Actor { id, name, kind: ActorKind::Remote, zone_id: zone_id.to_owned(), zone_name, built_in: false })
-            }
+            Ok(_) => Ok(Actor {
+                id,
+                name,
+                kind: ActorKind::Remote,
+                zone_id: zone_id.to_owned(),
+                zone_name,
+                built_in: false,
+                agent_address: None,
+            }),
             Err(e) if is_unique_violation(&e) => {
                 Err(DirectoryError::Invalid(format!("There is already an actor named {name}.")))
             }

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "message tracking: distinct address values",
         sql: include_str!("migrations/0005_tracking_values.sql"),
     },
+    Migration { version: 6, name: "agents of remote actors", sql: include_str!("migrations/0006_actor_agents.sql") },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {

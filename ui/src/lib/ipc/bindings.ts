@@ -95,11 +95,23 @@ async createActor(name: string, zoneId: string) : Promise<Result<Actor, IpcError
 }
 },
 /**
- * Deletes an actor no profile uses.
+ * Deletes an actor no profile uses, and its agent's pairing code.
  */
 async deleteActor(id: string) : Promise<Result<null, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("delete_actor", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Pairs a remote actor with the Mailproof agent on its machine (`mailproof agent serve` shows the address,
+ * fingerprint and pairing code). The agent must answer with that certificate and accept the code.
+ */
+async pairActorAgent(actorId: string, address: string, fingerprint: string, code: string) : Promise<Result<Actor[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("pair_actor_agent", { actorId, address, fingerprint, code }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -498,7 +510,11 @@ export type ActionInfo = { id: string; name: string; category: Category; categor
  */
 export type ActionResult = { rowId: string; group: number; sourceEmail: string; destinationEmail: string; actionId: string; actionName: string; category: string; risk: string; direction: string; state: ActionState; verdict: Verdict | null; cause: string | null; reason: string | null; messageId: string | null; sentAt: string | null; acceptedAt: string | null; deliveredAt: string | null; decidedAt: string | null; evidence: Evidence | null }
 export type ActionState = "queued" | "sending" | "watching" | "decided"
-export type Actor = { id: string; name: string; kind: ActorKind; zoneId: string; zoneName: string; builtIn: boolean }
+export type Actor = { id: string; name: string; kind: ActorKind; zoneId: string; zoneName: string; builtIn: boolean; 
+/**
+ * Where a remote actor's Mailproof agent listens (host:port), once paired.
+ */
+agentAddress: string | null }
 /**
  * The machine an actor is. This workstation is built in; remote actors come with the profiles feature.
  */

@@ -1,0 +1,101 @@
+//! `mailproof agent serve` (on an actor's machine) and `mailproof actor …` (on the workstation): remote actors
+//! and the agents they read mail through.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mailproof_core::agent::{self, AgentIdentity};
+use mailproof_core::directory::ActorKind;
+use mailproof_core::secrets::{Keyring, Secret};
+
+use crate::profile::{open_store, CliResult};
+
+/// The environment variable `actor pair` may read the agent's pairing code from.
+pub const CODE_ENV: &str = "MAILPROOF_AGENT_CODE";
+
+/// `mailproof agent serve [--listen ADDR] [--ca FILE]`: answers the workstation it is paired with until stopped.
+pub fn serve(listen: &str, ca: Option<PathBuf>) -> CliResult {
+    let identity = AgentIdentity::load_or_create(&Keyring::default()).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}. Choose another address with --listen."))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("Mailproof agent listening on {bound}");
+        println!("fingerprint {}", identity.fingerprint());
+        println!("pairing code {}", identity.pairing_code());
+        println!(
+            "Pair it on the workstation: Settings → Actors, or `mailproof actor pair NAME --address {bound} --fingerprint {}` with the pairing code on standard input.",
+            identity.fingerprint()
+        );
+        agent::serve(listener, identity, ca, |line| eprintln!("{line}")).await.map_err(|e| e.to_string())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof actor list [--json]`.
+pub fn list(json: bool) -> CliResult {
+    let store = open_store()?;
+    let actors = store.list_actors().map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&actors).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for a in actors {
+        let how = match (a.kind, &a.agent_address) {
+            (ActorKind::Workstation, _) => "this machine".to_owned(),
+            (ActorKind::Remote, Some(address)) => format!("agent at {address}"),
+            (ActorKind::Remote, None) => "remote, not paired with an agent".to_owned(),
+        };
+        println!("{}  {}  zone {}  {how}", a.id, a.name, a.zone_name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof actor add NAME [--zone ZONE]`: a remote actor in a security zone (by name or id; Default if none).
+pub fn add(name: &str, zone: Option<&str>) -> CliResult {
+    let store = open_store()?;
+    let zones = store.list_zones().map_err(|e| e.to_string())?;
+    let zone_id = match zone {
+        None => "default".to_owned(),
+        Some(z) => zones
+            .iter()
+            .find(|x| x.id == z || x.name.eq_ignore_ascii_case(z))
+            .map(|x| x.id.clone())
+            .ok_or_else(|| format!("there is no security zone \"{z}\""))?,
+    };
+    let actor = store.create_actor(name, &zone_id, time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    println!("{}", actor.id);
+    eprintln!("Added {}. Run `mailproof agent serve` on its machine, then `mailproof actor pair`.", actor.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof actor pair NAME --address HOST:PORT --fingerprint HEX`: the pairing code comes from
+/// `MAILPROOF_AGENT_CODE` or standard input.
+pub fn pair(name: &str, address: &str, fingerprint: &str) -> CliResult {
+    let code = match std::env::var(CODE_ENV) {
+        Ok(c) => Secret::new(c),
+        Err(_) => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("Pairing code (as `mailproof agent serve` shows it):");
+            }
+            let mut line = String::new();
+            stdin.lock().read_line(&mut line).map_err(|e| format!("cannot read the pairing code: {e}"))?;
+            Secret::new(line.trim())
+        }
+    };
+    let store = open_store()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let agent = runtime
+        .block_on(agent::pair(&store, &Keyring::default(), name, address, fingerprint, &code))
+        .map_err(|e| e.to_string())?;
+    println!("Paired {name} with the agent at {}: verification checks from that machine now.", agent.address);
+    Ok(ExitCode::SUCCESS)
+}
