@@ -318,6 +318,23 @@ mod actions {
     }
 
     /// Sets the lab's allow-listed sender and adds and verifies an IMAP profile for each user.
+    /// A profile file for lab user `user` (IMAP over TLS, submission with STARTTLS), bound to `actors`.
+    pub(super) fn profile_file(lab: &Lab, dir: &Path, user: &str, actors: &[&str]) -> std::path::PathBuf {
+        let file = dir.join(format!("{user}.toml"));
+        let actors = actors.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+        std::fs::write(
+            &file,
+            format!(
+                "email = \"{user}@example.test\"\nserverType = \"imap\"\nactorIds = [{actors}]\nusername = \"{user}@example.test\"\n\n[incoming]\nhost = \"{h}\"\nport = {imaps}\nsecurity = \"tls\"\nauth = \"plain\"\n\n[outgoing]\nhost = \"{h}\"\nport = {sub}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\n",
+                h = lab.host(),
+                imaps = lab.port("LAB_IMAPS_PORT"),
+                sub = lab.port("LAB_SUBMISSION_PORT")
+            ),
+        )
+        .unwrap();
+        file
+    }
+
     pub(super) fn verified_profiles(lab: &Lab, dir: &Path, users: &[&str]) {
         let sender = dir.join("sender.toml");
         std::fs::write(
@@ -333,17 +350,7 @@ mod actions {
         let out = with_stdin(&data, &["sender", "set", "--file", sender.to_str().unwrap()], &lab.password("verifier"));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         for user in users {
-            let file = dir.join(format!("{user}.toml"));
-            std::fs::write(
-                &file,
-                format!(
-                    "email = \"{user}@example.test\"\nserverType = \"imap\"\nactorIds = [\"this-workstation\"]\nusername = \"{user}@example.test\"\n\n[incoming]\nhost = \"{h}\"\nport = {imaps}\nsecurity = \"tls\"\nauth = \"plain\"\n\n[outgoing]\nhost = \"{h}\"\nport = {sub}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\n",
-                    h = lab.host(),
-                    imaps = lab.port("LAB_IMAPS_PORT"),
-                    sub = lab.port("LAB_SUBMISSION_PORT")
-                ),
-            )
-            .unwrap();
+            let file = profile_file(lab, dir, user, &["this-workstation"]);
             let out = with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &lab.password(user));
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             let ca = lab.ca();
@@ -539,17 +546,7 @@ mod agents {
         let out = mailproof(&data, &["actor", "add", "Branch reader"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let branch = stdout(&out).trim().to_owned();
-        let file = dir.path().join("carol.toml");
-        std::fs::write(
-            &file,
-            format!(
-                "email = \"carol@example.test\"\nserverType = \"imap\"\nactorIds = [\"this-workstation\", \"{branch}\"]\nusername = \"carol@example.test\"\n\n[incoming]\nhost = \"{h}\"\nport = {imaps}\nsecurity = \"tls\"\nauth = \"plain\"\n\n[outgoing]\nhost = \"{h}\"\nport = {sub}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\n",
-                h = lab.host(),
-                imaps = lab.port("LAB_IMAPS_PORT"),
-                sub = lab.port("LAB_SUBMISSION_PORT")
-            ),
-        )
-        .unwrap();
+        let file = actions::profile_file(&lab, dir.path(), "carol", &["this-workstation", &branch]);
         let out =
             actions::with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &lab.password("carol"));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

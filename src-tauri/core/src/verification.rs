@@ -347,9 +347,25 @@ pub async fn verify_profile(
                         subject: subject.clone(),
                         timing: run.timing,
                     };
-                    match crate::agent::find_mail(address, code, find).await {
-                        Ok(f) => (f.verified, format!("{} (checked by its agent)", f.detail), f.found_after_millis),
-                        Err(e) => (false, format!("Cannot check from {}: {e}", pa.actor_name), None),
+                    let asked = crate::agent::find_mail(address, code, find);
+                    tokio::pin!(asked);
+                    // The agent looks on its own machine; a cancelled run stops waiting for it.
+                    let answer = loop {
+                        tokio::select! {
+                            answer = &mut asked => break Some(answer),
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                                if cancel.is_cancelled() {
+                                    break None;
+                                }
+                            }
+                        }
+                    };
+                    match answer {
+                        Some(Ok(f)) => {
+                            (f.verified, format!("{} (checked by its agent)", f.detail), f.found_after_millis)
+                        }
+                        Some(Err(e)) => (false, format!("Cannot check from {}: {e}", pa.actor_name), None),
+                        None => (false, "Cancelled while its agent looked for the verification mail.".into(), None),
                     }
                 }
                 (None, None) => {
