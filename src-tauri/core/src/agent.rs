@@ -240,7 +240,9 @@ pub async fn serve(
                     .map_err(|_| "the TLS handshake timed out".to_owned())?
                     .map_err(|e| e.to_string())?;
                 let (read, mut write) = tokio::io::split(tls);
-                let line = read_line(read).await?;
+                let line = tokio::time::timeout(CONNECT_TIMEOUT, read_line(read))
+                    .await
+                    .map_err(|_| "no request within the time allowed".to_owned())??;
                 let answer = answer(&line, &identity, &extra_ca, &*log, peer).await;
                 let mut text = serde_json::to_string(&answer).expect("answers serialize");
                 text.push('\n');
