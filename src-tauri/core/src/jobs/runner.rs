@@ -22,7 +22,7 @@ use crate::directory::ActorKind;
 use crate::profiles::clients::{imap_config, pop3_config, smtp_config};
 use crate::profiles::{profile_password, EmailProfile, ServerType, VerificationStatus};
 use crate::secrets::Keyring;
-use crate::store::jobs::{NewGroup, NewJob, NewTracked};
+use crate::store::jobs::{NewGroup, NewJob, NewTracked, WatchedAction};
 use crate::store::{utc_text, Store, StoreError};
 use crate::verification::Cancel;
 
@@ -298,24 +298,27 @@ async fn resume_job(
     };
     let started = OffsetDateTime::parse(&job.started_at, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    // An action that cannot be watched for again ends Incomplete, keeping what was sent.
+    let give_up = |a: &WatchedAction, reason: &str| {
+        let at = now_text();
+        store.action_decided(
+            &a.row_id,
+            Verdict::Incomplete,
+            Cause::Stopped.as_str(),
+            reason,
+            &a.evidence,
+            None,
+            None,
+            &at,
+        )
+    };
     let source = match store.get_profile(&job.spec.source_profile_id)? {
         Some(p) => p,
         None => {
             let reason = "Mailproof stopped before this action was decided, and its source profile has been deleted \
                           since, so the job cannot be picked up.";
-            for g in &job.groups {
-                for a in &g.watching {
-                    store.action_decided(
-                        &a.row_id,
-                        Verdict::Incomplete,
-                        Cause::Stopped.as_str(),
-                        reason,
-                        &a.evidence,
-                        None,
-                        None,
-                        &now_text(),
-                    )?;
-                }
+            for a in job.groups.iter().flat_map(|g| &g.watching) {
+                give_up(a, reason)?;
             }
             return Ok(());
         }
@@ -337,11 +340,21 @@ async fn resume_job(
         let mut groups = Vec::new();
         let mut watched = Vec::new();
         for g in job.groups.iter().filter(|g| !g.watching.is_empty()) {
-            let actions: Vec<(String, &'static ActionDef, String)> = g
-                .watching
-                .iter()
-                .filter_map(|a| Some((a.row_id.clone(), crate::actions::find(&a.action_id)?, a.evidence.token.clone())))
-                .collect();
+            let mut known = Vec::new();
+            for a in &g.watching {
+                match crate::actions::find(&a.action_id) {
+                    Some(def) => known.push((a, def)),
+                    None => give_up(
+                        a,
+                        &format!(
+                            "Mailproof stopped before this action was decided, and this version no longer has action {}.",
+                            a.action_id
+                        ),
+                    )?,
+                }
+            }
+            let actions: Vec<(String, &'static ActionDef, String)> =
+                known.iter().map(|(a, def)| (a.row_id.clone(), *def, a.evidence.token.clone())).collect();
             let dest = match &g.destination_profile_id {
                 Some(id) => store.get_profile(id)?,
                 None => None,
@@ -352,8 +365,8 @@ async fn resume_job(
                 group_id: Arc::from(g.id.as_str()),
                 // A deleted destination's group is only closed below: the source stands in for its profile.
                 dest: Arc::new(dest.clone().unwrap_or_else(|| source.clone())),
+                undecided: Arc::new(AtomicUsize::new(actions.len())),
                 actions: Arc::new(actions),
-                undecided: Arc::new(AtomicUsize::new(g.watching.len())),
             };
             if dest.is_none() {
                 group.error_all(&format!(
@@ -362,7 +375,7 @@ async fn resume_job(
                 ))?;
                 continue;
             }
-            watched.extend(g.watching.iter().map(|a| (group.clone(), a)));
+            watched.extend(known.into_iter().map(|(a, def)| (group.clone(), a, def)));
             groups.push(group);
         }
         let source_password =
@@ -391,27 +404,10 @@ async fn resume_job(
             unclaimed: HashMap::new(),
             registered: 0,
         };
-        for (group, a) in watched {
+        for (group, a, def) in watched {
             if !ready.iter().any(|g| g.group_id == group.group_id) {
                 continue;
             }
-            let Some(def) = crate::actions::find(&a.action_id) else {
-                let reason = format!(
-                    "Mailproof stopped before this action was decided, and this version no longer has action {}.",
-                    a.action_id
-                );
-                store.action_decided(
-                    &a.row_id,
-                    Verdict::Incomplete,
-                    Cause::Stopped.as_str(),
-                    &reason,
-                    &a.evidence,
-                    None,
-                    None,
-                    &now_text(),
-                )?;
-                continue;
-            };
             let token = a.evidence.token.clone();
             board.open.insert(token.clone(), group.dest.id.clone());
             board.pending.insert(
