@@ -227,19 +227,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mailproof.db");
         let (store, _) = Store::open(&path, t0()).unwrap();
+        // The writer never writes the journal back itself (SQLite would, inside whichever commit crossed 1,000
+        // pages) ...
+        let auto: i64 = store.conn().pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).unwrap();
+        assert_eq!(auto, 0);
         let size = || std::fs::metadata(&path).unwrap().len();
-        let before = size();
-        // Far more than SQLite's own checkpoint threshold (1,000 pages): the writer does not write it back itself.
         for i in 0..40 {
             store.set_setting_raw(&format!("probe{i}"), &format!("\"{}\"", "x".repeat(200_000)), t0()).unwrap();
         }
-        assert_eq!(size(), before, "the commits stayed in the journal");
-        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 5;
-        while size() == before {
-            assert!(std::time::Instant::now() < deadline, "the checkpointer wrote the journal back");
+        // ... the checkpointer does, on its own connection, within a few of its rounds.
+        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 10;
+        while size() < 8_000_000 {
+            assert!(std::time::Instant::now() < deadline, "the checkpointer wrote the journal back: {} bytes", size());
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        assert!(size() > 8_000_000, "{}", size());
     }
 
     #[test]
