@@ -17,9 +17,9 @@ pub struct AppState {
     /// When the process reached `main`; start-up time is measured from here.
     pub started: std::time::Instant,
     /// Verifications under way, by profile id, so they can be cancelled.
-    verifications: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::verification::Cancel>>,
+    verifications: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::Cancel>>,
     /// Running jobs by the key the UI started them with, to cancel them.
-    jobs: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::verification::Cancel>>,
+    jobs: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::Cancel>>,
 }
 
 impl AppState {
@@ -60,15 +60,13 @@ impl AppState {
         }
     }
 
-    pub fn running_jobs(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::verification::Cancel>> {
+    pub fn running_jobs(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::Cancel>> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn running_verifications(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::verification::Cancel>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::Cancel>> {
         self.verifications.lock().unwrap_or_else(|p| p.into_inner())
     }
 

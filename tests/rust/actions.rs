@@ -12,9 +12,9 @@ use mailproof_core::jobs::{
 use mailproof_core::profiles::{save_profile, AuthMethod, EmailProfile, Security, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::verification::{
-    save_sender, sender_password_key, verify_profile, Cancel, EmailSender, EmailTiming, VerifyRun,
+    save_sender, sender_password_key, verify_profile, EmailSender, EmailTiming, VerifyRun,
 };
-use mailproof_core::Store;
+use mailproof_core::{Cancel, Store};
 use mailproof_tests::{real_keyring, Lab};
 
 const SERVICE: &str = "dev.mailproof.desktop.tests.actions";
@@ -62,6 +62,7 @@ impl World {
             timing: EmailTiming { wait_secs: 10, poll_millis: 100, delete_found: true },
             extra_ca: Some(self.lab.ca()),
             idle: true,
+            clock: Default::default(),
         };
         let done = verify_profile(&self.store, &self.keyring, &p.id, &run, &Cancel::default(), |_| {}).await.unwrap();
         assert!(done.iter().all(|e| e.verified == Some(true)), "{user} verifies: {done:?}");
@@ -92,7 +93,7 @@ impl World {
     }
 
     fn options(&self) -> RunOptions {
-        RunOptions { extra_ca: Some(self.lab.ca()) }
+        RunOptions { extra_ca: Some(self.lab.ca()), ..Default::default() }
     }
 }
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 use mailproof_core::profiles::{save_profile, AuthMethod, ProfileDraft, Security, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::verification::{
-    manual_subject, save_sender, save_timing, sender_password_key, verify_profile, Cancel, EmailSender, EmailTiming,
+    manual_subject, save_sender, save_timing, sender_password_key, verify_profile, EmailSender, EmailTiming,
     VerifyError, VerifyRun,
 };
-use mailproof_core::Store;
+use mailproof_core::{Cancel, Store};
 use mailproof_mail::smtp::{self, SmtpConfig};
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Encryption, Login, Password};
@@ -57,7 +57,12 @@ fn world(lab: &Lab, keyring: Keyring, sender_password: &str) -> World {
     keyring.persist(&sender_password_key(), &Secret::new(sender_password)).unwrap();
     let timing = EmailTiming { wait_secs: 10, poll_millis: 100, delete_found: true };
     save_timing(&store, &timing, now()).unwrap();
-    World { _dir: dir, store, keyring, run: VerifyRun { manual: false, timing, extra_ca: Some(lab.ca()), idle: true } }
+    World {
+        _dir: dir,
+        store,
+        keyring,
+        run: VerifyRun { manual: false, timing, extra_ca: Some(lab.ca()), idle: true, clock: Default::default() },
+    }
 }
 
 async fn verify(w: &World, id: &str, run: &VerifyRun) -> Vec<(bool, String)> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mailproof_core::actions::{self, Category, Selection};
 use mailproof_core::jobs::{self, ActionState, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
 use mailproof_core::secrets::Keyring;
-use mailproof_core::verification::Cancel;
+use mailproof_core::Cancel;
 use mailproof_mail::{bounce, message};
 
 use crate::profile::{open_store, CliResult};
@@ -131,11 +131,11 @@ pub fn run(args: RunArgs) -> CliResult {
         timing: JobTiming {
             timeout_secs: args.timeout,
             pause_millis: args.pause,
-            poll_millis: args.poll.max(20),
+            poll_millis: args.poll,
             concurrency: args.concurrency,
         },
     };
-    let options = RunOptions { extra_ca: args.ca.clone() };
+    let options = RunOptions { extra_ca: args.ca.clone(), ..Default::default() };
     let (store_ref, spec) = (&store, &spec);
     let job_id = run_engine(|cancel| async move {
         jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, &progress).await
@@ -183,7 +183,7 @@ fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
 /// with progress on stderr.
 pub fn jobs_resume(ca: Option<PathBuf>) -> CliResult {
     let store = open_store()?;
-    let options = RunOptions { extra_ca: ca };
+    let options = RunOptions { extra_ca: ca, ..Default::default() };
     let store_ref = &store;
     let ids = run_engine(|cancel| async move {
         jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, &progress).await

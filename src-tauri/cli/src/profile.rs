@@ -102,7 +102,8 @@ pub fn list(json: bool) -> CliResult {
 pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
-    let password = profiles::profile_password(&store, &Keyring::default(), &profile.id).map_err(explain)?;
+    let password =
+        profiles::password_for_test(&store, &Keyring::default(), None, Some(&profile.id)).map_err(explain)?;
     let draft = ProfileDraft {
         email: profile.email.clone(),
         server_type: profile.server_type,

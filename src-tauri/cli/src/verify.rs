@@ -4,9 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use mailproof_core::secrets::Keyring;
-use mailproof_core::verification::{
-    self, load_timing, manual_subject, save_sender, sender_password_key, Cancel, EmailSender, Phase, VerifyRun,
-};
+use mailproof_core::verification::{self, manual_verification, timing_for_run, EmailSender, Phase, VerifyRun};
+use mailproof_core::Cancel;
 
 use crate::profile::{open_store, read_password, CliResult};
 
@@ -16,10 +15,9 @@ pub fn set_sender(file: &Path) -> CliResult {
     let sender: EmailSender =
         toml::from_str(&text).map_err(|e| format!("{} is not a valid sender file: {e}", file.display()))?;
     let store = open_store()?;
-    if sender.requires_auth {
-        Keyring::default().persist(&sender_password_key(), &read_password()?).map_err(|e| e.to_string())?;
-    }
-    save_sender(&store, &sender, time::OffsetDateTime::now_utc()).map_err(|e| e.to_string())?;
+    let password = if sender.requires_auth { Some(read_password()?) } else { None };
+    verification::set_sender(&store, &Keyring::default(), &sender, password, time::OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())?;
     println!("Mailproof sends verification mail from {} through {}:{}.", sender.from_address, sender.host, sender.port);
     Ok(ExitCode::SUCCESS)
 }
@@ -28,13 +26,9 @@ pub fn set_sender(file: &Path) -> CliResult {
 pub fn show_uuid(name: &str, regenerate: bool) -> CliResult {
     let store = open_store()?;
     let profile = crate::profile::find(&store, name)?;
-    let uuid = if regenerate {
-        store.regenerate_verification_uuid(&profile.id)
-    } else {
-        store.verification_uuid(&profile.id, time::OffsetDateTime::now_utc())
-    }
-    .map_err(|e| e.to_string())?;
-    println!("Send a mail to {} with the subject {} (parentheses included),", profile.email, manual_subject(&uuid));
+    let manual = manual_verification(&store, &profile.id, regenerate, time::OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())?;
+    println!("Send a mail to {} with the subject {} (parentheses included),", manual.email, manual.subject);
     println!("then run: mailproof profile verify {} --manual-uuid", profile.email);
     Ok(ExitCode::SUCCESS)
 }
@@ -51,14 +45,8 @@ pub fn verify(
 ) -> CliResult {
     let store = open_store()?;
     let profile = crate::profile::find(&store, name)?;
-    let mut timing = load_timing(&store).map_err(|e| e.to_string())?;
-    if let Some(secs) = wait {
-        timing.wait_secs = secs;
-    }
-    if let Some(millis) = poll {
-        timing.poll_millis = millis.max(50);
-    }
-    let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned), idle };
+    let timing = timing_for_run(&store, wait, poll).map_err(|e| e.to_string())?;
+    let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned), idle, clock: Default::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let outcomes = runtime
         .block_on(verification::verify_profile(

@@ -4,9 +4,14 @@
 
 pub mod actions;
 pub mod agent;
+pub mod cancel;
+pub mod clock;
+pub mod csv;
 pub mod directory;
 pub mod doctor;
+pub mod ids;
 pub mod jobs;
+pub mod mailbox;
 pub mod paths;
 pub mod profiles;
 pub mod rules;
@@ -16,4 +21,6 @@ pub mod store;
 pub mod tracking;
 pub mod verification;
 
+pub use cancel::Cancel;
+pub use clock::{Clock, FixedClock, SharedClock, SystemClock};
 pub use store::{DirectoryError, OpenOutcome, Store, StoreError};

@@ -64,7 +64,7 @@ fn compile(pattern: &str) -> Result<regex::Regex, RuleError> {
 }
 
 pub fn list(store: &Store) -> Result<Vec<EmailRule>, StoreError> {
-    Ok(crate::verification::read(store, RULES_KEY)?.unwrap_or_default())
+    Ok(crate::settings::read(store, RULES_KEY)?.unwrap_or_default())
 }
 
 /// Adds a rule after the others, once its name and pattern are good.
@@ -79,7 +79,7 @@ pub fn add(store: &Store, rule: EmailRule, now: OffsetDateTime) -> Result<(), Ru
         return Err(RuleError::Duplicate(rule.name));
     }
     rules.push(rule);
-    Ok(crate::verification::write(store, RULES_KEY, &rules, now)?)
+    Ok(crate::settings::write(store, RULES_KEY, &rules, now)?)
 }
 
 pub fn delete(store: &Store, name: &str, now: OffsetDateTime) -> Result<(), RuleError> {
@@ -89,7 +89,7 @@ pub fn delete(store: &Store, name: &str, now: OffsetDateTime) -> Result<(), Rule
     if rules.len() == before {
         return Err(RuleError::NotFound(name.to_owned()));
     }
-    Ok(crate::verification::write(store, RULES_KEY, &rules, now)?)
+    Ok(crate::settings::write(store, RULES_KEY, &rules, now)?)
 }
 
 /// Rules ready to apply.

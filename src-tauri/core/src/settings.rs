@@ -1,4 +1,5 @@
 //! The user's settings, typed. Stored as JSON values in the `settings` table; a missing key means the default.
+//! `read` and `write` are the one way any part of core keeps a setting (the sender, timing, email rules).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -61,7 +62,7 @@ pub fn set_theme(store: &Store, theme: Theme, now: OffsetDateTime) -> Result<Set
     load(store)
 }
 
-fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, StoreError> {
     store
         .setting_raw(key)?
         .map(|json| {
@@ -70,7 +71,7 @@ fn read<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option
         .transpose()
 }
 
-fn write<T: Serialize>(store: &Store, key: &str, value: &T, now: OffsetDateTime) -> Result<(), StoreError> {
+pub(crate) fn write<T: Serialize>(store: &Store, key: &str, value: &T, now: OffsetDateTime) -> Result<(), StoreError> {
     let json = serde_json::to_string(value).expect("settings values always serialize");
     store.set_setting_raw(key, &json, now)
 }

@@ -698,8 +698,7 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
                 r.status.label(),
                 r.job_id.as_deref().unwrap_or(""),
             ];
-            let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-            writeln!(w, "{}", line.join(",")).map_err(io)?;
+            writeln!(w, "{}", crate::csv::row(&cells)).map_err(io)?;
             written += 1;
         }
         if written >= EXPORT_CAP || written >= total || page.rows.is_empty() {
@@ -726,16 +725,6 @@ pub fn export_csv_to(store: &Store, q: &TrackQuery, path: &std::path::Path) -> R
     outcome
 }
 
-/// One CSV cell: quoted when needed; a cell a spreadsheet would run as a formula gets a leading `'`.
-pub(crate) fn csv_cell(s: &str) -> String {
-    let guarded = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,14 +740,6 @@ mod tests {
         assert!(!close_substring("eicar inside a zip", "eixxr", 1));
         assert!(candidate_trigrams("crad").contains(&"car".to_owned()), "a swap's trigrams are candidates");
         assert!(candidate_trigrams("carrd").contains(&"ard".to_owned()), "a deletion's trigrams are candidates");
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_formula_safe() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=cmd()"), "'=cmd()");
     }
 
     use crate::store::jobs::SeedTracked;

@@ -1,27 +1,15 @@
 //! IMAP: connect (clear, STARTTLS or TLS), log in, and find messages by Message-ID.
 
-use std::time::Duration;
-
 use futures::TryStreamExt;
 
 use crate::stream::{connect_tcp, start_tls, ConnectError, MailStream};
-use crate::tls::{observed_client_config, TlsSetupError, Trust};
+use crate::tls::{observed_client_config, TlsSetupError};
 use crate::{Encryption, Login};
 
 pub type Session = async_imap::Session<MailStream>;
 
-#[derive(Debug, Clone)]
-pub struct ImapConfig {
-    pub host: String,
-    pub port: u16,
-    pub encryption: Encryption,
-    pub login: Login,
-    /// Sign in with AUTHENTICATE NTLM (NTLMv2) instead of LOGIN.
-    pub ntlm: bool,
-    /// What to trust: the public roots, an extra CA, and a pinned certificate.
-    pub trust: Trust,
-    pub timeout: Duration,
-}
+/// An IMAP server and account: the one mailbox config IMAP and POP3 share.
+pub type ImapConfig = crate::MailboxConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {

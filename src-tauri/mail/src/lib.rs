@@ -32,6 +32,21 @@ pub enum Encryption {
     Tls,
 }
 
+/// How to reach a mailbox's incoming server (IMAP or POP3) and sign in to it.
+#[derive(Debug, Clone)]
+pub struct MailboxConfig {
+    pub host: String,
+    pub port: u16,
+    pub encryption: Encryption,
+    pub login: Login,
+    /// Sign in with NTLMv2 (IMAP AUTHENTICATE NTLM, POP3 AUTH NTLM) instead of a password in clear.
+    pub ntlm: bool,
+    /// What to trust: the public roots, an extra CA, and a pinned certificate.
+    pub trust: tls::Trust,
+    /// How long one network exchange may take.
+    pub timeout: std::time::Duration,
+}
+
 /// A password on its way to a server. Prints `<redacted>`.
 #[derive(Clone)]
 pub struct Password(String);

@@ -14,17 +14,8 @@ use crate::{Encryption, Login};
 /// The largest message RETR or TOP will read (a guard against a server that never ends its reply).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-#[derive(Debug, Clone)]
-pub struct Pop3Config {
-    pub host: String,
-    pub port: u16,
-    pub encryption: Encryption,
-    pub login: Login,
-    /// Sign in with AUTH NTLM (NTLMv2).
-    pub ntlm: bool,
-    pub trust: Trust,
-    pub timeout: Duration,
-}
+/// A POP3 server and account: the one mailbox config IMAP and POP3 share.
+pub type Pop3Config = crate::MailboxConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Pop3Error {

@@ -1,9 +1,9 @@
 //! Email actions: the library, running jobs with live progress, and their results.
 
 use mailproof_core::actions::{self, ActionInfo};
-use mailproof_core::jobs::export::{self, ExportError};
-use mailproof_core::jobs::{self, JobError, JobEvent, JobReport, JobSpec, JobSummary, Rerun, RunOptions};
-use mailproof_core::verification::Cancel;
+use mailproof_core::jobs::export::{self};
+use mailproof_core::jobs::{self, JobEvent, JobReport, JobSpec, JobSummary, Rerun, RunOptions};
+use mailproof_core::Cancel;
 use serde::{Deserialize, Serialize};
 use specta::Type;
 use tauri::ipc::Channel;
@@ -11,15 +11,6 @@ use tauri::{AppHandle, Runtime, State};
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::state::AppState;
-
-impl From<JobError> for IpcError {
-    fn from(e: JobError) -> Self {
-        match e {
-            JobError::Store(s) => s.into(),
-            other => IpcError::new(ErrorCode::Invalid, other.to_string()),
-        }
-    }
-}
 
 /// The library of test threats.
 #[tauri::command]
@@ -45,7 +36,7 @@ pub async fn run_job<R: Runtime>(
 ) -> IpcResult<String> {
     let store = state.store()?.clone();
     let settings = mailproof_core::settings::load(&store)?;
-    let options = RunOptions { extra_ca: settings.trusted_ca_file.map(Into::into) };
+    let options = RunOptions { extra_ca: settings.trusted_ca_file.map(Into::into), ..Default::default() };
     let cancel = Cancel::default();
     state.running_jobs().insert(run_key.clone(), cancel.clone());
     let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -122,7 +113,7 @@ pub async fn adopt_interrupted_jobs<R: Runtime>(app: AppHandle<R>) {
     let Ok(store) = state.store().cloned() else { return };
     loop {
         let options = match mailproof_core::settings::load(&store) {
-            Ok(s) => RunOptions { extra_ca: s.trusted_ca_file.map(Into::into) },
+            Ok(s) => RunOptions { extra_ca: s.trusted_ca_file.map(Into::into), ..Default::default() },
             Err(e) => {
                 eprintln!("mailproof: cannot read the settings to pick up interrupted jobs: {e}");
                 RunOptions::default()
@@ -150,15 +141,6 @@ pub async fn get_job(state: State<'_, AppState>, id: String) -> IpcResult<JobRep
         .store()?
         .job_report(&id)?
         .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This job no longer exists. Reload the results."))
-}
-
-impl From<ExportError> for IpcError {
-    fn from(e: ExportError) -> Self {
-        match e {
-            ExportError::Store(s) => s.into(),
-            other => IpcError::new(ErrorCode::Invalid, format!("Mailproof {other}")),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Type)]

@@ -1,12 +1,11 @@
 //! Actors and security zones.
 
-use mailproof_core::agent::{self, PairError};
+use mailproof_core::agent::{self};
 use mailproof_core::directory::{Actor, SecurityZone};
 use mailproof_core::secrets::Secret;
-use mailproof_core::DirectoryError;
 use tauri::State;
 
-use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::error::IpcResult;
 use crate::state::AppState;
 
 /// Every actor, built-in first.
@@ -21,15 +20,6 @@ pub async fn list_actors(state: State<'_, AppState>) -> IpcResult<Vec<Actor>> {
 #[specta::specta]
 pub async fn list_zones(state: State<'_, AppState>) -> IpcResult<Vec<SecurityZone>> {
     Ok(state.store()?.list_zones()?)
-}
-
-impl From<DirectoryError> for IpcError {
-    fn from(e: DirectoryError) -> Self {
-        match e {
-            DirectoryError::Store(e) => e.into(),
-            other => IpcError::new(ErrorCode::Invalid, other.to_string()),
-        }
-    }
 }
 
 /// Adds a security zone.
@@ -62,15 +52,6 @@ pub async fn delete_actor(state: State<'_, AppState>, id: String) -> IpcResult<(
         eprintln!("mailproof: cannot remove the deleted actor's pairing code from the keyring: {e}");
     }
     Ok(())
-}
-
-impl From<PairError> for IpcError {
-    fn from(e: PairError) -> Self {
-        match e {
-            PairError::Store(e) => e.into(),
-            other => IpcError::new(ErrorCode::Invalid, format!("Cannot pair: {other}.")),
-        }
-    }
 }
 
 /// Pairs a remote actor with the Mailproof agent on its machine (`mailproof agent serve` shows the address,

@@ -1,32 +1,11 @@
 //! Email profiles: list, validate, save, delete, and test their connections.
 
 use mailproof_core::profiles::{self, EmailProfile, Findings, ProfileDiagnosis, ProfileDraft, ProfileError, StepEvent};
-use mailproof_core::secrets::Secret;
 use tauri::ipc::Channel;
 use tauri::State;
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::state::AppState;
-
-impl From<ProfileError> for IpcError {
-    fn from(e: ProfileError) -> Self {
-        let code = match &e {
-            ProfileError::Invalid(_) | ProfileError::Duplicate { .. } | ProfileError::NotFound(_) => ErrorCode::Invalid,
-            ProfileError::Store(_) => ErrorCode::Storage,
-            ProfileError::Secrets(_) | ProfileError::PasswordMissing => ErrorCode::Keyring,
-        };
-        let message = match e {
-            ProfileError::Invalid(f) => f.errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join(" "),
-            other => capitalise(&other.to_string()),
-        };
-        IpcError::new(code, message)
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
-}
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ProfileError> + Send + 'static) -> IpcResult<T> {
     tokio::task::spawn_blocking(f)
@@ -80,14 +59,9 @@ pub async fn test_connection(
     profile_id: Option<String>,
     on_step: Channel<StepEvent>,
 ) -> IpcResult<ProfileDiagnosis> {
-    let password: Secret = match (&draft.password, profile_id) {
-        (Some(p), _) if !p.expose().is_empty() => p.clone(),
-        (_, Some(id)) => {
-            let (store, keyring) = (state.store()?.clone(), state.keyring.clone());
-            blocking(move || profiles::profile_password(&store, &keyring, &id)).await?
-        }
-        _ => return Err(IpcError::new(ErrorCode::Invalid, "Enter the account's password to test the connection.")),
-    };
+    let (store, keyring, given) = (state.store()?.clone(), state.keyring.clone(), draft.password.clone());
+    let password =
+        blocking(move || profiles::password_for_test(&store, &keyring, given.as_ref(), profile_id.as_deref())).await?;
     let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
     Ok(profiles::test_connection(&draft, &password, extra_ca, profiles::STEP_TIMEOUT, |event| {
         let _ = on_step.send(event);

@@ -1,24 +1,10 @@
 //! Email rules: the analyst's regular expressions that classify bounce reports.
 
-use mailproof_core::rules::{self, EmailRule, RuleError};
+use mailproof_core::rules::{self, EmailRule};
 use tauri::State;
 
-use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::error::IpcResult;
 use crate::state::AppState;
-
-impl From<RuleError> for IpcError {
-    fn from(e: RuleError) -> Self {
-        match e {
-            RuleError::Store(s) => s.into(),
-            other => IpcError::new(ErrorCode::Invalid, capitalised(&other.to_string())),
-        }
-    }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
 
 /// The rules, in the order they are tried.
 #[tauri::command]

@@ -3,7 +3,7 @@
 use mailproof_core::settings::{self, Settings, Theme};
 use tauri::State;
 
-use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::error::IpcResult;
 use crate::state::AppState;
 
 /// The user's settings, with defaults for anything never changed.
@@ -24,8 +24,5 @@ pub async fn set_theme(state: State<'_, AppState>, theme: Theme) -> IpcResult<Se
 #[tauri::command]
 #[specta::specta]
 pub async fn set_trusted_ca(state: State<'_, AppState>, path: Option<String>) -> IpcResult<Settings> {
-    settings::set_trusted_ca(state.store()?, path.as_deref(), time::OffsetDateTime::now_utc()).map_err(|e| match e {
-        settings::SettingsError::Invalid(m) => IpcError::new(ErrorCode::Invalid, m),
-        settings::SettingsError::Store(s) => s.into(),
-    })
+    Ok(settings::set_trusted_ca(state.store()?, path.as_deref(), time::OffsetDateTime::now_utc())?)
 }

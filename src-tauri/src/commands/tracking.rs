@@ -1,6 +1,6 @@
 //! Message tracking: search the log and read a message's history.
 
-use mailproof_core::tracking::{self, ExportOutcome, TrackError, TrackEvent, TrackPage, TrackQuery, TrackedRow};
+use mailproof_core::tracking::{self, ExportOutcome, TrackEvent, TrackPage, TrackQuery, TrackedRow};
 use mailproof_mail::message::Hop;
 use serde::Serialize;
 use specta::Type;
@@ -8,15 +8,6 @@ use tauri::{AppHandle, Runtime, State};
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::state::AppState;
-
-impl From<TrackError> for IpcError {
-    fn from(e: TrackError) -> Self {
-        match e {
-            TrackError::Store(s) => s.into(),
-            other => IpcError::new(ErrorCode::Invalid, other.to_string()),
-        }
-    }
-}
 
 /// One page of the messages matching `query`, newest first, with the total.
 #[tauri::command]

@@ -2,25 +2,15 @@
 
 use mailproof_core::profiles::Findings;
 use mailproof_core::secrets::Secret;
-use mailproof_core::verification::{self, Cancel, EmailSender, EmailTiming, VerifyError, VerifyEvent, VerifyRun};
+use mailproof_core::verification::{self, EmailSender, EmailTiming, ManualVerification, VerifyEvent, VerifyRun};
+use mailproof_core::Cancel;
 use serde::Serialize;
 use specta::Type;
 use tauri::ipc::Channel;
 use tauri::State;
 
-use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::error::IpcResult;
 use crate::state::AppState;
-
-impl From<VerifyError> for IpcError {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::NoSender => IpcError::new(ErrorCode::NoSender, e.to_string()),
-            VerifyError::Profile(p) => p.into(),
-            VerifyError::Store(s) => s.into(),
-            VerifyError::Secrets(s) => s.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +42,8 @@ pub async fn validate_email_sender(sender: EmailSender) -> IpcResult<Findings> {
     Ok(verification::validate_sender(&sender))
 }
 
-/// Saves the sender; a password, when given, goes to the OS keyring (otherwise the stored one is kept).
+/// Saves the sender after checking it; a password, when given, goes to the OS keyring (otherwise the stored one
+/// is kept).
 #[tauri::command]
 #[specta::specta]
 pub async fn save_email_sender(
@@ -60,20 +51,7 @@ pub async fn save_email_sender(
     sender: EmailSender,
     password: Option<Secret>,
 ) -> IpcResult<EmailSettings> {
-    let findings = verification::validate_sender(&sender);
-    if !findings.is_ok() {
-        let message = findings.errors.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join(" ");
-        return Err(IpcError::new(ErrorCode::Invalid, message));
-    }
-    if let Some(p) = password.filter(|p| !p.expose().is_empty()) {
-        state.keyring.persist(&verification::sender_password_key(), &p)?;
-    } else if sender.requires_auth && state.keyring.retrieve(&verification::sender_password_key())?.is_none() {
-        return Err(IpcError::new(
-            ErrorCode::Invalid,
-            "Enter the sender account's password. It is stored in the OS keyring only.",
-        ));
-    }
-    verification::save_sender(state.store()?, &sender, time::OffsetDateTime::now_utc())?;
+    verification::set_sender(state.store()?, &state.keyring, &sender, password, time::OffsetDateTime::now_utc())?;
     email_settings(&state)
 }
 
@@ -81,12 +59,6 @@ pub async fn save_email_sender(
 #[tauri::command]
 #[specta::specta]
 pub async fn save_email_timing(state: State<'_, AppState>, timing: EmailTiming) -> IpcResult<EmailSettings> {
-    if timing.wait_secs == 0 || timing.wait_secs > 86_400 || timing.poll_millis < 100 {
-        return Err(IpcError::new(
-            ErrorCode::Invalid,
-            "Wait between 1 s and 24 h, and look no more often than every 100 ms.",
-        ));
-    }
     verification::save_timing(state.store()?, &timing, time::OffsetDateTime::now_utc())?;
     email_settings(&state)
 }
@@ -108,6 +80,7 @@ pub async fn verify_profile(
         timing: verification::load_timing(&store)?,
         extra_ca: settings.trusted_ca_file.map(Into::into),
         idle: true,
+        clock: Default::default(),
     };
     let cancel = Cancel::default();
     state.running_verifications().insert(id.clone(), cancel.clone());
@@ -129,15 +102,6 @@ pub async fn cancel_verification(state: State<'_, AppState>, id: String) -> IpcR
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, Type)]
-#[serde(rename_all = "camelCase")]
-pub struct ManualVerification {
-    pub email: String,
-    pub uuid: String,
-    /// The exact subject to send, parentheses included.
-    pub subject: String,
-}
-
 /// The profile's Verification UUID for manual verification; `regenerate` makes a new one (the old stops working).
 #[tauri::command]
 #[specta::specta]
@@ -146,16 +110,7 @@ pub async fn verification_uuid(
     id: String,
     regenerate: bool,
 ) -> IpcResult<ManualVerification> {
-    let store = state.store()?;
-    let profile = store
-        .get_profile(&id)?
-        .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This profile no longer exists. Reload the profiles."))?;
-    let uuid = if regenerate {
-        store.regenerate_verification_uuid(&id)?
-    } else {
-        store.verification_uuid(&id, time::OffsetDateTime::now_utc())?
-    };
-    Ok(ManualVerification { email: profile.email, subject: verification::manual_subject(&uuid), uuid })
+    Ok(verification::manual_verification(state.store()?, &id, regenerate, time::OffsetDateTime::now_utc())?)
 }
 
 /// Tests the sender's SMTP server step by step, streaming each step to `onStep`. The password is the one given,
@@ -168,13 +123,7 @@ pub async fn test_email_sender(
     password: Option<Secret>,
     on_step: Channel<mailproof_mail::diagnose::Step>,
 ) -> IpcResult<mailproof_mail::diagnose::Diagnosis> {
-    let password = match password.filter(|p| !p.expose().is_empty()) {
-        Some(p) => Some(p),
-        None => state.keyring.retrieve(&verification::sender_password_key())?,
-    };
-    if sender.requires_auth && password.is_none() {
-        return Err(IpcError::new(ErrorCode::Invalid, "Enter the sender account's password to test the sign-in."));
-    }
+    let password = verification::password_for_test(&state.keyring, &sender, password)?;
     let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
     Ok(verification::test_sender(&sender, password.as_ref(), extra_ca, |step| {
         let _ = on_step.send(step.clone());

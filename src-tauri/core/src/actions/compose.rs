@@ -28,12 +28,6 @@ pub struct Composed {
     pub body_payload: Vec<String>,
 }
 
-/// A fresh token: 12 lower-case base32 characters from a v4 UUID (60 random bits).
-pub fn new_token() -> String {
-    let code = crate::verification::verification_code(uuid::Uuid::new_v4());
-    code[code.len() - 12..].to_owned()
-}
-
 /// The subject every test message carries: the token first, then the action.
 pub fn subject(token: &str, action: &ActionDef) -> String {
     format!("[MP-{token}] {} ({})", action.name, action.id)
@@ -51,7 +45,7 @@ pub fn compose_content(
     token: &str,
 ) -> Result<Composed, String> {
     let domain = ctx.source.rsplit_once('@').map(|(_, d)| d).unwrap_or("mailproof.invalid");
-    let message_id = format!("mp-{token}.{}@{domain}", uuid::Uuid::new_v4().simple());
+    let message_id = format!("mp-{token}.{}@{domain}", crate::ids::new_hex());
     let parse = |a: &str| -> Result<lettre::Address, String> {
         a.parse().map_err(|e| format!("{a} is not a valid address: {e}"))
     };
@@ -121,7 +115,7 @@ mod tests {
             spoofed_from: Some("ceo@example.test"),
         };
         for a in CATALOGUE {
-            let token = new_token();
+            let token = crate::ids::new_token();
             let sent = (a.build)(&ctx);
             let c = compose_content(sent.clone(), a, &ctx, &token).unwrap_or_else(|e| panic!("{}: {e}", a.id));
             let back = analyse(&c.raw);

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use super::{ActionResult, JobReport, Verdict};
 use crate::store::{Store, StoreError};
-use crate::tracking::csv_cell;
 
 /// Every action with its verdict, reason and evidence, as the CLI's `--json` writes it.
 pub fn to_json(report: &JobReport) -> String {
@@ -47,8 +46,7 @@ pub fn to_csv(report: &JobReport) -> String {
             bounce,
             ev.map(|e| e.changes.join("; ")).unwrap_or_default(),
         ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
+        out.push_str(&crate::csv::row(&cells));
         out.push_str("\r\n");
     }
     out

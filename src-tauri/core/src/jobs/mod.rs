@@ -2,14 +2,14 @@
 //! watches; the verdict module decides; the store keeps everything as it happens.
 
 pub mod export;
-mod runner;
+mod run;
 pub mod verdict;
 
 use mailproof_mail::bounce::Bounce;
 use mailproof_mail::message::{Hop, PartDigest};
 use serde::{Deserialize, Serialize};
 
-pub use runner::{interrupted_jobs, resume_interrupted, run_job, JobError, RunOptions, STALE_AFTER};
+pub use run::{interrupted_jobs, resume_interrupted, run_job, JobError, RunOptions, STALE_AFTER};
 
 use crate::actions::Selection;
 
@@ -145,6 +145,26 @@ pub const MAX_CONCURRENCY: u32 = 16;
 impl Default for JobTiming {
     fn default() -> Self {
         JobTiming { timeout_secs: 300, pause_millis: 0, poll_millis: 250, concurrency: 4 }
+    }
+}
+
+impl JobTiming {
+    /// Why this timing (with the spec's extra sleep) cannot run, in the words the app's form uses; `None` when it
+    /// can. The app and `mailproof run` both ask this before a job starts.
+    pub fn problem(&self, params: &RuntimeParams) -> Option<&'static str> {
+        if !(3..=86_400).contains(&self.timeout_secs) {
+            Some("Wait for each message: a whole number of seconds from 3 to 86,400.")
+        } else if params.extra_sleep_secs > 3_600 {
+            Some("Extra sleep: a whole number of seconds from 0 to 3,600.")
+        } else if self.pause_millis > 600_000 {
+            Some("Pause between actions: a whole number of milliseconds from 0 to 600,000.")
+        } else if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            Some("Destinations tested at once: a whole number from 1 to 16.")
+        } else if !(20..=60_000).contains(&self.poll_millis) {
+            Some("Look at the mailboxes every 20 to 60,000 milliseconds.")
+        } else {
+            None
+        }
     }
 }
 

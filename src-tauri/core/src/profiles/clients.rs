@@ -1,13 +1,11 @@
-//! A saved profile's servers as mail-client settings: what the verification and the email actions connect with.
+//! A saved profile's servers as mail-client settings: what the mailbox seam connects with.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mailproof_mail::imap::ImapConfig;
-use mailproof_mail::pop3::Pop3Config;
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
-use mailproof_mail::{Login, Password};
+use mailproof_mail::{Login, MailboxConfig, Password};
 
 use super::{normalize_fingerprint, AuthMethod, EmailProfile};
 use crate::secrets::Secret;
@@ -23,9 +21,10 @@ fn login(profile: &EmailProfile, password: &Secret) -> Login {
     Login { username: profile.username.clone(), password: Password::new(password.expose()) }
 }
 
-pub fn imap_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> ImapConfig {
+/// The profile's incoming server (IMAP or POP3: one config for both).
+pub fn incoming_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> MailboxConfig {
     let inc = &profile.incoming;
-    ImapConfig {
+    MailboxConfig {
         host: inc.host.clone(),
         port: u16::try_from(inc.port).unwrap_or(0),
         encryption: inc.security.into(),
@@ -33,19 +32,6 @@ pub fn imap_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<
         ntlm: inc.auth == AuthMethod::Ntlm,
         trust: trust(&inc.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
-    }
-}
-
-pub fn pop3_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Pop3Config {
-    let imap = imap_config(profile, password, extra_ca);
-    Pop3Config {
-        host: imap.host,
-        port: imap.port,
-        encryption: imap.encryption,
-        login: imap.login,
-        ntlm: imap.ntlm,
-        trust: imap.trust,
-        timeout: imap.timeout,
     }
 }
 

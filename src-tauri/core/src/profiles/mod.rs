@@ -2,7 +2,8 @@
 //!
 //! A profile is an address, the account that owns it (password in the OS keyring), an incoming server (IMAP
 //! or POP3), an outgoing SMTP server, and the actors that read the mailbox. Microsoft 365 (Graph API) and
-//! Gmail (Gmail API) are modelled as server types but not built yet; validation says so.
+//! Gmail (Gmail API) are modelled as server types but not built yet; validation says so, and the mailbox seam
+//! refuses to reach them.
 
 pub mod clients;
 mod connection;
@@ -16,7 +17,7 @@ use crate::secrets::{Secret, SecretKey};
 
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
-pub use save::{delete_profile, profile_password, save_profile, ProfileError};
+pub use save::{delete_profile, password_for_test, profile_password, save_profile, ProfileError};
 pub use validate::{validate_draft, validate_outgoing, FieldIssue, Findings};
 
 /// How Mailproof reaches the mailbox.
@@ -119,8 +120,7 @@ impl From<Security> for mailproof_mail::Encryption {
 #[serde(rename_all = "camelCase")]
 pub enum AuthMethod {
     Plain,
-    /// NTLMv2 (never NTLMv1). The connection test signs in with it; the session clients used by verification
-    /// and email actions must learn it when those are built.
+    /// NTLMv2 (never NTLMv1): the connection test, verification and email actions all sign in with it.
     Ntlm,
 }
 

@@ -14,6 +14,8 @@ pub enum ProfileError {
     Duplicate { email: String },
     #[error("no profile {0}: it may have been deleted. Reload the profiles.")]
     NotFound(String),
+    #[error("enter the account's password to test the connection.")]
+    NoPassword,
     #[error("the profile's password is not in the OS keyring (it may have been removed there). Edit the profile and enter the password again.")]
     PasswordMissing,
     #[error(transparent)]
@@ -70,6 +72,21 @@ pub fn save_profile(
         return Err(e.into());
     }
     store.get_profile(&id)?.ok_or(ProfileError::NotFound(id))
+}
+
+/// The password to test a draft's connection with: the draft's own, or else the stored one of `profile_id`
+/// (editing or testing a saved profile). The app and `mailproof profile test` both ask this.
+pub fn password_for_test(
+    store: &Store,
+    keyring: &Keyring,
+    given: Option<&Secret>,
+    profile_id: Option<&str>,
+) -> Result<Secret, ProfileError> {
+    match (given, profile_id) {
+        (Some(p), _) if !p.expose().is_empty() => Ok(p.clone()),
+        (_, Some(id)) => profile_password(store, keyring, id),
+        _ => Err(ProfileError::NoPassword),
+    }
 }
 
 /// The stored password of a profile, read from the keyring.

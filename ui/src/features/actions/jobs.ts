@@ -71,7 +71,7 @@ export function validateJob(form: JobForm, library: ActionInfo[]): Record<string
   const needsSpoof = library.filter((a) => a.needsSpoofedFrom && form.selected.includes(a.id));
   if (needsSpoof.length > 0 && !spoof)
     issues.spoofedFrom = `${needsSpoof.map((a) => a.id).join(", ")} use the spoofed From address; without one they claim to come from the destination itself.`;
-  if (whole(form.timeoutSecs, 5, 86400) === null) issues.timeoutSecs = "A whole number of seconds from 5 to 86,400.";
+  if (whole(form.timeoutSecs, 3, 86400) === null) issues.timeoutSecs = "A whole number of seconds from 3 to 86,400.";
   if (whole(form.extraSleepSecs, 0, 3600) === null) issues.extraSleepSecs = "A whole number of seconds from 0 to 3,600.";
   if (whole(form.pauseMillis, 0, 600000) === null) issues.pauseMillis = "A whole number of milliseconds from 0 to 600,000.";
   if (whole(form.concurrency, 1, 16) === null) issues.concurrency = "A whole number from 1 to 16.";

@@ -252,7 +252,8 @@ async validateEmailSender(sender: EmailSender) : Promise<Result<Findings, IpcErr
 }
 },
 /**
- * Saves the sender; a password, when given, goes to the OS keyring (otherwise the stored one is kept).
+ * Saves the sender after checking it; a password, when given, goes to the OS keyring (otherwise the stored one
+ * is kept).
  */
 async saveEmailSender(sender: EmailSender, password: Secret | null) : Promise<Result<EmailSettings, IpcError>> {
     try {
@@ -529,8 +530,7 @@ startupNotice: string | null }
  */
 export type AuthMethod = "plain" | 
 /**
- * NTLMv2 (never NTLMv1). The connection test signs in with it; the session clients used by verification
- * and email actions must learn it when those are built.
+ * NTLMv2 (never NTLMv1): the connection test, verification and email actions all sign in with it.
  */
 "ntlm"
 export type Bounce = { 
@@ -631,7 +631,7 @@ export type EmailTiming = {
  */
 waitSecs: number; 
 /**
- * How often to look (default 1,000 ms). IMAP IDLE is not used yet.
+ * How often to look (default 1,000 ms). Where the server offers IMAP IDLE, INBOX wakes a look sooner.
  */
 pollMillis: number; 
 /**
@@ -792,6 +792,9 @@ pollMillis: number;
  * How many groups (source → destination pairs) run at once; jobs stored before this existed ran one.
  */
 concurrency?: number }
+/**
+ * What to send for manual verification.
+ */
 export type ManualVerification = { email: string; uuid: string; 
 /**
  * The exact subject to send, parentheses included.

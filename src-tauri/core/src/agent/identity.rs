@@ -1,0 +1,54 @@
+//! The agent's identity: its own TLS certificate and key, and the pairing code, kept in its OS keyring.
+
+use mailproof_mail::tls::sha256_hex;
+
+use super::AgentError;
+use crate::secrets::{Keyring, Secret, SecretKey};
+
+/// What the agent keeps: its certificate and key, and the pairing code.
+pub struct AgentIdentity {
+    pub(super) certificate: Vec<u8>,
+    pub(super) key: Vec<u8>,
+    pub(super) code: Secret,
+}
+
+fn keys() -> [SecretKey; 3] {
+    [SecretKey::new("agent/certificate"), SecretKey::new("agent/key"), SecretKey::new("agent/pairing-code")]
+}
+
+impl AgentIdentity {
+    /// The identity kept in the keyring, or a new one (certificate, key and pairing code) saved there.
+    pub fn load_or_create(keyring: &Keyring) -> Result<AgentIdentity, AgentError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let [cert_key, key_key, code_key] = keys();
+        if let (Some(cert), Some(key), Some(code)) =
+            (keyring.retrieve(&cert_key)?, keyring.retrieve(&key_key)?, keyring.retrieve(&code_key)?)
+        {
+            if let (Ok(certificate), Ok(key)) = (b64.decode(cert.expose()), b64.decode(key.expose())) {
+                return Ok(AgentIdentity { certificate, key, code });
+            }
+        }
+        let made = rcgen::generate_simple_self_signed(vec!["mailproof-agent".to_owned()])
+            .map_err(|e| AgentError::Certificate(e.to_string()))?;
+        let identity = AgentIdentity {
+            certificate: made.cert.der().to_vec(),
+            key: made.key_pair.serialize_der(),
+            code: Secret::new(crate::ids::new_code()),
+        };
+        keyring.persist(&cert_key, &Secret::new(b64.encode(&identity.certificate)))?;
+        keyring.persist(&key_key, &Secret::new(b64.encode(&identity.key)))?;
+        keyring.persist(&code_key, &identity.code)?;
+        Ok(identity)
+    }
+
+    /// The certificate's SHA-256, which the workstation pins.
+    pub fn fingerprint(&self) -> String {
+        sha256_hex(&self.certificate)
+    }
+
+    /// The code the workstation pairs with; shown to whoever starts the agent.
+    pub fn pairing_code(&self) -> &str {
+        self.code.expose()
+    }
+}

@@ -1,0 +1,233 @@
+//! The frame every running job shares, started or resumed: its context, its groups, its heartbeat, the mailboxes
+//! it watches (opened through the mailbox seam), and how an action is decided and reported.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::{JobError, RunOptions, HEARTBEAT};
+use crate::actions::{ActionDef, BuildContext};
+use crate::cancel::Cancel;
+use crate::clock::SharedClock;
+use crate::jobs::verdict::Decision;
+use crate::jobs::{ActionState, Cause, Evidence, JobEvent, JobSpec, Verdict};
+use crate::mailbox::{self, Mark, Watch};
+use crate::profiles::{profile_password, EmailProfile};
+use crate::secrets::{Keyring, Secret};
+use crate::store::{Store, StoreError};
+
+/// A task of the job's (its watcher, its heartbeat), stopped when the job is dropped (its caller went away)
+/// rather than left running.
+pub(super) struct JobTask<T>(pub(super) tokio::task::JoinHandle<T>);
+
+impl<T> Drop for JobTask<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Says the job's engine is alive every few seconds for as long as the job runs, whatever it waits on (a server
+/// slow to answer a login, a long send), so no other engine takes it for interrupted.
+pub(super) fn heartbeat(job: &JobCtx) -> JobTask<()> {
+    let (store, job_id, clock) = (job.store.clone(), job.job_id.clone(), job.clock.clone());
+    JobTask(tokio::spawn(async move {
+        loop {
+            if let Err(e) = store.job_heartbeat(&job_id, clock.now_millis()) {
+                eprintln!("mailproof: cannot note that job {job_id} is running: {e}");
+            }
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    }))
+}
+
+/// What every part of a running job shares.
+pub(super) struct JobCtx {
+    pub store: Store,
+    pub job_id: Arc<str>,
+    pub source: Arc<EmailProfile>,
+    pub spec: Arc<JobSpec>,
+    pub opts: Arc<RunOptions>,
+    pub cancel: Cancel,
+    /// Progress goes back to the task that runs the job, which hands it to the caller.
+    pub events: tokio::sync::mpsc::UnboundedSender<JobEvent>,
+    pub rules: Arc<crate::rules::Classifier>,
+    pub clock: SharedClock,
+}
+
+/// One group (source → destination): its actions (row id, action, token) and how many are still undecided.
+#[derive(Clone)]
+pub(super) struct GroupCtx {
+    pub job: Arc<JobCtx>,
+    pub group: u32,
+    pub group_id: Arc<str>,
+    pub dest: Arc<EmailProfile>,
+    pub actions: Arc<Vec<(String, &'static ActionDef, String)>>,
+    /// The group ends when its last action is decided.
+    pub undecided: Arc<AtomicUsize>,
+}
+
+impl GroupCtx {
+    pub(super) fn event(
+        &self,
+        row_id: &str,
+        def: &ActionDef,
+        state: ActionState,
+        verdict: Option<Verdict>,
+        reason: Option<String>,
+    ) {
+        let _ = self.job.events.send(JobEvent {
+            job_id: self.job.job_id.to_string(),
+            group: self.group,
+            row_id: row_id.to_owned(),
+            action_id: def.id.to_owned(),
+            action_name: def.name.to_owned(),
+            state,
+            verdict,
+            reason,
+        });
+    }
+
+    pub(super) fn decide(
+        &self,
+        row_id: &str,
+        def: &ActionDef,
+        d: &Decision,
+        evidence: &mut Evidence,
+        delivered_at: Option<&str>,
+        raw: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        evidence.changes = d.changes.clone();
+        evidence.flags = d.flags.clone();
+        let store = &self.job.store;
+        store.action_decided(
+            row_id,
+            d.verdict,
+            d.cause.as_str(),
+            &d.reason,
+            evidence,
+            delivered_at,
+            raw,
+            &self.job.clock.now_text(),
+        )?;
+        self.event(row_id, def, ActionState::Decided, Some(d.verdict), Some(d.reason.clone()));
+        if self.undecided.fetch_sub(1, Ordering::SeqCst) == 1 {
+            store.set_group_time(&self.group_id, None, Some(&self.job.clock.now_text()))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn error_all(&self, reason: &str) -> Result<(), StoreError> {
+        let d = setup(reason.to_owned());
+        for (row_id, def, _) in self.actions.iter() {
+            self.decide(row_id, def, &d, &mut Evidence::default(), None, None)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn build_context(&self) -> BuildContext<'_> {
+        BuildContext {
+            source: &self.job.source.email,
+            destination: &self.dest.email,
+            spoofed_from: self.job.spec.params.spoofed_from.as_deref(),
+        }
+    }
+}
+
+/// A mailbox the job watches: a destination's, where copies arrive, and the source's, where bounces do (one
+/// mailbox may be both, when a profile sends to itself). Each is watched once, however many groups use it.
+pub(super) struct Watched {
+    pub profile_id: String,
+    pub watch: Box<dyn Watch>,
+    pub copies: bool,
+    pub bounces: bool,
+}
+
+/// Opens every mailbox the job watches, side by side, before anything is sent: mail arriving from then on
+/// counts. Groups that cannot be watched end Errored with the reason; returns the mailboxes and the groups that
+/// can run, or `None` when none can.
+pub(super) async fn open_mailboxes(
+    job: &JobCtx,
+    keyring: &Keyring,
+    source_password: Result<&Secret, &JobError>,
+    groups: &[GroupCtx],
+    mark: Mark,
+) -> Result<Option<(Vec<Watched>, Vec<GroupCtx>)>, JobError> {
+    for g in groups {
+        job.store.set_group_time(&g.group_id, Some(&job.clock.now_text()), None)?;
+    }
+    let source_password = match source_password {
+        Ok(p) => p,
+        Err(e) => {
+            for g in groups {
+                g.error_all(&format!("Setup: {e}"))?;
+            }
+            return Ok(None);
+        }
+    };
+    // Each distinct mailbox once: the source's first, then the destinations' in the groups' order.
+    let mut profiles: Vec<(Arc<EmailProfile>, Result<Secret, String>)> =
+        vec![(job.source.clone(), Ok(source_password.clone()))];
+    for g in groups {
+        if !profiles.iter().any(|(p, _)| p.id == g.dest.id) {
+            let password = profile_password(&job.store, keyring, &g.dest.id).map_err(|e| e.to_string());
+            profiles.push((g.dest.clone(), password));
+        }
+    }
+    let opened = futures::future::join_all(profiles.iter().map(|(profile, password)| async move {
+        match password {
+            Ok(pw) => mailbox::of_profile(profile, pw, &job.opts.extra_ca)
+                .watch(mark, true)
+                .await
+                .map_err(|e| format!("Setup: cannot read {}'s mailbox: {e}", profile.email)),
+            Err(e) => Err(format!("Setup: cannot read {}'s password: {e}", profile.email)),
+        }
+    }))
+    .await;
+    let mut mailboxes = Vec::new();
+    let mut failed: HashMap<String, String> = HashMap::new();
+    for ((profile, _), watcher) in profiles.iter().zip(opened) {
+        match watcher {
+            Ok(watch) => mailboxes.push(Watched {
+                profile_id: profile.id.clone(),
+                watch,
+                copies: groups.iter().any(|g| g.dest.id == profile.id),
+                bounces: profile.id == job.source.id,
+            }),
+            Err(reason) => {
+                failed.insert(profile.id.clone(), reason);
+            }
+        }
+    }
+    if let Some(reason) = failed.get(&job.source.id) {
+        let reason = format!("{reason} (bounces arrive there)");
+        for g in groups {
+            g.error_all(&reason)?;
+        }
+        for m in mailboxes {
+            m.watch.close().await;
+        }
+        return Ok(None);
+    }
+    let mut ready = Vec::new();
+    for g in groups {
+        match failed.get(&g.dest.id) {
+            Some(reason) => g.error_all(reason)?,
+            None => ready.push(g.clone()),
+        }
+    }
+    Ok(Some((mailboxes, ready)))
+}
+
+pub(super) fn setup(reason: String) -> Decision {
+    Decision { verdict: Verdict::Errored, cause: Cause::Setup, reason, changes: Vec::new(), flags: Vec::new() }
+}
+
+pub(super) fn stopped(reason: &str) -> Decision {
+    Decision {
+        verdict: Verdict::Incomplete,
+        cause: Cause::Stopped,
+        reason: reason.to_owned(),
+        changes: Vec::new(),
+        flags: Vec::new(),
+    }
+}

@@ -1,0 +1,216 @@
+//! Runs a job: per group (source → destination), one submission session sends the actions one after another,
+//! while one task watches every mailbox of the job once — the destinations' (every folder) for the copies, the
+//! source's for bounces. Every step is written to the store as it happens, so an interrupted job can be picked up
+//! again. This file is the orchestration; the rooms beside it do the work:
+//! `start` checks a spec, `engine` is the frame both entries share, `board` holds the actions in flight, `send`
+//! submits, `watch` looks, `arrival` decides what came back, `resume` rebuilds an interrupted job.
+
+mod arrival;
+mod board;
+mod engine;
+mod resume;
+mod send;
+mod start;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{JobEvent, JobSpec, Verdict};
+use crate::cancel::Cancel;
+use crate::clock::SharedClock;
+use crate::mailbox::{self, Mark};
+use crate::profiles::profile_password;
+use crate::secrets::Keyring;
+use crate::store::jobs::NewJob;
+use crate::store::{Store, StoreError};
+use board::Board;
+use engine::{heartbeat, open_mailboxes, GroupCtx, JobCtx, JobTask};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// A CA trusted beyond the public roots (an organisation's; the lab's in tests).
+    pub extra_ca: Option<PathBuf>,
+    /// Where the engine reads the time (the system clock unless a test fixes it).
+    pub clock: SharedClock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Selection(String),
+    #[error("no actions selected: pick actions or a preset")]
+    NothingSelected,
+    #[error("no destination profile chosen")]
+    NoDestination,
+    #[error("there is no email profile {0}")]
+    UnknownProfile(String),
+    #[error("{email} is not verified, so Mailproof will not send test threats to it. Verify it in Email Profiles (or `mailproof profile verify`) first.")]
+    Unverified { email: String },
+    #[error("the spoofed From address \"{0}\" is not a valid email address")]
+    BadSpoofedFrom(String),
+    #[error("{0}")]
+    Timing(&'static str),
+    #[error("cannot read a profile's password: {0}")]
+    Password(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs `spec` to the end (or until cancelled) and returns the job id. Errors before the job starts (nothing
+/// selected, an unverified destination …) create no job.
+pub async fn run_job(
+    store: &Store,
+    keyring: &Keyring,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    cancel: &Cancel,
+    on_event: &(dyn Fn(JobEvent) + Send + Sync),
+) -> Result<String, JobError> {
+    let checked = start::check(store, spec)?;
+    let (job_id, groups) = start::rows(&checked);
+    let (source, destinations) = (&checked.source, &checked.destinations);
+    let now = opts.clock.now();
+    store.create_job(
+        &NewJob {
+            id: &job_id,
+            name: &spec.name,
+            selection_json: serde_json::to_string(&spec.selection).expect("serializes"),
+            params_json: serde_json::to_string(&(&spec.params, &spec.timing)).expect("serializes"),
+            now: &crate::store::utc_text(now),
+            now_millis: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        },
+        &groups,
+    )?;
+
+    let rules = Arc::new(crate::rules::Classifier::load(store)?);
+    let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
+    let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let job = Arc::new(JobCtx {
+        store: store.clone(),
+        job_id: Arc::from(job_id.as_str()),
+        source: Arc::new(source.clone()),
+        spec: Arc::new(spec.clone()),
+        opts: Arc::new(opts.clone()),
+        cancel: cancel.clone(),
+        events,
+        rules,
+        clock: opts.clock.clone(),
+    });
+    let work = async {
+        // The block owns the job's context: progress ends when it is done.
+        let job = job;
+        let groups: Vec<GroupCtx> = groups
+            .iter()
+            .zip(destinations)
+            .enumerate()
+            .map(|(gi, (group, dest))| GroupCtx {
+                job: job.clone(),
+                group: gi as u32,
+                group_id: Arc::from(group.id.as_str()),
+                dest: Arc::new(dest.clone()),
+                actions: Arc::new(group.actions.clone()),
+                undecided: Arc::new(AtomicUsize::new(group.actions.len())),
+            })
+            .collect();
+        let _alive = heartbeat(&job);
+        let ready = open_mailboxes(&job, keyring, source_password.as_ref(), &groups, Mark::Now).await?;
+        let Some((mailboxes, ready)) = ready else { return Ok(()) };
+        let open = ready
+            .iter()
+            .flat_map(|g| g.actions.iter().map(|(_, _, token)| (token.clone(), g.dest.id.clone())))
+            .collect();
+        let board = Arc::new(Mutex::new(Board::new(ready.len(), open)));
+        // One task watches every mailbox of the job, so looking never waits behind sending (and runs on another
+        // core when the runtime has one). Groups send side by side, at most `concurrency` at once.
+        let mut watcher = JobTask(tokio::spawn(watch::watch_all(job.clone(), board.clone(), mailboxes)));
+        let source_password = source_password.as_ref().expect("groups are ready only with the source's password");
+        let outbox = mailbox::of_profile(source, source_password, &opts.extra_ca);
+        let outbox = &*outbox;
+        let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
+        let mut sending = futures::stream::iter(ready.into_iter().map(|g| {
+            let board = board.clone();
+            async move { send::send_all(&g, outbox, &board).await }
+        }))
+        .buffer_unordered(concurrency);
+        let mut sent = Ok(());
+        while let Some(done) = sending.next().await {
+            sent = sent.and(done);
+        }
+        let watched = match (&mut watcher.0).await {
+            Ok(w) => w,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: the job is being dropped with it.
+            Err(_) => Ok(()),
+        };
+        sent?;
+        watched?;
+        Ok::<(), JobError>(())
+    };
+    let forward = async {
+        // Ends when the last holder of the job's context — a group, a pending action, the watcher — is gone.
+        while let Some(e) = progress.recv().await {
+            on_event(e);
+        }
+    };
+    let (worked, ()) = tokio::join!(work, forward);
+    worked?;
+    finish(store, &job_id, cancel, &opts.clock)?;
+    Ok(job_id)
+}
+
+/// Ends a job with the status its verdicts give it.
+fn finish(store: &Store, job_id: &str, cancel: &Cancel, clock: &SharedClock) -> Result<(), StoreError> {
+    let report = store.job_report(job_id)?.expect("just written");
+    let status = if cancel.is_cancelled() {
+        "cancelled"
+    } else if report.count(Verdict::Incomplete) > 0 {
+        "incomplete"
+    } else if report.count(Verdict::Errored) == report.actions.len() {
+        "errored"
+    } else {
+        "completed"
+    };
+    store.finish_job(job_id, status, None, &clock.now_text())
+}
+
+/// Picks up the jobs whose engine stopped (the app or command exited mid-job) at least `stale_after` ago, and
+/// runs them to their end: actions never sent end Incomplete; the ones sent and accepted are watched for again —
+/// from the mail received since the job started, so what arrived or bounced while no engine ran is found — until
+/// their time-out, and decided as usual. A job a live engine runs is left alone. Returns the jobs picked up.
+pub async fn resume_interrupted(
+    store: &Store,
+    keyring: &Keyring,
+    opts: &RunOptions,
+    stale_after: Duration,
+    cancel: &Cancel,
+    on_event: &(dyn Fn(JobEvent) + Send + Sync),
+) -> Result<Vec<String>, JobError> {
+    let mut claimed = Vec::new();
+    // One at a time: a job waiting its turn keeps a stale heartbeat, so another engine may take it meanwhile.
+    loop {
+        let now = opts.clock.now_millis();
+        let Some(job_id) = store.claim_interrupted_job(now - stale_after.as_millis() as i64, now)? else { break };
+        resume::resume_job(store, keyring, opts, &job_id, cancel, on_event).await?;
+        finish(store, &job_id, cancel, &opts.clock)?;
+        claimed.push(job_id);
+    }
+    Ok(claimed)
+}
+
+/// How often a running engine says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A running job whose engine has not beaten for this long was interrupted.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// How many jobs stopped mid-run (the app or command exited) at least `stale_after` ago and wait to be picked up
+/// by `resume_interrupted`.
+pub fn interrupted_jobs(store: &Store, stale_after: Duration) -> Result<usize, StoreError> {
+    use crate::clock::Clock;
+    store.count_interrupted_jobs(crate::clock::SystemClock.now_millis() - stale_after.as_millis() as i64)
+}

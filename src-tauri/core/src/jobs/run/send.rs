@@ -1,0 +1,167 @@
+//! Sending a group's actions: one submission session per group, retries with back-off, accepted → the board.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::arrival::{on_bounce, on_copy};
+use super::board::{lock, Board, Pending, Wait};
+use super::engine::{setup, stopped, GroupCtx};
+use crate::actions::compose::compose;
+use crate::jobs::verdict;
+use crate::jobs::{ActionState, Evidence};
+use crate::mailbox::{backoff, Mailbox, Submit};
+use crate::store::jobs::NewTracked;
+use crate::store::StoreError;
+
+/// Tries per message when the server defers it (4xx).
+const SEND_ATTEMPTS: u32 = 3;
+
+/// Sends a group's actions over one submission session, one after another, and hands each accepted one to the
+/// watcher.
+pub(super) async fn send_all(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -> Result<(), StoreError> {
+    let result = send_each(ctx, outbox, board).await;
+    lock(board).senders -= 1;
+    result
+}
+
+async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -> Result<(), StoreError> {
+    let job = &ctx.job;
+    let timing = &job.spec.timing;
+    let actions = ctx.actions.as_slice();
+    let mut session: Option<Box<dyn Submit>> = None;
+    for (i, (row_id, def, token)) in actions.iter().enumerate() {
+        if job.cancel.is_cancelled() {
+            let d = stopped("Cancelled before this action was sent.");
+            for (row_id, def, token) in &actions[i..] {
+                lock(board).close(token);
+                ctx.decide(row_id, def, &d, &mut Evidence::default(), None, None)?;
+            }
+            break;
+        }
+        let composed = match compose(def, &ctx.build_context(), token) {
+            Ok(c) => c,
+            Err(e) => {
+                let d = setup(format!("Cannot build the message: {e}"));
+                lock(board).close(token);
+                ctx.decide(row_id, def, &d, &mut Evidence::default(), None, None)?;
+                continue;
+            }
+        };
+        let mut evidence = Evidence {
+            envelope_from: composed.envelope_from.clone(),
+            from_header: composed.from_header.clone(),
+            to: composed.to.clone(),
+            subject: composed.subject.clone(),
+            message_id: composed.message_id.clone(),
+            token: composed.token.clone(),
+            sent_parts: composed.parts.clone(),
+            body_payload: composed.body_payload.clone(),
+            ..Evidence::default()
+        };
+        job.store.action_sending(row_id, &composed.message_id, &job.clock.now_text())?;
+        let tracked = job.store.track_message(&NewTracked {
+            message_id: &composed.message_id,
+            envelope_sender: &composed.envelope_from,
+            from_header: &composed.from_header,
+            recipients: &composed.to,
+            to_header: &composed.to,
+            subject: &composed.subject,
+            risk: Some(def.risk.as_str()),
+            at_millis: job.clock.now_millis(),
+            job_action_id: Some(row_id),
+            verification_of: None,
+        })?;
+        ctx.event(row_id, def, ActionState::Sending, None, None);
+
+        let mut outcome = None;
+        for attempt in 1..=SEND_ATTEMPTS {
+            evidence.attempts = attempt;
+            if !session.as_ref().is_some_and(|s| s.usable()) {
+                match outbox.submit().await {
+                    Ok(s) => session = Some(s),
+                    Err((refusal, transcript)) => {
+                        evidence.transcript.extend(transcript);
+                        if refusal.transient() && attempt < SEND_ATTEMPTS {
+                            tokio::time::sleep(backoff(attempt - 1)).await;
+                            continue;
+                        }
+                        outcome = Some(Err(refusal));
+                        break;
+                    }
+                }
+            }
+            let s = session.as_mut().expect("opened above");
+            let sent = s.send(&composed.envelope_from, std::slice::from_ref(&composed.to), &composed.raw).await;
+            evidence.transcript.extend(sent.transcript);
+            match sent.result {
+                Err(r) if (r.transient() || (r.code.is_none() && !s.usable())) && attempt < SEND_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt - 1)).await;
+                }
+                other => {
+                    outcome = Some(other);
+                    break;
+                }
+            }
+        }
+        match outcome.expect("the loop always ends with an outcome") {
+            Ok(accepted) => {
+                evidence.smtp_reply = Some(format!("{} {}", accepted.code, accepted.text));
+                evidence.queue_id = accepted.queue_id.clone();
+                job.store.action_watching(row_id, &job.clock.now_text(), &evidence)?;
+                let qid = accepted.queue_id.as_deref().map(|q| format!(", queue id {q}")).unwrap_or_default();
+                job.store.track_event(
+                    tracked,
+                    job.clock.now_millis(),
+                    "sent",
+                    None,
+                    &format!("Accepted by {}{qid}", session.as_ref().map(|s| s.server()).unwrap_or_default()),
+                    None,
+                )?;
+                let sleep = Duration::from_secs(job.spec.params.extra_sleep_secs.into());
+                let now = job.clock.instant();
+                let wait = Wait {
+                    due: now + sleep,
+                    deadline: now + sleep + Duration::from_secs(timing.timeout_secs.into()),
+                    early: None,
+                };
+                let pending = Pending { group: ctx.clone(), row_id: row_id.clone(), def, evidence, tracked, wait };
+                let unclaimed = lock(board).register(composed.token.clone(), pending);
+                ctx.event(row_id, def, ActionState::Watching, None, None);
+                for (a, bounce) in unclaimed {
+                    if bounce {
+                        on_bounce(job, board, a)?;
+                    } else {
+                        on_copy(job, board, a)?;
+                    }
+                }
+            }
+            Err(refusal) => {
+                let d = if refusal.transient() {
+                    setup(format!(
+                        "The server deferred the message {SEND_ATTEMPTS} times ({}): try again later.",
+                        refusal.text
+                    ))
+                } else {
+                    verdict::refused(&refusal)
+                };
+                job.store.track_event(
+                    tracked,
+                    job.clock.now_millis(),
+                    "unsuccessful",
+                    Some("unsuccessful"),
+                    &d.reason,
+                    None,
+                )?;
+                lock(board).close(token);
+                ctx.decide(row_id, def, &d, &mut evidence, None, None)?;
+            }
+        }
+        if timing.pause_millis > 0 && i + 1 < actions.len() {
+            tokio::time::sleep(Duration::from_millis(timing.pause_millis.into())).await;
+        }
+    }
+    if let Some(s) = session {
+        s.quit().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Checking a job's spec before anything is stored — the selection, the timing, the spoofed From, the destinations
+//! (verified by this workstation) — and the rows that describe it.
+
+use super::JobError;
+use crate::actions::ActionDef;
+use crate::directory::ActorKind;
+use crate::jobs::JobSpec;
+use crate::profiles::{EmailProfile, VerificationStatus};
+use crate::store::jobs::NewGroup;
+use crate::store::{Store, StoreError};
+
+/// A spec that may run: its actions and its profiles.
+pub(super) struct Checked {
+    pub actions: Vec<&'static ActionDef>,
+    pub source: EmailProfile,
+    pub destinations: Vec<EmailProfile>,
+}
+
+/// A profile counts as verified when this workstation — the actor that does the watching — has verified it.
+fn verified_here(store: &Store, profile: &EmailProfile) -> Result<bool, StoreError> {
+    let actors = store.list_actors()?;
+    Ok(profile.actors.iter().any(|pa| {
+        pa.status == VerificationStatus::Verified
+            && actors.iter().any(|a| a.id == pa.actor_id && a.kind == ActorKind::Workstation)
+    }))
+}
+
+/// Checks `spec`; an error here creates no job.
+pub(super) fn check(store: &Store, spec: &JobSpec) -> Result<Checked, JobError> {
+    let actions = spec.selection.resolve().map_err(JobError::Selection)?;
+    if actions.is_empty() {
+        return Err(JobError::NothingSelected);
+    }
+    if spec.destination_profile_ids.is_empty() {
+        return Err(JobError::NoDestination);
+    }
+    if let Some(why) = spec.timing.problem(&spec.params) {
+        return Err(JobError::Timing(why));
+    }
+    if let Some(spoof) = &spec.params.spoofed_from {
+        if spoof.parse::<lettre::Address>().is_err() {
+            return Err(JobError::BadSpoofedFrom(spoof.clone()));
+        }
+    }
+    let load = |id: &str| -> Result<EmailProfile, JobError> {
+        store.get_profile(id)?.ok_or_else(|| JobError::UnknownProfile(id.to_owned()))
+    };
+    let source = load(&spec.source_profile_id)?;
+    let mut destinations = Vec::new();
+    for id in &spec.destination_profile_ids {
+        let d = load(id)?;
+        if !verified_here(store, &d)? {
+            return Err(JobError::Unverified { email: d.email });
+        }
+        destinations.push(d);
+    }
+    Ok(Checked { actions, source, destinations })
+}
+
+/// The job's id and its groups' rows: one group per destination, each action with its row id and token.
+pub(super) fn rows<'a>(checked: &'a Checked) -> (String, Vec<NewGroup<'a>>) {
+    let groups = checked
+        .destinations
+        .iter()
+        .map(|d| NewGroup {
+            id: crate::ids::new_id(),
+            source_profile_id: &checked.source.id,
+            source_email: &checked.source.email,
+            destination_profile_id: &d.id,
+            destination_email: &d.email,
+            actions: checked.actions.iter().map(|a| (crate::ids::new_id(), *a, crate::ids::new_token())).collect(),
+        })
+        .collect();
+    (crate::ids::new_id(), groups)
+}

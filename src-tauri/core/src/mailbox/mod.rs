@@ -1,0 +1,151 @@
+//! The mailbox seam: everything in core that touches a mailbox goes through here.
+//!
+//! A mailbox plays three roles for the engines: it **submits** messages (acceptance, queue id, transcript), it is
+//! **watched** for new mail since a mark (each copy with its folder and a junk flag; bounces arrive the same way),
+//! and it is **searched** for one mail by its subject (verification), deleting what was found. [`open`] turns a
+//! [`Reach`] into a [`Mailbox`]; it is the only place in core that matches on the server type. IMAP and POP3 (each
+//! with SMTP for submission) implement the roles today; Microsoft Graph and the Gmail API implement them next.
+//!
+//! The job engine, verification and the agent reach a mailbox only through these traits. This module imports
+//! none of them.
+
+mod imap;
+mod pop3;
+pub mod search;
+mod smtp;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use mailproof_mail::smtp::SmtpConfig;
+use mailproof_mail::MailboxConfig;
+use tokio::sync::Notify;
+
+pub use mailproof_mail::submit::{backoff, Accepted, Refusal, Sent};
+pub use mailproof_mail::watch::{wait_for_change, Arrived, MAX_FETCH};
+pub use search::{look_for, watch_for, EmailTiming, Outcome};
+pub use smtp::open_submission;
+
+use crate::profiles::clients::{incoming_config, smtp_config};
+use crate::profiles::{EmailProfile, ServerType};
+use crate::secrets::Secret;
+
+/// Where a watch starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Only mail arriving from now on.
+    Now,
+    /// Mail received on or after this day (picking up an interrupted watch; POP3, which has no dates, reads all).
+    Since(time::Date),
+}
+
+/// A mailbox watched for new mail, one look at a time.
+pub trait Watch: Send {
+    /// New mail since the last look whose header `wanted` takes, each with its folder and junk flag.
+    fn look<'a>(
+        &'a mut self,
+        wanted: &'a mut (dyn FnMut(&[u8]) -> bool + Send),
+    ) -> BoxFuture<'a, Result<Vec<Arrived>, String>>;
+    /// Deletes mail a look found.
+    fn delete<'a>(&'a mut self, found: &'a [Arrived]) -> BoxFuture<'a, Result<(), String>>;
+    /// Wakes when the server pushes a change (IMAP IDLE); `None` when only looking sees changes.
+    fn changes(&self) -> Option<Arc<Notify>>;
+    /// Ends the watch politely.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A mail found by its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub folder: String,
+    /// The folder is the junk folder.
+    pub junk: bool,
+}
+
+/// A mailbox searched for one mail at a time; the session may stay open between searches.
+pub trait Find: Send {
+    /// Looks once, in every folder the protocol can see, for mail whose subject holds `subject`; deletes what it
+    /// found when `delete`.
+    fn find<'a>(&'a mut self, subject: &'a str, delete: bool) -> BoxFuture<'a, Result<Option<Found>, String>>;
+    /// Ends the search politely.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// An open submission session, signed in, ready for messages.
+pub trait Submit: Send {
+    /// Submits one message; a refusal of one recipient or of the message leaves the session usable.
+    fn send<'a>(&'a mut self, from: &'a str, to: &'a [String], raw: &'a [u8]) -> BoxFuture<'a, Sent>;
+    /// False once the connection broke: open a new session then.
+    fn usable(&self) -> bool;
+    /// The server it submits to, as `host:port`, for tracking and transcripts.
+    fn server(&self) -> String;
+    /// Ends the session politely.
+    fn quit(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A failure to open a submission session: the refusal and the conversation so far.
+pub type SubmitRefusal = (Refusal, Vec<String>);
+
+/// A mailbox, as the engines reach it.
+pub trait Mailbox: Send + Sync {
+    /// Opens a submission session through the mailbox's outgoing server.
+    fn submit(&self) -> BoxFuture<'_, Result<Box<dyn Submit>, SubmitRefusal>>;
+    /// Starts watching from `mark`; `idle` lets the server push changes where it can.
+    fn watch(&self, mark: Mark, idle: bool) -> BoxFuture<'_, Result<Box<dyn Watch>, String>>;
+    /// Opens a search session.
+    fn finder(&self) -> BoxFuture<'_, Result<Box<dyn Find>, String>>;
+}
+
+/// How to reach a mailbox: its kind, its incoming server, and its outgoing server when it sends.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    pub server_type: ServerType,
+    pub incoming: MailboxConfig,
+    pub outgoing: Option<SmtpConfig>,
+}
+
+/// The mailbox `reach` describes. The one place in core that matches on the server type.
+pub fn open(reach: Reach) -> Box<dyn Mailbox> {
+    match reach.server_type {
+        ServerType::Imap => Box::new(imap::ImapMailbox::new(reach.incoming, reach.outgoing)),
+        ServerType::Pop3 => Box::new(pop3::Pop3Mailbox::new(reach.incoming, reach.outgoing)),
+        kind @ (ServerType::Graph | ServerType::Gmail) => Box::new(NotBuilt(kind)),
+    }
+}
+
+/// How to reach a saved profile's mailbox, with its password and the CA trusted beyond the public roots.
+pub fn reach_of(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Reach {
+    Reach {
+        server_type: profile.server_type,
+        incoming: incoming_config(profile, password, extra_ca),
+        outgoing: Some(smtp_config(profile, password, extra_ca)),
+    }
+}
+
+/// A saved profile's mailbox.
+pub fn of_profile(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Box<dyn Mailbox> {
+    open(reach_of(profile, password, extra_ca))
+}
+
+/// A kind of mailbox this version cannot reach yet: every role says so.
+struct NotBuilt(ServerType);
+
+impl NotBuilt {
+    fn why(&self) -> String {
+        format!("{} mailboxes cannot be reached by this version of Mailproof yet", self.0.label())
+    }
+}
+
+impl Mailbox for NotBuilt {
+    fn submit(&self) -> BoxFuture<'_, Result<Box<dyn Submit>, SubmitRefusal>> {
+        let refusal = Refusal { stage: mailproof_mail::submit::Stage::Connect, code: None, text: self.why() };
+        Box::pin(async move { Err((refusal, Vec::new())) })
+    }
+    fn watch(&self, _: Mark, _: bool) -> BoxFuture<'_, Result<Box<dyn Watch>, String>> {
+        Box::pin(async move { Err(self.why()) })
+    }
+    fn finder(&self) -> BoxFuture<'_, Result<Box<dyn Find>, String>> {
+        Box::pin(async move { Err(self.why()) })
+    }
+}
