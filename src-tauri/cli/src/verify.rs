@@ -44,8 +44,9 @@ pub fn verify(
     idle: bool,
 ) -> CliResult {
     let store = open_store()?;
-    let profile = crate::profile::find(&store, name)?;
+    // The run's timing is checked first, with the words the app's Settings → Email uses.
     let timing = timing_for_run(&store, wait, poll).map_err(|e| e.to_string())?;
+    let profile = crate::profile::find(&store, name)?;
     let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned), idle, clock: Default::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let outcomes = runtime

@@ -27,6 +27,55 @@ fn stdout(o: &Output) -> String {
 }
 
 #[test]
+fn verify_refuses_the_waits_and_polls_the_app_refuses_in_the_same_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = mailproof_core::verification::EmailTiming { wait_secs: 0, poll_millis: 1000, delete_found: true }
+        .problem()
+        .unwrap();
+    for args in [["--wait", "0"], ["--wait", "86401"], ["--poll", "50"]] {
+        let out = mailproof(dir.path(), &[&["profile", "verify", "bob@example.test"][..], &args[..]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} is refused");
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn sender_set_refuses_what_settings_refuses_in_the_same_words_and_saves_nothing() {
+    use mailproof_core::profiles::{AuthMethod, Security};
+    use mailproof_core::verification::{validate_sender, EmailSender};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sender.toml");
+    std::fs::write(
+        &file,
+        "host = \"\"\nport = 0\nsecurity = \"startTls\"\nrequiresAuth = false\nauth = \"plain\"\nusername = \"\"\nfromAddress = \"not an address\"\n",
+    )
+    .unwrap();
+    let sender = EmailSender {
+        host: String::new(),
+        port: 0,
+        security: Security::StartTls,
+        requires_auth: false,
+        auth: AuthMethod::Plain,
+        username: String::new(),
+        from_address: "not an address".into(),
+        pinned_sha256: None,
+    };
+    let findings = validate_sender(&sender);
+    assert!(!findings.errors.is_empty());
+    let out = mailproof(dir.path(), &["sender", "set", "--file", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    for issue in &findings.errors {
+        assert!(err.contains(&issue.message), "{}: {err}", issue.message);
+    }
+    let (store, _) =
+        mailproof_core::Store::open(&mailproof_core::paths::database_path(dir.path()), time::OffsetDateTime::now_utc())
+            .unwrap();
+    assert_eq!(mailproof_core::verification::load_sender(&store).unwrap(), None, "nothing saved");
+}
+
+#[test]
 fn version_prints_the_package_version() {
     let dir = tempfile::tempdir().unwrap();
     let out = mailproof(dir.path(), &["--version"]);

@@ -35,6 +35,15 @@ pub struct SecurityZone {
     pub actor_count: u32,
 }
 
+/// A paired agent, as the workstation knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAddress {
+    /// host:port
+    pub address: String,
+    /// The agent certificate's SHA-256, 64 hex digits.
+    pub fingerprint: String,
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Store;

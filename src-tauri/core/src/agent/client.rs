@@ -9,16 +9,8 @@ use tokio::net::TcpStream;
 
 use super::wire::{read_line, Answer, Ask, FindMail, Found, Request};
 use super::{AgentError, CONNECT_TIMEOUT};
+pub use crate::directory::AgentAddress;
 use crate::secrets::{Secret, SecretKey};
-
-/// A paired agent, as the workstation knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentAddress {
-    /// host:port
-    pub address: String,
-    /// The agent certificate's SHA-256, 64 hex digits.
-    pub fingerprint: String,
-}
 
 async fn ask(agent: &AgentAddress, code: &Secret, ask: Ask, wait: Duration) -> Result<Answer, AgentError> {
     let address = agent.address.clone();

@@ -32,7 +32,7 @@ impl Store {
     }
 
     /// The agent a remote actor was paired with.
-    pub fn actor_agent(&self, actor_id: &str) -> Result<Option<crate::agent::AgentAddress>, StoreError> {
+    pub fn actor_agent(&self, actor_id: &str) -> Result<Option<crate::directory::AgentAddress>, StoreError> {
         let row: Option<(Option<String>, Option<String>)> = self
             .conn()
             .query_row("SELECT agent_address, agent_fingerprint FROM actors WHERE id = ?1", [actor_id], |r| {
@@ -40,13 +40,13 @@ impl Store {
             })
             .optional()?;
         Ok(match row {
-            Some((Some(address), Some(fingerprint))) => Some(crate::agent::AgentAddress { address, fingerprint }),
+            Some((Some(address), Some(fingerprint))) => Some(crate::directory::AgentAddress { address, fingerprint }),
             _ => None,
         })
     }
 
     /// Records the agent a remote actor reads mail through.
-    pub fn set_actor_agent(&self, actor_id: &str, agent: &crate::agent::AgentAddress) -> Result<(), StoreError> {
+    pub fn set_actor_agent(&self, actor_id: &str, agent: &crate::directory::AgentAddress) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE actors SET agent_address = ?2, agent_fingerprint = ?3 WHERE id = ?1 AND kind = 'remote'",
             rusqlite::params![actor_id, agent.address, agent.fingerprint],

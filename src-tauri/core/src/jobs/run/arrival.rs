@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 
 use super::board::{lock, tokens_in, Board, Claim, Pending};
 use super::engine::JobCtx;
-use super::watch::looks_like_bounce;
 use crate::ids::TOKEN_LEN;
 use crate::jobs::verdict::{self, SentShape};
 use crate::jobs::{Cause, ReceivedCopy};
@@ -17,6 +16,17 @@ use crate::store::{utc_text, StoreError};
 
 /// The received copy kept per action, at most.
 pub const RAW_CAP: usize = 1 << 20;
+
+/// Does a message header look like a bounce report?
+pub(super) fn looks_like_bounce(header: &[u8]) -> bool {
+    let h = String::from_utf8_lossy(header).to_ascii_lowercase();
+    h.contains("multipart/report")
+        || h.contains("mailer-daemon")
+        || h.contains("postmaster@")
+        || ["undeliver", "delivery status", "failure notice", "returned mail", "delivery failed", "delivery has failed"]
+            .iter()
+            .any(|s| h.contains(s))
+}
 
 /// A copy of one of our messages arrived (or a bounce that reached the destination, when sending to oneself).
 pub(super) fn on_copy(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::arrival::{judge_arrival, on_bounce, on_copy};
+use super::arrival::{judge_arrival, looks_like_bounce, on_bounce, on_copy};
 use super::board::{lock, tokens_in, Board, Pending};
 use super::engine::{setup, stopped, JobCtx, Watched};
 use crate::jobs::verdict;
@@ -17,17 +17,6 @@ const FAST_LOOK: Duration = Duration::from_millis(5);
 
 /// For this long after an action was accepted, its mail is expected any moment: looks stay fast.
 const EXPECT_SOON: Duration = Duration::from_secs(2);
-
-/// Does a message header look like a bounce report?
-pub(super) fn looks_like_bounce(header: &[u8]) -> bool {
-    let h = String::from_utf8_lossy(header).to_ascii_lowercase();
-    h.contains("multipart/report")
-        || h.contains("mailer-daemon")
-        || h.contains("postmaster@")
-        || ["undeliver", "delivery status", "failure notice", "returned mail", "delivery failed", "delivery has failed"]
-            .iter()
-            .any(|s| h.contains(s))
-}
 
 /// Watches until every action is decided (or the job is cancelled), then closes the mailboxes.
 pub(super) async fn watch_all(
