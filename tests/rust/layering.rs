@@ -56,7 +56,7 @@ fn named_paths(module: &[String], is_mod_file: bool, code: &str) -> Vec<Vec<Stri
             skip_face = !t.trim_end().ends_with(';');
             continue;
         }
-        for (marker, base) in [("crate::", Vec::new()), ("super::", parent(module, is_mod_file))] {
+        for (marker, base) in [("crate::", Vec::new()), ("super::", parent(module))] {
             let mut rest = line;
             while let Some(at) = rest.find(marker) {
                 let before = rest[..at].chars().last();
@@ -98,9 +98,8 @@ fn named_paths(module: &[String], is_mod_file: bool, code: &str) -> Vec<Vec<Stri
     out
 }
 
-fn parent(module: &[String], is_mod_file: bool) -> Vec<String> {
-    // In `a/b.rs` (module a::b) `super` is `a`; in `a/b/mod.rs` (module a::b) `super` is `a` as well.
-    let _ = is_mod_file;
+/// What `super` names in module `module`: in `a/b.rs` and in `a/b/mod.rs` (both module a::b) it is `a`.
+fn parent(module: &[String]) -> Vec<String> {
     module[..module.len().saturating_sub(1)].to_vec()
 }
 

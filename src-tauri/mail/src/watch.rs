@@ -415,50 +415,6 @@ impl Pop3Watcher {
     }
 }
 
-/// Either kind, so the engine treats mailboxes alike.
-pub enum Watcher {
-    Imap(ImapWatcher),
-    Pop3(Pop3Watcher),
-}
-
-impl Watcher {
-    pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, String> {
-        match self {
-            Watcher::Imap(w) => w.poll(wanted).await.map_err(|e| e.to_string()),
-            Watcher::Pop3(w) => w.poll(wanted).await.map_err(|e| e.to_string()),
-        }
-    }
-
-    pub async fn delete(&mut self, arrived: &[Arrived]) -> Result<(), String> {
-        match self {
-            Watcher::Imap(w) => {
-                for a in arrived {
-                    w.delete(&a.folder, a.uid).await.map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            }
-            Watcher::Pop3(w) => {
-                let uidls: Vec<String> = arrived.iter().filter_map(|a| a.uidl.clone()).collect();
-                w.delete(&uidls).await.map_err(|e| e.to_string())
-            }
-        }
-    }
-
-    /// Wakes when the server pushes a change (IMAP IDLE); `None` when only polling sees changes.
-    pub fn changes(&self) -> Option<Arc<Notify>> {
-        match self {
-            Watcher::Imap(w) => w.changes(),
-            Watcher::Pop3(_) => None,
-        }
-    }
-
-    pub async fn close(self) {
-        if let Watcher::Imap(w) = self {
-            w.close().await;
-        }
-    }
-}
-
 /// Sleeps `poll`, or less when one of `changes` fires first.
 pub async fn wait_for_change(poll: Duration, changes: &[Arc<Notify>]) {
     if changes.is_empty() {
