@@ -181,6 +181,15 @@ export class Session {
     }
   }
 
+  /** Waits up to `timeoutMs` until no element matches `css`. */
+  async waitGone(css, { timeoutMs = 5000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.findAll(css)).length > 0) {
+      if (Date.now() > deadline) throw new Error(`${css} still shown after ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
   async click(el) {
     await this.reveal(el);
     return this.cmd("POST", `/element/${el}/click`, {});

@@ -1,0 +1,163 @@
+//! What message tracking talks about: a latest status, a search, a tracked message, a page, an event, an
+//! export's outcome, and what can go wrong.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// The largest page.
+pub const MAX_PAGE: u32 = 1_000;
+/// Longest text accepted in a filter.
+pub const MAX_FILTER_LEN: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum TrackStatus {
+    Queued,
+    Delivered,
+    DeliveredToJunk,
+    Unsuccessful,
+    NotReceived,
+    Modified,
+    Deleted,
+}
+
+impl TrackStatus {
+    pub const ALL: [TrackStatus; 7] = [
+        TrackStatus::Queued,
+        TrackStatus::Delivered,
+        TrackStatus::DeliveredToJunk,
+        TrackStatus::Unsuccessful,
+        TrackStatus::NotReceived,
+        TrackStatus::Modified,
+        TrackStatus::Deleted,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackStatus::Queued => "queued",
+            TrackStatus::Delivered => "delivered",
+            TrackStatus::DeliveredToJunk => "deliveredToJunk",
+            TrackStatus::Unsuccessful => "unsuccessful",
+            TrackStatus::NotReceived => "notReceived",
+            TrackStatus::Modified => "modified",
+            TrackStatus::Deleted => "deleted",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TrackStatus> {
+        TrackStatus::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            TrackStatus::Queued => "Queued for delivery",
+            TrackStatus::Delivered => "Delivered",
+            TrackStatus::DeliveredToJunk => "Delivered to Junk",
+            TrackStatus::Unsuccessful => "Delivery unsuccessful",
+            TrackStatus::NotReceived => "Not received",
+            TrackStatus::Modified => "Modified",
+            TrackStatus::Deleted => "Deleted",
+        }
+    }
+}
+
+/// A search. Empty strings mean "no filter"; times are Unix milliseconds, UTC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase", default)]
+pub struct TrackQuery {
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub from_ms: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub to_ms: Option<i64>,
+    /// One envelope recipient.
+    pub recipient: String,
+    pub to: String,
+    /// The envelope sender.
+    pub sender: String,
+    /// The From header.
+    pub from: String,
+    pub subject: String,
+    pub message_id: String,
+    /// An address or its beginning (e.g. `192.0.2.`).
+    pub source_ip: String,
+    /// `high`, `medium`, `low`, or empty for all.
+    pub risk: String,
+    /// Any of these latest statuses; empty for all.
+    pub statuses: Vec<TrackStatus>,
+    /// From 0.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct TrackedRow {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub id: i64,
+    pub message_id: String,
+    pub envelope_sender: String,
+    pub from_header: String,
+    pub recipients: String,
+    pub to_header: String,
+    pub subject: String,
+    pub source_ip: Option<String>,
+    pub risk: Option<String>,
+    pub status: TrackStatus,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub received_ms: i64,
+    pub job_action_id: Option<String>,
+    pub job_id: Option<String>,
+    pub verification_of: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct TrackPage {
+    /// Every matching message (not only this page's).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub total: u64,
+    pub rows: Vec<TrackedRow>,
+    /// Nothing matched exactly: these are close matches, one typo allowed per word.
+    pub fuzzy: bool,
+    /// Something the user should know about the search, in words.
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct TrackEvent {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub at_ms: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackError {
+    #[error("{field}: {why}")]
+    Filter { field: &'static str, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for TrackError {
+    fn from(e: rusqlite::Error) -> Self {
+        TrackError::Store(e.into())
+    }
+}
+
+/// How an export went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ExportOutcome {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub written: u64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub total: u64,
+    /// More matched than the cap: only the first `EXPORT_CAP` (newest) were written.
+    pub capped: bool,
+}
