@@ -31,8 +31,8 @@ fn main() {
         (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
     };
     let span = 60 * DAY;
-    let statuses =
-        ["delivered", "delivered", "delivered", "deliveredToJunk", "unsuccessful", "notReceived", "modified"];
+    use TrackStatus::{Delivered, DeliveredToJunk, Modified, NotReceived, Unsuccessful};
+    let statuses = [Delivered, Delivered, Delivered, DeliveredToJunk, Unsuccessful, NotReceived, Modified];
     let risks = [Some("high"), Some("medium"), Some("low"), None];
     // A small pseudo-random generator: the same data every run.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

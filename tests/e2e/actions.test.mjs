@@ -165,8 +165,8 @@ describe("email actions against the lab", { skip }, () => {
     assert.match(lines[0], /^received_utc,message_id,envelope_sender,from,recipients,to,subject,/);
     assert.ok(lines[1].includes(id) && lines[1].includes("bob@example.test"), lines[1]);
     await click(`[data-track-row="${id}"] td`);
-    await session.waitFor("[data-track-history]", { text: "queued" });
-    await session.waitFor("[data-track-history]", { text: "delivered" });
+    await session.waitFor("[data-track-history]", { text: "Queued" });
+    await session.waitFor("[data-track-history]", { text: "Delivered" });
     await session.waitFor("[data-track-detail]", { text: "Source IP 127.0.0.1" });
     await session.waitFor("[data-track-detail] [data-hops] tbody tr", { text: "127.0.0.1" });
     await shoot("tracking-history");

@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use mailproof_core::actions::Selection;
 use mailproof_core::jobs::{
-    interrupted_jobs, resume_interrupted, run_job, JobError, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict,
+    interrupted_jobs, resume_interrupted, run_job, JobError, JobSpec, JobStatus, JobTiming, RunOptions, RuntimeParams,
+    Verdict,
 };
 use mailproof_core::profiles::{save_profile, AuthMethod, EmailProfile, Security, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::verification::{
     save_sender, sender_password_key, verify_profile, EmailSender, EmailTiming, VerifyRun,
 };
-use mailproof_core::{Cancel, Store};
+use mailproof_core::{Cancel, Clock, Store, SystemClock};
 use mailproof_tests::{real_keyring, Lab};
 
 const SERVICE: &str = "dev.mailproof.desktop.tests.actions";
@@ -118,7 +119,7 @@ async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
             .await
             .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
-    assert_eq!(report.status, "completed");
+    assert_eq!(report.status, JobStatus::Completed);
     assert_eq!(report.timing.as_ref().map(|t| t.timeout_secs), Some(4), "the job's timing is kept with it");
     assert_eq!(report.actions.len(), users.len());
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
@@ -222,7 +223,7 @@ async fn every_gateway_behaviour_gets_its_verdict_and_evidence() {
 
     // Tracking: the log has each message with its history.
     let history = w.store.tracked_events(&bob.message_id).unwrap();
-    let kinds: Vec<&str> = history.iter().map(|(_, k, _)| k.as_str()).collect();
+    let kinds: Vec<&str> = history.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["queued", "sent", "delivered"], "{history:?}");
 }
 
@@ -249,7 +250,7 @@ async fn setup_failures_are_errored_never_prevented() {
     w.keyring.persist(&key, &Secret::new("wrong-password")).unwrap();
     let report = w.run(&w.spec(&alice, &[&bob], &["A100-002", "A400-001"], 4)).await;
     w.keyring.persist(&key, &real).unwrap();
-    assert_eq!(report.status, "errored");
+    assert_eq!(report.status, JobStatus::Errored);
     for a in &report.actions {
         assert_eq!(a.verdict, Some(Verdict::Errored), "{:?}", a.reason);
         let reason = a.reason.as_deref().unwrap_or("");
@@ -340,14 +341,14 @@ async fn a_job_stopped_mid_run_is_picked_up_and_what_it_sent_is_decided() {
     let before = *decided.lock().unwrap();
     assert!(before <= 1, "only grace's bounce can be decided before the stop");
     // A job whose engine beat moments ago is left alone; one whose engine stopped is picked up.
-    assert_eq!(interrupted_jobs(&w.store, Duration::from_secs(30)).unwrap(), 0);
+    assert_eq!(interrupted_jobs(&w.store, Duration::from_secs(30), SystemClock.now_millis()).unwrap(), 0);
     let none = resume_interrupted(&w.store, &w.keyring, &options, Duration::from_secs(30), &cancel, &|_| {});
     assert!(none.await.unwrap().is_empty());
-    assert_eq!(interrupted_jobs(&w.store, Duration::ZERO).unwrap(), 1);
+    assert_eq!(interrupted_jobs(&w.store, Duration::ZERO, SystemClock.now_millis()).unwrap(), 1);
     let resumed = resume_interrupted(&w.store, &w.keyring, &options, Duration::ZERO, &cancel, &count).await.unwrap();
     assert_eq!(resumed.len(), 1);
     let report = w.store.job_report(&resumed[0]).unwrap().unwrap();
-    assert_eq!(report.status, "incomplete", "the actions never sent are Incomplete");
+    assert_eq!(report.status, JobStatus::Incomplete, "the actions never sent are Incomplete");
     let by = |user: &str, id: &str| {
         report.actions.iter().find(|a| a.destination_email.starts_with(user) && a.action_id == id).unwrap()
     };
@@ -366,7 +367,7 @@ async fn a_job_stopped_mid_run_is_picked_up_and_what_it_sent_is_decided() {
         assert!(a.reason.as_deref().unwrap_or("").contains("before this action was sent"), "{:?}", a.reason);
     }
     assert_eq!(*decided.lock().unwrap(), 3, "progress is reported for what the resumed job decides");
-    assert_eq!(interrupted_jobs(&w.store, Duration::ZERO).unwrap(), 0);
+    assert_eq!(interrupted_jobs(&w.store, Duration::ZERO, SystemClock.now_millis()).unwrap(), 0);
 }
 
 #[tokio::test]

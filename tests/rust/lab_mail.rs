@@ -6,10 +6,11 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::Message;
 use mailproof_mail::imap::{self, ImapConfig};
-use mailproof_mail::smtp::{self, SmtpConfig, SmtpError};
+use mailproof_mail::smtp::SmtpConfig;
+use mailproof_mail::submit::Stage;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Encryption, Login, Password};
-use mailproof_tests::Lab;
+use mailproof_tests::{submit, Lab};
 
 fn login(lab: &Lab, user: &str) -> Login {
     Login { username: format!("{user}@example.test"), password: Password::new(lab.password(user)) }
@@ -80,7 +81,7 @@ fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
 async fn a_message_sent_on_submission_is_found_by_its_message_id_over_imap_starttls() {
     let Some(lab) = Lab::running() else { return };
     let (msg, id) = message("alice@example.test", "bob@example.test", "Mailproof lab round trip");
-    let accepted = smtp::send(&submission(&lab, "alice"), msg).await.expect("submission accepts");
+    let accepted = submit(&submission(&lab, "alice"), &msg).await.expect("submission accepts");
     assert_eq!(accepted.code, 250, "{accepted:?}");
 
     let raw = wait_for(&imap_config(&lab, "bob", Encryption::StartTls), "INBOX", &id).await.expect("delivered to bob");
@@ -96,7 +97,7 @@ async fn implicit_tls_submission_and_imaps_work_too() {
     config.port = lab.port("LAB_SMTPS_PORT");
     config.encryption = Encryption::Tls;
     let (msg, id) = message("carol@example.test", "alice@example.test", "over 465 and 993");
-    smtp::send(&config, msg).await.expect("SMTPS accepts");
+    submit(&config, &msg).await.expect("SMTPS accepts");
     assert!(wait_for(&imap_config(&lab, "alice", Encryption::Tls), "INBOX", &id).await.is_some());
 }
 
@@ -104,10 +105,10 @@ async fn implicit_tls_submission_and_imaps_work_too() {
 async fn the_gateway_rejects_at_smtp_time_with_the_servers_reason() {
     let Some(lab) = Lab::running() else { return };
     let (msg, _) = message("alice@example.test", "bob@example.test", "invoice [lab:reject]");
-    let err = smtp::send(&submission(&lab, "alice"), msg).await.expect_err("must be rejected");
-    let SmtpError::Permanent { code, detail } = err else { panic!("expected a permanent refusal, got {err:?}") };
-    assert_eq!(code, Some(550));
-    assert!(detail.contains("Lab gateway policy"), "{detail}");
+    let err = submit(&submission(&lab, "alice"), &msg).await.expect_err("must be rejected");
+    assert!(err.permanent(), "a permanent refusal: {err}");
+    assert_eq!(err.code, Some(550));
+    assert!(err.text.contains("Lab gateway policy"), "{err}");
 }
 
 #[tokio::test]
@@ -116,8 +117,8 @@ async fn the_gateway_files_flagged_mail_into_junk_and_tags_subjects() {
     let cfg = imap_config(&lab, "bob", Encryption::StartTls);
     let (junk, junk_id) = message("alice@example.test", "bob@example.test", "cheap pills [lab:junk]");
     let (tag, tag_id) = message("alice@example.test", "bob@example.test", "quarterly report [lab:tag]");
-    smtp::send(&submission(&lab, "alice"), junk).await.unwrap();
-    smtp::send(&submission(&lab, "alice"), tag).await.unwrap();
+    submit(&submission(&lab, "alice"), &junk).await.unwrap();
+    submit(&submission(&lab, "alice"), &tag).await.unwrap();
 
     let raw = wait_for(&cfg, "Junk", &junk_id).await.expect("filed to Junk");
     assert_eq!(header(&String::from_utf8_lossy(&raw), "X-Spam-Flag"), Some("YES"));
@@ -129,7 +130,7 @@ async fn the_gateway_files_flagged_mail_into_junk_and_tags_subjects() {
 async fn a_message_bounced_after_acceptance_returns_a_dsn_to_the_sender() {
     let Some(lab) = Lab::running() else { return };
     let (msg, id) = message("alice@example.test", "bob@example.test", "payload [lab:bounce]");
-    smtp::send(&submission(&lab, "alice"), msg).await.expect("accepted first");
+    submit(&submission(&lab, "alice"), &msg).await.expect("accepted first");
 
     // The DSN carries the original headers; IMAP TEXT search finds our Message-ID inside it.
     let mut session = imap::connect(&imap_config(&lab, "alice", Encryption::StartTls)).await.unwrap();
@@ -174,12 +175,15 @@ async fn smtp_submission_accepts_only_the_pinned_certificate() {
         config.encryption = encryption;
         config.trust = Trust { extra_ca: None, pinned_sha256: Some(mailproof_mail::tls::sha256_hex(&der)) };
         let (msg, _) = message("alice@example.test", "bob@example.test", "pinned submission");
-        smtp::send(&config, msg).await.expect("the pinned certificate is accepted without the CA");
+        submit(&config, &msg).await.expect("the pinned certificate is accepted without the CA");
 
         config.trust.pinned_sha256 = Some("0".repeat(64));
         let (msg, _) = message("alice@example.test", "bob@example.test", "wrong pin");
-        let err = smtp::send(&config, msg).await.unwrap_err();
-        assert!(matches!(err, SmtpError::PinMismatch { .. }), "{err}");
+        let err = submit(&config, &msg).await.unwrap_err();
+        // Refused in the handshake, before any credential or message is sent.
+        let handshake = if encryption == Encryption::Tls { Stage::Connect } else { Stage::StartTls };
+        assert_eq!((err.stage, err.code), (handshake, None), "{err}");
+        assert!(err.text.contains("TLS handshake") && err.text.contains("certificate"), "{err}");
     }
 }
 
@@ -190,7 +194,7 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     let config = imap_config(&lab, "carol", Encryption::Tls);
     // Mail from before the watcher opened is not news.
     let (old, old_id) = message("alice@example.test", "carol@example.test", "before the watcher");
-    smtp::send(&submission(&lab, "alice"), old).await.unwrap();
+    submit(&submission(&lab, "alice"), &old).await.unwrap();
     assert!(wait_for(&config, "INBOX", &old_id).await.is_some());
     let mut watcher = ImapWatcher::open(&config).await.unwrap();
     assert!(watcher.start_idle().await.unwrap(), "Dovecot offers IDLE");
@@ -199,7 +203,7 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     let _ = tokio::time::timeout(Duration::from_millis(200), changes.notified()).await;
 
     let (new, new_id) = message("alice@example.test", "carol@example.test", "after the watcher");
-    smtp::send(&submission(&lab, "alice"), new).await.unwrap();
+    submit(&submission(&lab, "alice"), &new).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), changes.notified()).await.expect("IDLE announces the new mail");
     let mut seen = Vec::new();
     for _ in 0..20 {
@@ -225,8 +229,8 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
         .body("A harmless line of a large Mailproof lab test message.\r\n".repeat(4000))
         .unwrap();
     let (small, small_id) = message("alice@example.test", "carol@example.test", "a small message");
-    smtp::send(&submission(&lab, "alice"), big).await.unwrap();
-    smtp::send(&submission(&lab, "alice"), small).await.unwrap();
+    submit(&submission(&lab, "alice"), &big).await.unwrap();
+    submit(&submission(&lab, "alice"), &small).await.unwrap();
     let (big_raw, small_raw) = (wait_for(&config, "INBOX", &big_id).await, wait_for(&config, "INBOX", &small_id).await);
     let mut found = Vec::new();
     while found.len() < 2 {

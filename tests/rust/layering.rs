@@ -145,7 +145,7 @@ const MODEL_FILES: &[&str] = &[
     "actions/catalogue.rs",
     "actions/files.rs",
     "tracking/model.rs",
-    "rules.rs",
+    "store/error.rs",
     "secrets.rs",
     "clock.rs",
     "ids.rs",
@@ -195,4 +195,49 @@ fn the_mailbox_seam_and_the_agent_import_none_of_their_callers() {
     }
     assert!(wrong.is_empty(), "the layering is broken:\n{}", wrong.join("\n"));
     assert!(edges["verification/actor.rs"].iter().any(|t| t.starts_with("mailbox/")), "the reader sees the seam");
+}
+
+/// A file a newcomer can read in one sitting: no source file of core or mail over 700 lines (tests included),
+/// and no `match` on a protocol in diagnose outside its dialect table and the password dialogue.
+#[test]
+fn files_stay_small_and_diagnose_matches_on_the_protocol_in_its_table_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src-tauri");
+    let mut long = Vec::new();
+    for crate_src in ["core/src", "mail/src"] {
+        let mut files = Vec::new();
+        rust_files(&root.join(crate_src), &mut files);
+        for f in files {
+            let lines = std::fs::read_to_string(&f).unwrap().lines().count();
+            if lines > 700 {
+                long.push(format!("{} ({lines} lines)", f.strip_prefix(&root).unwrap().display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "split these by concept:\n{}", long.join("\n"));
+
+    let mut files = Vec::new();
+    rust_files(&root.join("mail/src/diagnose"), &mut files);
+    assert!(files.len() >= 5, "diagnose is a folder");
+    let matching: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with("dialect.rs") && !f.ends_with("login.rs"))
+        .filter(|f| code_of(&std::fs::read_to_string(f).unwrap()).contains("Protocol::Imap =>"))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(matching.is_empty(), "these match on the protocol instead of reading the dialect table: {matching:?}");
+}
+
+/// Model files hold types and their small pure methods: they import other model files only (and the `mail`
+/// crate's types), never a service, so the store and every engine can share them.
+#[test]
+fn model_files_import_model_files_only() {
+    let edges = edges();
+    let mut wrong = Vec::new();
+    for file in MODEL_FILES {
+        let targets = edges.get(*file).unwrap_or_else(|| panic!("{file} is a core file"));
+        for t in targets.iter().filter(|t| !MODEL_FILES.contains(&t.as_str()) && !t.starts_with("cancel")) {
+            wrong.push(format!("{file} imports {t}"));
+        }
+    }
+    assert!(wrong.is_empty(), "model files reach into service code:\n{}", wrong.join("\n"));
 }

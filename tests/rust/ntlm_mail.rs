@@ -7,10 +7,11 @@ use lettre::message::header::ContentType;
 use lettre::Message;
 use mailproof_mail::imap::{self, ImapConfig};
 use mailproof_mail::pop3::{Pop3, Pop3Config};
-use mailproof_mail::smtp::{self, SmtpConfig, SmtpError};
+use mailproof_mail::smtp::SmtpConfig;
+use mailproof_mail::submit::Stage;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Encryption, Login, Password};
-use mailproof_tests::{missing, Lab};
+use mailproof_tests::{missing, submit, Lab};
 
 fn ntlm_login(lab: &Lab) -> Option<Login> {
     match (lab.try_var("LAB_NTLM_USER"), lab.try_var("LAB_NTLM_PASSWORD")) {
@@ -78,7 +79,7 @@ async fn a_message_goes_out_and_is_found_again_with_ntlm_on_every_leg() {
     let Some(lab) = Lab::running() else { return };
     let Some(login) = ntlm_login(&lab) else { return };
     let (msg, id) = message("NTLM round trip");
-    let accepted = smtp::send(&submission(&lab, login.clone()), msg).await.expect("NTLM submission");
+    let accepted = submit(&submission(&lab, login.clone()), &msg).await.expect("NTLM submission");
     assert_eq!(accepted.code, 250);
 
     let imap_config = imap_config(&lab, login.clone());
@@ -106,8 +107,8 @@ async fn a_wrong_ntlm_password_is_refused_on_each_protocol() {
     let Some(lab) = Lab::running() else { return };
     let Some(mut login) = ntlm_login(&lab) else { return };
     login.password = Password::new("Wrong-Passw0rd");
-    let err = smtp::send(&submission(&lab, login.clone()), message("x").0).await.unwrap_err();
-    assert!(matches!(err, SmtpError::Permanent { code: Some(535), .. }), "{err}");
+    let err = submit(&submission(&lab, login.clone()), &message("x").0).await.unwrap_err();
+    assert_eq!((err.stage, err.code), (Stage::Auth, Some(535)), "{err}");
     let imap_config = imap_config(&lab, login.clone());
     assert!(matches!(imap::connect(&imap_config).await, Err(imap::ImapError::Login { .. })));
     let pop_config = pop3_config(&lab, login);

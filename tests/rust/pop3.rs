@@ -5,10 +5,10 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::Message;
 use mailproof_mail::pop3::{Pop3, Pop3Config, Pop3Error};
-use mailproof_mail::smtp::{self, SmtpConfig};
+use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Encryption, Login, Password};
-use mailproof_tests::Lab;
+use mailproof_tests::{submit, Lab};
 
 fn config(lab: &Lab, user: &str, encryption: Encryption, password: &str) -> Pop3Config {
     let port = if encryption == Encryption::Tls { lab.port("LAB_POP3S_PORT") } else { lab.port("LAB_POP3_PORT") };
@@ -42,7 +42,7 @@ async fn send_to_carol(lab: &Lab, subject: &str) -> String {
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };
-    smtp::send(&submission, msg).await.expect("lab accepts the message");
+    submit(&submission, &msg).await.expect("lab accepts the message");
     id
 }
 

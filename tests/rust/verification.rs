@@ -133,14 +133,15 @@ async fn automatic_verification_covers_inbox_junk_dropped_mail_and_a_remote_acto
     assert_eq!(tracked.total, 1);
     assert_eq!(tracked.rows[0].status, mailproof_core::tracking::TrackStatus::Deleted);
     assert_eq!(tracked.rows[0].verification_of.as_deref(), Some(bob.id.as_str()));
-    let kinds: Vec<String> = mailproof_core::tracking::history(&w.store, tracked.rows[0].id)
+    use mailproof_core::tracking::EventKind::{Deleted, Delivered, Queued, Sent};
+    let kinds: Vec<_> = mailproof_core::tracking::history(&w.store, tracked.rows[0].id)
         .unwrap()
         .unwrap()
         .1
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, ["queued", "sent", "delivered", "deleted"]);
+    assert_eq!(kinds, [Queued, Sent, Delivered, Deleted]);
 
     // erin: the gateway flags her mail as spam; found in Junk, verified with a note.
     let erin = save_profile(
@@ -219,7 +220,7 @@ async fn manual_verification_finds_the_users_uuid_mail_over_pop3_and_a_new_uuid_
     let manual = VerifyRun { manual: true, ..w.run.clone() };
 
     // The user sends a mail with the UUID in parentheses, as the app tells them to.
-    let old_uuid = w.store.verification_uuid(&carol.id, now()).unwrap();
+    let old_uuid = w.store.verification_uuid(&carol.id).unwrap();
     let new_uuid = w.store.regenerate_verification_uuid(&carol.id).unwrap();
     assert_ne!(old_uuid, new_uuid);
     let submission = SmtpConfig {
@@ -239,7 +240,7 @@ async fn manual_verification_finds_the_users_uuid_mail_over_pop3_and_a_new_uuid_
         &format!("{}@t", uuid::Uuid::new_v4()),
     )
     .unwrap();
-    smtp::send(&submission, stale).await.unwrap();
+    mailproof_tests::submit(&submission, &stale).await.unwrap();
     let mut quick = manual.clone();
     quick.timing.wait_secs = 2;
     let outcomes = verify(&w, &carol.id, &quick).await;
@@ -253,7 +254,7 @@ async fn manual_verification_finds_the_users_uuid_mail_over_pop3_and_a_new_uuid_
         &format!("{}@t", uuid::Uuid::new_v4()),
     )
     .unwrap();
-    smtp::send(&submission, good).await.unwrap();
+    mailproof_tests::submit(&submission, &good).await.unwrap();
     let outcomes = verify(&w, &carol.id, &manual).await;
     assert!(outcomes[0].0, "{}", outcomes[0].1);
 }

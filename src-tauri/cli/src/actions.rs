@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mailproof_core::actions::{self, Category, Selection};
 use mailproof_core::jobs::{self, ActionState, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
 use mailproof_core::secrets::Keyring;
-use mailproof_core::Cancel;
+use mailproof_core::{Cancel, Clock, SystemClock};
 use mailproof_mail::{bounce, message};
 
 use crate::profile::{open_store, CliResult};
@@ -169,7 +169,7 @@ fn stale_after() -> std::time::Duration {
 
 /// Says when an earlier run left jobs unfinished, and how to finish them.
 fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
-    let n = jobs::interrupted_jobs(store, stale_after()).map_err(|e| e.to_string())?;
+    let n = jobs::interrupted_jobs(store, stale_after(), SystemClock.now_millis()).map_err(|e| e.to_string())?;
     if n > 0 {
         eprintln!(
             "{n} job(s) stopped before they ended (the app or command exited): `mailproof jobs resume` watches for \

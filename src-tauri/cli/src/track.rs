@@ -149,7 +149,7 @@ pub fn show(id: i64, json: bool) -> CliResult {
     println!("{} — {} ({})", row.message_id, row.subject, row.status.label());
     println!("source IP {}", row.source_ip.as_deref().unwrap_or("unknown"));
     for e in &events {
-        println!("  {}  {:<12} {}", utc(e.at_ms), e.kind, e.detail);
+        println!("  {}  {:<12} {}", utc(e.at_ms), e.kind.as_str(), e.detail);
     }
     Ok(ExitCode::SUCCESS)
 }

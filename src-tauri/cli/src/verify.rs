@@ -26,8 +26,7 @@ pub fn set_sender(file: &Path) -> CliResult {
 pub fn show_uuid(name: &str, regenerate: bool) -> CliResult {
     let store = open_store()?;
     let profile = crate::profile::find(&store, name)?;
-    let manual = manual_verification(&store, &profile.id, regenerate, time::OffsetDateTime::now_utc())
-        .map_err(|e| e.to_string())?;
+    let manual = manual_verification(&store, &profile.id, regenerate).map_err(|e| e.to_string())?;
     println!("Send a mail to {} with the subject {} (parentheses included),", manual.email, manual.subject);
     println!("then run: mailproof profile verify {} --manual-uuid", profile.email);
     Ok(ExitCode::SUCCESS)

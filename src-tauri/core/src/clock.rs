@@ -19,7 +19,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     }
     /// Now as RFC 3339 UTC text, as the store keeps row times.
     fn now_text(&self) -> String {
-        crate::store::utc_text(self.now())
+        utc_text(self.now())
     }
 }
 
@@ -71,6 +71,13 @@ impl std::ops::Deref for SharedClock {
     fn deref(&self) -> &Self::Target {
         &*self.0
     }
+}
+
+/// A time as the database keeps it: RFC 3339, UTC.
+pub(crate) fn utc_text(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time always formats as RFC 3339")
 }
 
 #[cfg(test)]

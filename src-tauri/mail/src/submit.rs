@@ -233,6 +233,19 @@ impl Session {
     }
 }
 
+/// Sends one message on a session of its own (open, send, quit): the server's reply or refusal, and the whole
+/// conversation.
+pub async fn send_one(config: &SmtpConfig, from: &str, to: &[String], data: &[u8]) -> Sent {
+    match Session::open(config).await {
+        Ok(mut session) => {
+            let sent = session.send(from, to, data).await;
+            session.quit().await;
+            sent
+        }
+        Err((refusal, transcript)) => Sent { result: Err(refusal), transcript },
+    }
+}
+
 async fn auth_login(
     d: &mut Dialogue<MailStream>,
     user: &str,

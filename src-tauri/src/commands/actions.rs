@@ -2,7 +2,7 @@
 
 use mailproof_core::actions::{self, ActionInfo};
 use mailproof_core::jobs::export::{self};
-use mailproof_core::jobs::{self, JobEvent, JobReport, JobSpec, JobSummary, Rerun, RunOptions};
+use mailproof_core::jobs::{self, JobEvent, JobReport, JobSpec, JobStatus, JobSummary, Rerun, RunOptions};
 use mailproof_core::Cancel;
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -79,7 +79,8 @@ fn notify_if_away<R: Runtime>(app: &AppHandle<R>, store: &mailproof_core::Store,
         return;
     }
     let Ok(Some(report)) = store.job_report(job_id) else { return };
-    let title = format!("Mailproof: job {}", if report.status == "completed" { "finished" } else { &report.status });
+    let status = report.status;
+    let title = format!("Mailproof: job {}", if status == JobStatus::Completed { "finished" } else { status.as_str() });
     if let Err(e) =
         app.notification().builder().title(title).body(format!("{}: {}", report.name, report.summary())).show()
     {

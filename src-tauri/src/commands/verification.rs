@@ -110,7 +110,7 @@ pub async fn verification_uuid(
     id: String,
     regenerate: bool,
 ) -> IpcResult<ManualVerification> {
-    Ok(verification::manual_verification(state.store()?, &id, regenerate, time::OffsetDateTime::now_utc())?)
+    Ok(verification::manual_verification(state.store()?, &id, regenerate)?)
 }
 
 /// Tests the sender's SMTP server step by step, streaming each step to `onStep`. The password is the one given,

@@ -121,3 +121,15 @@ pub fn real_keyring(service: &str) -> Option<mailproof_core::secrets::Keyring> {
         Err(e) => panic!("keyring check failed: {e}"),
     }
 }
+
+/// Submits `message` on a submission session of its own — the session type every send of Mailproof goes
+/// through — to its envelope's recipients: the server's acceptance, or its refusal (or what broke) in words.
+pub async fn submit(
+    config: &mailproof_mail::smtp::SmtpConfig,
+    message: &lettre::Message,
+) -> Result<mailproof_mail::submit::Accepted, mailproof_mail::submit::Refusal> {
+    let envelope = message.envelope();
+    let from = envelope.from().map(|a| a.to_string()).unwrap_or_default();
+    let to: Vec<String> = envelope.to().iter().map(|a| a.to_string()).collect();
+    mailproof_mail::submit::send_one(config, &from, &to, &message.formatted()).await.result
+}

@@ -13,6 +13,47 @@ pub use run::{interrupted_jobs, resume_interrupted, run_job, JobError, RunOption
 
 use crate::actions::Selection;
 
+/// Where a job is: running, or how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum JobStatus {
+    Running,
+    /// Every action was decided.
+    Completed,
+    /// Some actions were never decided (the run stopped before their end).
+    Incomplete,
+    /// Every action errored: the job never met a defence.
+    Errored,
+    /// Stopped by the user.
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] =
+        [JobStatus::Running, JobStatus::Completed, JobStatus::Incomplete, JobStatus::Errored, JobStatus::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Incomplete => "incomplete",
+            JobStatus::Errored => "errored",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
@@ -276,7 +317,7 @@ pub struct ActionResult {
 pub struct JobSummary {
     pub id: String,
     pub name: String,
-    pub status: String,
+    pub status: JobStatus,
     pub created_at: String,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
@@ -295,7 +336,7 @@ pub struct JobSummary {
 pub struct JobReport {
     pub id: String,
     pub name: String,
-    pub status: String,
+    pub status: JobStatus,
     pub error: Option<String>,
     pub created_at: String,
     pub started_at: Option<String>,
@@ -385,7 +426,7 @@ mod tests {
         let mut report = JobReport {
             id: "j".into(),
             name: "n".into(),
-            status: "completed".into(),
+            status: JobStatus::Completed,
             error: None,
             created_at: String::new(),
             started_at: None,

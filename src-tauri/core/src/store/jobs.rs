@@ -5,8 +5,10 @@ use rusqlite::{params, OptionalExtension};
 use super::{Store, StoreError};
 use crate::actions::ActionDef;
 use crate::jobs::{
-    ActionResult, ActionState, Evidence, JobReport, JobSpec, JobSummary, JobTiming, Rerun, RuntimeParams, Verdict,
+    ActionResult, ActionState, Evidence, JobReport, JobSpec, JobStatus, JobSummary, JobTiming, Rerun, RuntimeParams,
+    Verdict,
 };
+use crate::tracking::model::{EventKind, TrackEvent, TrackStatus};
 
 /// A job about to start: its groups and actions, ids chosen by the caller.
 pub struct NewJob<'a> {
@@ -91,7 +93,7 @@ pub struct SeedTracked {
     pub subject: String,
     pub source_ip: Option<String>,
     pub risk: Option<&'static str>,
-    pub status: &'static str,
+    pub status: TrackStatus,
     pub received_ms: i64,
 }
 
@@ -192,10 +194,10 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_job(&self, job_id: &str, status: &str, error: Option<&str>, at: &str) -> Result<(), StoreError> {
+    pub fn finish_job(&self, job_id: &str, status: JobStatus, error: Option<&str>, at: &str) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE jobs SET status = ?2, error = ?3, ended_at = ?4 WHERE id = ?1",
-            params![job_id, status, error, at],
+            params![job_id, status.as_str(), error, at],
         )?;
         Ok(())
     }
@@ -336,7 +338,7 @@ impl Store {
                 Ok(JobSummary {
                     id: r.get(0)?,
                     name: r.get(1)?,
-                    status: r.get(2)?,
+                    status: job_status(r, 2)?,
                     created_at: r.get(3)?,
                     started_at: r.get(4)?,
                     ended_at: r.get(5)?,
@@ -392,7 +394,7 @@ impl Store {
                     Ok(JobReport {
                         id: r.get(0)?,
                         name: r.get(1)?,
-                        status: r.get(2)?,
+                        status: job_status(r, 2)?,
                         error: r.get(3)?,
                         created_at: r.get(4)?,
                         started_at: r.get(5)?,
@@ -471,20 +473,19 @@ impl Store {
 
     /// Starts tracking a message: its row and a first "queued" event.
     pub fn track_message(&self, m: &NewTracked) -> Result<i64, StoreError> {
-        self.track_first(m, "queued", "queued", "Queued for delivery", None)
+        self.track_first(m, TrackStatus::Queued, "Queued for delivery", None)
     }
 
     /// Tracks a message Mailproof did not send but saw arrive (a bounce report): its row, delivered, with
     /// `detail` as its first event.
     pub fn track_seen(&self, m: &NewTracked, detail: &str, source_ip: Option<&str>) -> Result<i64, StoreError> {
-        self.track_first(m, "delivered", "delivered", detail, source_ip)
+        self.track_first(m, TrackStatus::Delivered, detail, source_ip)
     }
 
     fn track_first(
         &self,
         m: &NewTracked,
-        kind: &str,
-        status: &str,
+        status: TrackStatus,
         detail: &str,
         source_ip: Option<&str>,
     ) -> Result<i64, StoreError> {
@@ -505,14 +506,14 @@ impl Store {
                 m.at_millis,
                 m.job_action_id,
                 m.verification_of,
-                status,
+                status.as_str(),
                 source_ip
             ],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute(
             "INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![id, m.at_millis, kind, detail],
+            params![id, m.at_millis, EventKind::reaching(status).as_str(), detail],
         )?;
         tx.commit()?;
         Ok(id)
@@ -523,8 +524,8 @@ impl Store {
         &self,
         message: i64,
         at_millis: i64,
-        kind: &str,
-        status: Option<&str>,
+        kind: EventKind,
+        status: Option<TrackStatus>,
         detail: &str,
         source_ip: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -532,12 +533,12 @@ impl Store {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO message_events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![message, at_millis, kind, detail],
+            params![message, at_millis, kind.as_str(), detail],
         )?;
         tx.execute(
             "UPDATE tracked_messages SET status = COALESCE(?2, status), source_ip = COALESCE(?3, source_ip)
              WHERE id = ?1",
-            params![message, status, source_ip],
+            params![message, status.map(TrackStatus::as_str), source_ip],
         )?;
         tx.commit()?;
         Ok(())
@@ -567,10 +568,11 @@ impl Store {
                     r.subject,
                     r.source_ip,
                     r.risk,
-                    r.status,
+                    r.status.as_str(),
                     r.received_ms
                 ])?;
-                ev.execute(params![tx.last_insert_rowid(), r.received_ms, r.status, "seeded"])?;
+                let kind = EventKind::reaching(r.status).as_str();
+                ev.execute(params![tx.last_insert_rowid(), r.received_ms, kind, "seeded"])?;
                 n += 1;
             }
         }
@@ -578,19 +580,43 @@ impl Store {
         Ok(n)
     }
 
-    /// A tracked message's events in order: (Unix ms, kind, detail).
-    pub fn tracked_events(&self, message_id: &str) -> Result<Vec<(i64, String, String)>, StoreError> {
+    /// A tracked message's events in order.
+    pub fn tracked_events(&self, message_id: &str) -> Result<Vec<TrackEvent>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT e.at, e.kind, e.detail FROM message_events e JOIN tracked_messages m ON m.id = e.message
              WHERE m.message_id = ?1 ORDER BY e.at, e.id",
         )?;
-        let rows =
-            stmt.query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+        let rows = stmt.query_map([message_id], track_event_row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
 }
 
 fn to_json(e: &Evidence) -> String {
     serde_json::to_string(e).expect("evidence always serializes")
+}
+
+/// An event row (at, kind, detail), refusing a kind no version of Mailproof wrote.
+pub fn track_event_row(r: &rusqlite::Row) -> rusqlite::Result<TrackEvent> {
+    let kind: String = r.get(1)?;
+    let kind = EventKind::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown event {kind:?}").into(),
+        )
+    })?;
+    Ok(TrackEvent { at_ms: r.get(0)?, kind, detail: r.get(2)? })
+}
+
+/// A job's status column, refusing a value no version of Mailproof wrote.
+fn job_status(r: &rusqlite::Row, i: usize) -> rusqlite::Result<JobStatus> {
+    let s: String = r.get(i)?;
+    JobStatus::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown job status {s:?}").into(),
+        )
+    })
 }

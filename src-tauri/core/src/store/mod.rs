@@ -4,6 +4,7 @@
 
 mod actors;
 mod directory_admin;
+pub(crate) mod error;
 pub mod jobs;
 mod migrations;
 mod profiles;
@@ -18,45 +19,13 @@ use rusqlite::{Connection, ErrorCode};
 use time::OffsetDateTime;
 
 pub use directory_admin::DirectoryError;
+pub use error::StoreError;
+
+pub(crate) use crate::clock::utc_text;
 pub use migrations::{Migration, MIGRATIONS};
 
 /// How long a connection waits for a lock held by another connection before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot create the data folder {path}: {source}. Check that you may write there, or set MAILPROOF_DATA_DIR to a folder you own.")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open the database {path}: {source}. Check the file's permissions and free disk space.")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("cannot move the damaged database {path} aside: {source}. Move or delete it yourself, then start Mailproof again.")]
-    MoveAside {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the database was written by a newer Mailproof (schema version {found}; this version knows up to {known}). Update Mailproof, or start with another data folder (MAILPROOF_DATA_DIR).")]
-    TooNew { found: i64, known: i64 },
-    #[error("cannot apply database migration {version} ({name}): {source}")]
-    Migrate {
-        version: i64,
-        name: &'static str,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("database query failed: {0}")]
-    Query(#[from] rusqlite::Error),
-    #[error("stored value for {key} is unreadable: {detail}")]
-    BadValue { key: String, detail: String },
-}
 
 /// What happened when the store was opened; the app tells the user about anything but `Opened`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,12 +165,6 @@ fn move_aside(path: &Path, now: OffsetDateTime) -> Result<PathBuf, StoreError> {
         }
     }
     Ok(target)
-}
-
-pub(crate) fn utc_text(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("a UTC time always formats as RFC 3339")
 }
 
 #[cfg(test)]

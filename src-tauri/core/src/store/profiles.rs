@@ -157,7 +157,7 @@ impl Store {
     }
 
     /// The profile's manual Verification UUID, made on first use.
-    pub fn verification_uuid(&self, profile_id: &str, _now: time::OffsetDateTime) -> Result<String, StoreError> {
+    pub fn verification_uuid(&self, profile_id: &str) -> Result<String, StoreError> {
         let conn = self.conn();
         let current: Option<String> = conn
             .query_row("SELECT verification_uuid FROM email_profiles WHERE id = ?1", [profile_id], |r| r.get(0))
@@ -166,14 +166,14 @@ impl Store {
         if let Some(uuid) = current {
             return Ok(uuid);
         }
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = crate::ids::new_id();
         conn.execute("UPDATE email_profiles SET verification_uuid = ?2 WHERE id = ?1", params![profile_id, uuid])?;
         Ok(uuid)
     }
 
     /// A new Verification UUID; the old one no longer verifies.
     pub fn regenerate_verification_uuid(&self, profile_id: &str) -> Result<String, StoreError> {
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = crate::ids::new_id();
         self.conn()
             .execute("UPDATE email_profiles SET verification_uuid = ?2 WHERE id = ?1", params![profile_id, uuid])?;
         Ok(uuid)

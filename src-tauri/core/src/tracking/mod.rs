@@ -9,7 +9,7 @@
 mod export;
 mod filter;
 mod fuzzy;
-mod model;
+pub(crate) mod model;
 mod plan;
 
 pub use export::{export_csv, export_csv_to, EXPORT_CAP};
@@ -28,7 +28,13 @@ mod tests {
     fn seed(store: &Store, n: usize) {
         let subjects =
             ["EICAR inside a zip", "GTUBE spam test string", "Payment card numbers", "Mailproof verification"];
-        let statuses = ["delivered", "deliveredToJunk", "unsuccessful", "notReceived", "modified"];
+        let statuses = [
+            TrackStatus::Delivered,
+            TrackStatus::DeliveredToJunk,
+            TrackStatus::Unsuccessful,
+            TrackStatus::NotReceived,
+            TrackStatus::Modified,
+        ];
         let risks = [Some("high"), Some("medium"), Some("low"), None];
         let mut rows = (0..n).map(|i| SeedTracked {
             message_id: format!("mp-{i:012}.x@example.test"),
@@ -176,7 +182,7 @@ mod tests {
             subject: "ÄRGER mit der Zip-Datei".into(),
             source_ip: None,
             risk: Some("high"),
-            status: "delivered",
+            status: TrackStatus::Delivered,
             received_ms: T0 + 100 * 60_000 + i,
         });
         store.seed_tracked(&mut rows).unwrap();
@@ -219,7 +225,7 @@ mod tests {
             subject: format!("hour {i}"),
             source_ip: None,
             risk: None,
-            status: "delivered",
+            status: TrackStatus::Delivered,
             received_ms: change - 4 * 3_600_000 + i * 3_600_000,
         });
         store.seed_tracked(&mut rows).unwrap();

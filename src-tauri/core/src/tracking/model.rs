@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 
 /// The largest page.
 pub const MAX_PAGE: u32 = 1_000;
@@ -125,13 +125,68 @@ pub struct TrackPage {
     pub notice: Option<String>,
 }
 
+/// What happened to a tracked message at one point of its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    Queued,
+    /// Accepted by the sending server.
+    Sent,
+    Delivered,
+    Modified,
+    Unsuccessful,
+    NotReceived,
+    Deleted,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Queued,
+        EventKind::Sent,
+        EventKind::Delivered,
+        EventKind::Modified,
+        EventKind::Unsuccessful,
+        EventKind::NotReceived,
+        EventKind::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Queued => "queued",
+            EventKind::Sent => "sent",
+            EventKind::Delivered => "delivered",
+            EventKind::Modified => "modified",
+            EventKind::Unsuccessful => "unsuccessful",
+            EventKind::NotReceived => "notReceived",
+            EventKind::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The event that leaves a message in `status`.
+    pub fn reaching(status: TrackStatus) -> EventKind {
+        match status {
+            TrackStatus::Queued => EventKind::Queued,
+            TrackStatus::Delivered | TrackStatus::DeliveredToJunk => EventKind::Delivered,
+            TrackStatus::Unsuccessful => EventKind::Unsuccessful,
+            TrackStatus::NotReceived => EventKind::NotReceived,
+            TrackStatus::Modified => EventKind::Modified,
+            TrackStatus::Deleted => EventKind::Deleted,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct TrackEvent {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub at_ms: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub detail: String,
 }
 

@@ -4,6 +4,7 @@
 use super::filter::{phrase, prepare, Prepared, TextFilter};
 use super::fuzzy::{budget, candidate_trigrams, close_substring};
 use super::model::{TrackError, TrackEvent, TrackPage, TrackQuery, TrackStatus, TrackedRow, MAX_PAGE};
+use crate::store::jobs::track_event_row;
 use crate::store::Store;
 
 /// Candidates checked for typo-tolerant matches at most (newest first); beyond that the search says so.
@@ -325,8 +326,6 @@ pub fn history(store: &Store, id: i64) -> Result<Option<(TrackedRow, Vec<TrackEv
         Err(e) => return Err(e.into()),
     };
     let mut stmt = conn.prepare("SELECT at, kind, detail FROM message_events WHERE message = ?1 ORDER BY at, id")?;
-    let events = stmt
-        .query_map([id], |r| Ok(TrackEvent { at_ms: r.get(0)?, kind: r.get(1)?, detail: r.get(2)? }))?
-        .collect::<Result<_, _>>()?;
+    let events = stmt.query_map([id], track_event_row)?.collect::<Result<_, _>>()?;
     Ok(Some((row, events)))
 }

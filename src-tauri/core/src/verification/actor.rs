@@ -9,6 +9,7 @@ use crate::profiles::{EmailProfile, ProfileActor};
 use crate::secrets::{Keyring, Secret};
 use crate::store::jobs::NewTracked;
 use crate::store::Store;
+use crate::tracking::{EventKind, TrackStatus};
 
 use super::{automatic_subject, manual_subject, EmailSender, Phase, VerifyError, VerifyRun};
 
@@ -91,14 +92,14 @@ pub(super) async fn verify_actor(
             match send_verification(account, &profile.email, &subject, &message_id, run).await {
                 Ok(()) => {
                     let to = format!("Accepted by {}:{}", account.sender.host, account.sender.port);
-                    store.track_event(id, run.clock.now_millis(), "sent", None, &to, None)?;
+                    store.track_event(id, run.clock.now_millis(), EventKind::Sent, None, &to, None)?;
                 }
                 Err(reply) => {
                     store.track_event(
                         id,
                         run.clock.now_millis(),
-                        "unsuccessful",
-                        Some("unsuccessful"),
+                        EventKind::Unsuccessful,
+                        Some(TrackStatus::Unsuccessful),
                         &reply,
                         None,
                     )?;
@@ -125,13 +126,15 @@ pub(super) async fn verify_actor(
         let now = run.clock.now_millis();
         if outcome.verified {
             let junk = outcome.detail.contains("filed as spam");
-            let status = if junk { "deliveredToJunk" } else { "delivered" };
-            store.track_event(id, now, "delivered", Some(status), &outcome.detail, None)?;
+            let status = if junk { TrackStatus::DeliveredToJunk } else { TrackStatus::Delivered };
+            store.track_event(id, now, EventKind::Delivered, Some(status), &outcome.detail, None)?;
             if run.timing.delete_found {
-                store.track_event(id, now, "deleted", Some("deleted"), "Deleted once found", None)?;
+                let deleted = Some(TrackStatus::Deleted);
+                store.track_event(id, now, EventKind::Deleted, deleted, "Deleted once found", None)?;
             }
         } else {
-            store.track_event(id, now, "notReceived", Some("notReceived"), &outcome.detail, None)?;
+            let missing = Some(TrackStatus::NotReceived);
+            store.track_event(id, now, EventKind::NotReceived, missing, &outcome.detail, None)?;
         }
     }
     Ok(outcome)

@@ -1,7 +1,6 @@
 //! The subjects verification looks for: Mailproof's own automatic mail, and the user's manual `(UUID)` mail.
 
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::profiles::ProfileError;
 use crate::store::Store;
@@ -34,13 +33,12 @@ pub fn manual_verification(
     store: &Store,
     profile_id: &str,
     regenerate: bool,
-    now: OffsetDateTime,
 ) -> Result<ManualVerification, VerifyError> {
     let profile = store.get_profile(profile_id)?.ok_or_else(|| ProfileError::NotFound(profile_id.to_owned()))?;
     let uuid = if regenerate {
         store.regenerate_verification_uuid(profile_id)?
     } else {
-        store.verification_uuid(profile_id, now)?
+        store.verification_uuid(profile_id)?
     };
     Ok(ManualVerification { email: profile.email, subject: manual_subject(&uuid), uuid })
 }

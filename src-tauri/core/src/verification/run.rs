@@ -30,7 +30,7 @@ pub async fn verify_profile(
         };
         Some(SenderAccount { sender, password })
     };
-    let manual_uuid = if run.manual { Some(store.verification_uuid(profile_id, run.clock.now())?) } else { None };
+    let manual_uuid = if run.manual { Some(store.verification_uuid(profile_id)?) } else { None };
     let actors = store.list_actors()?;
     let ctx = Profiled { store, keyring, profile: &profile, password: &password, run, cancel };
     let mut outcomes = Vec::new();

@@ -16,6 +16,8 @@ pub(crate) enum Framing {
 }
 
 pub(crate) struct Dialect {
+    /// The protocol's name as people write it.
+    pub label: &'static str,
     pub framing: Framing,
     /// Greetings that mean "ready".
     pub greetings: &'static [&'static str],
@@ -45,6 +47,7 @@ pub(crate) struct Dialect {
 }
 
 const IMAP: Dialect = Dialect {
+    label: "IMAP",
     framing: Framing::Tagged,
     greetings: &["* OK", "* PREAUTH"],
     capability: "c CAPABILITY",
@@ -84,6 +87,7 @@ const IMAP: Dialect = Dialect {
 };
 
 const POP3: Dialect = Dialect {
+    label: "POP3",
     framing: Framing::Pop3,
     greetings: &["+OK"],
     capability: "CAPA",
@@ -118,6 +122,7 @@ const POP3: Dialect = Dialect {
 };
 
 const SMTP: Dialect = Dialect {
+    label: "SMTP",
     framing: Framing::Smtp,
     greetings: &["220"],
     capability: "EHLO",

@@ -34,11 +34,7 @@ pub enum Protocol {
 
 impl Protocol {
     pub fn label(self) -> &'static str {
-        match self {
-            Protocol::Imap => "IMAP",
-            Protocol::Pop3 => "POP3",
-            Protocol::Smtp => "SMTP",
-        }
+        self.dialect().label
     }
 }
 

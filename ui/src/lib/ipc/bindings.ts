@@ -660,6 +660,14 @@ export type ErrorCode =
  */
 "internal"
 /**
+ * What happened to a tracked message at one point of its history.
+ */
+export type EventKind = "queued" | 
+/**
+ * Accepted by the sending server.
+ */
+"sent" | "delivered" | "modified" | "unsuccessful" | "notReceived" | "deleted"
+/**
  * Everything an analyst needs to see why an action ended as it did.
  */
 export type Evidence = { envelopeFrom: string; fromHeader: string; to: string; subject: string; messageId: string; token: string; 
@@ -757,7 +765,7 @@ export type JobExportFormat = "json" | "csv"
 /**
  * A stored job with every action.
  */
-export type JobReport = { id: string; name: string; status: string; error: string | null; createdAt: string; startedAt: string | null; endedAt: string | null; 
+export type JobReport = { id: string; name: string; status: JobStatus; error: string | null; createdAt: string; startedAt: string | null; endedAt: string | null; 
 /**
  * The runtime parameters and timing the job ran with (`None` if they cannot be read back).
  */
@@ -772,9 +780,29 @@ deletedProfiles: string[]; actions: ActionResult[] }
  */
 export type JobSpec = { name: string; selection: Selection; sourceProfileId: string; destinationProfileIds: string[]; params: RuntimeParams; timing: JobTiming }
 /**
+ * Where a job is: running, or how it ended.
+ */
+export type JobStatus = "running" | 
+/**
+ * Every action was decided.
+ */
+"completed" | 
+/**
+ * Some actions were never decided (the run stopped before their end).
+ */
+"incomplete" | 
+/**
+ * Every action errored: the job never met a defence.
+ */
+"errored" | 
+/**
+ * Stopped by the user.
+ */
+"cancelled"
+/**
  * A job as the jobs list shows it.
  */
-export type JobSummary = { id: string; name: string; status: string; createdAt: string; startedAt: string | null; endedAt: string | null; actions: number; prevented: number; detected: number; missed: number; errored: number; incomplete: number }
+export type JobSummary = { id: string; name: string; status: JobStatus; createdAt: string; startedAt: string | null; endedAt: string | null; actions: number; prevented: number; detected: number; missed: number; errored: number; incomplete: number }
 export type JobTiming = { 
 /**
  * How long to wait for each message (or its bounce) after it was accepted.
@@ -1045,7 +1073,7 @@ export type TrackDetail = { message: TrackedRow; history: TrackEvent[];
  * The Received chain of the copy Mailproof found, origin first, and its folder; empty when none was found.
  */
 hops: Hop[]; folder: string | null }
-export type TrackEvent = { atMs: number; kind: string; detail: string }
+export type TrackEvent = { atMs: number; kind: EventKind; detail: string }
 /**
  * Where an export went and how much it wrote.
  */

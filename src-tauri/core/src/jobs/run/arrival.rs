@@ -13,6 +13,7 @@ use crate::jobs::{Cause, ReceivedCopy};
 use crate::mailbox::{Arrived, MAX_FETCH};
 use crate::store::jobs::NewTracked;
 use crate::store::{utc_text, StoreError};
+use crate::tracking::{EventKind, TrackStatus};
 
 /// The received copy kept per action, at most.
 pub const RAW_CAP: usize = 1 << 20;
@@ -79,15 +80,15 @@ pub(super) fn judge_arrival(job: &JobCtx, mut p: Pending, a: Arrived) -> Result<
         size: u32::try_from(a.raw.len()).unwrap_or(u32::MAX),
         truncated: truncated || a.raw.len() > RAW_CAP,
     });
-    let (kind, status) = match d.cause {
-        Cause::Modified => ("modified", "modified"),
-        Cause::Junk => ("delivered", "deliveredToJunk"),
-        _ => ("delivered", "delivered"),
+    let status = match d.cause {
+        Cause::Modified => TrackStatus::Modified,
+        Cause::Junk => TrackStatus::DeliveredToJunk,
+        _ => TrackStatus::Delivered,
     };
     job.store.track_event(
         p.tracked,
         job.clock.now_millis(),
-        kind,
+        EventKind::reaching(status),
         Some(status),
         &format!(
             "Delivered to {}{}",
@@ -133,7 +134,8 @@ pub(super) fn on_bounce(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Resul
         Some(r) => verdict::by_rule(&b, &r),
         None => verdict::bounced(&b),
     };
-    job.store.track_event(p.tracked, job.clock.now_millis(), "unsuccessful", Some("unsuccessful"), &d.reason, None)?;
+    let bounced = Some(TrackStatus::Unsuccessful);
+    job.store.track_event(p.tracked, job.clock.now_millis(), EventKind::Unsuccessful, bounced, &d.reason, None)?;
     // The bounce report is a message Mailproof saw: logged as its own row, tied to the same action.
     let seen = analyse(&a.raw[..a.raw.len().min(RAW_CAP)]);
     let return_path = seen.header("Return-Path").unwrap_or("<>").to_owned();

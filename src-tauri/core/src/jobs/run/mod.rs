@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{JobEvent, JobSpec, Verdict};
+use super::{JobEvent, JobSpec, JobStatus, Verdict};
 use crate::cancel::Cancel;
 use crate::clock::SharedClock;
 use crate::mailbox::{self, Mark};
@@ -167,13 +167,13 @@ pub async fn run_job(
 fn finish(store: &Store, job_id: &str, cancel: &Cancel, clock: &SharedClock) -> Result<(), StoreError> {
     let report = store.job_report(job_id)?.expect("just written");
     let status = if cancel.is_cancelled() {
-        "cancelled"
+        JobStatus::Cancelled
     } else if report.count(Verdict::Incomplete) > 0 {
-        "incomplete"
+        JobStatus::Incomplete
     } else if report.count(Verdict::Errored) == report.actions.len() {
-        "errored"
+        JobStatus::Errored
     } else {
-        "completed"
+        JobStatus::Completed
     };
     store.finish_job(job_id, status, None, &clock.now_text())
 }
@@ -210,7 +210,6 @@ pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// How many jobs stopped mid-run (the app or command exited) at least `stale_after` ago and wait to be picked up
 /// by `resume_interrupted`.
-pub fn interrupted_jobs(store: &Store, stale_after: Duration) -> Result<usize, StoreError> {
-    use crate::clock::Clock;
-    store.count_interrupted_jobs(crate::clock::SystemClock.now_millis() - stale_after.as_millis() as i64)
+pub fn interrupted_jobs(store: &Store, stale_after: Duration, now_millis: i64) -> Result<usize, StoreError> {
+    store.count_interrupted_jobs(now_millis - stale_after.as_millis() as i64)
 }

@@ -12,6 +12,7 @@ use crate::jobs::{ActionState, Evidence};
 use crate::mailbox::{backoff, Mailbox, Submit};
 use crate::store::jobs::NewTracked;
 use crate::store::StoreError;
+use crate::tracking::{EventKind, TrackStatus};
 
 /// Tries per message when the server defers it (4xx).
 const SEND_ATTEMPTS: u32 = 3;
@@ -112,7 +113,7 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
                 job.store.track_event(
                     tracked,
                     job.clock.now_millis(),
-                    "sent",
+                    EventKind::Sent,
                     None,
                     &format!("Accepted by {}{qid}", session.as_ref().map(|s| s.server()).unwrap_or_default()),
                     None,
@@ -147,8 +148,8 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
                 job.store.track_event(
                     tracked,
                     job.clock.now_millis(),
-                    "unsuccessful",
-                    Some("unsuccessful"),
+                    EventKind::Unsuccessful,
+                    Some(TrackStatus::Unsuccessful),
                     &d.reason,
                     None,
                 )?;

@@ -11,6 +11,7 @@ use super::engine::{setup, stopped, JobCtx, Watched};
 use crate::jobs::verdict;
 use crate::mailbox::wait_for_change;
 use crate::store::StoreError;
+use crate::tracking::{EventKind, TrackStatus};
 
 /// The shortest pause between looks, right after sending or finding mail.
 const FAST_LOOK: Duration = Duration::from_millis(5);
@@ -108,8 +109,8 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Watched
             job.store.track_event(
                 p.tracked,
                 job.clock.now_millis(),
-                "notReceived",
-                Some("notReceived"),
+                EventKind::NotReceived,
+                Some(TrackStatus::NotReceived),
                 &d.reason,
                 None,
             )?;
