@@ -1,6 +1,8 @@
 //! Helpers for the cross-cutting tests: finding the running lab and deciding whether a missing real
 //! component fails the test (CI) or skips it (a developer's quick `cargo test`).
 
+pub mod microsoft;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -65,7 +65,7 @@ impl MailboxAccess {
             "startTls" => Encryption::StartTls,
             _ => Encryption::Tls,
         };
-        Reach {
+        Reach::Servers {
             server_type: self.server_type,
             incoming: MailboxConfig {
                 host: self.host.clone(),

@@ -9,6 +9,7 @@
 //! The job engine, verification and the agent reach a mailbox only through these traits. This module imports
 //! none of them.
 
+mod graph;
 mod imap;
 mod pop3;
 pub mod search;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use mailproof_mail::graph::GraphConfig;
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::MailboxConfig;
 use tokio::sync::Notify;
@@ -97,26 +99,32 @@ pub trait Mailbox: Send + Sync {
     fn finder(&self) -> BoxFuture<'_, Result<Box<dyn Find>, String>>;
 }
 
-/// How to reach a mailbox: its kind, its incoming server, and its outgoing server when it sends.
+/// How to reach a mailbox.
 #[derive(Debug, Clone)]
-pub struct Reach {
-    pub server_type: ServerType,
-    pub incoming: MailboxConfig,
-    pub outgoing: Option<SmtpConfig>,
+pub enum Reach {
+    /// Its kind, its incoming server (IMAP or POP3), and its outgoing SMTP server when it sends.
+    Servers { server_type: ServerType, incoming: MailboxConfig, outgoing: Option<SmtpConfig> },
+    /// Microsoft 365 through Microsoft Graph: the app's sign-in and the mailbox.
+    Graph(GraphConfig),
 }
 
 /// The mailbox `reach` describes. The one place in core that matches on the server type.
 pub fn open(reach: Reach) -> Box<dyn Mailbox> {
-    match reach.server_type {
-        ServerType::Imap => Box::new(imap::ImapMailbox::new(reach.incoming, reach.outgoing)),
-        ServerType::Pop3 => Box::new(pop3::Pop3Mailbox::new(reach.incoming, reach.outgoing)),
-        kind @ (ServerType::Graph | ServerType::Gmail) => Box::new(NotBuilt(kind)),
+    match reach {
+        Reach::Servers { server_type: ServerType::Imap, incoming, outgoing } => {
+            Box::new(imap::ImapMailbox::new(incoming, outgoing))
+        }
+        Reach::Servers { server_type: ServerType::Pop3, incoming, outgoing } => {
+            Box::new(pop3::Pop3Mailbox::new(incoming, outgoing))
+        }
+        Reach::Graph(config) => Box::new(graph::GraphMailbox::new(config)),
+        Reach::Servers { server_type: kind @ (ServerType::Graph | ServerType::Gmail), .. } => Box::new(NotBuilt(kind)),
     }
 }
 
 /// How to reach a saved profile's mailbox, with its password and the CA trusted beyond the public roots.
 pub fn reach_of(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Reach {
-    Reach {
+    Reach::Servers {
         server_type: profile.server_type,
         incoming: incoming_config(profile, password, extra_ca),
         outgoing: Some(smtp_config(profile, password, extra_ca)),

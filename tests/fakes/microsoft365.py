@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""A fake Microsoft identity platform and Microsoft Graph (mail) on loopback, backed by the lab's real mail chain.
+
+The token endpoint and the Graph endpoints Mailproof calls answer with the real services' request and response
+shapes: the form of a client-credentials request, JWT-shaped access tokens with the granted application roles,
+AADSTS error bodies, Graph's {"error": {"code", "message", "innerError"}} bodies, request-id headers, 202 for
+sendMail, 429 with Retry-After when throttled, and Exchange Online's limit of 4 concurrent requests per mailbox.
+
+Mail is real: sendMail hands the MIME to the lab's Postfix (submission, STARTTLS, as the mailbox's lab user) and
+keeps a copy in the mailbox's "Sent" folder as Exchange keeps one in Sent Items; the mailbox endpoints read the
+lab's Dovecot mailboxes over IMAPS (INBOX is Inbox, Junk is Junk Email, Trash is Deleted Items).
+
+    python3 tests/fakes/microsoft365.py --lab-env /tmp/lab/lab.env --config fake.json
+
+prints "listening on http://127.0.0.1:PORT" and serves until killed. The config names the tenant, its apps
+(client id, secrets with their expiry, granted roles) and the mailboxes (address → lab user). A control endpoint,
+POST /_fake/control, changes that at run time (revoke consent, expire a secret, throttle the next requests), and
+GET /_fake/log lists every request (method, path, status) for the tests.
+"""
+
+import argparse
+import base64
+import email
+import email.header
+import email.policy
+import email.utils
+import imaplib
+import json
+import re
+import smtplib
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GRAPH_ROLES = ("Mail.Send", "Mail.ReadWrite")
+MAILBOX_CONCURRENCY = 4
+FOLDERS = {"INBOX": "Inbox", "Junk": "Junk Email", "Trash": "Deleted Items", "Sent": "Sent Items"}
+WELL_KNOWN = {"inbox": "INBOX", "junkemail": "Junk", "deleteditems": "Trash", "sentitems": "Sent"}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def now_text() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class State:
+    def __init__(self, lab: dict, config: dict):
+        self.lab = lab
+        self.tenant = config["tenant"]
+        self.apps = {a["clientId"]: a for a in config["apps"]}
+        self.mailboxes = {m["address"].lower(): m for m in config["mailboxes"]}
+        self.tokens = {}  # access token -> (client id, roles, expiry)
+        self.lock = threading.Lock()
+        self.throttle_next = 0
+        self.retry_after = 1
+        self.in_flight = {}
+        self.max_in_flight = {}
+        self.log = []
+        self.token_lifetime = int(config.get("tokenLifetime", 3599))
+
+    def control(self, body: dict):
+        with self.lock:
+            if "throttleNext" in body:
+                self.throttle_next = int(body["throttleNext"])
+                self.retry_after = int(body.get("retryAfter", 1))
+            if "revokeConsent" in body:
+                self.apps[body["revokeConsent"]]["roles"] = []
+                self.tokens = {t: v for t, v in self.tokens.items() if v[0] != body["revokeConsent"]}
+            if "expireSecret" in body:
+                for s in self.apps[body["expireSecret"]]["secrets"]:
+                    s["expires"] = "2000-01-01T00:00:00Z"
+            if "invalidateTokens" in body:
+                self.tokens.clear()
+            if "policyBlocks" in body:
+                self.mailboxes[body["policyBlocks"].lower()]["blockedByPolicy"] = True
+            if "tokenLifetime" in body:
+                self.token_lifetime = int(body["tokenLifetime"])
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: State = None
+
+    def log_message(self, fmt, *args):  # the request log is kept in State instead
+        pass
+
+    # --- plumbing -------------------------------------------------------------------------------------------
+
+    def reply(self, status: int, body=None, headers=None, raw: bytes = None, content_type="application/json"):
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if data or status not in (202, 204):
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+        with self.state.lock:
+            self.state.log.append({"method": self.command, "path": self.path, "status": status})
+
+    def body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def graph_error(self, status: int, code: str, message: str, request_id: str, headers=None):
+        inner = {"date": now_text(), "request-id": request_id, "client-request-id": request_id}
+        h = {"request-id": request_id, "client-request-id": request_id}
+        h.update(headers or {})
+        self.reply(status, {"error": {"code": code, "message": message, "innerError": inner}}, h)
+
+    def aad_error(self, status: int, error: str, code: int, description: str):
+        trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        text = f"AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\nTimestamp: {stamp}"
+        self.reply(status, {
+            "error": error, "error_description": text, "error_codes": [code], "timestamp": stamp,
+            "trace_id": trace, "correlation_id": corr,
+            "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+        })
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def route(self, method: str):
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/_fake/log" and method == "GET":
+            with self.state.lock:
+                return self.reply(200, {"requests": list(self.state.log), "maxInFlight": dict(self.state.max_in_flight)})
+        if path == "/_fake/control" and method == "POST":
+            self.state.control(json.loads(self.body() or b"{}"))
+            return self.reply(200, {"ok": True})
+        m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", path)
+        if m and method == "POST":
+            return self.token(m.group(1))
+        m = re.fullmatch(r"/v1\.0/users/([^/]+)(/.*)", path)
+        if m:
+            return self.graph(method, urllib.parse.unquote(m.group(1)), m.group(2))
+        self.reply(404, {"error": {"code": "BadRequest", "message": f"Resource not found for the segment '{path}'."}})
+
+    # --- the identity platform ------------------------------------------------------------------------------
+
+    def token(self, tenant: str):
+        form = urllib.parse.parse_qs(self.body().decode())
+        get = lambda k: (form.get(k) or [""])[0]
+        st = self.state
+        if tenant != st.tenant:
+            return self.aad_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.")
+        if get("grant_type") != "client_credentials":
+            return self.aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+        app = st.apps.get(get("client_id"))
+        if app is None:
+            return self.aad_error(400, "unauthorized_client", 700016, f"Application with identifier '{get('client_id')}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.")
+        if get("scope") != "https://graph.microsoft.com/.default":
+            return self.aad_error(400, "invalid_scope", 1002012, f"The provided value for scope {get('scope')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
+        secret = next((s for s in app["secrets"] if s["value"] == get("client_secret")), None)
+        if secret is None:
+            return self.aad_error(401, "invalid_client", 7000215, f"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{app['clientId']}'.")
+        if secret.get("expires") and secret["expires"] < now_text():
+            return self.aad_error(401, "invalid_client", 7000222, f"The provided client secret keys for app '{app['clientId']}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.")
+        with st.lock:
+            lifetime = st.token_lifetime
+        exp = int(time.time()) + lifetime
+        claims = {"aud": "https://graph.microsoft.com", "iss": f"https://sts.windows.net/{tenant}/", "tid": tenant,
+                  "appid": app["clientId"], "exp": exp, "nbf": int(time.time()) - 5}
+        roles = list(app.get("roles", GRAPH_ROLES))
+        if roles:
+            claims["roles"] = roles
+        token = ".".join([b64url(json.dumps({"typ": "JWT", "alg": "RS256"}).encode()),
+                          b64url(json.dumps(claims).encode()), b64url(uuid.uuid4().bytes * 8)])
+        with st.lock:
+            st.tokens[token] = (app["clientId"], roles, exp)
+        self.reply(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+                         "access_token": token})
+
+    # --- Graph ----------------------------------------------------------------------------------------------
+
+    def graph(self, method: str, user: str, rest: str):
+        st = self.state
+        rid = str(uuid.uuid4())
+        auth = self.headers.get("Authorization", "")
+        with st.lock:
+            entry = st.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
+        if entry is None or entry[2] < time.time():
+            self.body()
+            return self.graph_error(401, "InvalidAuthenticationToken",
+                                    "Access token has expired or is not yet valid." if entry else "Access token is empty.", rid,
+                                    {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'})
+        _, roles, _ = entry
+        box = st.mailboxes.get(user.lower())
+        with st.lock:
+            throttled = st.throttle_next > 0
+            if throttled:
+                st.throttle_next -= 1
+            key = user.lower()
+            busy = st.in_flight.get(key, 0)
+            if not throttled and busy >= MAILBOX_CONCURRENCY:
+                throttled = True
+            if not throttled:
+                st.in_flight[key] = busy + 1
+                st.max_in_flight[key] = max(st.max_in_flight.get(key, 0), busy + 1)
+        if throttled:
+            self.body()
+            return self.graph_error(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.",
+                                    rid, {"Retry-After": str(st.retry_after)})
+        try:
+            self.mailbox_request(method, box, user, rest, roles, rid)
+        finally:
+            with st.lock:
+                st.in_flight[key] -= 1
+
+    def mailbox_request(self, method, box, user, rest, roles, rid):
+        headers = {"request-id": rid, "client-request-id": rid}
+        if box is None:
+            self.body()
+            return self.graph_error(404, "ErrorInvalidUser", f"The requested user '{user}' is invalid.", rid)
+        if box.get("blockedByPolicy"):
+            self.body()
+            return self.graph_error(403, "ErrorAccessDenied", "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.", rid)
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        if rest == "/sendMail" and method == "POST":
+            if "Mail.Send" not in roles:
+                self.body()
+                return self.graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", rid)
+            if not self.headers.get("Content-Type", "").startswith("text/plain"):
+                self.body()
+                return self.graph_error(400, "ErrorInvalidRequest", "The request body must be base64-encoded MIME with Content-Type text/plain, or JSON.", rid)
+            try:
+                raw = base64.b64decode(self.body(), validate=True)
+            except ValueError:
+                return self.graph_error(400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content.", rid)
+            msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+            rcpts = [a for _, a in email.utils.getaddresses(msg.get_all("To", []) + msg.get_all("Cc", []) + msg.get_all("Bcc", []))]
+            if not rcpts:
+                return self.graph_error(400, "ErrorInvalidRecipients", "At least one recipient isn't valid., Recipient '' isn't resolved. All recipients must be resolved before a message can be submitted.", rid)
+            if "Bcc" in msg:
+                del msg["Bcc"]
+            raw = msg.as_bytes()
+            self.submit(box, rcpts, raw)
+            with self.imap(box) as imap:
+                imap.create("Sent")
+                imap.append("Sent", "\\Seen", None, raw)
+            return self.reply(202, headers=headers)
+        if "Mail.ReadWrite" not in roles and "Mail.Read" not in roles:
+            self.body()
+            return self.graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", rid)
+        m = re.fullmatch(r"/mailFolders(?:/([^/]+))?", rest)
+        if m and method == "GET":
+            return self.folders(box, m.group(1), headers, rid)
+        m = re.fullmatch(r"(?:/mailFolders/([^/]+))?/messages", rest)
+        if m and method == "GET":
+            return self.messages(box, m.group(1), query, headers, rid)
+        m = re.fullmatch(r"/messages/([^/]+)(/\$value)?", rest)
+        if m:
+            return self.message(box, method, urllib.parse.unquote(m.group(1)), bool(m.group(2)), query, headers, rid)
+        self.body()
+        self.graph_error(400, "BadRequest", f"Resource not found for the segment '{rest}'.", rid)
+
+    # --- the lab behind it ----------------------------------------------------------------------------------
+
+    def submit(self, box, rcpts, raw):
+        lab = self.state.lab
+        ctx = ssl.create_default_context(cafile=lab["LAB_CA"])
+        with smtplib.SMTP(lab["LAB_HOST"], int(lab["LAB_SUBMISSION_PORT"]), timeout=30) as s:
+            s.starttls(context=ctx)
+            s.login(box["labUser"], box["labPassword"])
+            s.sendmail(box["address"], rcpts, raw)
+
+    def imap(self, box):
+        lab = self.state.lab
+        ctx = ssl.create_default_context(cafile=lab["LAB_CA"])
+        imap = imaplib.IMAP4_SSL(lab["LAB_HOST"], int(lab["LAB_IMAPS_PORT"]), ssl_context=ctx, timeout=30)
+        imap.login(box["labUser"], box["labPassword"])
+        return imap
+
+    @staticmethod
+    def folder_id(name: str) -> str:
+        return b64url(b"folder:" + name.encode())
+
+    @staticmethod
+    def folder_of(fid: str):
+        if fid.lower() in WELL_KNOWN:
+            return WELL_KNOWN[fid.lower()]
+        try:
+            raw = unb64url(fid)
+        except ValueError:
+            return None
+        return raw[7:].decode() if raw.startswith(b"folder:") else None
+
+    def list_folders(self, imap):
+        names = []
+        typ, data = imap.list()
+        for line in data or []:
+            m = re.match(rb'\((?P<flags>[^)]*)\) "(?P<sep>[^"]*)" (?P<name>.+)', line)
+            if m:
+                names.append(m.group("name").decode().strip('"'))
+        return names
+
+    def folders(self, box, which, headers, rid):
+        with self.imap(box) as imap:
+            names = self.list_folders(imap)
+            if which:
+                name = self.folder_of(which)
+                if name is None or (name not in names and name != "Sent"):
+                    return self.graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.", rid)
+                names = [name]
+            value = []
+            for n in names:
+                typ, data = imap.status(f'"{n}"', "(MESSAGES UNSEEN)")
+                counts = re.findall(rb"(MESSAGES|UNSEEN) (\d+)", data[0] if data and data[0] else b"")
+                c = {k.decode(): int(v) for k, v in counts}
+                value.append({"id": self.folder_id(n), "displayName": FOLDERS.get(n, n), "parentFolderId": self.folder_id(""),
+                              "childFolderCount": 0, "unreadItemCount": c.get("UNSEEN", 0),
+                              "totalItemCount": c.get("MESSAGES", 0), "isHidden": False})
+        if which:
+            return self.reply(200, dict(value[0], **{"@odata.context": "fake"}), headers)
+        self.reply(200, {"@odata.context": "fake", "value": value}, headers)
+
+    def messages(self, box, folder, query, headers, rid):
+        since, msgid = None, None
+        flt = query.get("$filter", "")
+        for part in [p.strip() for p in re.split(r"\s+and\s+", flt) if p.strip()]:
+            m = re.fullmatch(r"receivedDateTime ge (\S+)", part)
+            n = re.fullmatch(r"internetMessageId eq '(.*)'", part)
+            if m:
+                try:
+                    since = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+                except ValueError:
+                    return self.graph_error(400, "BadRequest", f"The DateTimeOffset text '{m.group(1)}' should be in format 'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' and each field value is within valid range.", rid)
+            elif n:
+                msgid = n.group(1).replace("''", "'")
+            else:
+                return self.graph_error(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.", rid)
+        top = min(int(query.get("$top", "10")), 1000)
+        skip = int(query.get("$skip", "0"))
+        want_headers = "internetMessageHeaders" in query.get("$select", "")
+        found = []
+        with self.imap(box) as imap:
+            names = [self.folder_of(folder)] if folder else self.list_folders(imap)
+            for name in names:
+                if name is None or imap.select(f'"{name}"', readonly=True)[0] != "OK":
+                    continue
+                uidvalidity = imap.response("UIDVALIDITY")[1][0].decode()
+                crit = ["ALL"]
+                if since:
+                    crit = ["SINCE", since.strftime("%d-%b-%Y")]
+                if msgid:
+                    crit += ["HEADER", "Message-ID", msgid]
+                typ, data = imap.uid("SEARCH", *crit)
+                uids = data[0].split() if data and data[0] else []
+                for uid in uids:
+                    typ, fetched = imap.uid("FETCH", uid, "(INTERNALDATE FLAGS BODY.PEEK[HEADER])")
+                    meta = b"".join(x[0] for x in fetched if isinstance(x, tuple))
+                    head = b"".join(x[1] for x in fetched if isinstance(x, tuple))
+                    when = imaplib.Internaldate2tuple(meta)
+                    received = datetime.fromtimestamp(time.mktime(when), timezone.utc) if when else datetime.now(timezone.utc)
+                    received_text = received.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    if since and received < since:
+                        continue
+                    h = email.message_from_bytes(head, policy=email.policy.compat32)
+                    if msgid and (h.get("Message-ID") or "").strip() != msgid:
+                        continue
+                    mid = b64url(f"msg:{name}\0{uidvalidity}\0{uid.decode()}".encode())
+                    item = {
+                        "id": mid, "receivedDateTime": received_text, "subject": str(email.header.make_header(email.header.decode_header(h.get("Subject", "")))),
+                        "internetMessageId": (h.get("Message-ID") or "").strip(), "parentFolderId": self.folder_id(name),
+                        "isRead": b"\\Seen" in meta,
+                        "from": {"emailAddress": {"name": "", "address": email.utils.parseaddr(h.get("From", ""))[1]}},
+                        "toRecipients": [{"emailAddress": {"name": "", "address": a}} for _, a in email.utils.getaddresses(h.get_all("To", []))],
+                    }
+                    if want_headers:
+                        item["internetMessageHeaders"] = [{"name": k, "value": str(v)} for k, v in h.items()]
+                    found.append(item)
+        found.sort(key=lambda x: (x["receivedDateTime"], x["id"]), reverse=True)
+        page = found[skip:skip + top]
+        body = {"@odata.context": "fake", "value": page}
+        if skip + top < len(found):
+            q = dict(query)
+            q["$skip"] = str(skip + top)
+            body["@odata.nextLink"] = f"http://{self.headers['Host']}{urllib.parse.urlsplit(self.path).path}?{urllib.parse.urlencode(q)}"
+        self.reply(200, body, headers)
+
+    def message(self, box, method, mid, value, query, headers, rid):
+        try:
+            kind, rest = unb64url(mid).decode().split(":", 1)
+            name, uidvalidity, uid = rest.split("\0")
+            assert kind == "msg"
+        except Exception:
+            return self.graph_error(400, "ErrorInvalidIdMalformed", "Id is malformed.", rid)
+        missing = lambda: self.graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.", rid)
+        with self.imap(box) as imap:
+            if imap.select(f'"{name}"', readonly=(method == "GET"))[0] != "OK" or imap.response("UIDVALIDITY")[1][0].decode() != uidvalidity:
+                return missing()
+            if method == "DELETE":
+                # Graph's DELETE moves the message to Deleted Items.
+                typ, _ = imap.uid("MOVE", uid, "Trash") if name != "Trash" else imap.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+                if typ != "OK":
+                    return missing()
+                if name == "Trash":
+                    imap.expunge()
+                return self.reply(204, headers=headers)
+            typ, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = b"".join(x[1] for x in fetched if isinstance(x, tuple))
+            if not raw:
+                return missing()
+            if value:
+                return self.reply(200, headers=headers, raw=raw, content_type="text/plain")
+            return self.reply(200, {"id": mid}, headers)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lab-env", required=True)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    lab = {}
+    for line in open(args.lab_env):
+        if "=" in line:
+            k, v = line.strip().split("=", 1)
+            lab[k] = v.strip('"')
+    config = json.load(open(args.config))
+    for m in config["mailboxes"]:
+        user = m.setdefault("labUser", m["address"])
+        m.setdefault("labPassword", lab[f"LAB_PASSWORD_{user.split('@')[0].upper()}"])
+    Handler.state = State(lab, config)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
