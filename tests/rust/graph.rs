@@ -248,3 +248,38 @@ async fn the_mailbox_seam_submits_watches_and_finds_through_graph() {
     assert_eq!((found.folder.as_str(), found.junk), ("Inbox", false));
     finder.close().await;
 }
+
+#[tokio::test]
+async fn the_connection_test_signs_in_reads_the_folders_and_checks_the_right_to_send() {
+    use mailproof_mail::diagnose::StepStatus;
+    use mailproof_mail::graph::diagnose_graph;
+    let Some(_lab) = Lab::running() else { return };
+    let Some(fake) = FakeMicrosoft::start(&["bob@example.test"]) else { return };
+    let mut seen = Vec::new();
+    let d =
+        diagnose_graph(fake.config("bob@example.test"), &mut |sending, s| seen.push((sending, s.title.clone()))).await;
+    assert!(d.reading.ok && d.sending.ok, "{:#?}", d.reading.steps);
+    let titles: Vec<&str> = d.reading.steps.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(titles, ["Sign-in", "Permissions", "Mailbox folders"]);
+    assert!(d.reading.steps[2].detail.contains("Junk Email"), "{}", d.reading.steps[2].detail);
+    assert_eq!(seen.len(), 5, "every step reported as it completed: {seen:?}");
+    assert!(!d.reading.transcript.join("\n").contains(SECRET));
+
+    // Consent revoked: signed in, and the permission steps say exactly what to grant.
+    fake.control(serde_json::json!({ "revokeConsent": CLIENT_ID })).await;
+    let d = diagnose_graph(fake.config("bob@example.test"), &mut |_, _| {}).await;
+    assert!(!d.reading.ok && !d.sending.ok);
+    assert_eq!(d.reading.steps[0].status, StepStatus::Passed);
+    let send = d.sending.steps.iter().find(|s| s.status == StepStatus::Failed).unwrap();
+    assert!(send.detail.contains("no Mail.Send role"), "{send:?}");
+    assert!(send.hint.as_deref().unwrap().contains("Grant admin consent"), "{send:?}");
+
+    // A wrong secret fails the sign-in on both sides, with the fix.
+    let mut config = fake.config("bob@example.test");
+    config.secret = mailproof_mail::Password::new("wrong");
+    let d = diagnose_graph(config, &mut |_, _| {}).await;
+    assert_eq!(d.sending.steps.len(), 1);
+    let step = &d.sending.steps[0];
+    assert!(step.detail.starts_with("the client secret is wrong (AADSTS7000215: "), "{step:?}");
+    assert!(step.hint.as_deref().unwrap().starts_with("Paste the secret's Value"), "{step:?}");
+}

@@ -131,7 +131,7 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
         for (title, d) in [("Incoming", &report.incoming), ("Outgoing", &report.outgoing)] {
-            println!("{title}: {:?} {}:{}", d.protocol, d.host, d.port);
+            println!("{title}: {} {}:{}", d.service, d.host, d.port);
             for s in &d.steps {
                 println!("  {} {} ({} ms): {}", mark(s.status), s.title, s.millis, s.detail);
                 if let Some(hint) = &s.hint {

@@ -65,6 +65,12 @@ pub enum StepKind {
     Capabilities,
     StartTls,
     Login,
+    /// Microsoft Graph: the app's sign-in to the tenant.
+    SignIn,
+    /// Microsoft Graph: the application permissions the token carries.
+    Permissions,
+    /// Microsoft Graph: the mailbox read through the API.
+    Mailbox,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,7 +119,8 @@ pub struct TlsReport {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct Diagnosis {
-    pub protocol: Protocol,
+    /// What was tested, as people name it: "IMAP", "POP3", "SMTP", "Microsoft Graph".
+    pub service: String,
     pub host: String,
     pub port: u16,
     pub steps: Vec<Step>,
@@ -139,7 +146,7 @@ pub async fn diagnose(target: &Target, on_step: &mut (dyn FnMut(&Step) + Send)) 
     let Learnt { capabilities, mechanisms: auth_mechanisms, transcript } = learnt;
     let ok = run.steps.iter().all(|s| s.status != StepStatus::Failed);
     Diagnosis {
-        protocol: target.protocol,
+        service: target.protocol.label().to_owned(),
         host: target.host.clone(),
         port: target.port,
         steps: run.steps,

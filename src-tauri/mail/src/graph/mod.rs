@@ -8,6 +8,7 @@
 //! waits, never a token — is kept for the transcript. Failures are explained in words with what to do.
 
 mod client;
+mod diagnose;
 mod error;
 mod mail;
 mod token;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::Password;
 
 pub use client::Graph;
+pub use diagnose::{diagnose_graph, GraphDiagnosis};
 pub use error::GraphError;
 pub use mail::{Folder, Header, MessageMeta, SentMail, MAX_MIME};
 pub use token::{roles_of, REQUIRED_ROLES};

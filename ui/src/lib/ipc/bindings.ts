@@ -565,7 +565,11 @@ export type Check = { name: string; ok: boolean;
  * What was found, or why it failed and what to do.
  */
 detail: string }
-export type Diagnosis = { protocol: Protocol; host: string; port: number; steps: Step[]; tls: TlsReport | null; 
+export type Diagnosis = { 
+/**
+ * What was tested, as people name it: "IMAP", "POP3", "SMTP", "Microsoft Graph".
+ */
+service: string; host: string; port: number; steps: Step[]; tls: TlsReport | null; 
 /**
  * The capabilities the server announced last (after STARTTLS where used).
  */
@@ -875,7 +879,6 @@ export type ProfileDraft = { email: string; serverType: ServerType; manualVerifi
  * Required for a new profile. When editing, `None` keeps the stored password.
  */
 password?: Secret | null; incoming: IncomingServer; outgoing: OutgoingServer }
-export type Protocol = "imap" | "pop3" | "smtp"
 /**
  * The copy of the message that arrived.
  */
@@ -1032,7 +1035,19 @@ hint: string | null; millis: number }
  * One step of one side, as it completes.
  */
 export type StepEvent = { side: Side; step: Step }
-export type StepKind = "dns" | "tcp" | "tls" | "greeting" | "capabilities" | "startTls" | "login"
+export type StepKind = "dns" | "tcp" | "tls" | "greeting" | "capabilities" | "startTls" | "login" | 
+/**
+ * Microsoft Graph: the app's sign-in to the tenant.
+ */
+"signIn" | 
+/**
+ * Microsoft Graph: the application permissions the token carries.
+ */
+"permissions" | 
+/**
+ * Microsoft Graph: the mailbox read through the API.
+ */
+"mailbox"
 export type StepStatus = "passed" | 
 /**
  * Passed, but something deserves attention (clear-text login, a pinned certificate).
