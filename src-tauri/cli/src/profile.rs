@@ -76,7 +76,9 @@ pub fn add(file: &Path) -> CliResult {
 }
 
 pub fn list(json: bool) -> CliResult {
-    let profiles = open_store()?.list_profiles().map_err(|e| e.to_string())?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let profiles: Vec<_> =
+        open_store()?.list_profiles().map_err(|e| e.to_string())?.into_iter().map(|p| p.with_notice(today)).collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?);
     } else if profiles.is_empty() {
@@ -94,6 +96,9 @@ pub fn list(json: bool) -> CliResult {
                 p.outgoing.port,
                 actors.join(", ")
             );
+            if let Some(notice) = &p.secret_notice {
+                println!("  warning: {notice}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -114,6 +119,7 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
         password: None,
         incoming: profile.incoming.clone(),
         outgoing: profile.outgoing.clone(),
+        graph: profile.graph.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let report = runtime.block_on(profiles::test_connection(

@@ -18,14 +18,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ProfileError>
 #[tauri::command]
 #[specta::specta]
 pub async fn list_profiles(state: State<'_, AppState>) -> IpcResult<Vec<EmailProfile>> {
-    Ok(state.store()?.list_profiles()?)
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(state.store()?.list_profiles()?.into_iter().map(|p| p.with_notice(today)).collect())
 }
 
 /// Checks a draft field by field; `editing` allows leaving the password out.
 #[tauri::command]
 #[specta::specta]
 pub async fn validate_profile(state: State<'_, AppState>, draft: ProfileDraft, editing: bool) -> IpcResult<Findings> {
-    Ok(profiles::validate_draft(&draft, editing, &state.store()?.list_actors()?))
+    Ok(profiles::validate_draft(&draft, editing, &state.store()?.list_actors()?, time::OffsetDateTime::now_utc().date()))
 }
 
 /// Creates (no `id`) or updates a profile; the password goes to the OS keyring, never to the database.
@@ -73,7 +74,8 @@ pub async fn test_connection(
 #[tauri::command]
 #[specta::specta]
 pub async fn get_profile(state: State<'_, AppState>, id: String) -> IpcResult<EmailProfile> {
-    state.store()?.get_profile(&id)?.ok_or_else(|| {
+    let today = time::OffsetDateTime::now_utc().date();
+    state.store()?.get_profile(&id)?.map(|p| p.with_notice(today)).ok_or_else(|| {
         IpcError::new(ErrorCode::Invalid, format!("No profile {id}: it may have been deleted. Reload the profiles."))
     })
 }

@@ -100,6 +100,7 @@ impl Lab {
                 auth: AuthMethod::Plain,
                 pinned_sha256: None,
             },
+            graph: None,
         }
     }
 }

@@ -29,7 +29,7 @@ pub use mailproof_mail::watch::{wait_for_change, Arrived, MAX_FETCH};
 pub use search::{look_for, watch_for, EmailTiming, Outcome};
 pub use smtp::open_submission;
 
-use crate::profiles::clients::{incoming_config, smtp_config};
+use crate::profiles::clients::{graph_config, incoming_config, smtp_config};
 use crate::profiles::{EmailProfile, ServerType};
 use crate::secrets::Secret;
 
@@ -124,6 +124,9 @@ pub fn open(reach: Reach) -> Box<dyn Mailbox> {
 
 /// How to reach a saved profile's mailbox, with its password and the CA trusted beyond the public roots.
 pub fn reach_of(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Reach {
+    if let Some(config) = graph_config(profile, password) {
+        return Reach::Graph(config);
+    }
     Reach::Servers {
         server_type: profile.server_type,
         incoming: incoming_config(profile, password, extra_ca),

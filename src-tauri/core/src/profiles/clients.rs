@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mailproof_mail::graph::{Cloud, Endpoints, GraphConfig};
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, MailboxConfig, Password};
@@ -46,4 +47,36 @@ pub fn smtp_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<
         trust: trust(&out.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }
+}
+
+/// Overrides the sign-in base URL of every cloud (tests point it at a local fake); the real one is the default.
+pub const GRAPH_LOGIN_ENV: &str = "MAILPROOF_GRAPH_LOGIN_URL";
+/// Overrides the Graph base URL of every cloud.
+pub const GRAPH_ENV: &str = "MAILPROOF_GRAPH_URL";
+
+/// Where a cloud signs in and serves Graph: its real URLs, or the overrides in the environment. An override must
+/// be HTTPS, or plain HTTP to this machine only (a local fake): a client secret never crosses a network in clear.
+pub fn graph_endpoints(cloud: Cloud) -> Endpoints {
+    let mut e = cloud.endpoints();
+    for (var, slot) in [(GRAPH_LOGIN_ENV, &mut e.login), (GRAPH_ENV, &mut e.graph)] {
+        if let Ok(url) = std::env::var(var) {
+            let url = url.trim().trim_end_matches('/');
+            let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| url.starts_with(p));
+            if url.starts_with("https://") || local {
+                *slot = url.to_owned();
+            } else {
+                eprintln!("mailproof: {var}={url:?} is neither HTTPS nor this machine; using {slot}");
+            }
+        }
+    }
+    e
+}
+
+/// A Microsoft 365 profile's mailbox through Graph, with its client secret; `None` for other profiles.
+pub fn graph_config(profile: &EmailProfile, secret: &Secret) -> Option<GraphConfig> {
+    let g = profile.graph.as_ref()?;
+    let mut c = GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(secret.expose()), &profile.email, g.cloud);
+    c.endpoints = graph_endpoints(g.cloud);
+    c.timeout = CLIENT_TIMEOUT;
+    Some(c)
 }

@@ -6,10 +6,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use mailproof_mail::diagnose::{diagnose, Diagnosis, Protocol, Step, Target};
+use mailproof_mail::graph::{diagnose_graph, GraphConfig};
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, Password};
 use serde::Serialize;
 
+use super::clients::graph_endpoints;
 use super::{normalize_fingerprint, AuthMethod, ProfileDraft, ServerType};
 use crate::secrets::Secret;
 
@@ -48,8 +50,20 @@ pub async fn test_connection(
     password: &Secret,
     extra_ca: Option<PathBuf>,
     timeout: Duration,
-    on_step: impl FnMut(StepEvent) + Send,
+    mut on_step: impl FnMut(StepEvent) + Send,
 ) -> ProfileDiagnosis {
+    if let (ServerType::Graph, Some(g)) = (draft.server_type, &draft.graph) {
+        // Reading and sending a Microsoft 365 mailbox both go through Graph: one sign-in, both sides' steps.
+        let mut config = GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(password.expose()), &draft.email, g.cloud);
+        config.endpoints = graph_endpoints(g.cloud);
+        config.timeout = timeout;
+        let mut report = |sending: bool, step: &Step| {
+            on_step(StepEvent { side: if sending { Side::Outgoing } else { Side::Incoming }, step: step.clone() })
+        };
+        let d = diagnose_graph(config, &mut report).await;
+        let ok = d.reading.ok && d.sending.ok;
+        return ProfileDiagnosis { incoming: d.reading, outgoing: d.sending, ok };
+    }
     let login = Login { username: draft.username.trim().to_owned(), password: Password::new(password.expose()) };
     let trust = |pin: &Option<String>| Trust {
         extra_ca: extra_ca.clone(),

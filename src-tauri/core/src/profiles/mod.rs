@@ -1,9 +1,10 @@
 //! Email profiles: the mailboxes Mailproof sends test mail from and reads it in.
 //!
 //! A profile is an address, the account that owns it (password in the OS keyring), an incoming server (IMAP
-//! or POP3), an outgoing SMTP server, and the actors that read the mailbox. Microsoft 365 (Graph API) and
-//! Gmail (Gmail API) are modelled as server types but not built yet; validation says so, and the mailbox seam
-//! refuses to reach them.
+//! or POP3), an outgoing SMTP server, and the actors that read the mailbox. A Microsoft 365 profile reaches its
+//! mailbox through Microsoft Graph instead, with an app registration (tenant, client ID, the client secret in the
+//! keyring and its expiry); its servers are then Graph's own endpoint. Gmail (Gmail API) is modelled as a server
+//! type but not built yet; validation says so, and the mailbox seam refuses to reach it.
 
 pub mod clients;
 mod connection;
@@ -11,6 +12,7 @@ mod discovery;
 mod save;
 mod validate;
 
+pub use mailproof_mail::graph::Cloud;
 use serde::{Deserialize, Serialize};
 
 use crate::secrets::{Secret, SecretKey};
@@ -27,7 +29,7 @@ pub use validate::{validate_draft, validate_outgoing, FieldIssue, Findings};
 pub enum ServerType {
     Imap,
     Pop3,
-    /// Microsoft 365 through the Graph API: not built yet.
+    /// Microsoft 365 through the Graph API.
     Graph,
     /// Gmail through the Gmail API: not built yet.
     Gmail,
@@ -65,7 +67,7 @@ impl ServerType {
 }
 
 /// How a connection to a server is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub enum Security {
@@ -74,6 +76,7 @@ pub enum Security {
     /// Clear text greeting, then STARTTLS (STLS for POP3).
     StartTls,
     /// TLS from the first byte ("SSL/TLS").
+    #[default]
     Tls,
 }
 
@@ -115,10 +118,11 @@ impl From<Security> for mailproof_mail::Encryption {
 }
 
 /// How the account signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub enum AuthMethod {
+    #[default]
     Plain,
     /// NTLMv2 (never NTLMv1): the connection test, verification and email actions all sign in with it.
     Ntlm,
@@ -142,7 +146,7 @@ impl AuthMethod {
 }
 
 /// The server Mailproof reads the mailbox from (IMAP or POP3, per the profile's server type).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct IncomingServer {
@@ -157,7 +161,7 @@ pub struct IncomingServer {
 }
 
 /// The SMTP server Mailproof sends the profile's mail through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct OutgoingServer {
@@ -168,6 +172,72 @@ pub struct OutgoingServer {
     /// Used only when `requires_auth`.
     pub auth: AuthMethod,
     pub pinned_sha256: Option<String>,
+}
+
+/// A Microsoft 365 mailbox's app registration in Entra ID. The client secret is the profile's secret in the OS
+/// keyring, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct GraphSettings {
+    /// The directory (tenant) ID: a GUID, or one of the tenant's verified domains.
+    pub tenant_id: String,
+    /// The application (client) ID, a GUID.
+    pub client_id: String,
+    /// The day the client secret expires, `YYYY-MM-DD`, as the Entra admin centre shows it.
+    pub secret_expires: String,
+    pub cloud: Cloud,
+}
+
+/// From this many days before a client secret expires, the profiles table and jobs warn.
+pub const SECRET_WARNING_DAYS: i64 = 30;
+
+impl GraphSettings {
+    pub fn expiry(&self) -> Option<time::Date> {
+        time::Date::parse(self.secret_expires.trim(), &time::macros::format_description!("[year]-[month]-[day]")).ok()
+    }
+
+    /// Days left before the secret expires on `today` (0 on its last day; negative once expired).
+    pub fn days_left(&self, today: time::Date) -> Option<i64> {
+        self.expiry().map(|e| (e - today).whole_days())
+    }
+
+    /// What to tell the user about the secret's expiry on `today`, if anything.
+    pub fn secret_notice(&self, today: time::Date) -> Option<String> {
+        let days = self.days_left(today)?;
+        let renew = "Create a new client secret under the app's Certificates & secrets in the Entra admin centre, then edit this profile with it and its expiry date.";
+        match days {
+            d if d < 0 => Some(format!("The client secret expired on {}. {renew}", self.secret_expires)),
+            0 => Some(format!("The client secret expires today ({}). {renew}", self.secret_expires)),
+            d if d <= SECRET_WARNING_DAYS => {
+                Some(format!("The client secret expires on {} (in {d} day{}). {renew}", self.secret_expires, if d == 1 { "" } else { "s" }))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the secret has expired on `today`.
+    pub fn expired(&self, today: time::Date) -> bool {
+        self.days_left(today).is_some_and(|d| d < 0)
+    }
+
+    /// A Graph profile's servers: Graph's own HTTPS endpoint in the profile's cloud, for every reader that shows
+    /// where a profile's mail goes.
+    pub fn servers(&self) -> (IncomingServer, OutgoingServer) {
+        let base = self.cloud.endpoints().graph;
+        let host = base.split("://").nth(1).unwrap_or(&base).trim_end_matches('/').to_owned();
+        (
+            IncomingServer { host: host.clone(), port: 443, security: Security::Tls, auth: AuthMethod::Plain, pinned_sha256: None },
+            OutgoingServer {
+                host,
+                port: 443,
+                security: Security::Tls,
+                requires_auth: true,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
+        )
+    }
 }
 
 /// Whether an actor has proven it can read the profile's mailbox.
@@ -207,15 +277,25 @@ pub struct EmailProfile {
     pub username: String,
     pub incoming: IncomingServer,
     pub outgoing: OutgoingServer,
+    /// A Microsoft 365 profile's app registration; `None` for IMAP and POP3.
+    pub graph: Option<GraphSettings>,
+    /// Something to tell the user about the profile now (a client secret about to expire), in words.
+    pub secret_notice: Option<String>,
     pub actors: Vec<ProfileActor>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl EmailProfile {
-    /// The keyring entry holding this profile's account password.
+    /// The keyring entry holding this profile's account password (a Graph profile's client secret).
     pub fn password_key(&self) -> SecretKey {
         password_key(&self.id)
+    }
+
+    /// The profile with its notice for `today` filled in.
+    pub fn with_notice(mut self, today: time::Date) -> EmailProfile {
+        self.secret_notice = self.graph.as_ref().and_then(|g| g.secret_notice(today));
+        self
     }
 }
 
@@ -235,12 +315,21 @@ pub struct ProfileDraft {
     #[serde(default)]
     pub zone_id: Option<String>,
     pub actor_ids: Vec<String>,
+    /// Not needed for a Graph profile (its account is the mailbox).
+    #[serde(default)]
     pub username: String,
-    /// Required for a new profile. When editing, `None` keeps the stored password.
+    /// Required for a new profile. When editing, `None` keeps the stored password. A Graph profile's client
+    /// secret.
     #[serde(default)]
     pub password: Option<Secret>,
+    /// Ignored for a Graph profile: its servers are Graph's endpoint.
+    #[serde(default)]
     pub incoming: IncomingServer,
+    #[serde(default)]
     pub outgoing: OutgoingServer,
+    /// Required for a Graph profile.
+    #[serde(default)]
+    pub graph: Option<GraphSettings>,
 }
 
 /// Normalises a certificate fingerprint as users paste it (`AB:CD:…`, spaces, upper case) to 64 lower-case hex

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::{normalize_fingerprint, password_key, validate_draft, EmailProfile, Findings, ProfileDraft};
+use super::{normalize_fingerprint, password_key, validate_draft, EmailProfile, Findings, ProfileDraft, ServerType};
 use crate::secrets::{Keyring, Secret, SecretKey, SecretsError};
 use crate::store::{utc_text, Store, StoreError};
 
@@ -34,9 +34,17 @@ pub fn save_profile(
     now: OffsetDateTime,
 ) -> Result<EmailProfile, ProfileError> {
     let actors = store.list_actors()?;
-    let findings = validate_draft(&draft, id.is_some(), &actors);
+    let findings = validate_draft(&draft, id.is_some(), &actors, now.date());
     if !findings.is_ok() {
         return Err(ProfileError::Invalid(findings));
+    }
+    match (draft.server_type, &draft.graph) {
+        // A Graph profile's servers are Graph's endpoint, and its account is the mailbox.
+        (ServerType::Graph, Some(g)) => {
+            (draft.incoming, draft.outgoing) = g.servers();
+            draft.username = draft.email.trim().to_owned();
+        }
+        _ => draft.graph = None,
     }
     for pin in [&mut draft.incoming.pinned_sha256, &mut draft.outgoing.pinned_sha256] {
         *pin = pin.as_deref().and_then(normalize_fingerprint);
@@ -62,6 +70,7 @@ pub fn save_profile(
             || b.incoming != draft.incoming
             || b.outgoing != draft.outgoing
             || b.username != draft.username.trim()
+            || b.graph != draft.graph
             || new_password.is_some()
     });
     if let Err(e) = store.write_profile(&id, &draft, key.as_str(), &utc_text(now), reset) {
@@ -133,6 +142,7 @@ mod tests {
                 auth: AuthMethod::Plain,
                 pinned_sha256: None,
             },
+            graph: None,
         }
     }
 

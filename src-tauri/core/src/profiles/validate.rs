@@ -39,21 +39,26 @@ impl Findings {
     }
 }
 
-/// Checks a draft. `editing` allows the password to be left out (the stored one is kept); `actors` are the
-/// actors that exist now.
-pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor]) -> Findings {
+/// Checks a draft on `today`. `editing` allows the password (a Graph profile's secret) to be left out (the stored
+/// one is kept); `actors` are the actors that exist now.
+pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], today: time::Date) -> Findings {
     let mut f = Findings::default();
 
-    match draft.server_type {
-        ServerType::Imap | ServerType::Pop3 => {}
-        other => f.error(
+    if draft.server_type == ServerType::Gmail {
+        f.error(
             "serverType",
-            format!("{} profiles arrive in a later version of Mailproof. Choose IMAP or POP3 for now.", other.label()),
-        ),
+            "Gmail (Gmail API) profiles arrive in a later version of Mailproof. Choose IMAP, POP3 or Microsoft 365 for now.",
+        );
     }
 
     if let Err(why) = check_email(draft.email.trim()) {
         f.error("email", why);
+    }
+
+    if draft.server_type == ServerType::Graph {
+        check_actors(draft, actors, &mut f);
+        check_graph(draft, editing, today, &mut f);
+        return f;
     }
 
     let username = draft.username.trim();
@@ -100,6 +105,64 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor]) -> 
         }
     }
     f
+}
+
+/// A Microsoft 365 profile: the app registration, its secret and the secret's expiry.
+fn check_graph(draft: &ProfileDraft, editing: bool, today: time::Date, f: &mut Findings) {
+    let Some(g) = &draft.graph else {
+        f.error("graph", "Enter the app registration: the tenant ID, the client ID and the client secret's expiry date.");
+        return;
+    };
+    let tenant = g.tenant_id.trim();
+    if tenant.is_empty() {
+        f.error("graph.tenantId", "Enter the Directory (tenant) ID from the app's Overview page in the Entra admin centre.");
+    } else if !is_guid(tenant) && check_domain(tenant).is_err() {
+        f.error(
+            "graph.tenantId",
+            format!("\"{tenant}\" is neither a tenant ID (a GUID such as 7d3c6a4e-1f0b-4c55-9a8e-2b6f0c9d1e42) nor a domain of the tenant (such as contoso.onmicrosoft.com)."),
+        );
+    }
+    let client = g.client_id.trim();
+    if !is_guid(client) {
+        f.error(
+            "graph.clientId",
+            "Enter the Application (client) ID from the app's Overview page: a GUID such as 5e8f2a1c-93b4-4d7e-a6c0-f1b2d3e4a5c6.",
+        );
+    }
+    match &draft.password {
+        None if !editing => f.error(
+            "password",
+            "Enter the client secret's Value (Certificates & secrets in the Entra admin centre). It is stored in the OS keyring only.",
+        ),
+        Some(p) if p.expose().trim().is_empty() => f.error("password", "The client secret is empty. Paste the secret's Value."),
+        Some(p) if is_guid(p.expose().trim()) => f.error(
+            "password",
+            "This looks like the secret's ID (a GUID), not its Value. Paste the Value shown when the secret was created; if it is no longer shown, create a new secret.",
+        ),
+        _ => {}
+    }
+    match g.expiry() {
+        None => f.error(
+            "graph.secretExpires",
+            "Enter the day the client secret expires as YYYY-MM-DD (the Expires column under Certificates & secrets).",
+        ),
+        Some(_) if g.expired(today) => f.error(
+            "graph.secretExpires",
+            format!("The client secret expired on {}: create a new one under Certificates & secrets and enter it with its expiry date.", g.secret_expires.trim()),
+        ),
+        Some(_) => {
+            if let Some(notice) = g.secret_notice(today) {
+                f.warn("graph.secretExpires", notice);
+            }
+        }
+    }
+}
+
+/// A GUID as Entra ID writes them: 8-4-4-4-12 hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Checks an SMTP server on its own (Mailproof's verification sender): host, port vs security, the account
@@ -376,16 +439,21 @@ mod tests {
                 auth: AuthMethod::Plain,
                 pinned_sha256: None,
             },
+            graph: None,
         }
     }
 
+    fn today() -> time::Date {
+        time::macros::date!(2026 - 12 - 02)
+    }
+
     fn errors_for(d: &ProfileDraft, field: &str) -> Vec<String> {
-        validate_draft(d, false, &actors()).errors.into_iter().filter(|i| i.field == field).map(|i| i.message).collect()
+        validate_draft(d, false, &actors(), today()).errors.into_iter().filter(|i| i.field == field).map(|i| i.message).collect()
     }
 
     #[test]
     fn a_complete_draft_is_valid_without_warnings() {
-        let f = validate_draft(&draft(), false, &actors());
+        let f = validate_draft(&draft(), false, &actors(), today());
         assert_eq!(f, Findings::default());
     }
 
@@ -480,12 +548,12 @@ mod tests {
         let mut d = draft();
         d.outgoing.port = 25;
         d.outgoing.security = Security::None;
-        let f = validate_draft(&d, false, &actors());
+        let f = validate_draft(&d, false, &actors(), today());
         assert!(f.is_ok());
         assert_eq!(f.warnings.len(), 1);
         assert_eq!(f.warnings[0].field, "outgoing.security");
         d.outgoing.requires_auth = false;
-        assert!(validate_draft(&d, false, &actors()).warnings.is_empty(), "no credentials, nothing to warn about");
+        assert!(validate_draft(&d, false, &actors(), today()).warnings.is_empty(), "no credentials, nothing to warn about");
     }
 
     #[test]
@@ -493,9 +561,9 @@ mod tests {
         let mut d = draft();
         d.password = None;
         assert_eq!(errors_for(&d, "password").len(), 1);
-        assert!(validate_draft(&d, true, &actors()).is_ok(), "editing keeps the stored password");
+        assert!(validate_draft(&d, true, &actors(), today()).is_ok(), "editing keeps the stored password");
         d.password = Some(Secret::new(""));
-        assert!(!validate_draft(&d, true, &actors()).is_ok());
+        assert!(!validate_draft(&d, true, &actors(), today()).is_ok());
     }
 
     #[test]
@@ -515,23 +583,64 @@ mod tests {
     #[test]
     fn not_yet_built_server_types_say_so() {
         let mut d = draft();
-        d.server_type = ServerType::Graph;
+        d.server_type = ServerType::Gmail;
         assert!(errors_for(&d, "serverType")[0].contains("arrive in a later version"));
+    }
+
+    fn graph_draft() -> ProfileDraft {
+        ProfileDraft {
+            server_type: ServerType::Graph,
+            password: Some(Secret::new("Xq8~secret.value")),
+            graph: Some(crate::profiles::GraphSettings {
+                tenant_id: "7d3c6a4e-1f0b-4c55-9a8e-2b6f0c9d1e42".into(),
+                client_id: "5e8f2a1c-93b4-4d7e-a6c0-f1b2d3e4a5c6".into(),
+                secret_expires: "2027-06-30".into(),
+                cloud: crate::profiles::Cloud::Global,
+            }),
+            ..draft()
+        }
+    }
+
+    #[test]
+    fn a_microsoft_365_draft_checks_its_app_registration_and_the_secrets_expiry() {
+        assert_eq!(validate_draft(&graph_draft(), false, &actors(), today()), Findings::default());
+        let mut d = graph_draft();
+        d.incoming.host = String::new();
+        assert!(validate_draft(&d, false, &actors(), today()).is_ok(), "a Graph profile's servers are Graph's");
+        let g = |f: &dyn Fn(&mut crate::profiles::GraphSettings)| {
+            let mut d = graph_draft();
+            f(d.graph.as_mut().unwrap());
+            d
+        };
+        assert!(errors_for(&g(&|g| g.tenant_id = "not a tenant!".into()), "graph.tenantId")[0].contains("neither a tenant ID"));
+        assert!(errors_for(&g(&|g| g.tenant_id = "contoso.onmicrosoft.com".into()), "graph.tenantId").is_empty());
+        assert!(errors_for(&g(&|g| g.client_id = "my-app".into()), "graph.clientId")[0].contains("Application (client) ID"));
+        assert!(errors_for(&g(&|g| g.secret_expires = "30/06/2027".into()), "graph.secretExpires")[0].contains("YYYY-MM-DD"));
+        assert!(errors_for(&g(&|g| g.secret_expires = "2026-12-01".into()), "graph.secretExpires")[0]
+            .contains("expired on 2026-12-01"));
+        let soon = validate_draft(&g(&|g| g.secret_expires = "2026-12-20".into()), false, &actors(), today());
+        assert!(soon.is_ok());
+        assert!(soon.warnings[0].message.contains("expires on 2026-12-20 (in 18 days)"), "{:?}", soon.warnings);
+        let mut d = graph_draft();
+        d.password = Some(Secret::new("0b6f1c1e-aaaa-bbbb-cccc-000000000000"));
+        assert!(errors_for(&d, "password")[0].contains("the secret's ID"));
+        d.graph = None;
+        assert!(errors_for(&d, "graph")[0].contains("tenant ID"));
     }
 
     #[test]
     fn ntlm_is_accepted_and_a_missing_domain_is_warned_about() {
         let mut d = draft();
         d.incoming.auth = AuthMethod::Ntlm;
-        let f = validate_draft(&d, false, &actors());
+        let f = validate_draft(&d, false, &actors(), today());
         assert!(f.is_ok());
         assert_eq!(f.warnings[0].field, "incoming.auth");
         d.username = "LAB\\bob".into();
-        assert!(validate_draft(&d, false, &actors()).warnings.is_empty());
+        assert!(validate_draft(&d, false, &actors(), today()).warnings.is_empty());
         d.username = "bob@example.test".into();
         d.outgoing.requires_auth = false;
         d.outgoing.auth = AuthMethod::Ntlm;
-        let f = validate_draft(&d, false, &actors());
+        let f = validate_draft(&d, false, &actors(), today());
         assert!(!f.warnings.iter().any(|w| w.field == "outgoing.auth"), "ignored when no authentication is required");
     }
 

@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0005_tracking_values.sql"),
     },
     Migration { version: 6, name: "agents of remote actors", sql: include_str!("migrations/0006_actor_agents.sql") },
+    Migration { version: 7, name: "Microsoft 365 profiles", sql: include_str!("migrations/0007_graph_profiles.sql") },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {

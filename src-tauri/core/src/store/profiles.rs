@@ -2,9 +2,11 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use mailproof_mail::graph::Cloud;
+
 use crate::profiles::{
-    AuthMethod, EmailProfile, IncomingServer, OutgoingServer, ProfileActor, ProfileDraft, Security, ServerType,
-    VerificationStatus,
+    AuthMethod, EmailProfile, GraphSettings, IncomingServer, OutgoingServer, ProfileActor, ProfileDraft, Security,
+    ServerType, VerificationStatus,
 };
 
 use super::{Store, StoreError};
@@ -12,7 +14,8 @@ use super::{Store, StoreError};
 const SELECT: &str = "SELECT p.id, p.email, p.server_type, p.manual_verification, p.zone_id, z.name, p.username,
         p.incoming_host, p.incoming_port, p.incoming_security, p.incoming_auth, p.incoming_pinned_sha256,
         p.outgoing_host, p.outgoing_port, p.outgoing_security, p.outgoing_requires_auth, p.outgoing_auth,
-        p.outgoing_pinned_sha256, p.created_at, p.updated_at
+        p.outgoing_pinned_sha256, p.created_at, p.updated_at,
+        p.graph_tenant_id, p.graph_client_id, p.graph_secret_expires, p.graph_cloud
     FROM email_profiles p LEFT JOIN security_zones z ON z.id = p.zone_id";
 
 impl Store {
@@ -65,12 +68,15 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let (inc, out) = (&draft.incoming, &draft.outgoing);
+        let graph = draft.graph.as_ref();
         tx.execute(
             "INSERT INTO email_profiles (id, email, server_type, manual_verification, zone_id, username, password_key,
                 incoming_host, incoming_port, incoming_security, incoming_auth, incoming_pinned_sha256,
                 outgoing_host, outgoing_port, outgoing_security, outgoing_requires_auth, outgoing_auth,
-                outgoing_pinned_sha256, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)
+                outgoing_pinned_sha256, created_at, updated_at,
+                graph_tenant_id, graph_client_id, graph_secret_expires, graph_cloud)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19,
+                ?20, ?21, ?22, ?23)
              ON CONFLICT (id) DO UPDATE SET email = excluded.email, server_type = excluded.server_type,
                 manual_verification = excluded.manual_verification, zone_id = excluded.zone_id,
                 username = excluded.username, incoming_host = excluded.incoming_host,
@@ -79,7 +85,9 @@ impl Store {
                 outgoing_host = excluded.outgoing_host, outgoing_port = excluded.outgoing_port,
                 outgoing_security = excluded.outgoing_security, outgoing_requires_auth = excluded.outgoing_requires_auth,
                 outgoing_auth = excluded.outgoing_auth, outgoing_pinned_sha256 = excluded.outgoing_pinned_sha256,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at, graph_tenant_id = excluded.graph_tenant_id,
+                graph_client_id = excluded.graph_client_id, graph_secret_expires = excluded.graph_secret_expires,
+                graph_cloud = excluded.graph_cloud",
             params![
                 id,
                 draft.email.trim(),
@@ -100,6 +108,10 @@ impl Store {
                 out.auth.as_str(),
                 out.pinned_sha256,
                 now,
+                graph.map(|g| g.tenant_id.trim()),
+                graph.map(|g| g.client_id.trim()),
+                graph.map(|g| g.secret_expires.trim()),
+                graph.map(|g| g.cloud.as_str()),
             ],
         )?;
         if reset_verification {
@@ -226,6 +238,25 @@ fn profile_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EmailProfile, StoreE
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
+    let graph = match r.get::<_, Option<String>>(20)? {
+        None => None,
+        Some(tenant_id) => {
+            let cloud: Option<String> = r.get(23)?;
+            let Some(cloud) = cloud.as_deref().map(|c| Cloud::parse(c).ok_or_else(|| bad("graph_cloud", c))) else {
+                return Ok(Err(bad("graph_cloud", "")));
+            };
+            let cloud = match cloud {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            };
+            Some(GraphSettings {
+                tenant_id,
+                client_id: r.get::<_, Option<String>>(21)?.unwrap_or_default(),
+                secret_expires: r.get::<_, Option<String>>(22)?.unwrap_or_default(),
+                cloud,
+            })
+        }
+    };
     Ok(Ok(EmailProfile {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -249,6 +280,8 @@ fn profile_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EmailProfile, StoreE
             auth: out_auth,
             pinned_sha256: r.get(17)?,
         },
+        graph,
+        secret_notice: None,
         actors: Vec::new(),
         created_at: r.get(18)?,
         updated_at: r.get(19)?,

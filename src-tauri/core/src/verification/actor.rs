@@ -52,6 +52,12 @@ pub(super) async fn verify_actor(
     if ctx.cancel.is_cancelled() {
         return Ok(failed("Cancelled before this actor was checked.".into()));
     }
+    if remote && profile.graph.is_some() {
+        return Ok(failed(format!(
+            "{} is a remote actor: this version reads Microsoft 365 mailboxes from this workstation only (the agent does not speak Graph yet). Verify the profile for This workstation.",
+            pa.actor_name
+        )));
+    }
     if remote && agent.is_none() {
         return Ok(failed(format!(
             "{} is a remote actor that is not paired with a Mailproof agent yet: run `mailproof agent serve` on its machine, then pair it (`mailproof actor pair`).",

@@ -54,6 +54,19 @@ impl Cloud {
         Endpoints { login: login.to_owned(), graph: graph.to_owned() }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::UsGovHigh => "usGovHigh",
+            Cloud::UsGovDod => "usGovDod",
+            Cloud::China => "china",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Cloud> {
+        Cloud::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Cloud::Global => "Global",

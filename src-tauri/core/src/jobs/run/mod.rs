@@ -51,6 +51,8 @@ pub enum JobError {
     UnknownProfile(String),
     #[error("{email} is not verified, so Mailproof will not send test threats to it. Verify it in Email Profiles (or `mailproof profile verify`) first.")]
     Unverified { email: String },
+    #[error("the client secret of {email} expired on {on}: create a new one under the app's Certificates & secrets in the Entra admin centre, then edit the profile with it and its expiry date.")]
+    SecretExpired { email: String, on: String },
     #[error("the spoofed From address \"{0}\" is not a valid email address")]
     BadSpoofedFrom(String),
     #[error("{0}")]
@@ -71,7 +73,7 @@ pub async fn run_job(
     cancel: &Cancel,
     on_event: &(dyn Fn(JobEvent) + Send + Sync),
 ) -> Result<String, JobError> {
-    let checked = start::check(store, spec)?;
+    let checked = start::check(store, spec, opts.clock.now().date())?;
     let (job_id, groups) = start::rows(&checked);
     let (source, destinations) = (&checked.source, &checked.destinations);
     let now = opts.clock.now();

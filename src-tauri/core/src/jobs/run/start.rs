@@ -25,8 +25,8 @@ fn verified_here(store: &Store, profile: &EmailProfile) -> Result<bool, StoreErr
     }))
 }
 
-/// Checks `spec`; an error here creates no job.
-pub(super) fn check(store: &Store, spec: &JobSpec) -> Result<Checked, JobError> {
+/// Checks `spec` on `today`; an error here creates no job.
+pub(super) fn check(store: &Store, spec: &JobSpec, today: time::Date) -> Result<Checked, JobError> {
     let actions = spec.selection.resolve().map_err(JobError::Selection)?;
     if actions.is_empty() {
         return Err(JobError::NothingSelected);
@@ -43,7 +43,13 @@ pub(super) fn check(store: &Store, spec: &JobSpec) -> Result<Checked, JobError> 
         }
     }
     let load = |id: &str| -> Result<EmailProfile, JobError> {
-        store.get_profile(id)?.ok_or_else(|| JobError::UnknownProfile(id.to_owned()))
+        let p = store.get_profile(id)?.ok_or_else(|| JobError::UnknownProfile(id.to_owned()))?;
+        match &p.graph {
+            Some(g) if g.expired(today) => {
+                Err(JobError::SecretExpired { email: p.email.clone(), on: g.secret_expires.clone() })
+            }
+            _ => Ok(p),
+        }
     };
     let source = load(&spec.source_profile_id)?;
     let mut destinations = Vec::new();
