@@ -26,6 +26,7 @@ import email.policy
 import email.utils
 import imaplib
 import json
+import os
 import re
 import smtplib
 import ssl
@@ -255,10 +256,13 @@ class Handler(BaseHTTPRequestHandler):
             if "Bcc" in msg:
                 del msg["Bcc"]
             raw = msg.as_bytes()
-            self.submit(box, rcpts, raw)
+            refused = self.submit(box, rcpts, raw)
             with self.imap(box) as imap:
                 imap.create("Sent")
                 imap.append("Sent", "\\Seen", None, raw)
+                if refused:
+                    # Exchange Online accepted the request; what the next hop refused comes back as an NDR.
+                    imap.append("INBOX", None, None, self.ndr(box, msg, refused))
             return self.reply(202, headers=headers)
         if "Mail.ReadWrite" not in roles and "Mail.Read" not in roles:
             self.body()
@@ -278,12 +282,64 @@ class Handler(BaseHTTPRequestHandler):
     # --- the lab behind it ----------------------------------------------------------------------------------
 
     def submit(self, box, rcpts, raw):
+        """Hands the message to the lab's Postfix; returns the recipients it refused, with its reply."""
         lab = self.state.lab
         ctx = ssl.create_default_context(cafile=lab["LAB_CA"])
         with smtplib.SMTP(lab["LAB_HOST"], int(lab["LAB_SUBMISSION_PORT"]), timeout=30) as s:
             s.starttls(context=ctx)
             s.login(box["labUser"], box["labPassword"])
-            s.sendmail(box["address"], rcpts, raw)
+            try:
+                refused = s.sendmail(box["address"], rcpts, raw)
+            except smtplib.SMTPRecipientsRefused as e:
+                refused = e.recipients
+            except smtplib.SMTPDataError as e:
+                refused = {r: (e.smtp_code, e.smtp_error) for r in rcpts}
+        return {r: (code, text.decode(errors="replace") if isinstance(text, bytes) else str(text))
+                for r, (code, text) in refused.items()}
+
+    def ndr(self, box, original, refused) -> bytes:
+        """A non-delivery report as Exchange Online writes one: multipart/report with a readable part, the
+        machine-readable message/delivery-status and the original's headers."""
+        domain = box["address"].split("@")[1]
+        host = "AM0PR01MB1234.eurprd01.prod.exchangelabs.com"
+        boundary = f"--_{uuid.uuid4().hex}_"
+        readable = "".join(f"<p><b>{r}</b><br>Remote server returned '{code} {text}'</p>" for r, (code, text) in refused.items())
+        status = [f"Reporting-MTA: dns;{host}", f"Received-From-MTA: dns;{host}", f"Arrival-Date: {email.utils.formatdate()}"]
+        for r, (code, text) in refused.items():
+            enhanced = re.match(r"(\d\.\d{1,3}\.\d{1,3})", text or "")
+            status += ["", f"Original-Recipient: rfc822;{r}", f"Final-Recipient: rfc822;{r}", "Action: failed",
+                       f"Status: {enhanced.group(1) if enhanced else '5.0.0'}", f"Diagnostic-Code: smtp;{code} {text}"]
+        original_headers = "".join(f"{k}: {v}\r\n" for k, v in original.items())
+        subject = original.get("Subject", "")
+        lines = [
+            f"From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@{domain}>",
+            f"To: {box['address']}",
+            f"Date: {email.utils.formatdate()}",
+            f"Subject: Undeliverable: {subject}",
+            f"Message-ID: <{uuid.uuid4()}@{host}>",
+            "Auto-Submitted: auto-replied",
+            "Content-Language: en-US",
+            "X-MS-Exchange-Message-Is-Ndr:",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+            "",
+            f"--{boundary}",
+            "Content-Type: text/html; charset=us-ascii",
+            "",
+            f"<html><body><p>Your message to the recipients below couldn't be delivered.</p>{readable}</body></html>",
+            f"--{boundary}",
+            "Content-Type: message/delivery-status",
+            "",
+            *status,
+            "",
+            f"--{boundary}",
+            "Content-Type: text/rfc822-headers",
+            "",
+            original_headers,
+            f"--{boundary}--",
+            "",
+        ]
+        return "\r\n".join(lines).encode()
 
     def imap(self, box):
         lab = self.state.lab
@@ -432,6 +488,7 @@ def main():
     ap.add_argument("--lab-env", required=True)
     ap.add_argument("--config", required=True)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--exit-with-stdin", action="store_true", help="stop when standard input closes")
     args = ap.parse_args()
     lab = {}
     for line in open(args.lab_env):
@@ -446,6 +503,12 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
+    if args.exit_with_stdin:
+        # The test that started the fake holds its standard input: when that process ends, so does the fake.
+        def watch():
+            sys.stdin.buffer.read()
+            os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
     server.serve_forever()
 
 

@@ -26,7 +26,12 @@ pub async fn list_profiles(state: State<'_, AppState>) -> IpcResult<Vec<EmailPro
 #[tauri::command]
 #[specta::specta]
 pub async fn validate_profile(state: State<'_, AppState>, draft: ProfileDraft, editing: bool) -> IpcResult<Findings> {
-    Ok(profiles::validate_draft(&draft, editing, &state.store()?.list_actors()?, time::OffsetDateTime::now_utc().date()))
+    Ok(profiles::validate_draft(
+        &draft,
+        editing,
+        &state.store()?.list_actors()?,
+        time::OffsetDateTime::now_utc().date(),
+    ))
 }
 
 /// Creates (no `id`) or updates a profile; the password goes to the OS keyring, never to the database.

@@ -40,6 +40,8 @@ impl FakeMicrosoft {
             .arg(&lab_env)
             .arg("--config")
             .arg(&path)
+            .arg("--exit-with-stdin")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the fake");

@@ -54,7 +54,8 @@ pub async fn test_connection(
 ) -> ProfileDiagnosis {
     if let (ServerType::Graph, Some(g)) = (draft.server_type, &draft.graph) {
         // Reading and sending a Microsoft 365 mailbox both go through Graph: one sign-in, both sides' steps.
-        let mut config = GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(password.expose()), &draft.email, g.cloud);
+        let mut config =
+            GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(password.expose()), &draft.email, g.cloud);
         config.endpoints = graph_endpoints(g.cloud);
         config.timeout = timeout;
         let mut report = |sending: bool, step: &Step| {

@@ -209,9 +209,11 @@ impl GraphSettings {
         match days {
             d if d < 0 => Some(format!("The client secret expired on {}. {renew}", self.secret_expires)),
             0 => Some(format!("The client secret expires today ({}). {renew}", self.secret_expires)),
-            d if d <= SECRET_WARNING_DAYS => {
-                Some(format!("The client secret expires on {} (in {d} day{}). {renew}", self.secret_expires, if d == 1 { "" } else { "s" }))
-            }
+            d if d <= SECRET_WARNING_DAYS => Some(format!(
+                "The client secret expires on {} (in {d} day{}). {renew}",
+                self.secret_expires,
+                if d == 1 { "" } else { "s" }
+            )),
             _ => None,
         }
     }
@@ -227,7 +229,13 @@ impl GraphSettings {
         let base = self.cloud.endpoints().graph;
         let host = base.split("://").nth(1).unwrap_or(&base).trim_end_matches('/').to_owned();
         (
-            IncomingServer { host: host.clone(), port: 443, security: Security::Tls, auth: AuthMethod::Plain, pinned_sha256: None },
+            IncomingServer {
+                host: host.clone(),
+                port: 443,
+                security: Security::Tls,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
             OutgoingServer {
                 host,
                 port: 443,

@@ -110,12 +110,18 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], tod
 /// A Microsoft 365 profile: the app registration, its secret and the secret's expiry.
 fn check_graph(draft: &ProfileDraft, editing: bool, today: time::Date, f: &mut Findings) {
     let Some(g) = &draft.graph else {
-        f.error("graph", "Enter the app registration: the tenant ID, the client ID and the client secret's expiry date.");
+        f.error(
+            "graph",
+            "Enter the app registration: the tenant ID, the client ID and the client secret's expiry date.",
+        );
         return;
     };
     let tenant = g.tenant_id.trim();
     if tenant.is_empty() {
-        f.error("graph.tenantId", "Enter the Directory (tenant) ID from the app's Overview page in the Entra admin centre.");
+        f.error(
+            "graph.tenantId",
+            "Enter the Directory (tenant) ID from the app's Overview page in the Entra admin centre.",
+        );
     } else if !is_guid(tenant) && check_domain(tenant).is_err() {
         f.error(
             "graph.tenantId",
@@ -448,7 +454,12 @@ mod tests {
     }
 
     fn errors_for(d: &ProfileDraft, field: &str) -> Vec<String> {
-        validate_draft(d, false, &actors(), today()).errors.into_iter().filter(|i| i.field == field).map(|i| i.message).collect()
+        validate_draft(d, false, &actors(), today())
+            .errors
+            .into_iter()
+            .filter(|i| i.field == field)
+            .map(|i| i.message)
+            .collect()
     }
 
     #[test]
@@ -553,7 +564,10 @@ mod tests {
         assert_eq!(f.warnings.len(), 1);
         assert_eq!(f.warnings[0].field, "outgoing.security");
         d.outgoing.requires_auth = false;
-        assert!(validate_draft(&d, false, &actors(), today()).warnings.is_empty(), "no credentials, nothing to warn about");
+        assert!(
+            validate_draft(&d, false, &actors(), today()).warnings.is_empty(),
+            "no credentials, nothing to warn about"
+        );
     }
 
     #[test]
@@ -612,10 +626,14 @@ mod tests {
             f(d.graph.as_mut().unwrap());
             d
         };
-        assert!(errors_for(&g(&|g| g.tenant_id = "not a tenant!".into()), "graph.tenantId")[0].contains("neither a tenant ID"));
+        assert!(errors_for(&g(&|g| g.tenant_id = "not a tenant!".into()), "graph.tenantId")[0]
+            .contains("neither a tenant ID"));
         assert!(errors_for(&g(&|g| g.tenant_id = "contoso.onmicrosoft.com".into()), "graph.tenantId").is_empty());
-        assert!(errors_for(&g(&|g| g.client_id = "my-app".into()), "graph.clientId")[0].contains("Application (client) ID"));
-        assert!(errors_for(&g(&|g| g.secret_expires = "30/06/2027".into()), "graph.secretExpires")[0].contains("YYYY-MM-DD"));
+        assert!(
+            errors_for(&g(&|g| g.client_id = "my-app".into()), "graph.clientId")[0].contains("Application (client) ID")
+        );
+        assert!(errors_for(&g(&|g| g.secret_expires = "30/06/2027".into()), "graph.secretExpires")[0]
+            .contains("YYYY-MM-DD"));
         assert!(errors_for(&g(&|g| g.secret_expires = "2026-12-01".into()), "graph.secretExpires")[0]
             .contains("expired on 2026-12-01"));
         let soon = validate_draft(&g(&|g| g.secret_expires = "2026-12-20".into()), false, &actors(), today());
