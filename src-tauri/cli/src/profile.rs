@@ -122,6 +122,8 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
         graph: profile.graph.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let graph = draft.graph.is_some();
+    let (reading, sending) = if graph { ("reading", "sending") } else { ("incoming", "outgoing") };
     let report = runtime.block_on(profiles::test_connection(
         &draft,
         &password,
@@ -129,14 +131,15 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
         STEP_TIMEOUT,
         |event| {
             // Live progress on stderr; the result goes to stdout.
-            let side = if event.side == Side::Incoming { "incoming" } else { "outgoing" };
+            let side = if event.side == Side::Incoming { reading } else { sending };
             eprintln!("{side}: {} {}", mark(event.step.status), event.step.title);
         },
     ));
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
-        for (title, d) in [("Incoming", &report.incoming), ("Outgoing", &report.outgoing)] {
+        let titles = if graph { ["Reading", "Sending"] } else { ["Incoming", "Outgoing"] };
+        for (title, d) in titles.into_iter().zip([&report.incoming, &report.outgoing]) {
             println!("{title}: {} {}:{}", d.service, d.host, d.port);
             for s in &d.steps {
                 println!("  {} {} ({} ms): {}", mark(s.status), s.title, s.millis, s.detail);
@@ -145,7 +148,8 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
                 }
             }
         }
-        println!("{}", if report.ok { "Both servers passed." } else { "The connection test failed." });
+        let passed = if graph { "Reading and sending through Microsoft Graph passed." } else { "Both servers passed." };
+        println!("{}", if report.ok { passed } else { "The connection test failed." });
     }
     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

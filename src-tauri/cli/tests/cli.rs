@@ -225,6 +225,59 @@ auth = "plain"
     }
 
     #[test]
+    fn add_list_and_test_a_microsoft_365_profile_with_its_secret_from_the_environment() {
+        use mailproof_tests::microsoft::{FakeMicrosoft, CLIENT_ID, SECRET, TENANT};
+        let Some(_lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-graph").is_none() {
+            return;
+        }
+        let Some(fake) = FakeMicrosoft::start(&["carol@example.test"]) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let file = dir.path().join("m365.toml");
+        let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(10)).date();
+        std::fs::write(
+            &file,
+            format!(
+                r#"email = "carol@example.test"
+serverType = "graph"
+actorIds = ["this-workstation"]
+
+[graph]
+tenantId = "{TENANT}"
+clientId = "{CLIENT_ID}"
+secretExpires = "{soon}"
+cloud = "global"
+"#
+            ),
+        )
+        .unwrap();
+        let fakes = [("MAILPROOF_GRAPH_LOGIN_URL", fake.base.as_str()), ("MAILPROOF_GRAPH_URL", fake.base.as_str())];
+        let mut env = vec![("MAILPROOF_PASSWORD", SECRET)];
+        env.extend(fakes);
+        let out = with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], "", &env);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let out = mailproof(&data, &["profile", "list"]);
+        let text = stdout(&out);
+        assert!(text.contains("carol@example.test  Graph  in graph.microsoft.com:443"), "{text}");
+        assert!(text.contains(&format!("warning: The client secret expires on {soon} (in 10 days)")), "{text}");
+
+        let out = with_stdin(&data, &["profile", "test", "carol@example.test"], "", &fakes);
+        let (text, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "{text}\n{progress}");
+        assert!(text.contains("Reading and sending through Microsoft Graph passed."), "{text}");
+        assert!(
+            progress.contains("reading: ok   Mailbox folders") && progress.contains("sending: ok   Permission to send"),
+            "{progress}"
+        );
+        for f in std::fs::read_dir(&data).unwrap().flatten() {
+            assert!(!String::from_utf8_lossy(&std::fs::read(f.path()).unwrap()).contains(SECRET), "{:?}", f.path());
+        }
+        assert!(!text.contains(SECRET) && !progress.contains(SECRET));
+    }
+
+    #[test]
     fn a_password_in_the_file_or_no_keyring_is_refused_and_nothing_is_saved() {
         let Some(lab) = Lab::running() else { return };
         let dir = tempfile::tempdir().unwrap();
