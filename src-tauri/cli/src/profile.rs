@@ -4,7 +4,9 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 
-use mailproof_core::profiles::{self, EmailProfile, ProfileDraft, ProfileError, Side, STEP_TIMEOUT};
+use mailproof_core::profiles::{
+    self, EmailProfile, IncomingServer, OutgoingServer, ProfileDraft, ProfileError, Side, STEP_TIMEOUT,
+};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::{paths, Store};
 use mailproof_mail::diagnose::StepStatus;
@@ -59,8 +61,18 @@ pub fn read_password() -> Result<Secret, String> {
 
 pub fn add(file: &Path) -> CliResult {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut draft: ProfileDraft =
-        toml::from_str(&text).map_err(|e| format!("{} is not a valid profile file: {e}", file.display()))?;
+    let invalid = |e: &dyn std::fmt::Display| format!("{} is not a valid profile file: {e}", file.display());
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(&e))?;
+    // A Microsoft 365 profile names no servers and no account (they are Graph's, and the mailbox); a file that
+    // leaves them out gets empty ones, which validation explains for the profiles that need them.
+    for (key, empty) in [
+        ("username", toml::Value::String(String::new())),
+        ("incoming", toml::Value::try_from(IncomingServer::default()).map_err(|e| invalid(&e))?),
+        ("outgoing", toml::Value::try_from(OutgoingServer::default()).map_err(|e| invalid(&e))?),
+    ] {
+        table.entry(key).or_insert(empty);
+    }
+    let mut draft: ProfileDraft = table.try_into().map_err(|e| invalid(&e))?;
     if draft.password.is_some() {
         return Err(format!(
             "{} holds a password. Keep passwords out of files: remove it, and pipe it on standard input or set {PASSWORD_ENV}.",

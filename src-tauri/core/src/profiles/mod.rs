@@ -324,16 +324,13 @@ pub struct ProfileDraft {
     pub zone_id: Option<String>,
     pub actor_ids: Vec<String>,
     /// Not needed for a Graph profile (its account is the mailbox).
-    #[serde(default)]
     pub username: String,
     /// Required for a new profile. When editing, `None` keeps the stored password. A Graph profile's client
     /// secret.
     #[serde(default)]
     pub password: Option<Secret>,
     /// Ignored for a Graph profile: its servers are Graph's endpoint.
-    #[serde(default)]
     pub incoming: IncomingServer,
-    #[serde(default)]
     pub outgoing: OutgoingServer,
     /// Required for a Graph profile.
     #[serde(default)]

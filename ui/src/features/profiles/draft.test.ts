@@ -93,3 +93,15 @@ describe("offered sign-in methods", () => {
     expect(offeredMethods(["ntlm"])).toEqual({ plain: false, ntlm: true });
   });
 });
+
+describe("a Microsoft 365 draft", () => {
+  it("skips the server steps both ways and counts the days left on its secret", async () => {
+    const { stepAfter, daysUntil, stepsOf } = await import("./draft");
+    expect(stepsOf("graph")).toEqual([0, 1, 4, 5]);
+    expect(stepAfter("graph", 1, 1)).toBe(4);
+    expect(stepAfter("graph", 4, -1)).toBe(1);
+    expect(stepAfter("imap", 1, 1)).toBe(2);
+    expect(daysUntil("2026-12-20", new Date("2026-12-02T23:30:00Z"))).toBe(18);
+    expect(daysUntil("20/12/2026")).toBeNull();
+  });
+});

@@ -16,7 +16,7 @@ export type StepIndex = 0 | 1 | 2 | 3 | 4 | 5;
 /** Which draft fields each step edits; a step's Next is blocked by errors in its own fields only. */
 const stepFields: Record<number, string[]> = {
   0: ["email", "serverType", "zoneId", "actorIds"],
-  1: ["username", "password"],
+  1: ["username", "password", "graph", "graph."],
   2: ["incoming."],
   3: ["outgoing."],
 };
@@ -28,6 +28,35 @@ export function issuesOfStep(findings: Findings, step: number, kind: "errors" | 
 
 export function issuesOf(findings: Findings | null, field: string): string[] {
   return findings ? findings.errors.filter((i) => i.field === field).map((i) => i.message) : [];
+}
+
+/** The steps a draft goes through: a Microsoft 365 profile has no servers to enter. */
+export function stepsOf(serverType: ServerType): number[] {
+  return serverType === "graph" ? [0, 1, 4, 5] : [0, 1, 2, 3, 4, 5];
+}
+
+/** The step after (or before) `step` for this kind of profile. */
+export function stepAfter(serverType: ServerType, step: number, delta: 1 | -1): number {
+  const order = stepsOf(serverType);
+  const at = order.indexOf(step);
+  return order[Math.min(order.length - 1, Math.max(0, (at < 0 ? 0 : at) + delta))];
+}
+
+/** The names of the steps a Microsoft 365 profile shows. */
+export const graphStepNames: Record<number, string> = { 0: "Address and type", 1: "App registration", 4: "Test", 5: "Save" };
+
+/** A new Microsoft 365 app registration: the global cloud, everything else to enter. */
+export function emptyGraph(): NonNullable<ProfileDraft["graph"]> {
+  return { tenantId: "", clientId: "", secretExpires: "", cloud: "global" };
+}
+
+/** Days until `expires` (YYYY-MM-DD) from `today`, or null when it is not a date. */
+export function daysUntil(expires: string, today: Date = new Date()): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(expires.trim());
+  if (!m) return null;
+  const end = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  const start = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate());
+  return Math.round((end - start) / 86_400_000);
 }
 
 export function emptyDraft(): ProfileDraft {
@@ -43,6 +72,7 @@ export function emptyDraft(): ProfileDraft {
     // Encryption off by default, as in the reference product; the wizard warns while a password would cross in
     // clear text, and discovery usually fills in the server's own choice.
     outgoing: { host: "", port: 587, security: "none", requiresAuth: true, auth: "plain", pinnedSha256: null },
+    graph: null,
   };
 }
 
@@ -90,6 +120,7 @@ export function draftOf(p: {
   username: string;
   incoming: ProfileDraft["incoming"];
   outgoing: ProfileDraft["outgoing"];
+  graph?: ProfileDraft["graph"];
 }): ProfileDraft {
   return {
     email: p.email,
@@ -101,6 +132,7 @@ export function draftOf(p: {
     password: null,
     incoming: { ...p.incoming },
     outgoing: { ...p.outgoing },
+    graph: p.graph ? { ...p.graph } : null,
   };
 }
 

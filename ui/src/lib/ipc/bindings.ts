@@ -565,6 +565,22 @@ export type Check = { name: string; ok: boolean;
  * What was found, or why it failed and what to do.
  */
 detail: string }
+/**
+ * Which Microsoft cloud the tenant lives in: it decides where to sign in and where Graph is.
+ */
+export type Cloud = "global" | 
+/**
+ * US Government GCC High.
+ */
+"usGovHigh" | 
+/**
+ * US Government DoD.
+ */
+"usGovDod" | 
+/**
+ * Microsoft 365 operated by 21Vianet (China).
+ */
+"china"
 export type Diagnosis = { 
 /**
  * What was tested, as people name it: "IMAP", "POP3", "SMTP", "Microsoft Graph".
@@ -607,7 +623,15 @@ export type EmailProfile = { id: string; email: string; serverType: ServerType; 
 /**
  * `None` means "All zones".
  */
-zoneId: string | null; zoneName: string | null; username: string; incoming: IncomingServer; outgoing: OutgoingServer; actors: ProfileActor[]; createdAt: string; updatedAt: string }
+zoneId: string | null; zoneName: string | null; username: string; incoming: IncomingServer; outgoing: OutgoingServer; 
+/**
+ * A Microsoft 365 profile's app registration; `None` for IMAP and POP3.
+ */
+graph: GraphSettings | null; 
+/**
+ * Something to tell the user about the profile now (a client secret about to expire), in words.
+ */
+secretNotice: string | null; actors: ProfileActor[]; createdAt: string; updatedAt: string }
 export type EmailRule = { name: string; 
 /**
  * A regular expression (Rust `regex` syntax); case-insensitive.
@@ -709,6 +733,23 @@ diagnostic: string | null; remoteMta: string | null }
  */
 export type FieldIssue = { field: string; message: string }
 export type Findings = { errors: FieldIssue[]; warnings: FieldIssue[] }
+/**
+ * A Microsoft 365 mailbox's app registration in Entra ID. The client secret is the profile's secret in the OS
+ * keyring, never here.
+ */
+export type GraphSettings = { 
+/**
+ * The directory (tenant) ID: a GUID, or one of the tenant's verified domains.
+ */
+tenantId: string; 
+/**
+ * The application (client) ID, a GUID.
+ */
+clientId: string; 
+/**
+ * The day the client secret expires, `YYYY-MM-DD`, as the Entra admin centre shows it.
+ */
+secretExpires: string; cloud: Cloud }
 export type HintProtocol = "imap" | "pop3" | "smtp"
 export type HintSecurity = "none" | "startTls" | "tls"
 /**
@@ -874,11 +915,24 @@ export type ProfileDiagnosis = { incoming: Diagnosis; outgoing: Diagnosis; ok: b
 /**
  * What the wizard, the edit form or `mailproof profile add` hands in. Nothing is stored until it validates.
  */
-export type ProfileDraft = { email: string; serverType: ServerType; manualVerification?: boolean; zoneId?: string | null; actorIds: string[]; username: string; 
+export type ProfileDraft = { email: string; serverType: ServerType; manualVerification?: boolean; zoneId?: string | null; actorIds: string[]; 
 /**
- * Required for a new profile. When editing, `None` keeps the stored password.
+ * Not needed for a Graph profile (its account is the mailbox).
  */
-password?: Secret | null; incoming: IncomingServer; outgoing: OutgoingServer }
+username: string; 
+/**
+ * Required for a new profile. When editing, `None` keeps the stored password. A Graph profile's client
+ * secret.
+ */
+password?: Secret | null; 
+/**
+ * Ignored for a Graph profile: its servers are Graph's endpoint.
+ */
+incoming: IncomingServer; outgoing: OutgoingServer; 
+/**
+ * Required for a Graph profile.
+ */
+graph?: GraphSettings | null }
 /**
  * The copy of the message that arrived.
  */
@@ -971,7 +1025,7 @@ ntlm: boolean }
  */
 export type ServerType = "imap" | "pop3" | 
 /**
- * Microsoft 365 through the Graph API: not built yet.
+ * Microsoft 365 through the Graph API.
  */
 "graph" | 
 /**
