@@ -1,0 +1,154 @@
+// A Microsoft 365 profile in the real app, against the fake identity platform and Graph (tests/fakes) in front
+// of the lab: the wizard's Graph path with its live test, the secret's expiry warning in the table, verification
+// from the table, and a job to it that shows Detected for the copy the gateway filed to Junk Email.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Session, readLab, startDriver } from "./webdriver.mjs";
+
+const app = process.env.MAILPROOF_APP;
+const labEnv = process.env.MAILPROOF_LAB_ENV;
+const cli = process.env.MAILPROOF_CLI ?? (app && join(dirname(app), "mailproof"));
+const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
+mkdirSync(shots, { recursive: true });
+const here = dirname(fileURLToPath(import.meta.url));
+
+const TENANT = "7d3c6a4e-1f0b-4c55-9a8e-2b6f0c9d1e42";
+const CLIENT_ID = "5e8f2a1c-93b4-4d7e-a6c0-f1b2d3e4a5c6";
+const SECRET = "Xq8~e2e.fake-Graph_secret-value-9876543210";
+
+const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
+
+/** Starts the fake for erin's mailbox; resolves with it and its base URL. */
+async function startFake(dir) {
+  const config = join(dir, "fake.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      tenant: TENANT,
+      apps: [{ clientId: CLIENT_ID, secrets: [{ value: SECRET, expires: "2099-12-31T00:00:00Z" }] }],
+      mailboxes: [{ address: "erin@example.test" }],
+    }),
+  );
+  const fake = spawn("python3", [join(here, "../fakes/microsoft365.py"), "--lab-env", labEnv, "--config", config, "--exit-with-stdin"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const base = await new Promise((resolve, reject) => {
+    fake.stdout.once("data", (d) => resolve(String(d).trim().replace("listening on ", "")));
+    fake.once("exit", (code) => reject(new Error(`the fake exited (${code})`)));
+  });
+  return { fake, base };
+}
+
+describe("a Microsoft 365 profile through Graph", { skip }, () => {
+  let session;
+  let driver;
+  let lab;
+  let fake;
+  let dataDir;
+
+  before(async () => {
+    lab = readLab(labEnv);
+    dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-m365-"));
+    const started = await startFake(dataDir);
+    fake = started.fake;
+    const env = { ...process.env, MAILPROOF_DATA_DIR: dataDir, MAILPROOF_GRAPH_LOGIN_URL: started.base, MAILPROOF_GRAPH_URL: started.base };
+    // Mailproof's sender and the IMAP source profile, set up headless as a scheduled setup would.
+    const run = (args, input) => execFileSync(cli, args, { env, input, stdio: ["pipe", "pipe", "pipe"] });
+    const sender = join(dataDir, "sender.toml");
+    writeFileSync(
+      sender,
+      `host = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\nsecurity = "startTls"\nrequiresAuth = true\n` +
+        `auth = "plain"\nusername = "verifier@example.test"\nfromAddress = "verifier@example.test"\n`,
+    );
+    run(["sender", "set", "--file", sender], lab.LAB_PASSWORD_VERIFIER);
+    const alice = join(dataDir, "alice.toml");
+    writeFileSync(
+      alice,
+      `email = "alice@example.test"\nserverType = "imap"\nactorIds = ["this-workstation"]\n` +
+        `username = "alice@example.test"\n[incoming]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_IMAPS_PORT}\n` +
+        `security = "tls"\nauth = "plain"\n[outgoing]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\n` +
+        `security = "startTls"\nrequiresAuth = true\nauth = "plain"\n`,
+    );
+    run(["profile", "add", "--file", alice], lab.LAB_PASSWORD_ALICE);
+    run(["profile", "verify", "alice@example.test", "--ca", lab.LAB_CA, "--wait", "20"]);
+    driver = await startDriver(env, join(shots, "driver-m365.log"));
+    session = await Session.start(driver.base, app);
+  });
+
+  after(async () => {
+    await session?.quit().catch(() => {});
+    await driver?.stop();
+    fake?.kill();
+  });
+
+  const click = async (css, opts) => session.click(await session.waitFor(css, opts));
+  const input = (name) => session.waitFor(`[data-wizard] [name="${name}"]`);
+  const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
+
+  it("adds erin's mailbox with the Graph path, warns of the secret's expiry, verifies it and detects Junk Email", async () => {
+    await click('[data-nav="settings"]');
+    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
+    await click('[data-action="save-ca"]');
+    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+
+    await click('[data-nav="profiles"]');
+    await click('[data-action="add-profile"]');
+    await session.type(await input("email"), "erin@example.test");
+    await click('[data-wizard] input[name="serverType"][value="graph"]');
+    await click('[data-action="next"]');
+    await session.waitFor('[data-step="1"] [data-graph-howto]', { text: "Mail.ReadWrite" });
+    // The secret's ID (a GUID) instead of its value is caught before anything is tried.
+    await session.type(await input("graph-tenant"), TENANT);
+    await session.type(await input("graph-client"), CLIENT_ID);
+    await session.type(await input("password"), "0b6f1c1e-aaaa-bbbb-cccc-000000000000");
+    const soon = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    await session.execute(
+      `const i = document.querySelector('[name="graph-secret-expires"]'); i.value = arguments[0]; i.dispatchEvent(new Event("input", { bubbles: true }));`,
+      soon,
+    );
+    await click('[data-action="next"]');
+    await session.waitFor('[data-field-error="password"]', { text: "the secret's ID" });
+    await session.type(await input("password"), SECRET);
+    await session.waitFor("[data-secret-days]", { text: "expires in 10 days" });
+    await shoot("m365-app-registration");
+    await click('[data-action="next"]');
+
+    await session.waitFor('[data-step="4"]');
+    await session.waitFor('[data-diagnosis-result="ok"]', { text: "through Microsoft Graph passed", timeoutMs: 20000 });
+    await session.waitFor('[data-side="incoming"]', { text: "Mailbox folders" });
+    await session.waitFor('[data-side="outgoing"]', { text: "Mail.Send is granted" });
+    await shoot("m365-test");
+    await click('[data-action="next"]');
+    await session.waitFor("[data-summary]", { text: "Microsoft 365 (Graph API)" });
+    await click('[data-action="save"]');
+
+    const row = '[data-table="profiles"] tr[data-profile="erin@example.test"]';
+    await session.waitFor(row, { text: "Microsoft 365" });
+    await session.waitFor(`${row} [data-secret-notice]`, { text: `expires on ${soon} (in 10 days)` });
+    await click(`${row} [data-action="verify"]`);
+    await session.waitFor(`${row} [data-account-status]`, { text: "Verified", timeoutMs: 30000 });
+    await shoot("m365-profiles");
+
+    await click('[data-nav="actions"]');
+    await click('[data-action="A100-002"] input[type="checkbox"]');
+    await click('select[name="source"] option', { text: "alice@example.test" });
+    await click('input[name="destination"][value="erin@example.test"]');
+    await session.type(await session.waitFor('[name="timeout"]'), "10");
+    await click("[data-start-job]");
+    await session.waitFor("[data-finished]", { timeoutMs: 60000 });
+    await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Detected" });
+    await click("[data-finished] a");
+    await click('[data-group="0"] [data-expand="A100-002"]');
+    await session.waitFor('[data-group="0"] [data-evidence]', { text: "Junk Email" });
+    await shoot("m365-results");
+
+    // Nothing the app wrote holds the secret.
+    const db = execFileSync("sh", ["-c", `cat "${dataDir}"/mailproof.db* 2>/dev/null || true`], { maxBuffer: 64 * 1024 * 1024 });
+    assert.ok(!db.includes(Buffer.from(SECRET)), "the database does not hold the client secret");
+  });
+});
