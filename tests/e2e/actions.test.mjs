@@ -3,11 +3,12 @@
 // heidi: held → Prevented when the wait runs out), watch it run, open its results, expand an action and read its
 // hop table and Message-ID.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setUpWithCli } from "./headless.mjs";
 import { Session, answerSaveDialog, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
@@ -24,35 +25,10 @@ describe("email actions against the lab", { skip }, () => {
   let lab;
   let dataDir;
 
-  /** Profiles set up and verified with the headless command, as a scheduled setup would. */
-  function setUpProfiles(users) {
-    const env = { ...process.env, MAILPROOF_DATA_DIR: dataDir };
-    const run = (args, input) => execFileSync(cli, args, { env, input, stdio: ["pipe", "pipe", "pipe"] });
-    const sender = join(dataDir, "sender.toml");
-    writeFileSync(
-      sender,
-      `host = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\nsecurity = "startTls"\nrequiresAuth = true\n` +
-        `auth = "plain"\nusername = "verifier@example.test"\nfromAddress = "verifier@example.test"\n`,
-    );
-    run(["sender", "set", "--file", sender], lab.LAB_PASSWORD_VERIFIER);
-    for (const user of users) {
-      const file = join(dataDir, `${user}.toml`);
-      writeFileSync(
-        file,
-        `email = "${user}@example.test"\nserverType = "imap"\nactorIds = ["this-workstation"]\n` +
-          `username = "${user}@example.test"\n[incoming]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_IMAPS_PORT}\n` +
-          `security = "tls"\nauth = "plain"\n[outgoing]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\n` +
-          `security = "startTls"\nrequiresAuth = true\nauth = "plain"\n`,
-      );
-      run(["profile", "add", "--file", file], lab[`LAB_PASSWORD_${user.toUpperCase()}`]);
-      run(["profile", "verify", `${user}@example.test`, "--ca", lab.LAB_CA, "--wait", "20"]);
-    }
-  }
-
   before(async () => {
     lab = readLab(labEnv);
     dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-actions-"));
-    setUpProfiles(["alice", "bob", "frank", "erin", "heidi"]);
+    setUpWithCli(cli, { ...process.env, MAILPROOF_DATA_DIR: dataDir }, lab, ["alice", "bob", "frank", "erin", "heidi"]);
     driver = await startDriver({ ...process.env, MAILPROOF_DATA_DIR: dataDir }, join(shots, "driver-actions.log"));
     session = await Session.start(driver.base, app);
   });

@@ -10,11 +10,9 @@ use mailproof_core::jobs::{
     interrupted_jobs, resume_interrupted, run_job, JobError, JobSpec, JobStatus, JobTiming, RunOptions, RuntimeParams,
     Verdict,
 };
-use mailproof_core::profiles::{save_profile, AuthMethod, EmailProfile, Security, ServerType};
+use mailproof_core::profiles::{save_profile, EmailProfile, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
-use mailproof_core::verification::{
-    save_sender, sender_password_key, verify_profile, EmailSender, EmailTiming, VerifyRun,
-};
+use mailproof_core::verification::{verify_profile, EmailTiming, VerifyRun};
 use mailproof_core::{Cancel, Clock, Store, SystemClock};
 use mailproof_tests::{real_keyring, Lab};
 
@@ -36,18 +34,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("mailproof.db"), now()).unwrap();
         // The lab gateway lets the verification sender through its per-recipient policy.
-        let sender = EmailSender {
-            host: lab.host(),
-            port: lab.port("LAB_SUBMISSION_PORT").into(),
-            security: Security::StartTls,
-            requires_auth: true,
-            auth: AuthMethod::Plain,
-            username: "verifier@example.test".into(),
-            from_address: "verifier@example.test".into(),
-            pinned_sha256: None,
-        };
-        save_sender(&store, &sender, now()).unwrap();
-        keyring.persist(&sender_password_key(), &Secret::new(lab.password("verifier"))).unwrap();
+        lab.use_as_sender("verifier", &store, &keyring);
         World { _dir: dir, store, keyring, lab }
     }
 

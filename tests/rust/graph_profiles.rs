@@ -11,13 +11,9 @@ use std::time::Duration;
 use mailproof_core::actions::Selection;
 use mailproof_core::jobs::{run_job, JobError, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
 use mailproof_core::profiles::clients::{GRAPH_ENV, GRAPH_LOGIN_ENV};
-use mailproof_core::profiles::{
-    save_profile, test_connection, AuthMethod, Cloud, EmailProfile, GraphSettings, Security, ServerType,
-};
+use mailproof_core::profiles::{save_profile, test_connection, Cloud, EmailProfile, GraphSettings, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
-use mailproof_core::verification::{
-    save_sender, sender_password_key, verify_profile, EmailSender, EmailTiming, VerifyRun,
-};
+use mailproof_core::verification::{verify_profile, EmailTiming, VerifyRun};
 use mailproof_core::{Cancel, FixedClock, SharedClock, Store};
 use mailproof_tests::microsoft::{FakeMicrosoft, CLIENT_ID, SECRET, TENANT};
 use mailproof_tests::{real_keyring, Lab};
@@ -52,18 +48,7 @@ impl World {
     fn new(lab: Lab, keyring: Keyring) -> World {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(&dir.path().join("mailproof.db"), now()).unwrap();
-        let sender = EmailSender {
-            host: lab.host(),
-            port: lab.port("LAB_SUBMISSION_PORT").into(),
-            security: Security::StartTls,
-            requires_auth: true,
-            auth: AuthMethod::Plain,
-            username: "verifier@example.test".into(),
-            from_address: "verifier@example.test".into(),
-            pinned_sha256: None,
-        };
-        save_sender(&store, &sender, now()).unwrap();
-        keyring.persist(&sender_password_key(), &Secret::new(lab.password("verifier"))).unwrap();
+        lab.use_as_sender("verifier", &store, &keyring);
         World { dir, store, keyring, lab }
     }
 

@@ -105,6 +105,27 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Makes `user` Mailproof's sender in `store` (submission with STARTTLS and Plain sign-in), its lab password
+    /// in `keyring`: what verification mails come from.
+    pub fn use_as_sender(&self, user: &str, store: &mailproof_core::Store, keyring: &mailproof_core::secrets::Keyring) {
+        use mailproof_core::profiles::{AuthMethod, Security};
+        use mailproof_core::verification::{save_sender, sender_password_key, EmailSender};
+        let sender = EmailSender {
+            host: self.host(),
+            port: self.port("LAB_SUBMISSION_PORT").into(),
+            security: Security::StartTls,
+            requires_auth: true,
+            auth: AuthMethod::Plain,
+            username: format!("{user}@example.test"),
+            from_address: format!("{user}@example.test"),
+            pinned_sha256: None,
+        };
+        save_sender(store, &sender, time::OffsetDateTime::now_utc()).unwrap();
+        keyring.persist(&sender_password_key(), &mailproof_core::secrets::Secret::new(self.password(user))).unwrap();
+    }
+}
+
 /// A keyring under `service` that has just proven it works, or `None` (a skip, or a failure under
 /// `MAILPROOF_REQUIRE_REAL=1`) when no Secret Service is reachable.
 pub fn real_keyring(service: &str) -> Option<mailproof_core::secrets::Keyring> {

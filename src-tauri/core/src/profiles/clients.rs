@@ -8,7 +8,7 @@ use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, MailboxConfig, Password};
 
-use super::{normalize_fingerprint, AuthMethod, EmailProfile};
+use super::{normalize_fingerprint, AuthMethod, EmailProfile, GraphSettings};
 use crate::secrets::Secret;
 
 /// How long one network exchange with a profile's server may take.
@@ -74,9 +74,13 @@ pub fn graph_endpoints(cloud: Cloud) -> Endpoints {
 
 /// A Microsoft 365 profile's mailbox through Graph, with its client secret; `None` for other profiles.
 pub fn graph_config(profile: &EmailProfile, secret: &Secret) -> Option<GraphConfig> {
-    let g = profile.graph.as_ref()?;
-    let mut c = GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(secret.expose()), &profile.email, g.cloud);
+    Some(graph_config_of(profile.graph.as_ref()?, &profile.email, secret, CLIENT_TIMEOUT))
+}
+
+/// The mailbox `email` through the app registration `g`, each request limited to `timeout`.
+pub fn graph_config_of(g: &GraphSettings, email: &str, secret: &Secret, timeout: Duration) -> GraphConfig {
+    let mut c = GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(secret.expose()), email, g.cloud);
     c.endpoints = graph_endpoints(g.cloud);
-    c.timeout = CLIENT_TIMEOUT;
-    Some(c)
+    c.timeout = timeout;
+    c
 }

@@ -6,12 +6,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use mailproof_mail::diagnose::{diagnose, Diagnosis, Protocol, Step, Target};
-use mailproof_mail::graph::{diagnose_graph, GraphConfig};
+use mailproof_mail::graph::diagnose_graph;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, Password};
 use serde::Serialize;
 
-use super::clients::graph_endpoints;
+use super::clients::graph_config_of;
 use super::{normalize_fingerprint, AuthMethod, ProfileDraft, ServerType};
 use crate::secrets::Secret;
 
@@ -54,10 +54,7 @@ pub async fn test_connection(
 ) -> ProfileDiagnosis {
     if let (ServerType::Graph, Some(g)) = (draft.server_type, &draft.graph) {
         // Reading and sending a Microsoft 365 mailbox both go through Graph: one sign-in, both sides' steps.
-        let mut config =
-            GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(password.expose()), &draft.email, g.cloud);
-        config.endpoints = graph_endpoints(g.cloud);
-        config.timeout = timeout;
+        let config = graph_config_of(g, draft.email.trim(), password, timeout);
         let mut report = |sending: bool, step: &Step| {
             on_step(StepEvent { side: if sending { Side::Outgoing } else { Side::Incoming }, step: step.clone() })
         };

@@ -160,7 +160,22 @@ pub async fn diagnose(target: &Target, on_step: &mut (dyn FnMut(&Step) + Send)) 
     }
 }
 
-fn millis(since: Instant) -> u32 {
+impl Step {
+    /// A step that began at `began` and ends now.
+    pub(crate) fn timed(
+        kind: StepKind,
+        title: &str,
+        status: StepStatus,
+        detail: String,
+        hint: Option<String>,
+        began: Instant,
+    ) -> Step {
+        Step { kind, title: title.to_owned(), status, detail, hint, millis: millis(began) }
+    }
+}
+
+/// Milliseconds since `since`, as a diagnosis reports them.
+pub(crate) fn millis(since: Instant) -> u32 {
     since.elapsed().as_millis().min(u32::MAX as u128) as u32
 }
 

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use super::explain::{certificate_problem, dns_hint, explain_tls_failure, is_trust_only, version_name};
 use super::wire::{command_name, ehlo_name, read_reply, read_reply_list, transcript_text};
-use super::{millis, Step, StepKind, StepStatus, Target, TlsReport};
+use super::{Step, StepKind, StepStatus, Target, TlsReport};
 use crate::certificate::describe;
 use crate::dialogue::{Dialogue, DialogueError, TranscriptLine};
 use crate::stream::MailStream;
@@ -45,7 +45,7 @@ impl Run<'_> {
         hint: Option<String>,
         t: Instant,
     ) {
-        let step = Step { kind, title: title.to_owned(), status, detail, hint, millis: millis(t) };
+        let step = Step::timed(kind, title, status, detail, hint, t);
         (self.on_step)(&step);
         self.steps.push(step);
     }

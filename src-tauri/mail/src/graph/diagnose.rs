@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::token::REQUIRED_ROLES;
 use super::{Graph, GraphConfig, GraphError};
-use crate::diagnose::{Diagnosis, Step, StepKind, StepStatus};
+use crate::diagnose::{millis, Diagnosis, Step, StepKind, StepStatus};
 
 /// Both sides of a Graph mailbox's test: reading and sending.
 pub struct GraphDiagnosis {
@@ -33,8 +33,7 @@ impl Recorder<'_> {
         hint: Option<String>,
         t: Instant,
     ) {
-        let millis = t.elapsed().as_millis().min(u32::MAX as u128) as u32;
-        let step = Step { kind, title: title.to_owned(), status, detail, hint, millis };
+        let step = Step::timed(kind, title, status, detail, hint, t);
         (self.on_step)(sending, &step);
         if sending { &mut self.sending } else { &mut self.reading }.push(step);
     }
@@ -171,7 +170,7 @@ pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, 
     }
 
     let transcript = graph.as_ref().map(|g| g.take_transcript()).unwrap_or_default();
-    let millis = started.elapsed().as_millis().min(u32::MAX as u128) as u32;
+    let millis = millis(started);
     let side = |steps: Vec<Step>| Diagnosis {
         service: "Microsoft Graph".into(),
         host: host.clone(),

@@ -67,6 +67,12 @@ impl Cloud {
         Cloud::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
+    /// The scope a client-credentials token for this cloud's Graph asks for: the resource's `.default`, named by
+    /// the cloud's real Graph URL whatever base URL a test points at.
+    fn scope(self) -> String {
+        format!("{}/.default", self.endpoints().graph)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Cloud::Global => "Global",
@@ -84,14 +90,6 @@ pub struct Endpoints {
     pub login: String,
     /// Graph, e.g. `https://graph.microsoft.com`; the API version is added.
     pub graph: String,
-}
-
-impl Endpoints {
-    /// The scope a client-credentials token for this Graph asks for: the resource's `.default`. Always the
-    /// global resource name for the global cloud, whatever base URL a test points at.
-    fn scope(&self, cloud: Cloud) -> String {
-        format!("{}/.default", Cloud::endpoints(cloud).graph)
-    }
 }
 
 /// One mailbox reached through one app registration.

@@ -46,7 +46,7 @@ pub(super) async fn sign_in(http: &reqwest::Client, config: &GraphConfig) -> Res
         ("grant_type", "client_credentials"),
         ("client_id", config.client_id.as_str()),
         ("client_secret", config.secret.expose()),
-        ("scope", &config.endpoints.scope(config.cloud)),
+        ("scope", &config.cloud.scope()),
     ];
     let answer = http
         .post(&url)
