@@ -8,14 +8,17 @@ sendMail, 429 with Retry-After when throttled, and Exchange Online's limit of 4 
 
 Mail is real: sendMail hands the MIME to the lab's Postfix (submission, STARTTLS, as the mailbox's lab user) and
 keeps a copy in the mailbox's "Sent" folder as Exchange keeps one in Sent Items; the mailbox endpoints read the
-lab's Dovecot mailboxes over IMAPS (INBOX is Inbox, Junk is Junk Email, Trash is Deleted Items).
+lab's Dovecot mailboxes over IMAPS (INBOX is Inbox, Junk is Junk Email, Trash is Deleted Items, subfolders are
+child folders, "Recoverable Items/Deletions" is the well-known recoverableitemsdeletions folder — outside the
+mailbox-wide listing, as in Exchange).
 
     python3 tests/fakes/microsoft365.py --lab-env /tmp/lab/lab.env --config fake.json
 
 prints "listening on http://127.0.0.1:PORT" and serves until killed. The config names the tenant, its apps
 (client id, secrets with their expiry, granted roles) and the mailboxes (address → lab user). A control endpoint,
-POST /_fake/control, changes that at run time (revoke consent, expire a secret, throttle the next requests), and
-GET /_fake/log lists every request (method, path, status) for the tests.
+POST /_fake/control, changes that at run time (revoke consent, expire a secret, throttle the next requests, have
+sendMail replace the Message-ID as Exchange may, remove delivered mail as zero-hour auto purge or an
+administrator's soft delete does), and GET /_fake/log lists every request (method, path, status) for the tests.
 """
 
 import argparse
@@ -41,7 +44,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 GRAPH_ROLES = ("Mail.Send", "Mail.ReadWrite")
 MAILBOX_CONCURRENCY = 4
 FOLDERS = {"INBOX": "Inbox", "Junk": "Junk Email", "Trash": "Deleted Items", "Sent": "Sent Items"}
-WELL_KNOWN = {"inbox": "INBOX", "junkemail": "Junk", "deleteditems": "Trash", "sentitems": "Sent"}
+RECOVERABLE = "Recoverable Items/Deletions"
+WELL_KNOWN = {"inbox": "INBOX", "junkemail": "Junk", "deleteditems": "Trash", "sentitems": "Sent",
+              "recoverableitemsdeletions": RECOVERABLE}
+
+
+def hidden(name: str) -> bool:
+    """Recoverable Items is outside the mailbox's folder tree and its mailbox-wide message listing."""
+    return name == "Recoverable Items" or name.startswith("Recoverable Items/")
 
 
 def b64url(data: bytes) -> str:
@@ -70,6 +80,10 @@ class State:
         self.max_in_flight = {}
         self.log = []
         self.token_lifetime = int(config.get("tokenLifetime", 3599))
+        self.replace_message_id = set()  # sending mailboxes whose Message-IDs sendMail replaces
+        self.zaps = []  # {"mailbox", "toContains", "to": a well-known folder name or a folder path}
+        self.issued = []  # every access token handed out, for the tests' scans
+        self.headers = {}  # (lab user, folder, UIDVALIDITY, UID) -> the message's header block
 
     def control(self, body: dict):
         with self.lock:
@@ -88,6 +102,10 @@ class State:
                 self.mailboxes[body["policyBlocks"].lower()]["blockedByPolicy"] = True
             if "tokenLifetime" in body:
                 self.token_lifetime = int(body["tokenLifetime"])
+            if "replaceMessageId" in body:
+                self.replace_message_id.add(body["replaceMessageId"].lower())
+            if "zap" in body:
+                self.zaps.append(body["zap"])
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,7 +129,8 @@ class Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(data)
         with self.state.lock:
-            self.state.log.append({"method": self.command, "path": self.path, "status": status})
+            self.state.log.append({"method": self.command, "path": self.path, "status": status,
+                                   "contentLength": self.headers.get("Content-Length")})
 
     def body(self) -> bytes:
         n = int(self.headers.get("Content-Length") or 0)
@@ -144,9 +163,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self, method: str):
         path = urllib.parse.urlsplit(self.path).path
+        if method == "POST" and self.headers.get("Content-Length") is None and "Transfer-Encoding" not in self.headers:
+            # As Graph's front door answers a POST without a length.
+            return self.reply(411, raw=b"<h2>Length Required</h2>", content_type="text/html")
         if path == "/_fake/log" and method == "GET":
             with self.state.lock:
-                return self.reply(200, {"requests": list(self.state.log), "maxInFlight": dict(self.state.max_in_flight)})
+                log = {"requests": list(self.state.log), "maxInFlight": dict(self.state.max_in_flight),
+                       "issuedTokens": list(self.state.issued)}
+            # Outside the lock: reply() takes it to log this request.
+            return self.reply(200, log)
         if path == "/_fake/control" and method == "POST":
             self.state.control(json.loads(self.body() or b"{}"))
             return self.reply(200, {"ok": True})
@@ -190,6 +215,7 @@ class Handler(BaseHTTPRequestHandler):
                           b64url(json.dumps(claims).encode()), b64url(uuid.uuid4().bytes * 8)])
         with st.lock:
             st.tokens[token] = (app["clientId"], roles, exp)
+            st.issued.append(token)
         self.reply(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                          "access_token": token})
 
@@ -255,6 +281,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.graph_error(400, "ErrorInvalidRecipients", "At least one recipient isn't valid., Recipient '' isn't resolved. All recipients must be resolved before a message can be submitted.", rid)
             if "Bcc" in msg:
                 del msg["Bcc"]
+            if box["address"].lower() in self.state.replace_message_id:
+                del msg["Message-ID"]
+                msg["Message-ID"] = f"<{uuid.uuid4().hex.upper()[:32]}@AM0PR01MB1234.eurprd01.prod.exchangelabs.com>"
             raw = msg.as_bytes()
             refused = self.submit(box, rcpts, raw)
             with self.imap(box) as imap:
@@ -267,14 +296,18 @@ class Handler(BaseHTTPRequestHandler):
         if "Mail.ReadWrite" not in roles and "Mail.Read" not in roles:
             self.body()
             return self.graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", rid)
-        m = re.fullmatch(r"/mailFolders(?:/([^/]+))?", rest)
+        m = re.fullmatch(r"/mailFolders(?:/([^/]+))?(/childFolders)?", rest)
         if m and method == "GET":
-            return self.folders(box, m.group(1), headers, rid)
+            return self.folders(box, m.group(1), bool(m.group(2)), headers, rid)
         m = re.fullmatch(r"(?:/mailFolders/([^/]+))?/messages", rest)
         if m and method == "GET":
             return self.messages(box, m.group(1), query, headers, rid)
+        m = re.fullmatch(r"/messages/([^/]+)/permanentDelete", rest)
+        if m and method == "POST":
+            self.body()
+            return self.message(box, "PURGE", urllib.parse.unquote(m.group(1)), False, query, headers, rid)
         m = re.fullmatch(r"/messages/([^/]+)(/\$value)?", rest)
-        if m:
+        if m and method in ("GET", "DELETE"):
             return self.message(box, method, urllib.parse.unquote(m.group(1)), bool(m.group(2)), query, headers, rid)
         self.body()
         self.graph_error(400, "BadRequest", f"Resource not found for the segment '{rest}'.", rid)
@@ -371,25 +404,49 @@ class Handler(BaseHTTPRequestHandler):
                 names.append(m.group("name").decode().strip('"'))
         return names
 
-    def folders(self, box, which, headers, rid):
+    def folders(self, box, which, children, headers, rid):
         with self.imap(box) as imap:
             names = self.list_folders(imap)
             if which:
                 name = self.folder_of(which)
+                if name == RECOVERABLE and name not in names:
+                    imap.create(f'"{RECOVERABLE}"')  # always there in Exchange
+                    names.append(name)
                 if name is None or (name not in names and name != "Sent"):
                     return self.graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.", rid)
-                names = [name]
+            if children:
+                listed = [n for n in names if n.startswith(name + "/") and "/" not in n[len(name) + 1:]]
+            elif which:
+                listed = [name]
+            else:
+                listed = [n for n in names if "/" not in n and not hidden(n)]
             value = []
-            for n in names:
+            for n in listed:
                 typ, data = imap.status(f'"{n}"', "(MESSAGES UNSEEN)")
                 counts = re.findall(rb"(MESSAGES|UNSEEN) (\d+)", data[0] if data and data[0] else b"")
                 c = {k.decode(): int(v) for k, v in counts}
-                value.append({"id": self.folder_id(n), "displayName": FOLDERS.get(n, n), "parentFolderId": self.folder_id(""),
-                              "childFolderCount": 0, "unreadItemCount": c.get("UNSEEN", 0),
-                              "totalItemCount": c.get("MESSAGES", 0), "isHidden": False})
-        if which:
+                parent = n.rsplit("/", 1)[0] if "/" in n else ""
+                kids = sum(1 for o in names if o.startswith(n + "/") and "/" not in o[len(n) + 1:])
+                value.append({"id": self.folder_id(n), "displayName": FOLDERS.get(n, n.rsplit("/", 1)[-1]),
+                              "parentFolderId": self.folder_id(parent), "childFolderCount": kids,
+                              "unreadItemCount": c.get("UNSEEN", 0), "totalItemCount": c.get("MESSAGES", 0),
+                              "isHidden": False})
+        if which and not children:
             return self.reply(200, dict(value[0], **{"@odata.context": "fake"}), headers)
         self.reply(200, {"@odata.context": "fake", "value": value}, headers)
+
+    def zap(self, box, imap):
+        """Removes delivered mail the tests said a defence removes (zero-hour auto purge, an admin's soft
+        delete): moved out of Inbox and Junk Email before any listing can see it there."""
+        for rule in [z for z in self.state.zaps if z["mailbox"].lower() == box["address"].lower()]:
+            target = WELL_KNOWN.get(rule["to"], rule["to"])
+            imap.create(f'"{target}"')
+            for source in ("INBOX", "Junk"):
+                if imap.select(f'"{source}"')[0] != "OK":
+                    continue
+                typ, data = imap.uid("SEARCH", "TO", f'"{rule["toContains"]}"')
+                for uid in (data[0].split() if data and data[0] else []):
+                    imap.uid("MOVE", uid, f'"{target}"')
 
     def messages(self, box, folder, query, headers, rid):
         since, msgid = None, None
@@ -411,7 +468,8 @@ class Handler(BaseHTTPRequestHandler):
         want_headers = "internetMessageHeaders" in query.get("$select", "")
         found = []
         with self.imap(box) as imap:
-            names = [self.folder_of(folder)] if folder else self.list_folders(imap)
+            self.zap(box, imap)
+            names = [self.folder_of(folder)] if folder else [n for n in self.list_folders(imap) if not hidden(n)]
             for name in names:
                 if name is None or imap.select(f'"{name}"', readonly=True)[0] != "OK":
                     continue
@@ -423,10 +481,28 @@ class Handler(BaseHTTPRequestHandler):
                     crit += ["HEADER", "Message-ID", msgid]
                 typ, data = imap.uid("SEARCH", *crit)
                 uids = data[0].split() if data and data[0] else []
-                for uid in uids:
-                    typ, fetched = imap.uid("FETCH", uid, "(INTERNALDATE FLAGS BODY.PEEK[HEADER])")
-                    meta = b"".join(x[0] for x in fetched if isinstance(x, tuple))
-                    head = b"".join(x[1] for x in fetched if isinstance(x, tuple))
+                # Dates and flags of all in one command; headers (which never change for a UID) fetched once.
+                metas = {}
+                if uids:
+                    typ, fetched = imap.uid("FETCH", b",".join(uids).decode(), "(UID INTERNALDATE FLAGS)")
+                    for line in fetched or []:
+                        line = line[0] if isinstance(line, tuple) else line
+                        m = re.search(rb"UID (\d+)", line or b"")
+                        if m:
+                            metas[m.group(1)] = line
+                key = lambda uid: (box["labUser"], name, uidvalidity, uid)
+                with self.state.lock:
+                    missing = [u for u in metas if key(u) not in self.state.headers]
+                if missing:
+                    typ, fetched = imap.uid("FETCH", b",".join(missing).decode(), "(UID BODY.PEEK[HEADER])")
+                    for x in fetched or []:
+                        m = re.search(rb"UID (\d+)", x[0]) if isinstance(x, tuple) else None
+                        if m:
+                            with self.state.lock:
+                                self.state.headers[key(m.group(1))] = x[1]
+                for uid, meta in metas.items():
+                    with self.state.lock:
+                        head = self.state.headers.get(key(uid), b"")
                     when = imaplib.Internaldate2tuple(meta)
                     received = datetime.fromtimestamp(time.mktime(when), timezone.utc) if when else datetime.now(timezone.utc)
                     received_text = received.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -466,6 +542,13 @@ class Handler(BaseHTTPRequestHandler):
         with self.imap(box) as imap:
             if imap.select(f'"{name}"', readonly=(method == "GET"))[0] != "OK" or imap.response("UIDVALIDITY")[1][0].decode() != uidvalidity:
                 return missing()
+            if method == "PURGE":
+                # permanentDelete: to the Purges folder, out of every listing.
+                typ, _ = imap.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+                if typ != "OK":
+                    return missing()
+                imap.expunge()
+                return self.reply(204, headers=headers)
             if method == "DELETE":
                 # Graph's DELETE moves the message to Deleted Items.
                 typ, _ = imap.uid("MOVE", uid, "Trash") if name != "Trash" else imap.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
@@ -497,7 +580,8 @@ def main():
             lab[k] = v.strip('"')
     config = json.load(open(args.config))
     for m in config["mailboxes"]:
-        user = m.setdefault("labUser", m["address"])
+        # A sub-address (bob+tag@) is its own Graph mailbox here, read from and sent as the lab user's.
+        user = m.setdefault("labUser", re.sub(r"\+[^@]*@", "@", m["address"]))
         m.setdefault("labPassword", lab[f"LAB_PASSWORD_{user.split('@')[0].upper()}"])
     Handler.state = State(lab, config)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

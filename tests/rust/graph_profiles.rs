@@ -13,6 +13,7 @@ use mailproof_core::jobs::{run_job, JobError, JobSpec, JobTiming, RunOptions, Ru
 use mailproof_core::profiles::clients::{GRAPH_ENV, GRAPH_LOGIN_ENV};
 use mailproof_core::profiles::{save_profile, test_connection, Cloud, EmailProfile, GraphSettings, ServerType};
 use mailproof_core::secrets::{Keyring, Secret};
+use mailproof_core::tracking::{self, TrackQuery, TrackStatus};
 use mailproof_core::verification::{verify_profile, EmailTiming, VerifyRun};
 use mailproof_core::{Cancel, FixedClock, SharedClock, Store};
 use mailproof_tests::microsoft::{FakeMicrosoft, CLIENT_ID, SECRET, TENANT};
@@ -20,6 +21,9 @@ use mailproof_tests::{real_keyring, Lab};
 
 const SERVICE: &str = "dev.mailproof.desktop.tests.graph";
 const USERS: [&str; 10] = ["alice", "bob", "carol", "dan", "erin", "frank", "grace", "heidi", "ivan", "judy"];
+/// Sub-addresses the fake serves as mailboxes of their own (the lab delivers them to the user's mailbox): what
+/// the fake does to their mail is theirs alone, whatever the other tests of this binary do meanwhile.
+const OWN_BOXES: [&str; 4] = ["bob+removed", "bob+purged", "bob+sorted", "alice+renamed"];
 
 fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
@@ -29,7 +33,7 @@ fn now() -> time::OffsetDateTime {
 fn fake() -> &'static FakeMicrosoft {
     static FAKE: OnceLock<FakeMicrosoft> = OnceLock::new();
     FAKE.get_or_init(|| {
-        let boxes: Vec<String> = USERS.iter().map(|u| format!("{u}@example.test")).collect();
+        let boxes: Vec<String> = USERS.iter().chain(&OWN_BOXES).map(|u| format!("{u}@example.test")).collect();
         let fake = FakeMicrosoft::start(&boxes.iter().map(String::as_str).collect::<Vec<_>>()).expect("the lab runs");
         std::env::set_var(GRAPH_LOGIN_ENV, &fake.base);
         std::env::set_var(GRAPH_ENV, &fake.base);
@@ -216,4 +220,110 @@ async fn an_expired_secret_refuses_a_job_with_the_fix() {
     assert!(matches!(&e, JobError::SecretExpired { email, .. } if email == "bob@example.test"), "{e:?}");
     assert!(e.to_string().contains("Certificates & secrets"), "{e}");
     assert!(w.store.list_jobs().unwrap().is_empty(), "no job was created");
+}
+
+#[tokio::test]
+async fn mail_removed_after_delivery_is_prevented_and_child_folders_are_watched() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.removed")) else { return };
+    let fake = fake();
+    let w = World::new(lab, keyring);
+    let source = w.verified("alice", false).await;
+    let mut dests = Vec::new();
+    for u in ["bob+removed", "bob+purged", "bob+sorted"] {
+        dests.push(w.verified(u, true).await);
+    }
+    // As zero-hour auto purge or an administrator's soft delete would, once the mail is in: to Deleted Items, to
+    // Recoverable Items, and (an inbox rule's doing, no defence) to a child folder of Inbox.
+    for (mailbox, to) in
+        [("bob+removed", "deleteditems"), ("bob+purged", "recoverableitemsdeletions"), ("bob+sorted", "INBOX/Sorted")]
+    {
+        let address = format!("{mailbox}@example.test");
+        fake.control(serde_json::json!({ "zap": { "mailbox": address, "toContains": address, "to": to } })).await;
+    }
+    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 12), &w.options(), &Cancel::default(), &|_| {})
+        .await
+        .unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
+    for (user, folder) in [("bob+removed", "Deleted Items"), ("bob+purged", "Recoverable Items/")] {
+        let a = by(user);
+        let reason = a.reason.clone().unwrap_or_default();
+        assert_eq!((a.verdict, a.cause.as_deref()), (Some(Verdict::Prevented), Some("removed")), "{user}: {reason}");
+        assert!(reason.starts_with("Removed after delivery: found in") && reason.contains(folder), "{reason}");
+    }
+    let sorted = by("bob+sorted");
+    assert_eq!(sorted.verdict, Some(Verdict::Missed), "{:?}", sorted.reason);
+    assert_eq!(sorted.evidence.as_ref().unwrap().received.as_ref().unwrap().folder, "Inbox/Sorted");
+    // The message log says where the removed copy was found.
+    let removed = tracking::query(
+        &w.store,
+        &TrackQuery { recipient: "bob+removed@example.test".into(), page_size: 10, ..Default::default() },
+    )
+    .unwrap();
+    let row = removed.rows.iter().find(|r| r.job_id.as_deref() == Some(job.as_str())).expect("tracked");
+    assert_eq!(row.status, TrackStatus::Deleted);
+    // Mailproof's own clean-up deletes for good (permanentDelete, a POST with an empty body), not to Deleted Items.
+    let log = fake.log().await;
+    let purges: Vec<_> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/permanentDelete"))
+        .collect();
+    assert!(!purges.is_empty(), "verification mail was cleaned up");
+    assert!(purges.iter().all(|r| r["status"] == 204 && r["contentLength"] == "0"), "{purges:?}");
+}
+
+#[tokio::test]
+async fn the_message_id_exchange_kept_is_evidence_and_tracked_and_no_secret_or_token_is_written_anywhere() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.renamed")) else { return };
+    let fake = fake();
+    let w = World::new(lab, keyring);
+    let source = w.verified("alice+renamed", true).await;
+    let dests = [w.verified("bob", false).await, w.verified("frank", false).await];
+    fake.control(serde_json::json!({ "replaceMessageId": "alice+renamed@example.test" })).await;
+    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
+        .await
+        .unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    check(&report, &[("bob", Verdict::Missed, "clean"), ("frank", Verdict::Prevented, "bounced")], "renamed");
+    let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
+    let ev = bob.evidence.as_ref().unwrap();
+    let kept = ev.sent_message_id.clone().expect("Exchange's Message-ID read back from Sent Items");
+    assert!(kept != ev.message_id && kept.ends_with("@AM0PR01MB1234.eurprd01.prod.exchangelabs.com"), "{kept}");
+    assert!(ev.transcript.iter().any(|l| l.starts_with("Sent Items holds the copy")), "{:?}", ev.transcript);
+    // Searching the message log by the Message-ID the gateways saw finds the message, with both in its history.
+    let found =
+        tracking::query(&w.store, &TrackQuery { message_id: kept.clone(), page_size: 10, ..Default::default() })
+            .unwrap();
+    assert_eq!(found.rows.len(), 1, "{found:?}");
+    let (_, history) = tracking::history(&w.store, found.rows[0].id).unwrap().expect("its history");
+    assert!(history.iter().any(|e| e.detail.contains(&ev.message_id) && e.detail.contains(&kept)), "{history:?}");
+
+    // No secret and no access token in the database, its journal, the exports, or what the app's IPC returns.
+    let tokens: Vec<String> =
+        fake.log().await["issuedTokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
+    assert!(!tokens.is_empty());
+    let mut needles: Vec<String> = vec![SECRET.to_owned()];
+    // A token's signature part alone would do as well as the whole.
+    needles.extend(tokens.iter().flat_map(|t| [t.clone(), t.rsplit('.').next().unwrap().to_owned()]));
+    let mut written: Vec<(String, Vec<u8>)> = Vec::new();
+    for file in std::fs::read_dir(w.dir.path()).unwrap().flatten() {
+        written.push((file.path().display().to_string(), std::fs::read(file.path()).unwrap()));
+    }
+    let csv = w.dir.path().join("tracking.csv");
+    tracking::export_csv_to(&w.store, &TrackQuery::default(), &csv).unwrap();
+    written.push(("tracking export".into(), std::fs::read(&csv).unwrap()));
+    written.push(("job export (CSV)".into(), mailproof_core::jobs::export::to_csv(&report).into_bytes()));
+    written.push(("job export (JSON)".into(), mailproof_core::jobs::export::to_json(&report).into_bytes()));
+    written.push(("the job report over IPC".into(), serde_json::to_vec(&report).unwrap()));
+    written.push(("the profile over IPC".into(), serde_json::to_vec(&w.store.list_profiles().unwrap()).unwrap()));
+    for (what, bytes) in &written {
+        let text = String::from_utf8_lossy(bytes);
+        for n in &needles {
+            assert!(!text.contains(n.as_str()), "{what} holds a secret or token");
+        }
+    }
 }

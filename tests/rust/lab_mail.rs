@@ -240,7 +240,8 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     assert!(found.contains(&big_raw.unwrap()), "the large message, byte for byte");
     assert!(found.contains(&small_raw.unwrap()), "the small message, byte for byte");
 
-    // Folders other than INBOX and Junk are asked less often, but asked: a message a rule files into Trash is found.
+    // Folders other than INBOX and Junk are asked less often, but asked: a message moved into Trash is found, and
+    // known for where it is.
     let (filed, filed_id) = message("alice@example.test", "carol@example.test", "filed by a rule");
     let mut session = imap::connect(&config).await.unwrap();
     session.append("Trash", None, None, filed.formatted()).await.unwrap();
@@ -251,6 +252,7 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     }
     assert_eq!(seen.len(), 1, "found once, within ten looks");
     assert_eq!(seen[0].folder, "Trash");
+    assert!(seen[0].removed && !seen[0].junk, "the trash (\\Trash) holds mail removed after delivery");
     assert!(String::from_utf8_lossy(&seen[0].raw).contains(&filed_id));
     watcher.close().await;
 }

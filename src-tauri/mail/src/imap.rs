@@ -104,15 +104,17 @@ pub async fn fetch_raw(session: &mut Session, uid: u32) -> Result<Option<Vec<u8>
     Ok(fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec)))
 }
 
-/// A selectable mailbox and whether the server marks it as the junk folder.
+/// A selectable mailbox and whether the server marks it as the junk folder or the trash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
     pub name: String,
     pub junk: bool,
+    /// Where deleted mail goes: a message found here was removed after it was delivered.
+    pub removed: bool,
 }
 
 /// Every selectable mailbox. A folder is junk when the server says so (RFC 6154 `\Junk`) or, failing that,
-/// when it is named Junk or Spam.
+/// when it is named Junk or Spam; the trash likewise (`\Trash`, or Trash, Deleted Items, Deleted Messages, Bin).
 pub async fn folders(session: &mut Session) -> Result<Vec<Folder>, ImapError> {
     use async_imap::imap_proto::NameAttribute;
     let names: Vec<_> = session
@@ -126,9 +128,14 @@ pub async fn folders(session: &mut Session) -> Result<Vec<Folder>, ImapError> {
         .iter()
         .filter(|n| !n.attributes().iter().any(|a| matches!(a, NameAttribute::NoSelect)))
         .map(|n| {
-            let by_flag = n.attributes().iter().any(|a| matches!(a, NameAttribute::Junk));
+            let flagged = |want: &NameAttribute| n.attributes().iter().any(|a| a == want);
             let leaf = n.name().rsplit(['/', '.']).next().unwrap_or(n.name()).to_ascii_lowercase();
-            Folder { name: n.name().to_owned(), junk: by_flag || leaf == "junk" || leaf == "spam" }
+            Folder {
+                name: n.name().to_owned(),
+                junk: flagged(&NameAttribute::Junk) || leaf == "junk" || leaf == "spam",
+                removed: flagged(&NameAttribute::Trash)
+                    || ["trash", "deleted items", "deleted messages", "bin"].contains(&leaf.as_str()),
+            }
         })
         .collect();
     // INBOX first: it is where mail is expected.

@@ -91,6 +91,8 @@ pub struct Accepted {
     pub text: String,
     /// The queue id when the reply names one (Postfix `queued as X`, Exchange `<id> Queued mail for delivery`).
     pub queue_id: Option<String>,
+    /// The Message-ID the message left with, where the service says (Exchange's Sent Items copy); SMTP never does.
+    pub message_id: Option<String>,
 }
 
 /// One message's result and the conversation that produced it, `C:`/`S:` lines.
@@ -222,7 +224,7 @@ impl Session {
         self.d.send_data(data).await.map_err(|e| broke(Stage::EndOfData, e))?;
         let reply = expect(&mut self.d, 250, Stage::EndOfData).await?;
         let text = reply.iter().map(|l| l.get(4..).unwrap_or("")).collect::<Vec<_>>().join(" ");
-        Ok(Accepted { code: 250, queue_id: queue_id(&text), text })
+        Ok(Accepted { code: 250, queue_id: queue_id(&text), text, message_id: None })
     }
 
     /// Ends the session politely.

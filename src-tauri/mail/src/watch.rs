@@ -18,6 +18,9 @@ pub struct Arrived {
     pub folder: String,
     /// The folder is the junk folder.
     pub junk: bool,
+    /// The folder is where deleted mail goes (Trash, Deleted Items, Recoverable Items): the copy was removed
+    /// after it was delivered.
+    pub removed: bool,
     /// IMAP UID, or the POP3 message number at the time it was read.
     pub uid: u32,
     /// POP3 UIDL, for deleting later.
@@ -258,7 +261,7 @@ impl ImapWatcher {
                 .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
             let mut highest = from.max(uid_next) - 1;
             let mut wanted_uids = Vec::new();
-            let junk = self.folders[i].folder.junk;
+            let (junk, removed) = (self.folders[i].folder.junk, self.folders[i].folder.removed);
             for f in &new {
                 let Some(uid) = f.uid.filter(|uid| *uid >= from) else { continue };
                 highest = highest.max(uid);
@@ -269,7 +272,7 @@ impl ImapWatcher {
                 let text = f.text().unwrap_or_default();
                 if f.size.is_some_and(|size| (header.len() + text.len()) as u64 >= u64::from(size)) {
                     let raw = [header, text].concat();
-                    found.push(Arrived { folder: name.clone(), junk, uid, uidl: None, raw });
+                    found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
                 } else {
                     wanted_uids.push(uid);
                 }
@@ -288,7 +291,7 @@ impl ImapWatcher {
                 for f in &fetched {
                     let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
                     let raw = body[..body.len().min(MAX_FETCH)].to_vec();
-                    found.push(Arrived { folder: name.clone(), junk, uid, uidl: None, raw });
+                    found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
                 }
             }
             self.folders[i].next_uid = highest + 1;
@@ -396,7 +399,14 @@ impl Pop3Watcher {
             if wanted(&head) {
                 let mut raw = pop.retr(n).await?;
                 raw.truncate(MAX_FETCH);
-                found.push(Arrived { folder: "INBOX".into(), junk: false, uid: n, uidl: Some(uidl), raw });
+                found.push(Arrived {
+                    folder: "INBOX".into(),
+                    junk: false,
+                    removed: false,
+                    uid: n,
+                    uidl: Some(uidl),
+                    raw,
+                });
             }
         }
         pop.quit().await?;

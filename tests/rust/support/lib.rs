@@ -63,8 +63,9 @@ impl Lab {
         PathBuf::from(self.var("LAB_CA"))
     }
 
-    /// The lab password of `user` (alice, bob or carol).
+    /// The lab password of `user` (alice, bob …); a sub-address (`bob+tag`) is its user's mailbox.
     pub fn password(&self, user: &str) -> String {
+        let user = user.split('+').next().unwrap_or(user);
         self.var(&format!("LAB_PASSWORD_{}", user.to_uppercase())).to_owned()
     }
 

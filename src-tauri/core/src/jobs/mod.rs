@@ -104,6 +104,8 @@ pub enum Cause {
     Rejected,
     Bounced,
     Modified,
+    /// Found where deleted mail goes: taken out of the mailbox after delivery.
+    Removed,
     NotDelivered,
     Junk,
     Tagged,
@@ -119,6 +121,7 @@ impl Cause {
             Cause::Rejected => "rejected",
             Cause::Bounced => "bounced",
             Cause::Modified => "modified",
+            Cause::Removed => "removed",
             Cause::NotDelivered => "notDelivered",
             Cause::Junk => "junk",
             Cause::Tagged => "tagged",
@@ -250,6 +253,9 @@ pub struct Evidence {
     pub to: String,
     pub subject: String,
     pub message_id: String,
+    /// The Message-ID the message left with when its service replaced ours (Exchange's Sent Items copy says).
+    #[serde(default)]
+    pub sent_message_id: Option<String>,
     pub token: String,
     /// The SMTP conversation, `C:`/`S:` lines, credentials removed.
     pub transcript: Vec<String>,

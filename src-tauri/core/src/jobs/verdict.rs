@@ -85,11 +85,40 @@ pub fn not_delivered(wait_secs: u32) -> Decision {
     }
 }
 
-/// The message arrived: modified → Prevented; flagged → Detected; untouched → Missed.
-pub fn arrived(sent: &SentShape, got: &Analysis, folder: &str, junk: bool) -> Decision {
+/// Where a received copy was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filed<'a> {
+    pub folder: &'a str,
+    /// The junk folder.
+    pub junk: bool,
+    /// Where deleted mail goes (Trash, Deleted Items, Recoverable Items).
+    pub removed: bool,
+}
+
+impl<'a> Filed<'a> {
+    /// An ordinary folder.
+    pub fn in_folder(folder: &'a str) -> Self {
+        Filed { folder, junk: false, removed: false }
+    }
+}
+
+/// The message arrived: removed after delivery or modified → Prevented; flagged → Detected; untouched → Missed.
+pub fn arrived(sent: &SentShape, got: &Analysis, filed: Filed) -> Decision {
+    let Filed { folder, junk, removed } = filed;
     let changes = changes(sent, got);
     let flags = flags(sent, got, folder, junk);
-    let (verdict, cause, reason) = if !changes.is_empty() {
+    let (verdict, cause, reason) = if removed {
+        let also =
+            if changes.is_empty() { String::new() } else { format!(" It was also modified: {}.", changes.join("; ")) };
+        (
+            Verdict::Prevented,
+            Cause::Removed,
+            format!(
+                "Removed after delivery: found in {folder}, where deleted mail goes — a defence (or someone with access \
+                 to the mailbox) took it out of the folder it was delivered to.{also}"
+            ),
+        )
+    } else if !changes.is_empty() {
         (Verdict::Prevented, Cause::Modified, format!("Modified in transit: {}.", changes.join("; ")))
     } else if !flags.is_empty() {
         let cause = if junk {
@@ -219,29 +248,44 @@ mod tests {
         let payload = vec![];
         let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
 
-        let d = arrived(&sent, &got("", &[("a.zip", "h1")], "hi"), "INBOX", false);
+        let d = arrived(&sent, &got("", &[("a.zip", "h1")], "hi"), Filed::in_folder("INBOX"));
         assert_eq!((d.verdict, d.cause), (Verdict::Missed, Cause::Clean), "{d:?}");
 
-        let d = arrived(&sent, &got("", &[("a.zip", "h1")], "hi"), "Junk", true);
+        let d =
+            arrived(&sent, &got("", &[("a.zip", "h1")], "hi"), Filed { folder: "Junk", junk: true, removed: false });
         assert_eq!((d.verdict, d.cause), (Verdict::Detected, Cause::Junk));
 
-        let d = arrived(&sent, &got("X-Spam-Flag: YES\r\n", &[("a.zip", "h1")], "hi"), "INBOX", false);
+        let d = arrived(&sent, &got("X-Spam-Flag: YES\r\n", &[("a.zip", "h1")], "hi"), Filed::in_folder("INBOX"));
         assert_eq!((d.verdict, d.cause), (Verdict::Detected, Cause::Flagged));
 
         let mut tagged = got("", &[("a.zip", "h1")], "hi");
         tagged.subject = Some("[SUSPICIOUS] [MP-x] T".into());
-        let d = arrived(&sent, &tagged, "INBOX", false);
+        let d = arrived(&sent, &tagged, Filed::in_folder("INBOX"));
         assert_eq!((d.verdict, d.cause), (Verdict::Detected, Cause::Tagged));
         assert!(d.reason.contains("[SUSPICIOUS]"), "{}", d.reason);
 
-        let d = arrived(&sent, &got("", &[], "hi"), "INBOX", false);
+        let d = arrived(&sent, &got("", &[], "hi"), Filed::in_folder("INBOX"));
         assert_eq!((d.verdict, d.cause), (Verdict::Prevented, Cause::Modified));
         assert!(d.reason.contains("attachment a.zip removed"), "{}", d.reason);
 
-        let d = arrived(&sent, &got("", &[("a.zip", "other")], "hi"), "INBOX", false);
+        let d = arrived(&sent, &got("", &[("a.zip", "other")], "hi"), Filed::in_folder("INBOX"));
         assert!(d.reason.contains("replaced"), "{}", d.reason);
-        let d = arrived(&sent, &got("", &[("a.zip.txt", "h1")], "hi"), "INBOX", false);
+        let d = arrived(&sent, &got("", &[("a.zip.txt", "h1")], "hi"), Filed::in_folder("INBOX"));
         assert!(d.reason.contains("renamed to a.zip.txt"), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_copy_found_where_deleted_mail_goes_was_removed_after_delivery() {
+        let parts = [part(None, "b")];
+        let payload = vec![];
+        let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
+        let trash = Filed { folder: "Deleted Items", junk: false, removed: true };
+        let d = arrived(&sent, &got("", &[], "hi"), trash);
+        assert_eq!((d.verdict, d.cause), (Verdict::Prevented, Cause::Removed), "{d:?}");
+        assert!(d.reason.starts_with("Removed after delivery: found in Deleted Items"), "{}", d.reason);
+        // Removed wins over flags: the defence acted after flagging it.
+        let d = arrived(&sent, &got("X-Spam-Flag: YES\r\n", &[], "hi"), trash);
+        assert_eq!(d.cause, Cause::Removed);
     }
 
     #[test]
@@ -249,9 +293,9 @@ mod tests {
         let parts = [part(None, "b")];
         let payload = vec!["http://test.example/p".to_owned()];
         let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
-        let d = arrived(&sent, &got("", &[], "go to http://test.example/p now"), "INBOX", false);
+        let d = arrived(&sent, &got("", &[], "go to http://test.example/p now"), Filed::in_folder("INBOX"));
         assert_eq!(d.verdict, Verdict::Missed);
-        let d = arrived(&sent, &got("", &[], "go to https://safe.example/r?u=1 now"), "INBOX", false);
+        let d = arrived(&sent, &got("", &[], "go to https://safe.example/r?u=1 now"), Filed::in_folder("INBOX"));
         assert_eq!(d.verdict, Verdict::Prevented);
         assert!(d.reason.contains("rewritten to https://safe.example/r?u=1"), "{}", d.reason);
     }

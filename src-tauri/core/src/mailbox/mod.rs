@@ -17,6 +17,7 @@ mod smtp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mailproof_mail::graph::GraphConfig;
@@ -53,6 +54,11 @@ pub trait Watch: Send {
     fn delete<'a>(&'a mut self, found: &'a [Arrived]) -> BoxFuture<'a, Result<(), String>>;
     /// Wakes when the server pushes a change (IMAP IDLE); `None` when only looking sees changes.
     fn changes(&self) -> Option<Arc<Notify>>;
+    /// The shortest time between the beginnings of two looks: a service that counts requests against a budget
+    /// asks for one; servers on a connection of their own do not.
+    fn pace(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Ends the watch politely.
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }

@@ -116,7 +116,8 @@ pub async fn watch_for(mut w: Box<dyn Watch>, subject: &str, timing: &EmailTimin
     let started = Instant::now();
     let changes: Vec<_> = w.changes().into_iter().collect();
     // Mail usually lands within milliseconds: look again soon, then back off to the configured interval.
-    let mut interval = Duration::from_millis(20).min(timing.poll());
+    // A service with a request budget sets the shortest interval.
+    let mut interval = Duration::from_millis(20).min(timing.poll()).max(w.pace());
     let outcome = loop {
         let mut wanted = |header: &[u8]| String::from_utf8_lossy(header).contains(subject);
         match w.look(&mut wanted).await {
@@ -137,7 +138,7 @@ pub async fn watch_for(mut w: Box<dyn Watch>, subject: &str, timing: &EmailTimin
             break Outcome::not_found(timing);
         }
         wait_for_change(interval.min(timing.wait().saturating_sub(started.elapsed())), &changes).await;
-        interval = (interval * 2).min(timing.poll());
+        interval = (interval * 2).min(timing.poll()).max(w.pace());
     };
     w.close().await;
     outcome

@@ -544,6 +544,14 @@ impl Store {
         Ok(())
     }
 
+    /// The Message-ID a tracked message travelled with, when its mail service replaced the one Mailproof set
+    /// (Exchange may): searches by Message-ID then find what the gateways logged.
+    pub fn track_message_id(&self, message: i64, message_id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE tracked_messages SET message_id = ?2 WHERE id = ?1", params![message, message_id])?;
+        Ok(())
+    }
+
     /// Inserts many tracked messages at once, each with one event of its status, in one transaction: for
     /// benchmarks and tests that need a big log.
     pub fn seed_tracked(&self, rows: &mut dyn Iterator<Item = SeedTracked>) -> Result<u64, StoreError> {

@@ -1,7 +1,7 @@
 //! One mailbox's Graph client: requests with a deadline each, the token renewed on a 401, throttling waited out as
 //! Graph asks, four requests at most in flight, and a transcript of the exchange without any token.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -18,12 +18,21 @@ const LONGEST_SINGLE_WAIT: Duration = Duration::from_secs(60);
 /// When a 429 or 503 names no Retry-After.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// Transcript lines kept at most between two takes (a watch that nobody reads does not grow without end).
+const MAX_TRANSCRIPT: usize = 2000;
+
+/// A handle on one mailbox's Graph client. Handles made with [`Graph::handle`] share the token, the request gate
+/// and the throttling count, and each keeps a transcript of its own requests: concurrent sends each get theirs.
 pub struct Graph {
+    shared: Arc<Shared>,
     config: GraphConfig,
+    transcript: Mutex<Vec<String>>,
+}
+
+struct Shared {
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<Token>>,
     gate: Semaphore,
-    transcript: Mutex<Vec<String>>,
     throttled_for: Mutex<Duration>,
 }
 
@@ -43,14 +52,18 @@ impl Graph {
             .user_agent(concat!("Mailproof/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| GraphError::Network { host: config.endpoints.graph.clone(), detail: e.to_string() })?;
-        Ok(Graph {
-            config,
+        let shared = Shared {
             http,
             token: tokio::sync::Mutex::new(None),
             gate: Semaphore::new(MAILBOX_CONCURRENCY),
-            transcript: Mutex::new(Vec::new()),
             throttled_for: Mutex::new(Duration::ZERO),
-        })
+        };
+        Ok(Graph { shared: Arc::new(shared), config, transcript: Mutex::new(Vec::new()) })
+    }
+
+    /// Another handle on the same client, with an empty transcript of its own.
+    pub fn handle(&self) -> Graph {
+        Graph { shared: Arc::clone(&self.shared), config: self.config.clone(), transcript: Mutex::new(Vec::new()) }
     }
 
     pub fn config(&self) -> &GraphConfig {
@@ -59,8 +72,8 @@ impl Graph {
 
     /// Signs in afresh and checks that the token carries Mail.Send and Mail.ReadWrite. Returns its roles.
     pub async fn sign_in(&self) -> Result<Vec<String>, GraphError> {
-        let mut slot = self.token.lock().await;
-        let token = sign_in(&self.http, &self.config).await?;
+        let mut slot = self.shared.token.lock().await;
+        let token = sign_in(&self.shared.http, &self.config).await?;
         self.note(format!(
             "POST {}/{}/oauth2/v2.0/token → 200 (signed in as the app)",
             self.login_host(),
@@ -76,9 +89,9 @@ impl Graph {
 
     /// A valid access token: the cached one, or a new one when it is due for renewal or `renew`.
     async fn bearer(&self, renew: bool) -> Result<String, GraphError> {
-        let mut slot = self.token.lock().await;
+        let mut slot = self.shared.token.lock().await;
         if renew || !slot.as_ref().is_some_and(Token::fresh) {
-            let token = sign_in(&self.http, &self.config).await?;
+            let token = sign_in(&self.shared.http, &self.config).await?;
             self.note(format!(
                 "POST {}/{}/oauth2/v2.0/token → 200 ({})",
                 self.login_host(),
@@ -126,11 +139,16 @@ impl Graph {
         let mut renewed = false;
         let mut waited = Duration::ZERO;
         loop {
-            let permit = self.gate.acquire().await.expect("the gate is never closed");
+            let permit = self.shared.gate.acquire().await.expect("the gate is never closed");
             let token = self.bearer(false).await?;
-            let mut request = self.http.request(method.clone(), &url).timeout(self.config.timeout).bearer_auth(token);
+            let mut request =
+                self.shared.http.request(method.clone(), &url).timeout(self.config.timeout).bearer_auth(token);
             if let Some((content_type, bytes)) = &body {
                 request = request.header(reqwest::header::CONTENT_TYPE, *content_type).body(bytes.clone());
+            } else if method == Method::POST {
+                // An action without parameters (permanentDelete): Graph's front door answers 411 to a POST that
+                // does not say its length, and an empty body alone goes out without one.
+                request = request.header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());
             }
             let answer = request
                 .send()
@@ -167,7 +185,7 @@ impl Graph {
                         });
                     }
                     waited += wait;
-                    *self.throttled_for.lock().expect("not poisoned") += wait;
+                    *self.shared.throttled_for.lock().expect("not poisoned") += wait;
                     self.note(format!(
                         "{method} {shown} → {status}{id}: throttled; waiting {} s as Graph asks",
                         wait.as_secs()
@@ -183,7 +201,11 @@ impl Graph {
     }
 
     fn note(&self, line: String) {
-        self.transcript.lock().expect("not poisoned").push(line);
+        let mut t = self.transcript.lock().expect("not poisoned");
+        if t.len() >= MAX_TRANSCRIPT {
+            t.drain(..MAX_TRANSCRIPT / 2);
+        }
+        t.push(line);
     }
 
     /// The exchange since the last call, one line per request: method, path, status, request id, waits.
@@ -191,9 +213,9 @@ impl Graph {
         std::mem::take(&mut *self.transcript.lock().expect("not poisoned"))
     }
 
-    /// How long this client has waited out throttling in all.
+    /// How long this client (every handle) has waited out throttling in all.
     pub fn throttled_for(&self) -> Duration {
-        *self.throttled_for.lock().expect("not poisoned")
+        *self.shared.throttled_for.lock().expect("not poisoned")
     }
 }
 

@@ -39,6 +39,11 @@ pub enum GraphError {
 
 impl GraphError {
     /// A setup problem (credentials, consent, policy, mailbox): retrying will not help.
+    /// The message is no longer where a listing said (moved or deleted since): the next listing shows where it is.
+    pub fn item_gone(&self) -> bool {
+        matches!(self, GraphError::Refused { status: 404, detail, .. } if detail.starts_with("ErrorItemNotFound"))
+    }
+
     pub fn is_setup(&self) -> bool {
         matches!(
             self,

@@ -17,6 +17,9 @@ pub const MAX_MIME: usize = 40 * 1024 * 1024;
 const MAX_JSON: usize = 16 * 1024 * 1024;
 /// Pages of a listing followed at most (100 messages each).
 const MAX_PAGES: usize = 50;
+/// Folders read at most when walking a mailbox's tree, and how deep.
+pub const MAX_FOLDERS: usize = 1000;
+const MAX_DEPTH: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,6 +29,11 @@ pub struct Folder {
     pub display_name: String,
     #[serde(default)]
     pub total_item_count: u64,
+    #[serde(default)]
+    pub child_folder_count: u64,
+    /// Its place in the tree, `Inbox/Phishing` (filled in by [`Graph::folder_tree`]; the display name otherwise).
+    #[serde(skip)]
+    pub path: String,
 }
 
 /// A message as a listing gives it.
@@ -85,7 +93,38 @@ impl Graph {
     /// The mailbox's top-level folders.
     pub async fn folders(&self) -> Result<Vec<Folder>, GraphError> {
         let path = self.user_path(&format!("/mailFolders?{}", query(&[("$top", "100")])));
-        self.all_pages("reading the mailbox's folders", path).await
+        let mut out: Vec<Folder> = self.all_pages("reading the mailbox's folders", path).await?;
+        for f in &mut out {
+            f.path = f.display_name.clone();
+        }
+        Ok(out)
+    }
+
+    /// Every folder of the mailbox, parents before their children, each with its path (at most [`MAX_FOLDERS`],
+    /// ten levels deep).
+    pub async fn folder_tree(&self) -> Result<Vec<Folder>, GraphError> {
+        let mut out = self.folders().await?;
+        let mut next = 0;
+        let mut depth_of = vec![0; out.len()];
+        while next < out.len() && out.len() < MAX_FOLDERS {
+            let (parent, depth) = (out[next].clone(), depth_of[next]);
+            next += 1;
+            if parent.child_folder_count == 0 || depth + 1 >= MAX_DEPTH {
+                continue;
+            }
+            let path = self.user_path(&format!(
+                "/mailFolders/{}/childFolders?{}",
+                escape(&parent.id),
+                query(&[("$top", "100")])
+            ));
+            let children: Vec<Folder> = self.all_pages("reading the mailbox's folders", path).await?;
+            for mut child in children.into_iter().take(MAX_FOLDERS - out.len()) {
+                child.path = format!("{}/{}", parent.path, child.display_name);
+                out.push(child);
+                depth_of.push(depth + 1);
+            }
+        }
+        Ok(out)
     }
 
     /// A well-known folder (`inbox`, `junkemail`, `deleteditems`, `sentitems`, …).
@@ -93,7 +132,9 @@ impl Graph {
         let what = format!("reading the folder {name}");
         let path = self.user_path(&format!("/mailFolders/{}", escape(name)));
         let answer = self.call(&what, Method::GET, &path, None, MAX_JSON).await?;
-        json(&what, &answer.body)
+        let mut folder: Folder = json(&what, &answer.body)?;
+        folder.path = folder.display_name.clone();
+        Ok(folder)
     }
 
     /// Sends `raw` (a whole MIME message) through Exchange Online, as the mailbox: its recipients are the
@@ -145,8 +186,20 @@ impl Graph {
         Ok(self.call("reading a message", Method::GET, &path, None, MAX_MIME).await?.body)
     }
 
-    /// Deletes a message (Exchange moves it to Deleted Items).
+    /// The copy Exchange saved in Sent Items of a message sent at or after `since` whose subject holds `token`:
+    /// its Message-ID is the one Exchange kept. `None` while it is not there yet.
+    pub async fn sent_copy(&self, since: OffsetDateTime, token: &str) -> Result<Option<MessageMeta>, GraphError> {
+        let listed = self.received_since(since, Some("sentitems"), false).await?;
+        Ok(listed.into_iter().find(|m| m.subject.as_deref().is_some_and(|s| s.contains(token))))
+    }
+
+    /// Deletes a message for good where the cloud offers it (`permanentDelete`: to the Purges folder, out of the
+    /// user's sight), else as Outlook does (to Deleted Items).
     pub async fn delete(&self, id: &str) -> Result<(), GraphError> {
+        if self.config().cloud.permanent_delete() {
+            let path = self.user_path(&format!("/messages/{}/permanentDelete", escape(id)));
+            return self.call("deleting a message", Method::POST, &path, None, MAX_JSON).await.map(drop);
+        }
         let path = self.user_path(&format!("/messages/{}", escape(id)));
         self.call("deleting a message", Method::DELETE, &path, None, MAX_JSON).await.map(drop)
     }

@@ -22,7 +22,7 @@ use crate::Password;
 pub use client::Graph;
 pub use diagnose::{diagnose_graph, GraphDiagnosis};
 pub use error::GraphError;
-pub use mail::{Folder, Header, MessageMeta, SentMail, MAX_MIME};
+pub use mail::{Folder, Header, MessageMeta, SentMail, MAX_FOLDERS, MAX_MIME};
 pub use token::{roles_of, REQUIRED_ROLES};
 
 /// Which Microsoft cloud the tenant lives in: it decides where to sign in and where Graph is.
@@ -71,6 +71,11 @@ impl Cloud {
     /// the cloud's real Graph URL whatever base URL a test points at.
     fn scope(self) -> String {
         format!("{}/.default", self.endpoints().graph)
+    }
+
+    /// Graph's `permanentDelete` is offered here (the global service only, as of 2026).
+    pub fn permanent_delete(self) -> bool {
+        self == Cloud::Global
     }
 
     pub fn label(self) -> &'static str {

@@ -698,7 +698,11 @@ export type EventKind = "queued" |
 /**
  * Everything an analyst needs to see why an action ended as it did.
  */
-export type Evidence = { envelopeFrom: string; fromHeader: string; to: string; subject: string; messageId: string; token: string; 
+export type Evidence = { envelopeFrom: string; fromHeader: string; to: string; subject: string; messageId: string; 
+/**
+ * The Message-ID the message left with when its service replaced ours (Exchange's Sent Items copy says).
+ */
+sentMessageId?: string | null; token: string; 
 /**
  * The SMTP conversation, `C:`/`S:` lines, credentials removed.
  */

@@ -59,7 +59,7 @@ pub(super) fn judge_arrival(job: &JobCtx, mut p: Pending, a: Arrived) -> Result<
         parts: &p.evidence.sent_parts,
         body_payload: &p.evidence.body_payload,
     };
-    let d = verdict::arrived(&sent, &got, &a.folder, a.junk);
+    let d = verdict::arrived(&sent, &got, verdict::Filed { folder: &a.folder, junk: a.junk, removed: a.removed });
     let delivered_at = got
         .hops
         .iter()
@@ -83,6 +83,7 @@ pub(super) fn judge_arrival(job: &JobCtx, mut p: Pending, a: Arrived) -> Result<
     let status = match d.cause {
         Cause::Modified => TrackStatus::Modified,
         Cause::Junk => TrackStatus::DeliveredToJunk,
+        Cause::Removed => TrackStatus::Deleted,
         _ => TrackStatus::Delivered,
     };
     job.store.track_event(
@@ -91,7 +92,8 @@ pub(super) fn judge_arrival(job: &JobCtx, mut p: Pending, a: Arrived) -> Result<
         EventKind::reaching(status),
         Some(status),
         &format!(
-            "Delivered to {}{}",
+            "{} {}{}",
+            if a.removed { "Removed after delivery: found in" } else { "Delivered to" },
             a.folder,
             if d.changes.is_empty() { String::new() } else { format!(": {}", d.changes.join("; ")) }
         ),

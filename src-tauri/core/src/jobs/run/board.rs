@@ -188,7 +188,14 @@ mod tests {
     }
 
     fn copy() -> Arrived {
-        Arrived { folder: "INBOX".into(), junk: false, uid: 1, uidl: None, raw: b"Subject: x\r\n\r\n".to_vec() }
+        Arrived {
+            folder: "INBOX".into(),
+            junk: false,
+            removed: false,
+            uid: 1,
+            uidl: None,
+            raw: b"Subject: x\r\n\r\n".to_vec(),
+        }
     }
 
     fn board(tokens: &[&str]) -> Board<Item> {

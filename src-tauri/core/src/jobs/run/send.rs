@@ -108,6 +108,23 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
             Ok(accepted) => {
                 evidence.smtp_reply = Some(format!("{} {}", accepted.code, accepted.text));
                 evidence.queue_id = accepted.queue_id.clone();
+                // Exchange writes it with its angle brackets; Mailproof keeps Message-IDs bare.
+                let replaced = accepted
+                    .message_id
+                    .map(|kept| kept.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+                    .filter(|kept| *kept != composed.message_id);
+                if let Some(kept) = &replaced {
+                    job.store.track_message_id(tracked, kept)?;
+                    job.store.track_event(
+                        tracked,
+                        job.clock.now_millis(),
+                        EventKind::Sent,
+                        None,
+                        &format!("The mail service replaced the Message-ID {} with {kept}", composed.message_id),
+                        None,
+                    )?;
+                }
+                evidence.sent_message_id = replaced;
                 job.store.action_watching(row_id, &job.clock.now_text(), &evidence)?;
                 let qid = accepted.queue_id.as_deref().map(|q| format!(", queue id {q}")).unwrap_or_default();
                 job.store.track_event(

@@ -36,6 +36,8 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Watched
     let poll = Duration::from_millis(job.spec.timing.poll_millis.max(20).into());
     let changes: Vec<_> = mailboxes.iter().filter_map(|m| m.watch.changes()).collect();
     let mut interval = FAST_LOOK;
+    // When each mailbox may be looked at next: a service with a request budget (Graph) sets a pace.
+    let mut next_look: Vec<Option<std::time::Instant>> = vec![None; mailboxes.len()];
     loop {
         if lock(board).done() {
             return Ok(());
@@ -59,7 +61,11 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Watched
         };
         // Every mailbox that can hold something awaited is looked at, all at once: a look takes as long as the
         // slowest mailbox's, however many the job has.
-        let looks = mailboxes.iter_mut().filter_map(|m| {
+        let now = job.clock.instant();
+        let looks = mailboxes.iter_mut().zip(next_look.iter_mut()).filter_map(|(m, next)| {
+            if next.is_some_and(|at| now < at) {
+                return None;
+            }
             let copies = m.copies && open.values().any(|dest| *dest == m.profile_id);
             let bounces = m.bounces && !open.is_empty();
             let open = &open;
@@ -67,6 +73,9 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Watched
                 (copies && tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains_key(*t)))
                     || (bounces && looks_like_bounce(header))
             };
+            if copies || bounces {
+                *next = Some(now + m.watch.pace());
+            }
             (copies || bounces).then_some(async move {
                 let found = m.watch.look(&mut wanted).await;
                 (&*m, found)
