@@ -1,0 +1,46 @@
+//! RFC 3464 delivery status blocks: one group per recipient, typed fields.
+
+use super::words::unfold_lines;
+use super::{Bounce, FailedRecipient};
+
+pub(super) fn parse_dsn(block: &str) -> Bounce {
+    let mut groups: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for line in unfold_lines(block) {
+        if line.trim().is_empty() {
+            if !groups.last().is_some_and(Vec::is_empty) {
+                groups.push(Vec::new());
+            }
+            continue;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            groups.last_mut().expect("never empty").push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let field = |g: &Vec<(String, String)>, name: &str| g.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let typed = |v: Option<String>| v.map(|v| v.split_once(';').map(|(_, a)| a.trim().to_owned()).unwrap_or(v));
+    let reporting_mta = groups.first().and_then(|g| typed(field(g, "reporting-mta")));
+    let recipients: Vec<FailedRecipient> = groups
+        .iter()
+        .filter_map(|g| {
+            let address = typed(field(g, "final-recipient").or_else(|| field(g, "original-recipient")))?;
+            Some(FailedRecipient {
+                address: address.trim_matches(['<', '>']).to_owned(),
+                action: field(g, "action").map(|a| a.to_ascii_lowercase()),
+                status: field(g, "status").map(|s| s.split_whitespace().next().unwrap_or("").to_owned()),
+                diagnostic: typed(field(g, "diagnostic-code")),
+                remote_mta: typed(field(g, "remote-mta")),
+            })
+        })
+        .collect();
+    let permanent = recipients
+        .iter()
+        .any(|r| r.action.as_deref() == Some("failed") || r.status.as_deref().is_some_and(|s| s.starts_with('5')));
+    Bounce {
+        format: "RFC 3464 DSN".into(),
+        permanent,
+        recipients,
+        reporting_mta,
+        original_message_id: None,
+        original_subject: None,
+    }
+}

@@ -1,0 +1,263 @@
+//! The human-written formats: who failed and why, by the markers each mail system uses, by lines that name an
+//! address, and failing both by the returned message's own recipients.
+
+use super::words::{enhanced_status, is_address, is_header_line, smtp_code, unfold_lines};
+use super::{Bounce, FailedRecipient};
+
+/// Reads the human-written formats: who failed and why, by the markers each MTA uses.
+pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
+    let lower = text.to_ascii_lowercase();
+    let (format, reporter_marker) = if lower.contains("this is the mail system at host") {
+        ("Postfix", Some("this is the mail system at host "))
+    } else if lower.contains("qmail-send program") {
+        ("qmail", Some("qmail-send program at "))
+    } else if lower.contains("message was created automatically by mail delivery software") {
+        ("Exim", None)
+    } else if lower.contains("delivery has failed to these recipients") || lower.contains("generating server:") {
+        ("Exchange", Some("generating server: "))
+    } else if lower.contains("sorry, we were unable to deliver your message") {
+        ("Yahoo/AOL", None)
+    } else if lower.contains("address not found") || lower.contains("wasn't delivered to") {
+        ("Gmail", None)
+    } else if lower.contains("transcript of session follows") || lower.contains("permanent fatal errors") {
+        ("Sendmail", None)
+    } else {
+        ("unrecognised bounce text", None)
+    };
+    let reporting_mta = reporter_marker.and_then(|m| {
+        let at = lower.find(m)? + m.len();
+        let rest = &text[at..];
+        let word = rest.split(|c: char| c.is_whitespace() || c == ',').next()?.trim_end_matches('.');
+        (!word.is_empty()).then(|| word.to_owned())
+    });
+
+    let mut recipients: Vec<FailedRecipient> = Vec::new();
+    let copy_at = [
+        "below this line is a copy",
+        "below is a copy",
+        "original message follows",
+        "----- original message",
+        "-------original message",
+        "original message headers",
+        "this is a copy of the message",
+        "the header of the original message",
+        "------ this is a copy",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m))
+    .min()
+    .unwrap_or(text.len());
+    let report = &text[..copy_at];
+    let mut failed = failed_addresses(report);
+    if failed.is_empty() {
+        // The report names no one (v5 Sendmail, some gateways): the returned message's recipients are the failed.
+        // Without a marker, the copy follows the report in the same text.
+        let copy = if copy_at < text.len() { &text[copy_at..] } else { text };
+        failed = copy_recipients(original.unwrap_or(copy));
+    }
+    for address in failed {
+        if !recipients.iter().any(|r| r.address.eq_ignore_ascii_case(&address)) {
+            recipients.push(FailedRecipient {
+                address,
+                action: Some("failed".into()),
+                status: None,
+                diagnostic: None,
+                remote_mta: None,
+            });
+        }
+    }
+    let diagnostic = diagnostic_line(report);
+    let status = diagnostic.as_deref().and_then(enhanced_status).or_else(|| enhanced_status(report));
+    let temporary_words = lower[..copy_at].contains("warning only")
+        || lower[..copy_at].contains("temporary")
+        || lower[..copy_at].contains("will retry")
+        || lower[..copy_at].contains("will keep trying")
+        || lower[..copy_at].contains("delayed");
+    let permanent_words = lower[..copy_at].contains("permanent") || lower[..copy_at].contains("given up");
+    let permanent = match status.as_deref().and_then(|s| s.chars().next()) {
+        Some('4') => false,
+        Some('5') => true,
+        _ => permanent_words || !temporary_words,
+    };
+    if recipients.is_empty() {
+        recipients.push(FailedRecipient {
+            address: String::new(),
+            action: None,
+            status: None,
+            diagnostic: None,
+            remote_mta: None,
+        });
+    }
+    for r in &mut recipients {
+        r.action = Some(if permanent { "failed" } else { "delayed" }.into());
+        r.status = status.clone();
+        r.diagnostic = diagnostic.clone();
+    }
+    Bounce {
+        format: format.into(),
+        permanent,
+        recipients,
+        reporting_mta,
+        original_message_id: None,
+        original_subject: None,
+    }
+}
+
+/// Addresses the report names as failed: `<a@b>:` lines (Postfix, qmail, Yahoo), indented lines after
+/// "failed:" (Exim), lines after "recipients or groups:" (Exchange), "delivered to a@b" (Gmail), and the line
+/// after "fatal errors" (Sendmail).
+fn failed_addresses(report: &str) -> Vec<String> {
+    let mut out = named_failed(report);
+    if out.is_empty() {
+        out = addressed_lines(report);
+    }
+    out
+}
+
+/// Lines of the report that begin with an address (`kijitora@example.jp on Thu …`, `a@b Invalid Address`, a bare
+/// address) or end with one after a colon (`Unknown user: a@b`): where a report names its failed recipients without
+/// a marker Mailproof knows.
+fn addressed_lines(report: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in report.lines() {
+        let t = line.trim();
+        if is_header_line(t) {
+            continue;
+        }
+        // `a@b<mailto:a@b>` is what HTML reports (Office 365) leave once their tags are gone.
+        let first = t.split_whitespace().next().unwrap_or("").split("<mailto:").next().unwrap_or("");
+        let first = first.trim_matches(['<', '>', ':', ',', ';']);
+        let last = t.rsplit_once(": ").map(|(_, a)| a.trim().trim_matches(['<', '>', '.', ',']));
+        for candidate in [Some(first), last].into_iter().flatten() {
+            if is_address(candidate) && !out.iter().any(|o| o.eq_ignore_ascii_case(candidate)) {
+                out.push(candidate.to_owned());
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The recipients the report names after the markers MTAs use.
+fn named_failed(report: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = report.lines().collect();
+    let mut after_marker = false;
+    for line in &lines {
+        let t = line.trim();
+        let tl = t.to_ascii_lowercase();
+        if tl.ends_with("failed:")
+            || tl.ends_with("failed permanently:")
+            || tl.ends_with("recipient(s):")
+            || tl.ends_with("following recipients:")
+            || tl.ends_with("following recipient:")
+            || tl.ends_with("following addresses:")
+            || tl.ends_with("following address:")
+            || tl.ends_with("the following recip ients:")
+            || tl.contains("recipients or groups:")
+            || tl.contains("permanent fatal errors")
+        {
+            after_marker = true;
+            continue;
+        }
+        // `address: 550 …`, `address: Domain does not exist` (OpenSMTPD, some gateways).
+        if let Some((addr, rest)) = t.split_once(": ") {
+            let addr = addr.trim_matches(['<', '>']);
+            if is_address(addr) && !rest.trim().is_empty() {
+                out.push(addr.to_owned());
+                continue;
+            }
+        }
+        if let Some(rest) = t.strip_prefix('<') {
+            if let Some((addr, _)) = rest.split_once(">:").or_else(|| rest.split_once('>')) {
+                if is_address(addr) {
+                    out.push(addr.to_owned());
+                    continue;
+                }
+            }
+        }
+        if after_marker {
+            let first = t.trim_matches(['<', '>']).split_whitespace().next().unwrap_or("");
+            let first = first.trim_matches(['<', '>', ':']);
+            if is_address(first) {
+                out.push(first.to_owned());
+            } else if !t.is_empty() && !out.is_empty() {
+                after_marker = false;
+            }
+        }
+        if let Some(at) = tl.find("wasn't delivered to ") {
+            let rest = &t[at + "wasn't delivered to ".len()..];
+            if let Some(addr) = rest.split_whitespace().next().map(|a| a.trim_matches(['<', '>', '.', ','])) {
+                if is_address(addr) {
+                    out.push(addr.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The To (else Cc) addresses of a returned message's header.
+fn copy_recipients(copy: &str) -> Vec<String> {
+    let lines = unfold_lines(copy);
+    let header = |name: &str| {
+        lines.iter().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.to_owned())
+        })
+    };
+    let Some(value) = header("to").or_else(|| header("cc")) else { return Vec::new() };
+    value
+        .split(',')
+        .filter_map(|part| {
+            let a = match (part.rfind('<'), part.rfind('>')) {
+                (Some(l), Some(r)) if l < r => &part[l + 1..r],
+                _ => part.trim(),
+            };
+            is_address(a.trim()).then(|| a.trim().to_owned())
+        })
+        .collect()
+}
+
+/// The line carrying the remote server's reply: it holds an SMTP code, preferring the markers MTAs use.
+fn diagnostic_line(report: &str) -> Option<String> {
+    let markers = [
+        "said:",
+        "smtp error",
+        "remote server returned",
+        "remote host said",
+        "diagnostic-code",
+        "response from the remote server",
+    ];
+    let unfolded = unfold_lines(report);
+    let lines: Vec<&str> = unfolded.iter().map(|l| l.trim()).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let lower = line.to_ascii_lowercase();
+        if markers.iter().any(|m| lower.contains(m)) {
+            // The reply may follow on the same line or the next ones (Exim, Gmail).
+            let mut joined = line.to_string();
+            for next in lines.iter().skip(i + 1).take(3) {
+                if smtp_code(&joined).is_some() {
+                    break;
+                }
+                if next.is_empty() {
+                    continue;
+                }
+                joined.push(' ');
+                joined.push_str(next);
+            }
+            if smtp_code(&joined).is_some() {
+                return Some(reply_from(&joined));
+            }
+        }
+    }
+    lines.iter().find(|l| smtp_code(l).is_some() && enhanced_status(l).is_some()).map(|l| reply_from(l))
+}
+
+/// From the SMTP code on: "host x said: 550 5.1.1 …" → "550 5.1.1 …".
+fn reply_from(line: &str) -> String {
+    match smtp_code(line) {
+        Some(at) => line[at..].trim().to_owned(),
+        None => line.trim().to_owned(),
+    }
+}
