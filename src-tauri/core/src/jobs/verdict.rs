@@ -1,6 +1,6 @@
 //! Deciding an action from what happened to its message. Pure functions: the runner feeds them facts.
 
-use mailproof_mail::bounce::Bounce;
+use mailproof_mail::bounce::{classify, enhanced_status, Bounce, Reason, ReasonClass};
 use mailproof_mail::message::{Analysis, PartDigest};
 use mailproof_mail::submit::Refusal;
 
@@ -37,21 +37,63 @@ pub fn refused(r: &Refusal) -> Decision {
             flags: Vec::new(),
         };
     }
+    // A refusal for a delivery reason (a 550 5.1.1 at RCPT) never met a defence.
+    let why = classify(enhanced_status(&r.text).as_deref(), &r.text);
+    if why.class() == ReasonClass::Delivery {
+        return Decision {
+            verdict: Verdict::Errored,
+            cause: Cause::Setup,
+            reason: format!(
+                "Refused at SMTP ({}) for a delivery reason, not by a defence: {} ({}). To fix: {}.",
+                r.stage.label(),
+                why.label(),
+                r.text,
+                why.fix()
+            ),
+            changes: Vec::new(),
+            flags: Vec::new(),
+        };
+    }
     Decision {
         verdict: Verdict::Prevented,
         cause: Cause::Rejected,
-        reason: format!("Rejected at SMTP ({}): {}", r.stage.label(), r.text),
+        reason: format!("Rejected at SMTP ({}){}: {}", r.stage.label(), named(why), r.text),
         changes: Vec::new(),
         flags: Vec::new(),
     }
 }
 
-/// A permanent bounce came back.
+/// ", virus detected" — a reason worth naming in a verdict; nothing for one nobody gave.
+fn named(why: Reason) -> String {
+    if why == Reason::Undefined {
+        String::new()
+    } else {
+        format!(", {}", why.label())
+    }
+}
+
+/// A permanent bounce came back: a defence's refusal is Prevented; a delivery failure (user unknown, mailbox full,
+/// host not found, relaying denied, expired …) never met a defence and is Errored, with what to fix.
 pub fn bounced(b: &Bounce) -> Decision {
+    let why = b.reason();
+    if why.class() == ReasonClass::Delivery {
+        return Decision {
+            verdict: Verdict::Errored,
+            cause: Cause::Setup,
+            reason: format!(
+                "Bounced for a delivery reason, not by a defence: {} ({}). To fix: {}.",
+                why.label(),
+                b.summary(),
+                why.fix()
+            ),
+            changes: Vec::new(),
+            flags: Vec::new(),
+        };
+    }
     Decision {
         verdict: Verdict::Prevented,
         cause: Cause::Bounced,
-        reason: format!("Bounced: {}", b.summary()),
+        reason: format!("Bounced{}: {}", named(why), b.summary()),
         changes: Vec::new(),
         flags: Vec::new(),
     }
@@ -272,6 +314,40 @@ mod tests {
         assert!(d.reason.contains("replaced"), "{}", d.reason);
         let d = arrived(&sent, &got("", &[("a.zip.txt", "h1")], "hi"), Filed::in_folder("INBOX"));
         assert!(d.reason.contains("renamed to a.zip.txt"), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_bounce_or_refusal_for_a_delivery_reason_is_errored_and_a_defence_s_is_prevented() {
+        use mailproof_mail::submit::Stage;
+        let refusal = |text: &str| Refusal { stage: Stage::RcptTo, code: Some(550), text: text.into() };
+        let d = refused(&refusal("550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown"));
+        assert_eq!((d.verdict, d.cause), (Verdict::Errored, Cause::Setup), "{}", d.reason);
+        assert!(d.reason.contains("user unknown") && d.reason.contains("destination address"), "{}", d.reason);
+        let d = refused(&refusal("554 5.7.1 Message rejected: virus found"));
+        assert_eq!((d.verdict, d.cause), (Verdict::Prevented, Cause::Rejected), "{}", d.reason);
+        assert!(d.reason.contains("virus detected"), "{}", d.reason);
+
+        // Real DSNs: Postfix's for an unknown user, the lab gateway's policy bounce.
+        let dsn = |status: &str, diag: &str| {
+            mailproof_mail::bounce::parse(
+                format!(
+                    "From: MAILER-DAEMON@mx.example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+                     Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\n\
+                     Content-Type: text/plain\r\n\r\nI'm sorry to have to inform you.\r\n--b\r\n\
+                     Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n\
+                     Final-Recipient: rfc822; bob@example.org\r\nAction: failed\r\nStatus: {status}\r\n\
+                     Diagnostic-Code: smtp; {diag}\r\n--b--\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("a DSN")
+        };
+        let d = bounced(&dsn("5.2.2", "552 5.2.2 <bob@example.org>: Mailbox full"));
+        assert_eq!(d.verdict, Verdict::Errored, "{}", d.reason);
+        assert!(d.reason.starts_with("Bounced for a delivery reason, not by a defence: mailbox full"), "{}", d.reason);
+        let d = bounced(&dsn("5.7.1", "X-Postfix; 5.7.1 Lab gateway policy: message refused after acceptance"));
+        assert_eq!((d.verdict, d.cause), (Verdict::Prevented, Cause::Bounced), "{}", d.reason);
+        assert!(d.reason.starts_with("Bounced, policy violation: bounced 5.7.1"), "{}", d.reason);
     }
 
     #[test]

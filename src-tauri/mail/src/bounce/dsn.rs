@@ -29,6 +29,7 @@ pub(super) fn parse_dsn(block: &str) -> Bounce {
                 status: field(g, "status").map(|s| s.split_whitespace().next().unwrap_or("").to_owned()),
                 diagnostic: typed(field(g, "diagnostic-code")),
                 remote_mta: typed(field(g, "remote-mta")),
+                ..Default::default()
             })
         })
         .collect();

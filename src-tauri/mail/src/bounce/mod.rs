@@ -5,18 +5,20 @@
 //! Measured against real bounces by `cargo test -p mailproof-tests --test bounce_corpus -- --nocapture`.
 
 mod dsn;
+mod reason;
 mod text;
 mod words;
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use dsn::parse_dsn;
+pub use reason::{classify, Reason, ReasonClass};
 use serde::{Deserialize, Serialize};
 use text::parse_text;
 pub use words::enhanced_status;
 use words::{is_address, strip_tags, unfold_lines};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct FailedRecipient {
@@ -28,6 +30,12 @@ pub struct FailedRecipient {
     /// The remote server's reply or the reporter's explanation.
     pub diagnostic: Option<String>,
     pub remote_mta: Option<String>,
+    /// Why, from the status code, the reply and the words (`bounce::classify`).
+    #[serde(default)]
+    pub reason: Reason,
+    /// Whether a defence refused it or it never met one.
+    #[serde(default)]
+    pub reason_class: ReasonClass,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,10 +62,27 @@ impl Bounce {
         let by = self.reporting_mta.as_deref().map(|m| format!(" reported by {m}")).unwrap_or_default();
         format!("{} {status}: {diag}{by}", if self.permanent { "bounced" } else { "delayed" })
     }
+
+    /// The reason of the first failed recipient (a test message has one).
+    pub fn reason(&self) -> Reason {
+        self.recipients.first().map_or(Reason::Undefined, |r| r.reason)
+    }
 }
 
 /// Reads `raw` as a bounce. `None` when it does not look like one.
 pub fn parse(raw: &[u8]) -> Option<Bounce> {
+    let (mut b, text) = read(raw)?;
+    // Without a diagnostic, the report's own words say why — not the returned message after them.
+    let report = &text[..text::copy_start(&text)];
+    for r in &mut b.recipients {
+        r.reason = classify(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(report));
+        r.reason_class = r.reason.class();
+    }
+    Some(b)
+}
+
+/// The bounce as read, and its human-readable text (what classifies a failure without a diagnostic).
+fn read(raw: &[u8]) -> Option<(Bounce, String)> {
     let msg = MessageParser::default().parse(raw)?;
     let subject = msg.subject().unwrap_or("").to_ascii_lowercase();
     let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address.as_deref()).unwrap_or("").to_ascii_lowercase();
@@ -97,7 +122,7 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
     if let Some(block) = status_block.filter(|_| is_report) {
         let mut b = parse_dsn(&block);
         fill_original(&mut b, original.as_deref().or(Some(&text)));
-        return Some(b);
+        return Some((b, text));
     }
 
     let looks_like_bounce = from.starts_with("mailer-daemon")
@@ -146,13 +171,15 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
                         status: None,
                         diagnostic: None,
                         remote_mta: None,
+                        reason: Reason::Undefined,
+                        reason_class: ReasonClass::Unknown,
                     })
                 })
             })
             .collect();
     }
     fill_original(&mut b, original.as_deref().or(Some(&text)));
-    Some(b)
+    Some((b, text))
 }
 
 /// The part's body as text: decoded for text parts, raw bytes for structured ones.

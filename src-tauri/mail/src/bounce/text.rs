@@ -5,6 +5,26 @@ use super::words::{enhanced_status, is_address, is_header_line, smtp_code, unfol
 use super::{Bounce, FailedRecipient};
 
 /// Reads the human-written formats: who failed and why, by the markers each MTA uses.
+/// Where the returned message begins in a report's text (its length when no marker says).
+pub(super) fn copy_start(text: &str) -> usize {
+    let lower = text.to_ascii_lowercase();
+    [
+        "below this line is a copy",
+        "below is a copy",
+        "original message follows",
+        "----- original message",
+        "-------original message",
+        "original message headers",
+        "this is a copy of the message",
+        "the header of the original message",
+        "------ this is a copy",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m))
+    .min()
+    .unwrap_or(text.len())
+}
+
 pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
     let lower = text.to_ascii_lowercase();
     let (format, reporter_marker) = if lower.contains("this is the mail system at host") {
@@ -32,21 +52,7 @@ pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
     });
 
     let mut recipients: Vec<FailedRecipient> = Vec::new();
-    let copy_at = [
-        "below this line is a copy",
-        "below is a copy",
-        "original message follows",
-        "----- original message",
-        "-------original message",
-        "original message headers",
-        "this is a copy of the message",
-        "the header of the original message",
-        "------ this is a copy",
-    ]
-    .iter()
-    .filter_map(|m| lower.find(m))
-    .min()
-    .unwrap_or(text.len());
+    let copy_at = copy_start(text);
     let report = &text[..copy_at];
     let mut failed = failed_addresses(report);
     if failed.is_empty() {
@@ -63,6 +69,7 @@ pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
                 status: None,
                 diagnostic: None,
                 remote_mta: None,
+                ..Default::default()
             });
         }
     }
@@ -86,6 +93,7 @@ pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
             status: None,
             diagnostic: None,
             remote_mta: None,
+            ..Default::default()
         });
     }
     for r in &mut recipients {

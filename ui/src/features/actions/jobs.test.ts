@@ -14,6 +14,7 @@ import {
   timesRepeated,
   percent,
   preventionRate,
+  reasonWords,
   sortJobs,
   unverifiedReason,
   utc,
@@ -162,5 +163,14 @@ describe("re-runs and charts", () => {
       ["Malware test files", 0.5],
       ["spam", null],
     ]);
+  });
+});
+
+describe("reasonWords", () => {
+  it("says a bounce's reason in words", () => {
+    expect(reasonWords("userUnknown")).toBe("user unknown");
+    expect(reasonWords("virusDetected")).toBe("virus detected");
+    expect(reasonWords("relayDenied")).toBe("relaying denied");
+    expect(reasonWords(undefined)).toBe("reason not recorded");
   });
 });

@@ -6,6 +6,7 @@ import type {
   EmailProfile,
   JobEvent,
   JobSummary,
+  Reason,
   Rerun,
   Selection,
   Verdict,
@@ -149,6 +150,15 @@ export const verdictLabel: Record<Verdict, string> = {
   errored: "Errored",
   incomplete: "Incomplete",
 };
+
+/** A bounce reason in words: "userUnknown" → "user unknown"; reports read before reasons were kept say so. */
+export function reasonWords(reason: Reason | undefined): string {
+  if (!reason) return "reason not recorded";
+  if (reason === "notAccepted") return "host does not accept mail";
+  if (reason === "relayDenied") return "relaying denied";
+  if (reason === "authFailure") return "authentication failure";
+  return reason.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
+}
 
 /** "2026-11-24 08:00:05 UTC" from an RFC 3339 time; the input when it is not one. */
 export function utc(iso: string | null): string {

@@ -731,7 +731,15 @@ status: string | null;
 /**
  * The remote server's reply or the reporter's explanation.
  */
-diagnostic: string | null; remoteMta: string | null }
+diagnostic: string | null; remoteMta: string | null; 
+/**
+ * Why, from the status code, the reply and the words (`bounce::classify`).
+ */
+reason?: Reason; 
+/**
+ * Whether a defence refused it or it never met one.
+ */
+reasonClass?: ReasonClass }
 /**
  * One problem with one field. `field` is the draft's path in camelCase, e.g. `incoming.port`.
  */
@@ -937,6 +945,94 @@ incoming: IncomingServer; outgoing: OutgoingServer;
  * Required for a Graph profile.
  */
 graph?: GraphSettings | null }
+/**
+ * Why a recipient failed.
+ */
+export type Reason = 
+/**
+ * A virus or malware filter refused it.
+ */
+"virusDetected" | 
+/**
+ * A spam filter refused it.
+ */
+"spamDetected" | 
+/**
+ * The sender, its address or its IP is on a block list, or has a bad reputation.
+ */
+"blocked" | 
+/**
+ * The message broke a content or security policy (attachments, words, size of a part …).
+ */
+"policyViolation" | 
+/**
+ * SPF, DKIM or DMARC failed and the receiver acted on it.
+ */
+"authFailure" | 
+/**
+ * The receiver refused the sender or the message without saying more (5.7.1 "not authorised").
+ */
+"rejected" | 
+/**
+ * No such mailbox.
+ */
+"userUnknown" | 
+/**
+ * The mailbox is over its quota.
+ */
+"mailboxFull" | 
+/**
+ * The mailbox exists but is disabled or has moved.
+ */
+"mailboxDisabled" | 
+/**
+ * The recipient's domain or its mail host could not be found.
+ */
+"hostUnknown" | 
+/**
+ * The receiving host does not take mail (null MX, not accepting).
+ */
+"notAccepted" | 
+/**
+ * The message is larger than the receiver takes.
+ */
+"messageTooBig" | 
+/**
+ * A server refused to relay: a sending setup problem.
+ */
+"relayDenied" | 
+/**
+ * The receiver wants TLS or authentication the sender did not give.
+ */
+"securityError" | 
+/**
+ * The message stayed in a queue until it expired.
+ */
+"expired" | 
+/**
+ * Connections failed, timed out or were reset.
+ */
+"networkError" | 
+/**
+ * The receiving system failed (disk, loop, configuration).
+ */
+"systemError" | 
+/**
+ * Nothing says why.
+ */
+"undefined"
+/**
+ * Whether a failure tells anything about the defences.
+ */
+export type ReasonClass = 
+/**
+ * A control refused the message: the defence at work.
+ */
+"defence" | 
+/**
+ * It never met a defence: a setup or delivery problem to fix before the test means anything.
+ */
+"delivery" | "unknown"
 /**
  * The copy of the message that arrived.
  */
