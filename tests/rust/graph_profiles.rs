@@ -327,3 +327,44 @@ async fn the_message_id_exchange_kept_is_evidence_and_tracked_and_no_secret_or_t
         }
     }
 }
+
+#[tokio::test]
+async fn a_microsoft_365_profile_is_verified_by_a_mail_the_user_sends_by_hand() {
+    use mailproof_core::verification::manual_subject;
+    use mailproof_mail::smtp::{self, SmtpConfig};
+    use mailproof_mail::{tls::Trust, Encryption, Login, Password};
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.manual")) else { return };
+    let _ = fake();
+    let w = World::new(lab, keyring);
+    let carol = save_profile(&w.store, &w.keyring, None, w.graph_draft("carol", "2099-12-31"), now()).unwrap();
+    // The user mails the address from anywhere, with the code the app shows in the subject.
+    let code = w.store.verification_uuid(&carol.id).unwrap();
+    let submission = SmtpConfig {
+        host: w.lab.host(),
+        port: w.lab.port("LAB_SUBMISSION_PORT"),
+        encryption: Encryption::StartTls,
+        login: Some(Login { username: "alice@example.test".into(), password: Password::new(w.lab.password("alice")) }),
+        ntlm: false,
+        trust: Trust { extra_ca: Some(w.lab.ca()), pinned_sha256: None },
+        timeout: Duration::from_secs(10),
+    };
+    let mail = smtp::text_message(
+        "alice@example.test",
+        "carol@example.test",
+        &manual_subject(&code),
+        "by hand\r\n",
+        &format!("{}@t", uuid::Uuid::new_v4()),
+    )
+    .unwrap();
+    mailproof_tests::submit(&submission, &mail).await.unwrap();
+    let run = VerifyRun {
+        manual: true,
+        timing: EmailTiming { wait_secs: 15, poll_millis: 200, delete_found: true },
+        extra_ca: Some(w.lab.ca()),
+        idle: true,
+        clock: Default::default(),
+    };
+    let done = verify_profile(&w.store, &w.keyring, &carol.id, &run, &Cancel::default(), |_| {}).await.unwrap();
+    assert!(done.iter().all(|e| e.verified == Some(true)), "verified by the mail sent by hand: {done:?}");
+}
