@@ -172,12 +172,23 @@ export class Session {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (const el of await this.findAll(css)) {
-        if (text === undefined || (await this.text(el)).includes(text)) return el;
+        if (text === undefined || (await this.textIfStill(el))?.includes(text)) return el;
       }
       if (Date.now() > deadline) {
         throw new Error(`no element ${css}${text ? ` with text "${text}"` : ""} within ${timeoutMs} ms`);
       }
       await sleep(50);
+    }
+  }
+
+  /** An element's text, or `null` when the page replaced the element since it was found (Svelte re-renders a
+   * field's message as the user types): the caller looks again. */
+  async textIfStill(el) {
+    try {
+      return await this.text(el);
+    } catch (e) {
+      if (String(e.message).includes("stale element")) return null;
+      throw e;
     }
   }
 
