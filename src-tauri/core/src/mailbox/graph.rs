@@ -116,10 +116,14 @@ impl Folders {
         self.names.get(id).cloned().unwrap_or_else(|| "a folder Mailproof did not list".to_owned())
     }
 
-    /// Where a listed message is, as a copy the engine judges.
-    fn filed(&self, m: &MessageMeta) -> (String, bool, bool) {
-        let id = &m.parent_folder_id;
-        (self.name(id), *id == self.junk, self.removed.contains(id))
+    /// The folder a listed message is in, and whether it is the junk folder.
+    fn found(&self, m: &MessageMeta) -> Found {
+        Found { folder: self.name(&m.parent_folder_id), junk: m.parent_folder_id == self.junk }
+    }
+
+    /// The message is where deleted mail goes.
+    fn removed(&self, m: &MessageMeta) -> bool {
+        self.removed.contains(&m.parent_folder_id)
     }
 }
 
@@ -233,8 +237,8 @@ impl GraphWatch {
         }
         let mut raw = self.graph.mime(&m.id).await?;
         raw.truncate(MAX_FETCH);
-        let (folder, junk, removed) = self.folders.filed(m);
-        Ok(Arrived { folder, junk, removed, uid: 0, uidl: Some(m.id.clone()), raw })
+        let Found { folder, junk } = self.folders.found(m);
+        Ok(Arrived { folder, junk, removed: self.folders.removed(m), uid: 0, uidl: Some(m.id.clone()), raw })
     }
 }
 
@@ -309,8 +313,7 @@ impl Find for GraphFind {
             let Some(m) = listed.iter().find(|m| m.subject.as_deref().is_some_and(|s| s.contains(subject))) else {
                 return Ok(None);
             };
-            let (folder, junk, _) = self.folders.filed(m);
-            let found = Found { folder, junk };
+            let found = self.folders.found(m);
             if delete {
                 self.graph.delete(&m.id).await.map_err(|e| e.to_string())?;
             }
