@@ -155,7 +155,7 @@ fn real_bounces_are_read_as_sisimai_reads_them_and_nothing_else_is_read_as_one()
     );
     println!("  Sisimai's 'filtered' (left out above), as Mailproof reads it: {filtered:?}");
     let mut confusion: Vec<_> = class_confusion.into_iter().collect();
-    confusion.sort_by(|a, b| b.1.cmp(&a.1));
+    confusion.sort_by_key(|c| std::cmp::Reverse(c.1));
     for ((theirs, ours), n) in confusion.iter().take(15) {
         println!("    Sisimai {theirs}, Mailproof {ours}: {n}");
     }

@@ -61,16 +61,6 @@ fn split(text: &str) -> (String, String) {
     (text.to_owned(), "Check the profile's settings and try again.".to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn explanations_split_after_the_servers_words() {
-        let (detail, hint) = super::split("the secret is wrong (AADSTS7000215: Invalid. Ensure it). Paste its Value.");
-        assert_eq!(detail, "the secret is wrong (AADSTS7000215: Invalid. Ensure it).");
-        assert_eq!(hint, "Paste its Value.");
-    }
-}
-
 /// Runs the test of `config`'s mailbox, reporting each step to `on_step` (true for the sending side).
 pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, &Step) + Send)) -> GraphDiagnosis {
     let started = Instant::now();
@@ -186,4 +176,14 @@ pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, 
     };
     let Recorder { reading, sending, .. } = r;
     GraphDiagnosis { reading: side(reading), sending: side(sending) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn explanations_split_after_the_servers_words() {
+        let (detail, hint) = super::split("the secret is wrong (AADSTS7000215: Invalid. Ensure it). Paste its Value.");
+        assert_eq!(detail, "the secret is wrong (AADSTS7000215: Invalid. Ensure it).");
+        assert_eq!(hint, "Paste its Value.");
+    }
 }
