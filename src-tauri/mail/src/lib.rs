@@ -12,6 +12,7 @@ pub mod graph;
 pub mod imap;
 pub mod message;
 pub mod ntlm;
+pub mod oauth;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;

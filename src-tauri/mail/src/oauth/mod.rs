@@ -1,0 +1,261 @@
+//! OAuth 2.0 for a user's mailbox: consent with the authorization-code grant and PKCE (S256) through a loopback
+//! redirect (RFC 8252: `http://127.0.0.1:PORT/`, the system browser), and access tokens from a refresh token.
+//!
+//! The refresh token is the caller's to keep (the OS keyring); access tokens and the PKCE verifier live in memory
+//! only and print as `<redacted>`. Every request has a deadline, and every refusal is explained in words with
+//! what to do — Google's `invalid_grant` (revoked, or the 7-day tokens of an app still in testing),
+//! `access_denied`, missing scopes.
+
+mod error;
+mod loopback;
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::Password;
+
+pub use error::OAuthError;
+pub use loopback::Consent;
+
+/// An identity provider's endpoints and the scopes a mailbox needs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// Its name in messages: "Google".
+    pub name: String,
+    /// Where the browser asks the user's consent.
+    pub authorization: String,
+    /// Where codes and refresh tokens are exchanged for tokens.
+    pub token: String,
+    pub scopes: Vec<String>,
+    /// Where the user sees and revokes what they allowed, for the messages.
+    pub account_page: String,
+}
+
+/// The scope that lets Mailproof send, read, label and trash a Gmail mailbox's mail (not delete it for good).
+pub const GMAIL_SCOPE: &str = "https://www.googleapis.com/auth/gmail.modify";
+
+impl Provider {
+    /// Google's real endpoints, for the Gmail API. `base` replaces both hosts when set (a local fake).
+    pub fn google(base: Option<&str>) -> Provider {
+        let (authorization, token) = match base.map(|b| b.trim_end_matches('/')) {
+            Some(b) => (format!("{b}/o/oauth2/v2/auth"), format!("{b}/token")),
+            None => (
+                "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
+                "https://oauth2.googleapis.com/token".to_owned(),
+            ),
+        };
+        Provider {
+            name: "Google".into(),
+            authorization,
+            token,
+            scopes: vec![GMAIL_SCOPE.to_owned()],
+            account_page: "https://myaccount.google.com/connections".into(),
+        }
+    }
+}
+
+/// An OAuth client: the ID and the secret the provider's console issued (a "Desktop app" client at Google).
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub id: String,
+    pub secret: Password,
+}
+
+/// What a token endpoint issued.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: Password,
+    /// When to ask for a new access token (a little before it expires).
+    pub renew_at: Instant,
+    /// Sent with a consent; a refresh usually sends none (the old one stays good).
+    pub refresh: Option<Password>,
+    /// The scopes granted (a user may untick some on Google's consent screen).
+    pub scopes: Vec<String>,
+}
+
+impl Tokens {
+    pub fn fresh(&self) -> bool {
+        Instant::now() < self.renew_at
+    }
+
+    /// The token for an `Authorization: Bearer` header or a SASL XOAUTH2 exchange.
+    pub fn bearer(&self) -> &str {
+        self.access.expose()
+    }
+
+    /// The refresh token to keep, as text for the OS keyring; never shown anywhere else.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.refresh.as_ref().map(Password::expose)
+    }
+}
+
+/// Renew this long before an access token expires.
+const RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: u64,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// A new access token from `refresh_token`.
+pub async fn refresh(
+    http: &reqwest::Client,
+    provider: &Provider,
+    client: &OAuthClient,
+    refresh_token: &Password,
+    timeout: Duration,
+) -> Result<Tokens, OAuthError> {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose()),
+        ("client_id", client.id.as_str()),
+        ("client_secret", client.secret.expose()),
+    ];
+    let tokens = token_request(http, provider, &form, timeout, Grant::Refresh).await?;
+    check_scopes(provider, &tokens)?;
+    Ok(tokens)
+}
+
+/// Which grant a token request carries: they fail for different reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    Code,
+    Refresh,
+}
+
+async fn token_request(
+    http: &reqwest::Client,
+    provider: &Provider,
+    form: &[(&str, &str)],
+    timeout: Duration,
+    grant: Grant,
+) -> Result<Tokens, OAuthError> {
+    let answer = http.post(&provider.token).timeout(timeout).form(form).send().await.map_err(|e| {
+        if e.is_timeout() {
+            OAuthError::TimedOut { what: format!("{}'s token endpoint", provider.name), secs: timeout.as_secs() }
+        } else {
+            OAuthError::Network { host: host_of(&provider.token), detail: innermost(&e) }
+        }
+    })?;
+    let status = answer.status();
+    let body = tokio::time::timeout(timeout, answer.bytes())
+        .await
+        .map_err(|_| OAuthError::TimedOut {
+            what: format!("{}'s token endpoint", provider.name),
+            secs: timeout.as_secs(),
+        })?
+        .map_err(|e| OAuthError::BadAnswer { detail: e.to_string() })?;
+    if !status.is_success() {
+        let shown = || String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
+        return Err(match serde_json::from_slice::<ErrorAnswer>(&body) {
+            Ok(e) => OAuthError::explain(provider, grant == Grant::Refresh, &e.error, e.error_description.as_deref()),
+            Err(_) => OAuthError::BadAnswer { detail: format!("HTTP {status}: {}", shown()) },
+        });
+    }
+    let t: TokenAnswer = serde_json::from_slice(&body)
+        .map_err(|e| OAuthError::BadAnswer { detail: format!("no access token in the answer ({e})") })?;
+    let lifetime = Duration::from_secs(t.expires_in.max(60));
+    Ok(Tokens {
+        access: Password::new(t.access_token),
+        renew_at: Instant::now() + lifetime.saturating_sub(RENEW_BEFORE.min(lifetime / 2)),
+        refresh: t.refresh_token.filter(|r| !r.is_empty()).map(Password::new),
+        scopes: t.scope.map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default(),
+    })
+}
+
+/// Refuses tokens that lack a scope the mailbox needs (an answer that names none is taken as granting all).
+fn check_scopes(provider: &Provider, tokens: &Tokens) -> Result<(), OAuthError> {
+    if tokens.scopes.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<&str> =
+        provider.scopes.iter().map(String::as_str).filter(|s| !tokens.scopes.iter().any(|g| g == s)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(OAuthError::MissingScopes { missing: missing.join(" "), granted: tokens.scopes.join(" ") })
+}
+
+/// A PKCE pair (RFC 7636): a random verifier kept here, and its S256 challenge sent with the consent.
+struct Pkce {
+    verifier: Password,
+    challenge: String,
+}
+
+impl Pkce {
+    fn new() -> Pkce {
+        let verifier = random_text(32);
+        let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+        Pkce { challenge: URL_SAFE_NO_PAD.encode(digest.as_ref()), verifier: Password::new(verifier) }
+    }
+}
+
+/// `bytes` random bytes from the system's generator, as base64url text (43 characters for 32).
+fn random_text(bytes: usize) -> String {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new().fill(&mut buf).expect("the system's random generator works");
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn host_of(url: &str) -> String {
+    url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or(url).to_owned()
+}
+
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut source = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pkce_challenge_is_the_s256_of_the_verifier() {
+        // RFC 7636, appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+        assert_eq!(URL_SAFE_NO_PAD.encode(digest.as_ref()), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        let p = Pkce::new();
+        assert_eq!(p.verifier.expose().len(), 43);
+        assert_ne!(p.verifier.expose(), Pkce::new().verifier.expose());
+        assert_eq!(format!("{:?}", p.verifier), "<redacted>");
+    }
+
+    #[test]
+    fn granted_scopes_are_checked() {
+        let p = Provider::google(None);
+        let t = |scopes: &[&str]| Tokens {
+            access: Password::new("a"),
+            renew_at: Instant::now(),
+            refresh: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(check_scopes(&p, &t(&[GMAIL_SCOPE, "openid"])).is_ok());
+        assert!(check_scopes(&p, &t(&[])).is_ok());
+        let e = check_scopes(&p, &t(&["https://www.googleapis.com/auth/gmail.readonly"])).unwrap_err();
+        assert!(e.to_string().contains("gmail.modify"), "{e}");
+        assert_eq!(p.token, "https://oauth2.googleapis.com/token");
+        assert_eq!(Provider::google(Some("http://127.0.0.1:9/")).token, "http://127.0.0.1:9/token");
+    }
+}
