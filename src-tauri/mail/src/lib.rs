@@ -8,6 +8,7 @@ pub mod certificate;
 pub mod diagnose;
 pub mod dialogue;
 pub mod discover;
+pub mod gmail;
 pub mod graph;
 pub mod imap;
 pub mod message;
