@@ -6,11 +6,12 @@
 //! within a limit; each request's line and status — never a token — is kept for the transcript. Failures are
 //! explained in words with what to do.
 //!
-//! Not built yet (issue 16): the mail calls themselves (send, history, list, read, trash) and the profile type
-//! that uses them.
+//! The calls: the mailbox's profile, send raw MIME (media upload), what was added since a history mark, search,
+//! read headers or MIME with the labels, trash, labels. Not built yet (issue 16): the profile type that uses them.
 
 mod client;
 mod error;
+mod mail;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::Password;
 
 pub use client::{Answer, Gmail};
 pub use error::GmailError;
+pub use mail::{Added, Header, Label, Message, MessageRef, Profile, MAX_MIME, MAX_SEND};
 
 /// The Gmail API's real base URL.
 pub const GMAIL_API: &str = "https://gmail.googleapis.com";
