@@ -1,10 +1,12 @@
 //! The Gmail API client and the OAuth consent against the fake Google in front of the lab: a consent through the
 //! loopback (the test plays the browser) gives a sign-in that sends real mail through the lab's gateway and reads
 //! it back through the history (Spam included), and a revoked sign-in, a declined consent, an expired history
-//! mark and rate limits are each told apart.
+//! mark and rate limits are each told apart; and the mailbox seam's Gmail mailbox submits, watches (Spam, an
+//! expired mark) and searches as the engines use it.
 
 use std::time::Duration;
 
+use mailproof_core::mailbox::{self, Arrived, Mark, Reach, Watch};
 use mailproof_mail::gmail::{Gmail, GmailError, Message};
 use mailproof_mail::oauth::OAuthError;
 use mailproof_mail::smtp::text_message;
@@ -122,4 +124,76 @@ async fn a_revoked_sign_in_a_declined_consent_an_expired_mark_and_rate_limits_ar
     fake.control(serde_json::json!({ "refuseConsent": true })).await;
     let e = fake.consent("bob@example.test").await.unwrap_err();
     assert!(matches!(e, OAuthError::Denied { .. }), "{e:?}");
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Looks every 200 ms, for up to 15 s, for mail whose headers hold `token`.
+async fn watched(watch: &mut Box<dyn Watch>, token: &str) -> Vec<Arrived> {
+    for _ in 0..75 {
+        let got = watch.look(&mut |h: &[u8]| holds(h, token)).await.unwrap();
+        if !got.is_empty() {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Vec::new()
+}
+
+#[tokio::test]
+async fn through_the_mailbox_seam_a_gmail_mailbox_submits_is_watched_and_searched() {
+    let Some(_lab) = Lab::running() else { return };
+    let Some(fake) = FakeGoogle::start(&ACCOUNTS, "alice@example.test") else { return };
+    let (_, alice_refresh) = signed_in(&fake, "alice@example.test").await;
+    let (_, erin_refresh) = signed_in(&fake, "erin@example.test").await;
+    let alice = mailbox::open(Reach::Gmail(fake.config("alice@example.test", &alice_refresh)));
+    let erin = mailbox::open(Reach::Gmail(fake.config("erin@example.test", &erin_refresh)));
+    let mut watch = erin.watch(Mark::Now, true).await.unwrap();
+    assert_eq!(watch.pace(), Duration::from_millis(500), "looks are paced for Gmail's quota");
+
+    let token = format!("MP-{}", uuid::Uuid::new_v4().simple());
+    let (raw, id) = mime("alice@example.test", "erin@example.test", &format!("[{token}] through the seam"));
+    let mut session = alice.submit().await.unwrap();
+    assert!(session.server().starts_with("Gmail API (127.0.0.1:"), "{}", session.server());
+    let sent = session.send("alice@example.test", &["erin@example.test".to_owned()], &raw).await;
+    let accepted = sent.result.expect("Gmail took the message");
+    assert!(accepted.text.starts_with("Accepted by the Gmail API for delivery"), "{}", accepted.text);
+    assert_eq!(accepted.message_id.as_deref(), Some(format!("<{id}>").as_str()), "read back from the sent copy");
+    assert!(
+        sent.transcript.iter().any(|l| l.contains("/messages/send?uploadType=media → 200")),
+        "{:?}",
+        sent.transcript
+    );
+
+    // The gateway files erin's mail as junk: watched from the history, Spam included, once.
+    let got = watched(&mut watch, &token).await;
+    assert_eq!(got.len(), 1, "one copy");
+    assert_eq!((got[0].folder.as_str(), got[0].junk, got[0].removed), ("Spam", true, false));
+    assert!(holds(&got[0].raw, "Received: "), "the MIME as delivered");
+    assert!(watch.look(&mut |h: &[u8]| holds(h, &token)).await.unwrap().is_empty(), "not given twice");
+
+    // Searched by the subject's code, trashed when asked, and then found in Trash.
+    let mut finder = erin.finder().await.unwrap();
+    let found = finder.find(&token, true).await.unwrap().expect("found by its code");
+    assert_eq!((found.folder.as_str(), found.junk), ("Spam", true));
+    let again = finder.find(&token, false).await.unwrap().expect("trashed, not gone");
+    assert_eq!(again.folder, "Trash");
+
+    // A mark Gmail no longer keeps: the watch lists by date instead and loses nothing.
+    fake.control(serde_json::json!({ "expireHistory": true })).await;
+    let later = format!("MP-{}", uuid::Uuid::new_v4().simple());
+    let (raw, _) = mime("alice@example.test", "erin@example.test", &format!("[{later}] after the mark expired"));
+    assert!(session.send("alice@example.test", &["erin@example.test".to_owned()], &raw).await.result.is_ok());
+    assert_eq!(watched(&mut watch, &later).await.len(), 1, "found by the listing by date");
+
+    // A consent given with another account is refused before anything is sent.
+    let wrong = mailbox::open(Reach::Gmail(fake.config("bob@example.test", &erin_refresh)));
+    let Err((refused, _)) = wrong.submit().await else { panic!("erin's sign-in must not send as bob") };
+    assert!(
+        refused.text.contains("for erin@example.test, not for this profile's bob@example.test"),
+        "{}",
+        refused.text
+    );
 }

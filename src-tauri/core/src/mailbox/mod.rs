@@ -4,11 +4,13 @@
 //! **watched** for new mail since a mark (each copy with its folder and a junk flag; bounces arrive the same way),
 //! and it is **searched** for one mail by its subject (verification), deleting what was found. [`open`] turns a
 //! [`Reach`] into a [`Mailbox`]; it is the only place in core that matches on the server type. IMAP and POP3 (each
-//! with SMTP for submission) implement the roles today; Microsoft Graph and the Gmail API implement them next.
+//! with SMTP for submission), Microsoft Graph and the Gmail API implement the roles. (Gmail profiles do not reach
+//! their mailbox through here yet: the profile type is still to come.)
 //!
 //! The job engine, verification and the agent reach a mailbox only through these traits. This module imports
 //! none of them.
 
+mod gmail;
 mod graph;
 mod imap;
 mod pop3;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use mailproof_mail::gmail::GmailConfig;
 use mailproof_mail::graph::GraphConfig;
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::MailboxConfig;
@@ -112,6 +115,8 @@ pub enum Reach {
     Servers { server_type: ServerType, incoming: MailboxConfig, outgoing: Option<SmtpConfig> },
     /// Microsoft 365 through Microsoft Graph: the app's sign-in and the mailbox.
     Graph(GraphConfig),
+    /// A Gmail mailbox through the Gmail API: the user's stored sign-in and the mailbox.
+    Gmail(GmailConfig),
 }
 
 /// The mailbox `reach` describes. The one place in core that matches on the server type.
@@ -124,6 +129,7 @@ pub fn open(reach: Reach) -> Box<dyn Mailbox> {
             Box::new(pop3::Pop3Mailbox::new(incoming, outgoing))
         }
         Reach::Graph(config) => Box::new(graph::GraphMailbox::new(config)),
+        Reach::Gmail(config) => Box::new(gmail::GmailMailbox::new(config)),
         Reach::Servers { server_type: kind @ (ServerType::Graph | ServerType::Gmail), .. } => Box::new(NotBuilt(kind)),
     }
 }
