@@ -10,6 +10,7 @@ pub mod dialogue;
 pub mod discover;
 pub mod gmail;
 pub mod graph;
+mod http;
 pub mod imap;
 pub mod message;
 pub mod ntlm;

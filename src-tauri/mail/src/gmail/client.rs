@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::error::{backoff, read_refusal, Refusal};
 use super::{GmailConfig, GmailError};
+use crate::http::{host_of, read_capped, transport, Failure};
 use crate::oauth::{self, Tokens};
 
 /// Requests in flight per mailbox at most: Gmail answers "Too many concurrent requests for user" beyond a few.
@@ -126,8 +127,10 @@ impl Gmail {
             } else if method == Method::POST {
                 request = request.header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());
             }
-            let answer =
-                request.send().await.map_err(|e| transport_error(what, &self.config.api, self.config.timeout, &e))?;
+            let answer = request
+                .send()
+                .await
+                .map_err(|e| failed(what, &self.config.api, self.config.timeout, transport(&self.config.api, &e)))?;
             let status = answer.status().as_u16();
             let retry_after = answer
                 .headers()
@@ -135,7 +138,9 @@ impl Gmail {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let bytes = read_capped(answer, max_body, what, self.config.timeout).await?;
+            let bytes = read_capped(answer, max_body, self.config.timeout)
+                .await
+                .map_err(|f| failed(what, &self.config.api, self.config.timeout, f))?;
             drop(permit);
             if (200..300).contains(&status) {
                 self.note(format!("{method} {shown} → {status}"));
@@ -187,40 +192,16 @@ impl Gmail {
     }
 }
 
-/// Reads an answer's body, refusing one over `max` bytes and one that stalls past `timeout`.
-async fn read_capped(
-    mut answer: reqwest::Response,
-    max: usize,
-    what: &str,
-    timeout: Duration,
-) -> Result<Vec<u8>, GmailError> {
-    let mut out = Vec::new();
-    loop {
-        let chunk = tokio::time::timeout(timeout, answer.chunk())
-            .await
-            .map_err(|_| GmailError::TimedOut { what: what.to_owned(), secs: timeout.as_secs() })?
-            .map_err(|e| GmailError::BadAnswer { what: what.to_owned(), detail: e.to_string() })?;
-        let Some(chunk) = chunk else { return Ok(out) };
-        if out.len() + chunk.len() > max {
-            return Err(GmailError::BadAnswer { what: what.to_owned(), detail: format!("an answer over {max} bytes") });
+/// A failed request or answer in Gmail's words.
+fn failed(what: &str, base: &str, timeout: Duration, f: Failure) -> GmailError {
+    match f {
+        Failure::TimedOut => GmailError::TimedOut { what: what.to_owned(), secs: timeout.as_secs() },
+        Failure::Network { detail, .. } => GmailError::Network { host: host_of(base), detail },
+        Failure::TooBig(max) => {
+            GmailError::BadAnswer { what: what.to_owned(), detail: format!("an answer over {max} bytes") }
         }
-        out.extend_from_slice(&chunk);
+        Failure::Read(detail) => GmailError::BadAnswer { what: what.to_owned(), detail },
     }
-}
-
-fn host_of(base: &str) -> String {
-    base.split("://").nth(1).unwrap_or(base).trim_end_matches('/').to_owned()
-}
-
-fn transport_error(what: &str, base: &str, timeout: Duration, e: &reqwest::Error) -> GmailError {
-    if e.is_timeout() {
-        return GmailError::TimedOut { what: what.to_owned(), secs: timeout.as_secs() };
-    }
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    GmailError::Network { host: host_of(base), detail: source.to_string() }
 }
 
 #[cfg(test)]

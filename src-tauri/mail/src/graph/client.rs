@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::error::explain_refusal;
 use super::token::{missing_roles, sign_in, Token};
 use super::{GraphConfig, GraphError};
+use crate::http::{host_of, read_capped, transport, Failure};
 
 /// Exchange Online runs at most four concurrent requests per mailbox and app; more are throttled.
 const MAILBOX_CONCURRENCY: usize = 4;
@@ -162,7 +163,9 @@ impl Graph {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let bytes = read_capped(answer, max_body, what, self.config.timeout).await?;
+            let bytes = read_capped(answer, max_body, self.config.timeout)
+                .await
+                .map_err(|f| failed(what, &self.config.endpoints.graph, self.config.timeout, f))?;
             drop(permit);
             let id = request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default();
             match status {
@@ -219,37 +222,20 @@ impl Graph {
     }
 }
 
-/// Reads an answer's body, refusing one over `max` bytes and one that stalls past `timeout`.
-async fn read_capped(
-    mut answer: reqwest::Response,
-    max: usize,
-    what: &str,
-    timeout: Duration,
-) -> Result<Vec<u8>, GraphError> {
-    let mut out = Vec::new();
-    loop {
-        let chunk = tokio::time::timeout(timeout, answer.chunk())
-            .await
-            .map_err(|_| GraphError::TimedOut { what: what.to_owned(), secs: timeout.as_secs() })?
-            .map_err(|e| GraphError::BadAnswer { what: what.to_owned(), detail: e.to_string() })?;
-        let Some(chunk) = chunk else { return Ok(out) };
-        if out.len() + chunk.len() > max {
-            return Err(GraphError::BadAnswer { what: what.to_owned(), detail: format!("an answer over {max} bytes") });
+/// A failed request or answer in Graph's words.
+pub(super) fn failed(what: &str, base: &str, timeout: Duration, f: Failure) -> GraphError {
+    match f {
+        Failure::TimedOut => GraphError::TimedOut { what: what.to_owned(), secs: timeout.as_secs() },
+        Failure::Network { detail, .. } => GraphError::Network { host: host_of(base), detail },
+        Failure::TooBig(max) => {
+            GraphError::BadAnswer { what: what.to_owned(), detail: format!("an answer over {max} bytes") }
         }
-        out.extend_from_slice(&chunk);
+        Failure::Read(detail) => GraphError::BadAnswer { what: what.to_owned(), detail },
     }
 }
 
 pub(super) fn transport_error(what: &str, base: &str, timeout: Duration, e: &reqwest::Error) -> GraphError {
-    let host = base.split("://").nth(1).unwrap_or(base).trim_end_matches('/').to_owned();
-    if e.is_timeout() {
-        return GraphError::TimedOut { what: what.to_owned(), secs: timeout.as_secs() };
-    }
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    GraphError::Network { host, detail: source.to_string() }
+    failed(what, base, timeout, transport(base, e))
 }
 
 /// Escapes a path segment (an address, a Graph id) the way Graph expects.

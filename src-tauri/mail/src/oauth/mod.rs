@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::http::{read_capped, transport, Failure};
 use crate::Password;
 
 pub use error::OAuthError;
@@ -92,6 +93,9 @@ impl Tokens {
     }
 }
 
+/// The largest token endpoint answer read (they are a few kilobytes).
+const MAX_TOKEN_ANSWER: usize = 1024 * 1024;
+
 /// Renew this long before an access token expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
@@ -146,21 +150,23 @@ async fn token_request(
     timeout: Duration,
     grant: Grant,
 ) -> Result<Tokens, OAuthError> {
-    let answer = http.post(&provider.token).timeout(timeout).form(form).send().await.map_err(|e| {
-        if e.is_timeout() {
+    let failed = |f: Failure| match f {
+        Failure::TimedOut => {
             OAuthError::TimedOut { what: format!("{}'s token endpoint", provider.name), secs: timeout.as_secs() }
-        } else {
-            OAuthError::Network { host: host_of(&provider.token), detail: innermost(&e) }
         }
-    })?;
-    let status = answer.status();
-    let body = tokio::time::timeout(timeout, answer.bytes())
+        Failure::Network { host, detail } => OAuthError::Network { host, detail },
+        Failure::TooBig(max) => OAuthError::BadAnswer { detail: format!("an answer over {max} bytes") },
+        Failure::Read(detail) => OAuthError::BadAnswer { detail },
+    };
+    let answer = http
+        .post(&provider.token)
+        .timeout(timeout)
+        .form(form)
+        .send()
         .await
-        .map_err(|_| OAuthError::TimedOut {
-            what: format!("{}'s token endpoint", provider.name),
-            secs: timeout.as_secs(),
-        })?
-        .map_err(|e| OAuthError::BadAnswer { detail: e.to_string() })?;
+        .map_err(|e| failed(transport(&provider.token, &e)))?;
+    let status = answer.status();
+    let body = read_capped(answer, MAX_TOKEN_ANSWER, timeout).await.map_err(failed)?;
     if !status.is_success() {
         let shown = || String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
         return Err(match serde_json::from_slice::<ErrorAnswer>(&body) {
@@ -212,18 +218,6 @@ fn random_text(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     ring::rand::SystemRandom::new().fill(&mut buf).expect("the system's random generator works");
     URL_SAFE_NO_PAD.encode(buf)
-}
-
-fn host_of(url: &str) -> String {
-    url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or(url).to_owned()
-}
-
-fn innermost(e: &dyn std::error::Error) -> String {
-    let mut source = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
 }
 
 #[cfg(test)]
