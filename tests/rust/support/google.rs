@@ -1,55 +1,32 @@
 //! The fake Google OAuth server and Gmail API (tests/fakes/google.py), started for a test on loopback in front of
 //! the running lab, and stopped when dropped; and a test's browser that gives the consent.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mailproof_mail::gmail::GmailConfig;
 use mailproof_mail::oauth::{Consent, OAuthClient, OAuthError, Provider, Tokens};
 use mailproof_mail::Password;
 
-use crate::{missing, LAB_ENV};
+use crate::fake::Fake;
 
 pub const CLIENT_ID: &str = "418276350914-3q7lab0fake9gmail2desktop5client.apps.googleusercontent.com";
 pub const CLIENT_SECRET: &str = "GOCSPX-lab_Fake-Gmail-client-Secret01";
 
 pub struct FakeGoogle {
-    child: Child,
+    fake: Fake,
     pub base: String,
-    _config: tempfile::TempDir,
 }
 
 impl FakeGoogle {
     /// Starts the fake for `accounts` (lab addresses) with one Desktop-app client, `signed_in` at the browser.
     pub fn start(accounts: &[&str], signed_in: &str) -> Option<FakeGoogle> {
-        let Some(lab_env) = std::env::var_os(LAB_ENV) else { return missing("the mail lab (MAILPROOF_LAB_ENV)") };
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fakes/google.py");
-        let dir = tempfile::tempdir().unwrap();
         let config = serde_json::json!({
             "clients": [{"id": CLIENT_ID, "secret": CLIENT_SECRET}],
             "accounts": accounts.iter().map(|a| serde_json::json!({"address": a})).collect::<Vec<_>>(),
             "signedIn": signed_in,
         });
-        let path = dir.path().join("fake.json");
-        std::fs::write(&path, config.to_string()).unwrap();
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .arg("--lab-env")
-            .arg(&lab_env)
-            .arg("--config")
-            .arg(&path)
-            .arg("--exit-with-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the fake");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base =
-            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("the fake said {line:?}")).to_owned();
-        Some(FakeGoogle { child, base, _config: dir })
+        let fake = Fake::start("google.py", &config)?;
+        Some(FakeGoogle { base: fake.base.clone(), fake })
     }
 
     pub fn provider(&self) -> Provider {
@@ -84,19 +61,12 @@ impl FakeGoogle {
     /// Changes the fake's state: `{"signedIn": address}`, `{"refuseConsent": true}`, `{"revoke": address}`,
     /// `{"throttleNext": n}`, `{"expireHistory": true}`, `{"replaceMessageId": address}`.
     pub async fn control(&self, change: serde_json::Value) {
-        let answer = reqwest::Client::new()
-            .post(format!("{}/_fake/control", self.base))
-            .body(change.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert!(answer.status().is_success());
+        self.fake.control(change).await
     }
 
     /// Every request the fake answered, and every token it issued.
     pub async fn log(&self) -> serde_json::Value {
-        let text = reqwest::get(format!("{}/_fake/log", self.base)).await.unwrap().text().await.unwrap();
-        serde_json::from_str(&text).unwrap()
+        self.fake.log().await
     }
 }
 
@@ -108,11 +78,4 @@ pub async fn play_browser(url: String) {
         panic!("the consent page did not redirect: {}", page.status());
     };
     http.get(back).send().await.unwrap();
-}
-
-impl Drop for FakeGoogle {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

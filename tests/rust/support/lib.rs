@@ -1,6 +1,7 @@
 //! Helpers for the cross-cutting tests: finding the running lab and deciding whether a missing real
 //! component fails the test (CI) or skips it (a developer's quick `cargo test`).
 
+pub mod fake;
 pub mod google;
 pub mod microsoft;
 
