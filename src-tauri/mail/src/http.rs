@@ -19,6 +19,17 @@ pub(crate) enum Failure {
     Read(String),
 }
 
+/// An HTTPS client as every API client here uses it: rustls, no redirects followed (an API never redirects; a
+/// redirect would carry a token elsewhere), connections limited to `connect_timeout`.
+pub(crate) fn client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Mailproof/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Reads an answer's body, refusing one over `max` bytes and one that stalls past `timeout`.
 pub(crate) async fn read_capped(
     mut answer: reqwest::Response,

@@ -53,7 +53,7 @@ impl FakeGoogle {
         let consent = Consent::begin(self.provider(), Self::client(), Some(account)).await?;
         let url = consent.url().to_owned();
         let browser = tokio::spawn(play_browser(url));
-        let tokens = consent.finish(&reqwest::Client::new(), Duration::from_secs(20), Duration::from_secs(20)).await;
+        let tokens = consent.finish(Duration::from_secs(20), Duration::from_secs(20)).await;
         browser.await.unwrap();
         tokens
     }

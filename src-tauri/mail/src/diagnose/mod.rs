@@ -6,6 +6,7 @@
 //! explained; it signs in exactly as the clients do. What differs between the protocols is one table
 //! (`dialect.rs`); the steps read it.
 
+pub(crate) mod cloud;
 mod dialect;
 mod explain;
 mod login;

@@ -44,12 +44,7 @@ pub struct Answer {
 
 impl Gmail {
     pub fn new(config: GmailConfig) -> Result<Gmail, GmailError> {
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Mailproof/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::http::client(config.timeout)
             .map_err(|e| GmailError::Network { host: host_of(&config.api), detail: e.to_string() })?;
         let shared = Shared {
             http,
@@ -90,6 +85,12 @@ impl Gmail {
             *slot = Some(tokens);
         }
         Ok(slot.as_ref().map(|t| t.bearer().to_owned()).unwrap_or_default())
+    }
+
+    /// Signs in with the stored consent now, and returns the scopes the access token carries.
+    pub async fn sign_in(&self) -> Result<Vec<String>, GmailError> {
+        self.bearer(false).await?;
+        Ok(self.shared.token.lock().await.as_ref().map(|t| t.scopes.clone()).unwrap_or_default())
     }
 
     /// Sends one request to `path` under the API's base (`/gmail/v1/users/me/…`) with `query`, reading at most

@@ -7,9 +7,10 @@
 //! explained in words with what to do.
 //!
 //! The calls: the mailbox's profile, send raw MIME (media upload), what was added since a history mark, search,
-//! read headers or MIME with the labels, trash, labels. Not built yet (issue 16): the profile type that uses them.
+//! read headers or MIME with the labels, trash, labels; and the connection test built on them.
 
 mod client;
+mod diagnose;
 mod error;
 mod mail;
 
@@ -19,6 +20,7 @@ use crate::oauth::{OAuthClient, Provider};
 use crate::Password;
 
 pub use client::{Answer, Gmail};
+pub use diagnose::{diagnose_gmail, gmail_not_signed_in, GmailDiagnosis};
 pub use error::GmailError;
 pub use mail::{Added, Header, Label, Message, MessageRef, Profile, MAX_MIME, MAX_SEND};
 

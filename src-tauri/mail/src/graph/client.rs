@@ -46,12 +46,7 @@ pub(super) struct Answer {
 
 impl Graph {
     pub fn new(config: GraphConfig) -> Result<Graph, GraphError> {
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Mailproof/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::http::client(config.timeout)
             .map_err(|e| GraphError::Network { host: config.endpoints.graph.clone(), detail: e.to_string() })?;
         let shared = Shared {
             http,

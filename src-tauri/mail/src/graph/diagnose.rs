@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::token::REQUIRED_ROLES;
 use super::{Graph, GraphConfig, GraphError};
+use crate::diagnose::cloud::Recorder;
 use crate::diagnose::{millis, Diagnosis, Step, StepKind, StepStatus};
 
 /// Both sides of a Graph mailbox's test: reading and sending.
@@ -14,60 +15,13 @@ pub struct GraphDiagnosis {
     pub sending: Diagnosis,
 }
 
-/// The steps of both sides as they complete.
-struct Recorder<'a> {
-    on_step: &'a mut (dyn FnMut(bool, &Step) + Send),
-    reading: Vec<Step>,
-    sending: Vec<Step>,
-}
-
-impl Recorder<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        sending: bool,
-        kind: StepKind,
-        title: &str,
-        status: StepStatus,
-        detail: String,
-        hint: Option<String>,
-        t: Instant,
-    ) {
-        let step = Step::timed(kind, title, status, detail, hint, t);
-        (self.on_step)(sending, &step);
-        if sending { &mut self.sending } else { &mut self.reading }.push(step);
-    }
-
-    fn fail(&mut self, sending: bool, kind: StepKind, title: &str, explained: &str, t: Instant) {
-        let (detail, hint) = split(explained);
-        self.record(sending, kind, title, StepStatus::Failed, detail, Some(hint), t);
-    }
-}
-
-/// An explanation as a step shows it: what happened (its first sentence, the server's words in parentheses
-/// included), then what to do.
-fn split(text: &str) -> (String, String) {
-    let mut depth = 0i32;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            '.' if depth == 0 && text[i + 1..].starts_with(' ') => {
-                return (text[..=i].to_owned(), text[i + 2..].to_owned());
-            }
-            _ => {}
-        }
-    }
-    (text.to_owned(), "Check the profile's settings and try again.".to_owned())
-}
-
 /// Runs the test of `config`'s mailbox, reporting each step to `on_step` (true for the sending side).
 pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, &Step) + Send)) -> GraphDiagnosis {
     let started = Instant::now();
     let base = config.endpoints.graph.clone();
     let host = base.split("://").nth(1).unwrap_or(&base).trim_end_matches('/').to_owned();
     let mailbox = config.mailbox.clone();
-    let mut r = Recorder { on_step, reading: Vec::new(), sending: Vec::new() };
+    let mut r = Recorder::new(on_step);
     let graph = Graph::new(config);
 
     let t = Instant::now();
@@ -106,11 +60,7 @@ pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, 
     };
 
     if roles.is_none() {
-        // Sending needs the same sign-in: that side shows the same failure.
-        if let Some(failed) = r.reading.last().cloned() {
-            (r.on_step)(true, &failed);
-            r.sending.push(failed);
-        }
+        r.mirror_failed_sign_in();
     }
 
     if let (Some(roles), Ok(g)) = (&roles, &graph) {
@@ -160,30 +110,7 @@ pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, 
     }
 
     let transcript = graph.as_ref().map(|g| g.take_transcript()).unwrap_or_default();
-    let millis = millis(started);
-    let side = |steps: Vec<Step>| Diagnosis {
-        service: "Microsoft Graph".into(),
-        host: host.clone(),
-        port: 443,
-        ok: !steps.is_empty() && steps.iter().all(|s| s.status != StepStatus::Failed),
-        steps,
-        tls: None,
-        capabilities: Vec::new(),
-        auth_mechanisms: vec!["OAuth 2.0 client credentials".into()],
-        pinnable_sha256: None,
-        transcript: transcript.clone(),
-        millis,
-    };
-    let Recorder { reading, sending, .. } = r;
-    GraphDiagnosis { reading: side(reading), sending: side(sending) }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn explanations_split_after_the_servers_words() {
-        let (detail, hint) = super::split("the secret is wrong (AADSTS7000215: Invalid. Ensure it). Paste its Value.");
-        assert_eq!(detail, "the secret is wrong (AADSTS7000215: Invalid. Ensure it).");
-        assert_eq!(hint, "Paste its Value.");
-    }
+    let [reading, sending] =
+        r.finish("Microsoft Graph", &host, "OAuth 2.0 client credentials", transcript, millis(started));
+    GraphDiagnosis { reading, sending }
 }

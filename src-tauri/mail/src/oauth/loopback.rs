@@ -73,7 +73,12 @@ impl Consent {
     }
 
     /// Waits up to `wait` for the browser's redirect, then exchanges its code for tokens (with a refresh token).
-    pub async fn finish(self, http: &reqwest::Client, wait: Duration, timeout: Duration) -> Result<Tokens, OAuthError> {
+    pub async fn finish(self, wait: Duration, timeout: Duration) -> Result<Tokens, OAuthError> {
+        let http = crate::http::client(timeout).map_err(|e| OAuthError::Network {
+            host: crate::http::host_of(&self.provider.token),
+            detail: e.to_string(),
+        })?;
+        let http = &http;
         let deadline = Instant::now() + wait;
         let code = loop {
             let accepted = tokio::time::timeout_at(deadline, self.listener.accept())
@@ -221,7 +226,7 @@ mod tests {
             let denied = get(port, &format!("/?error=access_denied&state={state}")).await;
             (favicon, forged, denied)
         });
-        let e = consent.finish(&reqwest::Client::new(), Duration::from_secs(5), Duration::from_secs(5)).await;
+        let e = consent.finish(Duration::from_secs(5), Duration::from_secs(5)).await;
         assert!(matches!(e, Err(OAuthError::Denied { .. })), "{e:?}");
         let (favicon, forged, denied) = browser.await.unwrap();
         assert!(favicon.starts_with("HTTP/1.1 404"));
@@ -233,7 +238,7 @@ mod tests {
     async fn no_answer_ends_at_the_deadline() {
         let client = OAuthClient { id: "client".into(), secret: crate::Password::new("s") };
         let consent = Consent::begin(Provider::google(None), client, None).await.unwrap();
-        let e = consent.finish(&reqwest::Client::new(), Duration::from_millis(200), Duration::from_secs(1)).await;
+        let e = consent.finish(Duration::from_millis(200), Duration::from_secs(1)).await;
         assert!(matches!(e, Err(OAuthError::NoConsent { .. })), "{e:?}");
     }
 }
