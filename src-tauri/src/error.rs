@@ -78,7 +78,8 @@ impl From<ProfileError> for IpcError {
             ProfileError::Invalid(_)
             | ProfileError::Duplicate { .. }
             | ProfileError::NotFound(_)
-            | ProfileError::NoPassword => ErrorCode::Invalid,
+            | ProfileError::NoPassword
+            | ProfileError::NotAuthorized { .. } => ErrorCode::Invalid,
             ProfileError::Store(_) => ErrorCode::Storage,
             ProfileError::Secrets(_) | ProfileError::PasswordMissing => ErrorCode::Keyring,
         };

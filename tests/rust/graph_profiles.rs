@@ -11,7 +11,9 @@ use std::time::Duration;
 use mailproof_core::actions::Selection;
 use mailproof_core::jobs::{run_job, JobError, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
 use mailproof_core::profiles::clients::{GRAPH_ENV, GRAPH_LOGIN_ENV};
-use mailproof_core::profiles::{save_profile, test_connection, Cloud, EmailProfile, GraphSettings, ServerType};
+use mailproof_core::profiles::{
+    save_profile, test_connection, Cloud, Credentials, EmailProfile, GraphSettings, ServerType,
+};
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::tracking::{self, TrackQuery, TrackStatus};
 use mailproof_core::verification::{verify_profile, EmailTiming, VerifyRun};
@@ -126,7 +128,9 @@ async fn a_microsoft_365_profile_is_saved_tested_verified_and_keeps_its_secret_i
     let _ = fake();
     let w = World::new(lab, keyring);
     let draft = w.graph_draft("carol", "2099-12-31");
-    let report = test_connection(&draft, &Secret::new(SECRET), None, Duration::from_secs(10), |_| {}).await;
+    let report =
+        test_connection(&draft, &Credentials::password(Secret::new(SECRET)), None, Duration::from_secs(10), |_| {})
+            .await;
     assert!(report.ok, "{:#?}", report.incoming.steps);
     assert_eq!(report.incoming.service, "Microsoft Graph");
 

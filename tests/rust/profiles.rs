@@ -2,8 +2,8 @@
 //! the real lab with the stored password, edited, deleted with their keyring entry.
 
 use mailproof_core::profiles::{
-    delete_profile, profile_password, save_profile, test_connection, ProfileDraft, ProfileError, ServerType, Side,
-    STEP_TIMEOUT,
+    delete_profile, profile_password, save_profile, test_connection, Credentials, ProfileDraft, ProfileError,
+    ServerType, Side, STEP_TIMEOUT,
 };
 use mailproof_core::secrets::{Secret, SecretKey};
 use mailproof_core::Store;
@@ -36,7 +36,10 @@ async fn a_profile_keeps_its_password_in_the_keyring_only_and_tests_green_on_the
     let mut draft = bob(&lab, "");
     draft.password = None;
     let mut events = Vec::new();
-    let report = test_connection(&draft, &stored, Some(lab.ca()), STEP_TIMEOUT, |e| events.push(e)).await;
+    let report = test_connection(&draft, &Credentials::password(stored.clone()), Some(lab.ca()), STEP_TIMEOUT, |e| {
+        events.push(e)
+    })
+    .await;
     assert!(report.ok, "{report:#?}");
     assert!(events.iter().any(|e| e.side == Side::Incoming) && events.iter().any(|e| e.side == Side::Outgoing));
     assert_eq!(events.len(), report.incoming.steps.len() + report.outgoing.steps.len());

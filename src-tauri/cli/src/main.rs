@@ -249,6 +249,18 @@ enum ProfileCommand {
         #[arg(long)]
         ca: Option<PathBuf>,
     },
+    /// Sign a Gmail profile in to Google: prints the consent page's URL (stdout) to open in a browser on this
+    /// machine, and waits on a loopback port for Google's answer. The refresh token goes to the OS keyring.
+    Authorize {
+        /// The profile's email address.
+        name: String,
+        /// Also open the page in the system browser.
+        #[arg(long)]
+        open: bool,
+        /// Seconds to wait for the consent (default 300).
+        #[arg(long, default_value_t = 300)]
+        wait: u64,
+    },
     /// Verify a profile by mail for each of its actors (progress on stderr).
     Verify {
         /// The profile's email address.
@@ -293,6 +305,7 @@ fn main() -> ExitCode {
             ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
+            ProfileCommand::Authorize { name, open, wait } => profile::authorize(&name, open, wait),
             ProfileCommand::Verify { name, manual_uuid, json, ca, wait, poll, no_idle } => {
                 verify::verify(&name, manual_uuid, json, ca.as_deref(), wait, poll, !no_idle)
             }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use mailproof_core::profiles::{
-    self, EmailProfile, IncomingServer, OutgoingServer, ProfileDraft, ProfileError, Side, STEP_TIMEOUT,
+    self, EmailProfile, IncomingServer, OutgoingServer, ProfileDraft, ProfileError, ServerType, Side, STEP_TIMEOUT,
 };
 use mailproof_core::secrets::{Keyring, Secret};
 use mailproof_core::{paths, Store};
@@ -119,8 +119,8 @@ pub fn list(json: bool) -> CliResult {
 pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
-    let password =
-        profiles::password_for_test(&store, &Keyring::default(), None, Some(&profile.id)).map_err(explain)?;
+    let credentials =
+        profiles::credentials_for_test(&store, &Keyring::default(), None, Some(&profile.id)).map_err(explain)?;
     let draft = ProfileDraft {
         email: profile.email.clone(),
         server_type: profile.server_type,
@@ -132,13 +132,14 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
         incoming: profile.incoming.clone(),
         outgoing: profile.outgoing.clone(),
         graph: profile.graph.clone(),
+        gmail: profile.gmail.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let graph = draft.graph.is_some();
-    let (reading, sending) = if graph { ("reading", "sending") } else { ("incoming", "outgoing") };
+    let cloud = draft.server_type.is_cloud();
+    let (reading, sending) = if cloud { ("reading", "sending") } else { ("incoming", "outgoing") };
     let report = runtime.block_on(profiles::test_connection(
         &draft,
-        &password,
+        &credentials,
         extra_ca.map(Path::to_owned),
         STEP_TIMEOUT,
         |event| {
@@ -150,7 +151,7 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
     if json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else {
-        let titles = if graph { ["Reading", "Sending"] } else { ["Incoming", "Outgoing"] };
+        let titles = if cloud { ["Reading", "Sending"] } else { ["Incoming", "Outgoing"] };
         for (title, d) in titles.into_iter().zip([&report.incoming, &report.outgoing]) {
             println!("{title}: {} {}:{}", d.service, d.host, d.port);
             for s in &d.steps {
@@ -160,7 +161,11 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
                 }
             }
         }
-        let passed = if graph { "Reading and sending through Microsoft Graph passed." } else { "Both servers passed." };
+        let passed = match draft.server_type {
+            ServerType::Graph => "Reading and sending through Microsoft Graph passed.",
+            ServerType::Gmail => "Reading and sending through the Gmail API passed.",
+            _ => "Both servers passed.",
+        };
         println!("{}", if report.ok { passed } else { "The connection test failed." });
     }
     Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -172,6 +177,47 @@ fn mark(status: StepStatus) -> &'static str {
         StepStatus::Warning => "warn",
         StepStatus::Failed => "FAIL",
     }
+}
+
+pub fn authorize(name: &str, open: bool, wait_secs: u64) -> CliResult {
+    let store = open_store()?;
+    let profile = find(&store, name)?;
+    let keyring = Keyring::default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let consent =
+        runtime.block_on(profiles::authorize_profile(&store, &keyring, &profile.id)).map_err(|e| e.to_string())?;
+    eprintln!("Open this page in a browser on this machine and sign in to Google as {}:", profile.email);
+    println!("{}", consent.url());
+    if open {
+        if let Err(why) = open_browser(consent.url()) {
+            eprintln!("Could not open a browser ({why}); open the page above yourself.");
+        }
+    }
+    eprintln!("Waiting up to {wait_secs} s for Google's answer…");
+    let wait = std::time::Duration::from_secs(wait_secs.clamp(10, 3600));
+    let done = runtime
+        .block_on(consent.finish(&store, &keyring, wait, time::OffsetDateTime::now_utc()))
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "Authorized {}: the sign-in is kept in the OS keyring. Next: `mailproof profile verify {}`.",
+        done.email, done.email
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `url` in the system browser. The URL carries no secret (the PKCE challenge and a state only).
+fn open_browser(url: &str) -> Result<(), String> {
+    let mut command = if cfg!(target_os = "macos") {
+        std::process::Command::new("open")
+    } else if cfg!(windows) {
+        let mut c = std::process::Command::new("rundll32");
+        c.arg("url.dll,FileProtocolHandler");
+        c
+    } else {
+        std::process::Command::new("xdg-open")
+    };
+    command.arg(url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    command.spawn().map(drop).map_err(|e| e.to_string())
 }
 
 pub fn delete(name: &str) -> CliResult {

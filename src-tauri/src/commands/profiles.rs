@@ -56,7 +56,7 @@ pub async fn delete_profile(state: State<'_, AppState>, id: String) -> IpcResult
 }
 
 /// Tests both servers of `draft`, streaming each step to `onStep`. The password is the draft's, or else the
-/// stored one of `profileId` (editing or testing a saved profile).
+/// stored one of `profileId` (editing or testing a saved profile), with that profile's consent where it has one.
 #[tauri::command]
 #[specta::specta]
 pub async fn test_connection(
@@ -66,10 +66,11 @@ pub async fn test_connection(
     on_step: Channel<StepEvent>,
 ) -> IpcResult<ProfileDiagnosis> {
     let (store, keyring, given) = (state.store()?.clone(), state.keyring.clone(), draft.password.clone());
-    let password =
-        blocking(move || profiles::password_for_test(&store, &keyring, given.as_ref(), profile_id.as_deref())).await?;
+    let credentials =
+        blocking(move || profiles::credentials_for_test(&store, &keyring, given.as_ref(), profile_id.as_deref()))
+            .await?;
     let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
-    Ok(profiles::test_connection(&draft, &password, extra_ca, profiles::STEP_TIMEOUT, |event| {
+    Ok(profiles::test_connection(&draft, &credentials, extra_ca, profiles::STEP_TIMEOUT, |event| {
         let _ = on_step.send(event);
     })
     .await)

@@ -104,6 +104,7 @@ impl Lab {
                 pinned_sha256: None,
             },
             graph: None,
+            gmail: None,
         }
     }
 }

@@ -33,9 +33,8 @@ pub use mailproof_mail::watch::{wait_for_change, Arrived, MAX_FETCH};
 pub use search::{look_for, watch_for, EmailTiming, Outcome};
 pub use smtp::open_submission;
 
-use crate::profiles::clients::{graph_config, incoming_config, smtp_config};
-use crate::profiles::{EmailProfile, ServerType};
-use crate::secrets::Secret;
+use crate::profiles::clients::{gmail_config, graph_config, incoming_config, smtp_config};
+use crate::profiles::{Credentials, EmailProfile, ServerType};
 
 /// Where a watch starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,14 +129,20 @@ pub fn open(reach: Reach) -> Box<dyn Mailbox> {
         }
         Reach::Graph(config) => Box::new(graph::GraphMailbox::new(config)),
         Reach::Gmail(config) => Box::new(gmail::GmailMailbox::new(config)),
-        Reach::Servers { server_type: kind @ (ServerType::Graph | ServerType::Gmail), .. } => Box::new(NotBuilt(kind)),
+        Reach::Servers { server_type: kind @ (ServerType::Graph | ServerType::Gmail), .. } => {
+            Box::new(Unreachable(kind))
+        }
     }
 }
 
-/// How to reach a saved profile's mailbox, with its password and the CA trusted beyond the public roots.
-pub fn reach_of(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Reach {
+/// How to reach a saved profile's mailbox, with what it signs in with and the CA trusted beyond the public roots.
+pub fn reach_of(profile: &EmailProfile, credentials: &Credentials, extra_ca: &Option<PathBuf>) -> Reach {
+    let password = &credentials.password;
     if let Some(config) = graph_config(profile, password) {
         return Reach::Graph(config);
+    }
+    if let Some(config) = gmail_config(profile, credentials) {
+        return Reach::Gmail(config);
     }
     Reach::Servers {
         server_type: profile.server_type,
@@ -147,20 +152,24 @@ pub fn reach_of(profile: &EmailProfile, password: &Secret, extra_ca: &Option<Pat
 }
 
 /// A saved profile's mailbox.
-pub fn of_profile(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> Box<dyn Mailbox> {
-    open(reach_of(profile, password, extra_ca))
+pub fn of_profile(profile: &EmailProfile, credentials: &Credentials, extra_ca: &Option<PathBuf>) -> Box<dyn Mailbox> {
+    open(reach_of(profile, credentials, extra_ca))
 }
 
-/// A kind of mailbox this version cannot reach yet: every role says so.
-struct NotBuilt(ServerType);
+/// A cloud mailbox without what it signs in with (an app registration, an account's consent): every role says
+/// what is missing.
+struct Unreachable(ServerType);
 
-impl NotBuilt {
+impl Unreachable {
     fn why(&self) -> String {
-        format!("{} mailboxes cannot be reached by this version of Mailproof yet", self.0.label())
+        match self.0 {
+            ServerType::Gmail => "the Gmail profile is not signed in to Google: authorize it (Authorize in the profiles table, or `mailproof profile authorize`), then verify it".into(),
+            kind => format!("the {} profile lacks its app registration: edit the profile and enter it", kind.label()),
+        }
     }
 }
 
-impl Mailbox for NotBuilt {
+impl Mailbox for Unreachable {
     fn submit(&self) -> BoxFuture<'_, Result<Box<dyn Submit>, SubmitRefusal>> {
         let refusal = Refusal { stage: mailproof_mail::submit::Stage::Connect, code: None, text: self.why() };
         Box::pin(async move { Err((refusal, Vec::new())) })

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mailproof_mail::gmail::{GmailConfig, GMAIL_API};
 use mailproof_mail::graph::{Cloud, Endpoints, GraphConfig};
+use mailproof_mail::oauth::{OAuthClient, Provider};
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, MailboxConfig, Password};
 
-use super::{normalize_fingerprint, AuthMethod, EmailProfile, GraphSettings};
+use super::{normalize_fingerprint, AuthMethod, Credentials, EmailProfile, GmailSettings, GraphSettings};
 use crate::secrets::Secret;
 
 /// How long one network exchange with a profile's server may take.
@@ -54,22 +56,42 @@ pub const GRAPH_LOGIN_ENV: &str = "MAILPROOF_GRAPH_LOGIN_URL";
 /// Overrides the Graph base URL of every cloud.
 pub const GRAPH_ENV: &str = "MAILPROOF_GRAPH_URL";
 
-/// Where a cloud signs in and serves Graph: its real URLs, or the overrides in the environment. An override must
-/// be HTTPS, or plain HTTP to this machine only (a local fake): a client secret never crosses a network in clear.
+/// Where a cloud signs in and serves Graph: its real URLs, or the overrides in the environment.
 pub fn graph_endpoints(cloud: Cloud) -> Endpoints {
     let mut e = cloud.endpoints();
-    for (var, slot) in [(GRAPH_LOGIN_ENV, &mut e.login), (GRAPH_ENV, &mut e.graph)] {
-        if let Ok(url) = std::env::var(var) {
-            let url = url.trim().trim_end_matches('/');
-            let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| url.starts_with(p));
-            if url.starts_with("https://") || local {
-                *slot = url.to_owned();
-            } else {
-                eprintln!("mailproof: {var}={url:?} is neither HTTPS nor this machine; using {slot}");
-            }
-        }
-    }
+    e.login = overridden(GRAPH_LOGIN_ENV, e.login);
+    e.graph = overridden(GRAPH_ENV, e.graph);
     e
+}
+
+/// Overrides Google's OAuth base URL (consent page `/o/oauth2/v2/auth`, token endpoint `/token`).
+pub const GOOGLE_OAUTH_ENV: &str = "MAILPROOF_GOOGLE_OAUTH_URL";
+/// Overrides the Gmail API's base URL.
+pub const GMAIL_ENV: &str = "MAILPROOF_GMAIL_URL";
+
+/// The Gmail API's base URL: the real one, or the override.
+pub fn gmail_api() -> String {
+    overridden(GMAIL_ENV, GMAIL_API.to_owned())
+}
+
+/// Where Google asks for consent and issues tokens: the real endpoints, or under the override.
+pub fn google_provider() -> Provider {
+    let base = overridden(GOOGLE_OAUTH_ENV, String::new());
+    Provider::google(Some(base.as_str()).filter(|b| !b.is_empty()))
+}
+
+/// The value of the override `var`, or `default`. An override must be HTTPS, or plain HTTP to this machine only
+/// (a local fake): a client secret or a token never crosses a network in clear.
+fn overridden(var: &str, default: String) -> String {
+    let Ok(url) = std::env::var(var) else { return default };
+    let url = url.trim().trim_end_matches('/');
+    let local = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|p| url.starts_with(p));
+    if url.starts_with("https://") || local {
+        url.to_owned()
+    } else {
+        eprintln!("mailproof: {var}={url:?} is neither HTTPS nor this machine; using the real service");
+        default
+    }
 }
 
 /// A Microsoft 365 profile's mailbox through Graph, with its client secret; `None` for other profiles.
@@ -81,6 +103,35 @@ pub fn graph_config(profile: &EmailProfile, secret: &Secret) -> Option<GraphConf
 pub fn graph_config_of(g: &GraphSettings, email: &str, secret: &Secret, timeout: Duration) -> GraphConfig {
     let mut c = GraphConfig::new(&g.tenant_id, &g.client_id, Password::new(secret.expose()), email, g.cloud);
     c.endpoints = graph_endpoints(g.cloud);
+    c.timeout = timeout;
+    c
+}
+
+/// A Gmail profile's OAuth client, with its secret.
+pub fn gmail_client(g: &GmailSettings, secret: &Secret) -> OAuthClient {
+    OAuthClient { id: g.client_id.trim().to_owned(), secret: Password::new(secret.expose()) }
+}
+
+/// A Gmail profile's mailbox through the Gmail API with the account's consent; `None` for other profiles and for
+/// one without a stored consent.
+pub fn gmail_config(profile: &EmailProfile, credentials: &Credentials) -> Option<GmailConfig> {
+    let g = profile.gmail.as_ref()?;
+    let refresh = credentials.refresh_token.as_ref()?;
+    Some(gmail_config_of(g, &profile.email, &credentials.password, refresh, CLIENT_TIMEOUT))
+}
+
+/// The mailbox `email` through the OAuth client `g` with the consent's `refresh_token`, each request limited to
+/// `timeout`.
+pub fn gmail_config_of(
+    g: &GmailSettings,
+    email: &str,
+    secret: &Secret,
+    refresh_token: &Secret,
+    timeout: Duration,
+) -> GmailConfig {
+    let mut c = GmailConfig::new(email, gmail_client(g, secret), Password::new(refresh_token.expose()));
+    c.provider = google_provider();
+    c.api = gmail_api();
     c.timeout = timeout;
     c
 }

@@ -6,14 +6,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use mailproof_mail::diagnose::{diagnose, Diagnosis, Protocol, Step, Target};
+use mailproof_mail::gmail::{diagnose_gmail, gmail_not_signed_in};
 use mailproof_mail::graph::diagnose_graph;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, Password};
 use serde::Serialize;
 
-use super::clients::graph_config_of;
-use super::{normalize_fingerprint, AuthMethod, ProfileDraft, ServerType};
-use crate::secrets::Secret;
+use super::clients::{gmail_api, gmail_config_of, graph_config_of};
+use super::{normalize_fingerprint, AuthMethod, Credentials, ProfileDraft, ServerType};
 
 /// How long each network step of a connection test may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -44,17 +44,17 @@ pub struct ProfileDiagnosis {
     pub ok: bool,
 }
 
-/// Tests both servers of `draft` with `password`. `extra_ca` is a CA file trusted beyond the public roots.
+/// Tests both servers of `draft` with `credentials`. `extra_ca` is a CA file trusted beyond the public roots.
 pub async fn test_connection(
     draft: &ProfileDraft,
-    password: &Secret,
+    credentials: &Credentials,
     extra_ca: Option<PathBuf>,
     timeout: Duration,
     mut on_step: impl FnMut(StepEvent) + Send,
 ) -> ProfileDiagnosis {
     if let (ServerType::Graph, Some(g)) = (draft.server_type, &draft.graph) {
         // Reading and sending a Microsoft 365 mailbox both go through Graph: one sign-in, both sides' steps.
-        let config = graph_config_of(g, draft.email.trim(), password, timeout);
+        let config = graph_config_of(g, draft.email.trim(), &credentials.password, timeout);
         let mut report = |sending: bool, step: &Step| {
             on_step(StepEvent { side: if sending { Side::Outgoing } else { Side::Incoming }, step: step.clone() })
         };
@@ -62,6 +62,30 @@ pub async fn test_connection(
         let ok = d.reading.ok && d.sending.ok;
         return ProfileDiagnosis { incoming: d.reading, outgoing: d.sending, ok };
     }
+    if let (ServerType::Gmail, Some(g)) = (draft.server_type, &draft.gmail) {
+        // So do a Gmail mailbox's, with the account's consent.
+        let mut report = |sending: bool, step: &Step| {
+            on_step(StepEvent { side: if sending { Side::Outgoing } else { Side::Incoming }, step: step.clone() })
+        };
+        let d = match &credentials.refresh_token {
+            Some(refresh) => {
+                let config = gmail_config_of(g, draft.email.trim(), &credentials.password, refresh, timeout);
+                diagnose_gmail(config, &mut report).await
+            }
+            None => {
+                let api = gmail_api();
+                let why = format!(
+                    "{} has not consented yet. Save the profile, then authorize it (Authorize in the profiles table, or `mailproof profile authorize {}`): Google's page opens in your browser.",
+                    draft.email.trim(),
+                    draft.email.trim()
+                );
+                gmail_not_signed_in(&api, &why, &mut report)
+            }
+        };
+        let ok = d.reading.ok && d.sending.ok;
+        return ProfileDiagnosis { incoming: d.reading, outgoing: d.sending, ok };
+    }
+    let password = &credentials.password;
     let login = Login { username: draft.username.trim().to_owned(), password: Password::new(password.expose()) };
     let trust = |pin: &Option<String>| Trust {
         extra_ca: extra_ca.clone(),

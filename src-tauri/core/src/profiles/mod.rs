@@ -3,9 +3,11 @@
 //! A profile is an address, the account that owns it (password in the OS keyring), an incoming server (IMAP
 //! or POP3), an outgoing SMTP server, and the actors that read the mailbox. A Microsoft 365 profile reaches its
 //! mailbox through Microsoft Graph instead, with an app registration (tenant, client ID, the client secret in the
-//! keyring and its expiry); its servers are then Graph's own endpoint. Gmail (Gmail API) is modelled as a server
-//! type but not built yet; validation says so, and the mailbox seam refuses to reach it.
+//! keyring and its expiry); its servers are then Graph's own endpoint. A Gmail profile reaches its mailbox through
+//! the Gmail API with an OAuth client of the user's Google Cloud project (its ID here, its secret in the keyring)
+//! and the refresh token the account's consent gave (in the keyring too, see [`authorize`]).
 
+mod authorize;
 pub mod clients;
 mod connection;
 mod discovery;
@@ -17,9 +19,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::{Secret, SecretKey};
 
+pub use authorize::{authorize_profile, forget_authorization, Authorization, AuthorizeError, CONSENT_WAIT};
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
-pub use save::{delete_profile, password_for_test, profile_password, save_profile, ProfileError};
+pub use save::{
+    credentials_for_test, delete_profile, profile_credentials, profile_password, save_profile, Credentials,
+    ProfileError,
+};
 pub use validate::{validate_draft, validate_outgoing, FieldIssue, Findings};
 
 /// How Mailproof reaches the mailbox.
@@ -31,7 +37,7 @@ pub enum ServerType {
     Pop3,
     /// Microsoft 365 through the Graph API.
     Graph,
-    /// Gmail through the Gmail API: not built yet.
+    /// Gmail through the Gmail API.
     Gmail,
 }
 
@@ -53,6 +59,11 @@ impl ServerType {
             "gmail" => ServerType::Gmail,
             _ => return None,
         })
+    }
+
+    /// Whether the mailbox is reached through a provider's API (Graph, Gmail) rather than IMAP/POP3 and SMTP.
+    pub fn is_cloud(self) -> bool {
+        matches!(self, ServerType::Graph | ServerType::Gmail)
     }
 
     /// The name analysts know it by.
@@ -248,6 +259,43 @@ impl GraphSettings {
     }
 }
 
+/// A Gmail mailbox's OAuth client: a "Desktop app" client of the user's Google Cloud project. Its secret is the
+/// profile's secret in the OS keyring, and the refresh token the account's consent gave is another keyring entry;
+/// neither is here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct GmailSettings {
+    /// The client ID, `<digits>-<letters>.apps.googleusercontent.com`.
+    pub client_id: String,
+}
+
+/// Where Gmail's API is, for every reader that shows where a profile's mail goes.
+pub const GMAIL_HOST: &str = "gmail.googleapis.com";
+
+impl GmailSettings {
+    /// A Gmail profile's servers: the Gmail API's HTTPS endpoint, for reading and sending.
+    pub fn servers() -> (IncomingServer, OutgoingServer) {
+        (
+            IncomingServer {
+                host: GMAIL_HOST.into(),
+                port: 443,
+                security: Security::Tls,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
+            OutgoingServer {
+                host: GMAIL_HOST.into(),
+                port: 443,
+                security: Security::Tls,
+                requires_auth: true,
+                auth: AuthMethod::Plain,
+                pinned_sha256: None,
+            },
+        )
+    }
+}
+
 /// Whether an actor has proven it can read the profile's mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -285,9 +333,14 @@ pub struct EmailProfile {
     pub username: String,
     pub incoming: IncomingServer,
     pub outgoing: OutgoingServer,
-    /// A Microsoft 365 profile's app registration; `None` for IMAP and POP3.
+    /// A Microsoft 365 profile's app registration; `None` for the other types.
     pub graph: Option<GraphSettings>,
-    /// Something to tell the user about the profile now (a client secret about to expire), in words.
+    /// A Gmail profile's OAuth client; `None` for the other types.
+    pub gmail: Option<GmailSettings>,
+    /// When the account last gave its consent (a Gmail profile), UTC, RFC 3339; `None` until it has.
+    pub authorized_at: Option<String>,
+    /// Something to tell the user about the profile now (a client secret about to expire, a consent still to
+    /// give), in words.
     pub secret_notice: Option<String>,
     pub actors: Vec<ProfileActor>,
     pub created_at: String,
@@ -295,16 +348,32 @@ pub struct EmailProfile {
 }
 
 impl EmailProfile {
-    /// The keyring entry holding this profile's account password (a Graph profile's client secret).
+    /// The keyring entry holding this profile's account password (a Graph or Gmail profile's client secret).
     pub fn password_key(&self) -> SecretKey {
         password_key(&self.id)
     }
 
+    /// The keyring entry holding the refresh token of the account's consent (a Gmail profile).
+    pub fn refresh_token_key(&self) -> SecretKey {
+        refresh_token_key(&self.id)
+    }
+
     /// The profile with its notice for `today` filled in.
     pub fn with_notice(mut self, today: time::Date) -> EmailProfile {
-        self.secret_notice = self.graph.as_ref().and_then(|g| g.secret_notice(today));
+        self.secret_notice = match (&self.graph, &self.gmail, &self.authorized_at) {
+            (Some(g), _, _) => g.secret_notice(today),
+            (_, Some(_), None) => Some(format!(
+                "Not signed in to Google yet: authorize the profile (Authorize in the profiles table, or `mailproof profile authorize {}`), then verify it.",
+                self.email
+            )),
+            _ => None,
+        };
         self
     }
+}
+
+pub(crate) fn refresh_token_key(profile_id: &str) -> SecretKey {
+    SecretKey::new(format!("profile/{profile_id}/refresh-token"))
 }
 
 pub(crate) fn password_key(profile_id: &str) -> SecretKey {
@@ -323,18 +392,21 @@ pub struct ProfileDraft {
     #[serde(default)]
     pub zone_id: Option<String>,
     pub actor_ids: Vec<String>,
-    /// Not needed for a Graph profile (its account is the mailbox).
+    /// Not needed for a Graph or Gmail profile (its account is the mailbox).
     pub username: String,
-    /// Required for a new profile. When editing, `None` keeps the stored password. A Graph profile's client
-    /// secret.
+    /// Required for a new profile. When editing, `None` keeps the stored password. A Graph or Gmail profile's
+    /// client secret.
     #[serde(default)]
     pub password: Option<Secret>,
-    /// Ignored for a Graph profile: its servers are Graph's endpoint.
+    /// Ignored for a Graph or Gmail profile: its servers are the API's endpoint.
     pub incoming: IncomingServer,
     pub outgoing: OutgoingServer,
     /// Required for a Graph profile.
     #[serde(default)]
     pub graph: Option<GraphSettings>,
+    /// Required for a Gmail profile.
+    #[serde(default)]
+    pub gmail: Option<GmailSettings>,
 }
 
 /// Normalises a certificate fingerprint as users paste it (`AB:CD:…`, spaces, upper case) to 64 lower-case hex

@@ -2,7 +2,10 @@
 
 use time::OffsetDateTime;
 
-use super::{normalize_fingerprint, password_key, validate_draft, EmailProfile, Findings, ProfileDraft, ServerType};
+use super::{
+    normalize_fingerprint, password_key, refresh_token_key, validate_draft, EmailProfile, Findings, GmailSettings,
+    ProfileDraft, ServerType,
+};
 use crate::secrets::{Keyring, Secret, SecretKey, SecretsError};
 use crate::store::{utc_text, Store, StoreError};
 
@@ -18,6 +21,8 @@ pub enum ProfileError {
     NoPassword,
     #[error("the profile's password is not in the OS keyring (it may have been removed there). Edit the profile and enter the password again.")]
     PasswordMissing,
+    #[error("{email} is not signed in to Google yet: authorize the profile (Authorize in the profiles table, or `mailproof profile authorize {email}`), then verify it.")]
+    NotAuthorized { email: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -43,8 +48,15 @@ pub fn save_profile(
         (ServerType::Graph, Some(g)) => {
             (draft.incoming, draft.outgoing) = g.servers();
             draft.username = draft.email.trim().to_owned();
+            draft.gmail = None;
         }
-        _ => draft.graph = None,
+        // So are a Gmail profile's: the Gmail API's endpoint, and the account that consents.
+        (ServerType::Gmail, _) if draft.gmail.is_some() => {
+            (draft.incoming, draft.outgoing) = GmailSettings::servers();
+            draft.username = draft.email.trim().to_owned();
+            draft.graph = None;
+        }
+        _ => (draft.graph, draft.gmail) = (None, None),
     }
     for pin in [&mut draft.incoming.pinned_sha256, &mut draft.outgoing.pinned_sha256] {
         *pin = pin.as_deref().and_then(normalize_fingerprint);
@@ -71,7 +83,17 @@ pub fn save_profile(
             || b.outgoing != draft.outgoing
             || b.username != draft.username.trim()
             || b.graph != draft.graph
+            || b.gmail != draft.gmail
             || new_password.is_some()
+    });
+    // A consent belongs to one account and one OAuth client: another address, client or client secret needs a
+    // new one.
+    let unauthorize = before.as_ref().is_some_and(|b| {
+        b.authorized_at.is_some()
+            && (!b.email.eq_ignore_ascii_case(draft.email.trim())
+                || b.gmail != draft.gmail
+                || new_password.is_some()
+                || draft.gmail.is_none())
     });
     if let Err(e) = store.write_profile(&id, &draft, key.as_str(), &utc_text(now), reset) {
         if before.is_none() {
@@ -80,22 +102,66 @@ pub fn save_profile(
         }
         return Err(e.into());
     }
+    if unauthorize {
+        store.set_profile_authorized(&id, None)?;
+        keyring.delete(&refresh_token_key(&id))?;
+    }
     store.get_profile(&id)?.ok_or(ProfileError::NotFound(id))
 }
 
-/// The password to test a draft's connection with: the draft's own, or else the stored one of `profile_id`
-/// (editing or testing a saved profile). The app and `mailproof profile test` both ask this.
-pub fn password_for_test(
+/// What to test a draft's connection with: the draft's password, or else the stored one of `profile_id`
+/// (editing or testing a saved profile), and that profile's consent where it has one. The app and `mailproof
+/// profile test` both ask this.
+pub fn credentials_for_test(
     store: &Store,
     keyring: &Keyring,
     given: Option<&Secret>,
     profile_id: Option<&str>,
-) -> Result<Secret, ProfileError> {
-    match (given, profile_id) {
-        (Some(p), _) if !p.expose().is_empty() => Ok(p.clone()),
-        (_, Some(id)) => profile_password(store, keyring, id),
-        _ => Err(ProfileError::NoPassword),
+) -> Result<Credentials, ProfileError> {
+    let password = match (given, profile_id) {
+        (Some(p), _) if !p.expose().is_empty() => p.clone(),
+        (_, Some(id)) => profile_password(store, keyring, id)?,
+        _ => return Err(ProfileError::NoPassword),
+    };
+    let refresh_token = match profile_id {
+        Some(id) => keyring.retrieve(&refresh_token_key(id))?,
+        None => None,
+    };
+    Ok(Credentials { password, refresh_token })
+}
+
+/// What a profile signs in with, read from the OS keyring: the account's password (a Graph or Gmail profile's
+/// client secret) and, for a Gmail profile, the refresh token of the account's consent.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub password: Secret,
+    pub refresh_token: Option<Secret>,
+}
+
+impl Credentials {
+    /// A password alone (an IMAP, POP3 or Graph profile).
+    pub fn password(password: Secret) -> Credentials {
+        Credentials { password, refresh_token: None }
     }
+}
+
+/// Everything `profile` signs in with. A Gmail profile whose account has not consented yet cannot be reached, and
+/// says so with what to do.
+pub fn profile_credentials(
+    store: &Store,
+    keyring: &Keyring,
+    profile: &EmailProfile,
+) -> Result<Credentials, ProfileError> {
+    let password = profile_password(store, keyring, &profile.id)?;
+    if profile.gmail.is_none() {
+        return Ok(Credentials::password(password));
+    }
+    let not_authorized = || ProfileError::NotAuthorized { email: profile.email.clone() };
+    if profile.authorized_at.is_none() {
+        return Err(not_authorized());
+    }
+    let refresh = keyring.retrieve(&refresh_token_key(&profile.id))?.ok_or_else(not_authorized)?;
+    Ok(Credentials { password, refresh_token: Some(refresh) })
 }
 
 /// The stored password of a profile, read from the keyring.
@@ -110,6 +176,7 @@ pub fn delete_profile(store: &Store, keyring: &Keyring, id: &str) -> Result<(), 
     let key = store.profile_password_key(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))?;
     store.delete_profile_row(id)?;
     keyring.delete(&SecretKey::new(key))?;
+    keyring.delete(&refresh_token_key(id))?;
     Ok(())
 }
 
@@ -143,6 +210,7 @@ mod tests {
                 pinned_sha256: None,
             },
             graph: None,
+            gmail: None,
         }
     }
 

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 6, name: "agents of remote actors", sql: include_str!("migrations/0006_actor_agents.sql") },
     Migration { version: 7, name: "Microsoft 365 profiles", sql: include_str!("migrations/0007_graph_profiles.sql") },
+    Migration { version: 8, name: "Gmail profiles", sql: include_str!("migrations/0008_gmail_profiles.sql") },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {

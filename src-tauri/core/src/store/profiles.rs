@@ -5,8 +5,8 @@ use rusqlite::{params, OptionalExtension, Row};
 use mailproof_mail::graph::Cloud;
 
 use crate::profiles::{
-    AuthMethod, EmailProfile, GraphSettings, IncomingServer, OutgoingServer, ProfileActor, ProfileDraft, Security,
-    ServerType, VerificationStatus,
+    AuthMethod, EmailProfile, GmailSettings, GraphSettings, IncomingServer, OutgoingServer, ProfileActor, ProfileDraft,
+    Security, ServerType, VerificationStatus,
 };
 
 use super::{Store, StoreError};
@@ -15,7 +15,7 @@ const SELECT: &str = "SELECT p.id, p.email, p.server_type, p.manual_verification
         p.incoming_host, p.incoming_port, p.incoming_security, p.incoming_auth, p.incoming_pinned_sha256,
         p.outgoing_host, p.outgoing_port, p.outgoing_security, p.outgoing_requires_auth, p.outgoing_auth,
         p.outgoing_pinned_sha256, p.created_at, p.updated_at,
-        p.graph_tenant_id, p.graph_client_id, p.graph_secret_expires, p.graph_cloud
+        p.graph_tenant_id, p.graph_client_id, p.graph_secret_expires, p.graph_cloud, p.gmail_client_id, p.authorized_at
     FROM email_profiles p LEFT JOIN security_zones z ON z.id = p.zone_id";
 
 impl Store {
@@ -55,6 +55,12 @@ impl Store {
         }
     }
 
+    /// Records when the account of profile `id` gave its consent (`None`: it has to give it again).
+    pub(crate) fn set_profile_authorized(&self, id: &str, at: Option<&str>) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE email_profiles SET authorized_at = ?2 WHERE id = ?1", params![id, at])?;
+        Ok(())
+    }
+
     /// Inserts or updates the profile row and its actors in one transaction. Actors kept from before keep
     /// their verification status unless `reset_verification`; new ones start unverified.
     pub(crate) fn write_profile(
@@ -74,9 +80,9 @@ impl Store {
                 incoming_host, incoming_port, incoming_security, incoming_auth, incoming_pinned_sha256,
                 outgoing_host, outgoing_port, outgoing_security, outgoing_requires_auth, outgoing_auth,
                 outgoing_pinned_sha256, created_at, updated_at,
-                graph_tenant_id, graph_client_id, graph_secret_expires, graph_cloud)
+                graph_tenant_id, graph_client_id, graph_secret_expires, graph_cloud, gmail_client_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19,
-                ?20, ?21, ?22, ?23)
+                ?20, ?21, ?22, ?23, ?24)
              ON CONFLICT (id) DO UPDATE SET email = excluded.email, server_type = excluded.server_type,
                 manual_verification = excluded.manual_verification, zone_id = excluded.zone_id,
                 username = excluded.username, incoming_host = excluded.incoming_host,
@@ -87,7 +93,7 @@ impl Store {
                 outgoing_auth = excluded.outgoing_auth, outgoing_pinned_sha256 = excluded.outgoing_pinned_sha256,
                 updated_at = excluded.updated_at, graph_tenant_id = excluded.graph_tenant_id,
                 graph_client_id = excluded.graph_client_id, graph_secret_expires = excluded.graph_secret_expires,
-                graph_cloud = excluded.graph_cloud",
+                graph_cloud = excluded.graph_cloud, gmail_client_id = excluded.gmail_client_id",
             params![
                 id,
                 draft.email.trim(),
@@ -112,6 +118,7 @@ impl Store {
                 graph.map(|g| g.client_id.trim()),
                 graph.map(|g| g.secret_expires.trim()),
                 graph.map(|g| g.cloud.as_str()),
+                draft.gmail.as_ref().map(|g| g.client_id.trim()),
             ],
         )?;
         if reset_verification {
@@ -281,6 +288,8 @@ fn profile_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EmailProfile, StoreE
             pinned_sha256: r.get(17)?,
         },
         graph,
+        gmail: r.get::<_, Option<String>>(24)?.map(|client_id| GmailSettings { client_id }),
+        authorized_at: r.get(25)?,
         secret_notice: None,
         actors: Vec::new(),
         created_at: r.get(18)?,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cancel::Cancel;
 use crate::mailbox::{self, Mark, Outcome};
-use crate::profiles::{EmailProfile, ProfileActor};
+use crate::profiles::{Credentials, EmailProfile, ProfileActor};
 use crate::secrets::{Keyring, Secret};
 use crate::store::jobs::NewTracked;
 use crate::store::Store;
@@ -18,7 +18,7 @@ pub(super) struct Profiled<'a> {
     pub store: &'a Store,
     pub keyring: &'a Keyring,
     pub profile: &'a EmailProfile,
-    pub password: &'a Secret,
+    pub credentials: &'a Credentials,
     pub run: &'a VerifyRun,
     pub cancel: &'a Cancel,
 }
@@ -52,10 +52,11 @@ pub(super) async fn verify_actor(
     if ctx.cancel.is_cancelled() {
         return Ok(failed("Cancelled before this actor was checked.".into()));
     }
-    if remote && profile.graph.is_some() {
+    if remote && profile.server_type.is_cloud() {
         return Ok(failed(format!(
-            "{} is a remote actor: this version reads Microsoft 365 mailboxes from this workstation only (the agent does not speak Graph yet). Verify the profile for This workstation.",
-            pa.actor_name
+            "{} is a remote actor: this version reads {} mailboxes from this workstation only (the agent does not speak their API yet). Verify the profile for This workstation.",
+            pa.actor_name,
+            profile.server_type.label()
         )));
     }
     if remote && agent.is_none() {
@@ -64,7 +65,7 @@ pub(super) async fn verify_actor(
             pa.actor_name
         )));
     }
-    let mailbox = mailbox::of_profile(profile, ctx.password, &run.extra_ca);
+    let mailbox = mailbox::of_profile(profile, ctx.credentials, &run.extra_ca);
     let mut tracked = None;
     let (subject, watch) = match (manual_uuid, sender) {
         (Some(uuid), _) => (manual_subject(uuid), None),
@@ -155,7 +156,7 @@ async fn through_agent(
     subject: &str,
 ) -> Outcome {
     let find = crate::agent::FindMail {
-        mailbox: crate::agent::MailboxAccess::of(ctx.profile, ctx.password),
+        mailbox: crate::agent::MailboxAccess::of(ctx.profile, &ctx.credentials.password),
         subject: subject.to_owned(),
         timing: ctx.run.timing,
     };

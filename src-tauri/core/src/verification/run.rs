@@ -1,7 +1,7 @@
 //! Verifying a profile: every actor of it, one after another, each outcome stored as it is decided.
 
 use crate::cancel::Cancel;
-use crate::profiles::{profile_password, ProfileError};
+use crate::profiles::{profile_credentials, ProfileError};
 use crate::secrets::Keyring;
 use crate::store::Store;
 
@@ -18,7 +18,7 @@ pub async fn verify_profile(
     mut on_event: impl FnMut(VerifyEvent) + Send,
 ) -> Result<Vec<VerifyEvent>, VerifyError> {
     let profile = store.get_profile(profile_id)?.ok_or_else(|| ProfileError::NotFound(profile_id.to_owned()))?;
-    let password = profile_password(store, keyring, profile_id)?;
+    let credentials = profile_credentials(store, keyring, &profile)?;
     let sender = if run.manual {
         None
     } else {
@@ -32,7 +32,7 @@ pub async fn verify_profile(
     };
     let manual_uuid = if run.manual { Some(store.verification_uuid(profile_id)?) } else { None };
     let actors = store.list_actors()?;
-    let ctx = Profiled { store, keyring, profile: &profile, password: &password, run, cancel };
+    let ctx = Profiled { store, keyring, profile: &profile, credentials: &credentials, run, cancel };
     let mut outcomes = Vec::new();
     for pa in &profile.actors {
         let remote = actors.iter().any(|a| a.id == pa.actor_id && a.kind == crate::directory::ActorKind::Remote);

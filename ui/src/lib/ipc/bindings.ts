@@ -197,7 +197,7 @@ async deleteProfile(id: string) : Promise<Result<null, IpcError>> {
 },
 /**
  * Tests both servers of `draft`, streaming each step to `onStep`. The password is the draft's, or else the
- * stored one of `profileId` (editing or testing a saved profile).
+ * stored one of `profileId` (editing or testing a saved profile), with that profile's consent where it has one.
  */
 async testConnection(draft: ProfileDraft, profileId: string | null, onStep: TAURI_CHANNEL<StepEvent>) : Promise<Result<ProfileDiagnosis, IpcError>> {
     try {
@@ -625,11 +625,20 @@ export type EmailProfile = { id: string; email: string; serverType: ServerType; 
  */
 zoneId: string | null; zoneName: string | null; username: string; incoming: IncomingServer; outgoing: OutgoingServer; 
 /**
- * A Microsoft 365 profile's app registration; `None` for IMAP and POP3.
+ * A Microsoft 365 profile's app registration; `None` for the other types.
  */
 graph: GraphSettings | null; 
 /**
- * Something to tell the user about the profile now (a client secret about to expire), in words.
+ * A Gmail profile's OAuth client; `None` for the other types.
+ */
+gmail: GmailSettings | null; 
+/**
+ * When the account last gave its consent (a Gmail profile), UTC, RFC 3339; `None` until it has.
+ */
+authorizedAt: string | null; 
+/**
+ * Something to tell the user about the profile now (a client secret about to expire, a consent still to
+ * give), in words.
  */
 secretNotice: string | null; actors: ProfileActor[]; createdAt: string; updatedAt: string }
 export type EmailRule = { name: string; 
@@ -745,6 +754,16 @@ reasonClass?: ReasonClass }
  */
 export type FieldIssue = { field: string; message: string }
 export type Findings = { errors: FieldIssue[]; warnings: FieldIssue[] }
+/**
+ * A Gmail mailbox's OAuth client: a "Desktop app" client of the user's Google Cloud project. Its secret is the
+ * profile's secret in the OS keyring, and the refresh token the account's consent gave is another keyring entry;
+ * neither is here.
+ */
+export type GmailSettings = { 
+/**
+ * The client ID, `<digits>-<letters>.apps.googleusercontent.com`.
+ */
+clientId: string }
 /**
  * A Microsoft 365 mailbox's app registration in Entra ID. The client secret is the profile's secret in the OS
  * keyring, never here.
@@ -929,22 +948,26 @@ export type ProfileDiagnosis = { incoming: Diagnosis; outgoing: Diagnosis; ok: b
  */
 export type ProfileDraft = { email: string; serverType: ServerType; manualVerification?: boolean; zoneId?: string | null; actorIds: string[]; 
 /**
- * Not needed for a Graph profile (its account is the mailbox).
+ * Not needed for a Graph or Gmail profile (its account is the mailbox).
  */
 username: string; 
 /**
- * Required for a new profile. When editing, `None` keeps the stored password. A Graph profile's client
- * secret.
+ * Required for a new profile. When editing, `None` keeps the stored password. A Graph or Gmail profile's
+ * client secret.
  */
 password?: Secret | null; 
 /**
- * Ignored for a Graph profile: its servers are Graph's endpoint.
+ * Ignored for a Graph or Gmail profile: its servers are the API's endpoint.
  */
 incoming: IncomingServer; outgoing: OutgoingServer; 
 /**
  * Required for a Graph profile.
  */
-graph?: GraphSettings | null }
+graph?: GraphSettings | null; 
+/**
+ * Required for a Gmail profile.
+ */
+gmail?: GmailSettings | null }
 /**
  * Why a recipient failed.
  */
@@ -1129,7 +1152,7 @@ export type ServerType = "imap" | "pop3" |
  */
 "graph" | 
 /**
- * Gmail through the Gmail API: not built yet.
+ * Gmail through the Gmail API.
  */
 "gmail"
 export type Settings = { theme: Theme; 

@@ -12,8 +12,8 @@ use crate::clock::SharedClock;
 use crate::jobs::verdict::Decision;
 use crate::jobs::{ActionState, Cause, Evidence, JobEvent, JobSpec, Verdict};
 use crate::mailbox::{self, Mark, Watch};
-use crate::profiles::{profile_password, EmailProfile};
-use crate::secrets::{Keyring, Secret};
+use crate::profiles::{profile_credentials, Credentials, EmailProfile};
+use crate::secrets::Keyring;
 use crate::store::{Store, StoreError};
 
 /// A task of the job's (its watcher, its heartbeat), stopped when the job is dropped (its caller went away)
@@ -148,14 +148,14 @@ pub(super) struct Watched {
 pub(super) async fn open_mailboxes(
     job: &JobCtx,
     keyring: &Keyring,
-    source_password: Result<&Secret, &JobError>,
+    source_credentials: Result<&Credentials, &JobError>,
     groups: &[GroupCtx],
     mark: Mark,
 ) -> Result<Option<(Vec<Watched>, Vec<GroupCtx>)>, JobError> {
     for g in groups {
         job.store.set_group_time(&g.group_id, Some(&job.clock.now_text()), None)?;
     }
-    let source_password = match source_password {
+    let source_credentials = match source_credentials {
         Ok(p) => p,
         Err(e) => {
             for g in groups {
@@ -165,21 +165,21 @@ pub(super) async fn open_mailboxes(
         }
     };
     // Each distinct mailbox once: the source's first, then the destinations' in the groups' order.
-    let mut profiles: Vec<(Arc<EmailProfile>, Result<Secret, String>)> =
-        vec![(job.source.clone(), Ok(source_password.clone()))];
+    let mut profiles: Vec<(Arc<EmailProfile>, Result<Credentials, String>)> =
+        vec![(job.source.clone(), Ok(source_credentials.clone()))];
     for g in groups {
         if !profiles.iter().any(|(p, _)| p.id == g.dest.id) {
-            let password = profile_password(&job.store, keyring, &g.dest.id).map_err(|e| e.to_string());
-            profiles.push((g.dest.clone(), password));
+            let credentials = profile_credentials(&job.store, keyring, &g.dest).map_err(|e| e.to_string());
+            profiles.push((g.dest.clone(), credentials));
         }
     }
-    let opened = futures::future::join_all(profiles.iter().map(|(profile, password)| async move {
-        match password {
-            Ok(pw) => mailbox::of_profile(profile, pw, &job.opts.extra_ca)
+    let opened = futures::future::join_all(profiles.iter().map(|(profile, credentials)| async move {
+        match credentials {
+            Ok(c) => mailbox::of_profile(profile, c, &job.opts.extra_ca)
                 .watch(mark, true)
                 .await
                 .map_err(|e| format!("Setup: cannot read {}'s mailbox: {e}", profile.email)),
-            Err(e) => Err(format!("Setup: cannot read {}'s password: {e}", profile.email)),
+            Err(e) => Err(format!("Setup: cannot sign in to {}'s mailbox: {e}", profile.email)),
         }
     }))
     .await;

@@ -24,7 +24,7 @@ use super::{JobEvent, JobSpec, JobStatus, Verdict};
 use crate::cancel::Cancel;
 use crate::clock::SharedClock;
 use crate::mailbox::{self, Mark};
-use crate::profiles::profile_password;
+use crate::profiles::profile_credentials;
 use crate::secrets::Keyring;
 use crate::store::jobs::NewJob;
 use crate::store::{Store, StoreError};
@@ -57,7 +57,7 @@ pub enum JobError {
     BadSpoofedFrom(String),
     #[error("{0}")]
     Timing(&'static str),
-    #[error("cannot read a profile's password: {0}")]
+    #[error("cannot sign in to the source profile's mailbox: {0}")]
     Password(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -90,7 +90,7 @@ pub async fn run_job(
     )?;
 
     let rules = Arc::new(crate::rules::Classifier::load(store)?);
-    let source_password = profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
+    let source_credentials = profile_credentials(store, keyring, source).map_err(|e| JobError::Password(e.to_string()));
     let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
     let job = Arc::new(JobCtx {
         store: store.clone(),
@@ -120,7 +120,7 @@ pub async fn run_job(
             })
             .collect();
         let _alive = heartbeat(&job);
-        let ready = open_mailboxes(&job, keyring, source_password.as_ref(), &groups, Mark::Now).await?;
+        let ready = open_mailboxes(&job, keyring, source_credentials.as_ref(), &groups, Mark::Now).await?;
         let Some((mailboxes, ready)) = ready else { return Ok(()) };
         let open = ready
             .iter()
@@ -130,8 +130,9 @@ pub async fn run_job(
         // One task watches every mailbox of the job, so looking never waits behind sending (and runs on another
         // core when the runtime has one). Groups send side by side, at most `concurrency` at once.
         let mut watcher = JobTask(tokio::spawn(watch::watch_all(job.clone(), board.clone(), mailboxes)));
-        let source_password = source_password.as_ref().expect("groups are ready only with the source's password");
-        let outbox = mailbox::of_profile(source, source_password, &opts.extra_ca);
+        let source_credentials =
+            source_credentials.as_ref().expect("groups are ready only with the source's credentials");
+        let outbox = mailbox::of_profile(source, source_credentials, &opts.extra_ca);
         let outbox = &*outbox;
         let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
         let mut sending = futures::stream::iter(ready.into_iter().map(|g| {

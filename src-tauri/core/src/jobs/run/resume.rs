@@ -14,7 +14,7 @@ use crate::actions::ActionDef;
 use crate::cancel::Cancel;
 use crate::jobs::{Cause, JobEvent, Verdict};
 use crate::mailbox::Mark;
-use crate::profiles::profile_password;
+use crate::profiles::profile_credentials;
 use crate::secrets::Keyring;
 use crate::store::jobs::WatchedAction;
 use crate::store::Store;
@@ -120,13 +120,13 @@ pub(super) async fn resume_job(
             watched.extend(known.into_iter().map(|(a, def)| (group.clone(), a, def)));
             groups.push(group);
         }
-        let source_password =
-            profile_password(store, keyring, &source.id).map_err(|e| JobError::Password(e.to_string()));
+        let source_credentials =
+            profile_credentials(store, keyring, &source).map_err(|e| JobError::Password(e.to_string()));
         // Mail that arrived while no engine ran counts: every mailbox is read from the day before the job started
         // (a server's internal dates may be in another time zone than ours).
         let since = started.date().previous_day().unwrap_or(started.date());
         let _alive = heartbeat(&ctx);
-        let ready = open_mailboxes(&ctx, keyring, source_password.as_ref(), &groups, Mark::Since(since)).await?;
+        let ready = open_mailboxes(&ctx, keyring, source_credentials.as_ref(), &groups, Mark::Since(since)).await?;
         let Some((mailboxes, ready)) = ready else { return Ok(()) };
         let now = (ctx.clock.instant(), ctx.clock.now());
         let at = |accepted: &Option<String>, extra: Duration| {

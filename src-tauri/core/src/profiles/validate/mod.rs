@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+mod cloud;
+
 use super::{normalize_fingerprint, AuthMethod, ProfileDraft, Security, ServerType};
 use crate::directory::Actor;
 
@@ -30,11 +32,11 @@ impl Findings {
         self.errors.is_empty()
     }
 
-    fn error(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldIssue { field: field.into(), message: message.into() });
     }
 
-    fn warn(&mut self, field: &str, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, field: &str, message: impl Into<String>) {
         self.warnings.push(FieldIssue { field: field.into(), message: message.into() });
     }
 }
@@ -44,20 +46,18 @@ impl Findings {
 pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], today: time::Date) -> Findings {
     let mut f = Findings::default();
 
-    if draft.server_type == ServerType::Gmail {
-        f.error(
-            "serverType",
-            "Gmail (Gmail API) profiles arrive in a later version of Mailproof. Choose IMAP, POP3 or Microsoft 365 for now.",
-        );
-    }
-
     if let Err(why) = check_email(draft.email.trim()) {
         f.error("email", why);
     }
 
     if draft.server_type == ServerType::Graph {
         check_actors(draft, actors, &mut f);
-        check_graph(draft, editing, today, &mut f);
+        cloud::check_graph(draft, editing, today, &mut f);
+        return f;
+    }
+    if draft.server_type == ServerType::Gmail {
+        check_actors(draft, actors, &mut f);
+        cloud::check_gmail(draft, editing, &mut f);
         return f;
     }
 
@@ -105,70 +105,6 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], tod
         }
     }
     f
-}
-
-/// A Microsoft 365 profile: the app registration, its secret and the secret's expiry.
-fn check_graph(draft: &ProfileDraft, editing: bool, today: time::Date, f: &mut Findings) {
-    let Some(g) = &draft.graph else {
-        f.error(
-            "graph",
-            "Enter the app registration: the tenant ID, the client ID and the client secret's expiry date.",
-        );
-        return;
-    };
-    let tenant = g.tenant_id.trim();
-    if tenant.is_empty() {
-        f.error(
-            "graph.tenantId",
-            "Enter the Directory (tenant) ID from the app's Overview page in the Entra admin centre.",
-        );
-    } else if !is_guid(tenant) && check_domain(tenant).is_err() {
-        f.error(
-            "graph.tenantId",
-            format!("\"{tenant}\" is neither a tenant ID (a GUID such as 7d3c6a4e-1f0b-4c55-9a8e-2b6f0c9d1e42) nor a domain of the tenant (such as contoso.onmicrosoft.com)."),
-        );
-    }
-    let client = g.client_id.trim();
-    if !is_guid(client) {
-        f.error(
-            "graph.clientId",
-            "Enter the Application (client) ID from the app's Overview page: a GUID such as 5e8f2a1c-93b4-4d7e-a6c0-f1b2d3e4a5c6.",
-        );
-    }
-    match &draft.password {
-        None if !editing => f.error(
-            "password",
-            "Enter the client secret's Value (Certificates & secrets in the Entra admin centre). It is stored in the OS keyring only.",
-        ),
-        Some(p) if p.expose().trim().is_empty() => f.error("password", "The client secret is empty. Paste the secret's Value."),
-        Some(p) if is_guid(p.expose().trim()) => f.error(
-            "password",
-            "This looks like the secret's ID (a GUID), not its Value. Paste the Value shown when the secret was created; if it is no longer shown, create a new secret.",
-        ),
-        _ => {}
-    }
-    match g.expiry() {
-        None => f.error(
-            "graph.secretExpires",
-            "Enter the day the client secret expires as YYYY-MM-DD (the Expires column under Certificates & secrets).",
-        ),
-        Some(_) if g.expired(today) => f.error(
-            "graph.secretExpires",
-            format!("The client secret expired on {}: create a new one under Certificates & secrets and enter it with its expiry date.", g.secret_expires.trim()),
-        ),
-        Some(_) => {
-            if let Some(notice) = g.secret_notice(today) {
-                f.warn("graph.secretExpires", notice);
-            }
-        }
-    }
-}
-
-/// A GUID as Entra ID writes them: 8-4-4-4-12 hexadecimal digits.
-fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Checks an SMTP server on its own (Mailproof's verification sender): host, port vs security, the account
@@ -367,7 +303,7 @@ pub(crate) fn check_host(host: &str) -> Result<(), String> {
     check_domain(host)
 }
 
-fn check_domain(name: &str) -> Result<(), String> {
+pub(super) fn check_domain(name: &str) -> Result<(), String> {
     let name = name.strip_suffix('.').unwrap_or(name);
     if name.is_empty() || name.len() > 253 {
         return Err("a host name has 1 to 253 characters.".into());
@@ -392,13 +328,13 @@ fn check_domain(name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::directory::ActorKind;
     use crate::profiles::{IncomingServer, OutgoingServer};
     use crate::secrets::Secret;
 
-    fn actors() -> Vec<Actor> {
+    pub(super) fn actors() -> Vec<Actor> {
         vec![
             Actor {
                 id: "this-workstation".into(),
@@ -421,7 +357,7 @@ mod tests {
         ]
     }
 
-    fn draft() -> ProfileDraft {
+    pub(super) fn draft() -> ProfileDraft {
         ProfileDraft {
             email: "bob@example.test".into(),
             server_type: ServerType::Imap,
@@ -446,14 +382,15 @@ mod tests {
                 pinned_sha256: None,
             },
             graph: None,
+            gmail: None,
         }
     }
 
-    fn today() -> time::Date {
+    pub(super) fn today() -> time::Date {
         time::macros::date!(2026 - 12 - 02)
     }
 
-    fn errors_for(d: &ProfileDraft, field: &str) -> Vec<String> {
+    pub(super) fn errors_for(d: &ProfileDraft, field: &str) -> Vec<String> {
         validate_draft(d, false, &actors(), today())
             .errors
             .into_iter()
@@ -592,58 +529,6 @@ mod tests {
         assert!(errors_for(&d, "actorIds")[0].contains("is in the zone DMZ"));
         d.actor_ids = vec!["this-workstation".into(), "this-workstation".into()];
         assert_eq!(errors_for(&d, "actorIds"), ["An actor is chosen twice."]);
-    }
-
-    #[test]
-    fn not_yet_built_server_types_say_so() {
-        let mut d = draft();
-        d.server_type = ServerType::Gmail;
-        assert!(errors_for(&d, "serverType")[0].contains("arrive in a later version"));
-    }
-
-    fn graph_draft() -> ProfileDraft {
-        ProfileDraft {
-            server_type: ServerType::Graph,
-            password: Some(Secret::new("Xq8~secret.value")),
-            graph: Some(crate::profiles::GraphSettings {
-                tenant_id: "7d3c6a4e-1f0b-4c55-9a8e-2b6f0c9d1e42".into(),
-                client_id: "5e8f2a1c-93b4-4d7e-a6c0-f1b2d3e4a5c6".into(),
-                secret_expires: "2027-06-30".into(),
-                cloud: crate::profiles::Cloud::Global,
-            }),
-            ..draft()
-        }
-    }
-
-    #[test]
-    fn a_microsoft_365_draft_checks_its_app_registration_and_the_secrets_expiry() {
-        assert_eq!(validate_draft(&graph_draft(), false, &actors(), today()), Findings::default());
-        let mut d = graph_draft();
-        d.incoming.host = String::new();
-        assert!(validate_draft(&d, false, &actors(), today()).is_ok(), "a Graph profile's servers are Graph's");
-        let g = |f: &dyn Fn(&mut crate::profiles::GraphSettings)| {
-            let mut d = graph_draft();
-            f(d.graph.as_mut().unwrap());
-            d
-        };
-        assert!(errors_for(&g(&|g| g.tenant_id = "not a tenant!".into()), "graph.tenantId")[0]
-            .contains("neither a tenant ID"));
-        assert!(errors_for(&g(&|g| g.tenant_id = "contoso.onmicrosoft.com".into()), "graph.tenantId").is_empty());
-        assert!(
-            errors_for(&g(&|g| g.client_id = "my-app".into()), "graph.clientId")[0].contains("Application (client) ID")
-        );
-        assert!(errors_for(&g(&|g| g.secret_expires = "30/06/2027".into()), "graph.secretExpires")[0]
-            .contains("YYYY-MM-DD"));
-        assert!(errors_for(&g(&|g| g.secret_expires = "2026-12-01".into()), "graph.secretExpires")[0]
-            .contains("expired on 2026-12-01"));
-        let soon = validate_draft(&g(&|g| g.secret_expires = "2026-12-20".into()), false, &actors(), today());
-        assert!(soon.is_ok());
-        assert!(soon.warnings[0].message.contains("expires on 2026-12-20 (in 18 days)"), "{:?}", soon.warnings);
-        let mut d = graph_draft();
-        d.password = Some(Secret::new("0b6f1c1e-aaaa-bbbb-cccc-000000000000"));
-        assert!(errors_for(&d, "password")[0].contains("the secret's ID"));
-        d.graph = None;
-        assert!(errors_for(&d, "graph")[0].contains("tenant ID"));
     }
 
     #[test]
