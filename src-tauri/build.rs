@@ -15,6 +15,8 @@ fn main() {
         "save_profile",
         "delete_profile",
         "test_connection",
+        "authorize_profile",
+        "cancel_authorization",
         "discover_settings",
         "create_zone",
         "delete_zone",

@@ -5,7 +5,7 @@
 use mailproof_core::agent::PairError;
 use mailproof_core::jobs::export::ExportError;
 use mailproof_core::jobs::JobError;
-use mailproof_core::profiles::ProfileError;
+use mailproof_core::profiles::{AuthorizeError, ProfileError};
 use mailproof_core::rules::RuleError;
 use mailproof_core::settings::SettingsError;
 use mailproof_core::tracking::TrackError;
@@ -88,6 +88,17 @@ impl From<ProfileError> for IpcError {
             other => capitalise(&other.to_string()),
         };
         IpcError::new(code, message)
+    }
+}
+
+impl From<AuthorizeError> for IpcError {
+    fn from(e: AuthorizeError) -> Self {
+        match e {
+            AuthorizeError::Profile(p) => p.into(),
+            AuthorizeError::Store(s) => s.into(),
+            AuthorizeError::Secrets(s) => s.into(),
+            other => invalid(capitalise(&other.to_string())),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// Verifications under way, by profile id, so they can be cancelled.
     verifications: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::Cancel>>,
+    /// Sign-ins (consents) under way, by profile id, so they can be cancelled.
+    authorizations: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::Cancel>>,
     /// Running jobs by the key the UI started them with, to cancel them.
     jobs: std::sync::Mutex<std::collections::HashMap<String, mailproof_core::Cancel>>,
 }
@@ -43,6 +45,7 @@ impl AppState {
             keyring: Keyring::default(),
             started: std::time::Instant::now(),
             verifications: Default::default(),
+            authorizations: Default::default(),
             jobs: Default::default(),
         }
     }
@@ -56,12 +59,19 @@ impl AppState {
             keyring,
             started: std::time::Instant::now(),
             verifications: Default::default(),
+            authorizations: Default::default(),
             jobs: Default::default(),
         }
     }
 
     pub fn running_jobs(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::Cancel>> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn running_authorizations(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, mailproof_core::Cancel>> {
+        self.authorizations.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn running_verifications(

@@ -74,7 +74,7 @@ impl World {
         fake().control(serde_json::json!({ "signedIn": account })).await;
         let consent = authorize_profile(&self.store, &self.keyring, &profile.id).await?;
         let browser = tokio::spawn(play_browser(consent.url().to_owned()));
-        let done = consent.finish(&self.store, &self.keyring, Duration::from_secs(20), now()).await;
+        let done = consent.finish(&self.store, &self.keyring, Duration::from_secs(20), &Cancel::default(), now()).await;
         browser.await.unwrap();
         done
     }

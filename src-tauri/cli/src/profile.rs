@@ -189,35 +189,26 @@ pub fn authorize(name: &str, open: bool, wait_secs: u64) -> CliResult {
     eprintln!("Open this page in a browser on this machine and sign in to Google as {}:", profile.email);
     println!("{}", consent.url());
     if open {
-        if let Err(why) = open_browser(consent.url()) {
+        if let Err(why) = profiles::open_in_browser(consent.url()) {
             eprintln!("Could not open a browser ({why}); open the page above yourself.");
         }
     }
     eprintln!("Waiting up to {wait_secs} s for Google's answer…");
     let wait = std::time::Duration::from_secs(wait_secs.clamp(10, 3600));
     let done = runtime
-        .block_on(consent.finish(&store, &keyring, wait, time::OffsetDateTime::now_utc()))
+        .block_on(consent.finish(
+            &store,
+            &keyring,
+            wait,
+            &mailproof_core::Cancel::default(),
+            time::OffsetDateTime::now_utc(),
+        ))
         .map_err(|e| e.to_string())?;
     eprintln!(
         "Authorized {}: the sign-in is kept in the OS keyring. Next: `mailproof profile verify {}`.",
         done.email, done.email
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Opens `url` in the system browser. The URL carries no secret (the PKCE challenge and a state only).
-fn open_browser(url: &str) -> Result<(), String> {
-    let mut command = if cfg!(target_os = "macos") {
-        std::process::Command::new("open")
-    } else if cfg!(windows) {
-        let mut c = std::process::Command::new("rundll32");
-        c.arg("url.dll,FileProtocolHandler");
-        c
-    } else {
-        std::process::Command::new("xdg-open")
-    };
-    command.arg(url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    command.spawn().map(drop).map_err(|e| e.to_string())
 }
 
 pub fn delete(name: &str) -> CliResult {

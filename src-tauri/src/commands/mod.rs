@@ -32,6 +32,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         profiles::save_profile,
         profiles::delete_profile,
         profiles::test_connection,
+        profiles::authorize_profile,
+        profiles::cancel_authorization,
         profiles::discover_settings,
         settings::set_trusted_ca,
         verification::get_email_settings,

@@ -1,6 +1,7 @@
 //! Email profiles: list, validate, save, delete, and test their connections.
 
 use mailproof_core::profiles::{self, EmailProfile, Findings, ProfileDiagnosis, ProfileDraft, ProfileError, StepEvent};
+use mailproof_core::Cancel;
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -74,6 +75,46 @@ pub async fn test_connection(
         let _ = on_step.send(event);
     })
     .await)
+}
+
+/// Signs a Gmail profile in to Google: sends the consent page's URL to `onUrl` at once, opens it in the system
+/// browser, and waits (up to five minutes, or until `cancel_authorization`) for Google's answer on a loopback port.
+/// The refresh token goes to the OS keyring; the reply is the profile, authorized.
+#[tauri::command]
+#[specta::specta]
+pub async fn authorize_profile(
+    state: State<'_, AppState>,
+    id: String,
+    on_url: Channel<ConsentPage>,
+) -> IpcResult<EmailProfile> {
+    let store = state.store()?.clone();
+    let consent = profiles::authorize_profile(&store, &state.keyring, &id).await?;
+    let opened = profiles::open_in_browser(consent.url());
+    let _ = on_url.send(ConsentPage { url: consent.url().to_owned(), browser_error: opened.err() });
+    let cancel = Cancel::default();
+    state.running_authorizations().insert(id.clone(), cancel.clone());
+    let now = time::OffsetDateTime::now_utc();
+    let result = consent.finish(&store, &state.keyring, profiles::CONSENT_WAIT, &cancel, now).await;
+    state.running_authorizations().remove(&id);
+    Ok(result?.with_notice(now.date()))
+}
+
+/// The consent page of a sign-in under way, and why the system browser did not open, if it did not.
+#[derive(Debug, Clone, serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentPage {
+    pub url: String,
+    pub browser_error: Option<String>,
+}
+
+/// Stops waiting for a profile's consent; nothing is stored.
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_authorization(state: State<'_, AppState>, id: String) -> IpcResult<()> {
+    if let Some(cancel) = state.running_authorizations().get(&id) {
+        cancel.cancel();
+    }
+    Ok(())
 }
 
 /// The saved profile's own settings as a draft (without its password), for editing and testing.

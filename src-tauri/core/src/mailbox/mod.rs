@@ -163,7 +163,7 @@ struct Unreachable(ServerType);
 impl Unreachable {
     fn why(&self) -> String {
         match self.0 {
-            ServerType::Gmail => "the Gmail profile is not signed in to Google: authorize it (Authorize in the profiles table, or `mailproof profile authorize`), then verify it".into(),
+            ServerType::Gmail => "the Gmail profile is not signed in to Google: sign it in (Sign in with Google in the profiles table, or `mailproof profile authorize`), then verify it".into(),
             kind => format!("the {} profile lacks its app registration: edit the profile and enter it", kind.label()),
         }
     }

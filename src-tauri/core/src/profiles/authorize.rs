@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::clients::{gmail_client, gmail_config_of, google_provider, CLIENT_TIMEOUT};
 use super::{profile_password, refresh_token_key, EmailProfile, ProfileError};
+use crate::cancel::Cancel;
 use crate::secrets::{Keyring, Secret, SecretsError};
 use crate::store::{utc_text, Store};
 
@@ -23,6 +24,8 @@ pub enum AuthorizeError {
     NotGmail { email: String, kind: &'static str },
     #[error("the consent was given by {signed_in}, not by {expected}. Authorize again and choose {expected} on Google's page (sign out of {signed_in} there first if Google does not offer a choice). Nothing was stored.")]
     WrongAccount { signed_in: String, expected: String },
+    #[error("the sign-in was cancelled; nothing was stored.")]
+    Cancelled,
     #[error(transparent)]
     OAuth(#[from] OAuthError),
     #[error("the consent was given, but reading the mailbox with it failed: {0}")]
@@ -64,16 +67,25 @@ impl Authorization {
         &self.profile
     }
 
-    /// Waits up to `wait` for the browser's answer, checks that the account which consented is the profile's, and
-    /// stores the refresh token. Nothing is stored when any step fails.
+    /// Waits up to `wait` (or until `cancel`) for the browser's answer, checks that the account which consented is
+    /// the profile's, and stores the refresh token. Nothing is stored when any step fails.
     pub async fn finish(
         self,
         store: &Store,
         keyring: &Keyring,
         wait: Duration,
+        cancel: &Cancel,
         now: OffsetDateTime,
     ) -> Result<EmailProfile, AuthorizeError> {
-        let tokens = self.consent.finish(wait, CLIENT_TIMEOUT).await?;
+        let cancelled = async {
+            while !cancel.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let tokens = tokio::select! {
+            tokens = self.consent.finish(wait, CLIENT_TIMEOUT) => tokens?,
+            () = cancelled => return Err(AuthorizeError::Cancelled),
+        };
         let refresh = Secret::new(tokens.refresh_token().unwrap_or_default());
         let g = self.profile.gmail.as_ref().expect("a Gmail profile");
         let gmail = Gmail::new(gmail_config_of(g, &self.profile.email, &self.secret, &refresh, CLIENT_TIMEOUT))?;
@@ -85,6 +97,23 @@ impl Authorization {
         store.set_profile_authorized(&self.profile.id, Some(&utc_text(now)))?;
         Ok(store.get_profile(&self.profile.id)?.ok_or_else(|| ProfileError::NotFound(self.profile.id.clone()))?)
     }
+}
+
+/// Opens `url` in the user's browser: the one `$BROWSER` names, else the system's default. The URL carries no
+/// secret (a PKCE challenge and a state only), so it may be a process argument.
+pub fn open_in_browser(url: &str) -> Result<(), String> {
+    let mut command = match std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()) {
+        Some(browser) => std::process::Command::new(browser.trim()),
+        None if cfg!(target_os = "macos") => std::process::Command::new("open"),
+        None if cfg!(windows) => {
+            let mut c = std::process::Command::new("rundll32");
+            c.arg("url.dll,FileProtocolHandler");
+            c
+        }
+        None => std::process::Command::new("xdg-open"),
+    };
+    command.arg(url).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    command.stderr(std::process::Stdio::null()).spawn().map(drop).map_err(|e| e.to_string())
 }
 
 /// Forgets the consent of profile `id`: the refresh token leaves the keyring, and the profile has to be authorized

@@ -75,7 +75,7 @@ pub async fn test_connection(
             None => {
                 let api = gmail_api();
                 let why = format!(
-                    "{} has not consented yet. Save the profile, then authorize it (Authorize in the profiles table, or `mailproof profile authorize {}`): Google's page opens in your browser.",
+                    "{} has not consented yet. Save the profile, then sign it in (Sign in with Google in the profiles table, or `mailproof profile authorize {}`): Google's page opens in your browser.",
                     draft.email.trim(),
                     draft.email.trim()
                 );

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::{Secret, SecretKey};
 
-pub use authorize::{authorize_profile, forget_authorization, Authorization, AuthorizeError, CONSENT_WAIT};
+pub use authorize::{
+    authorize_profile, forget_authorization, open_in_browser, Authorization, AuthorizeError, CONSENT_WAIT,
+};
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
 pub use save::{
@@ -363,7 +365,7 @@ impl EmailProfile {
         self.secret_notice = match (&self.graph, &self.gmail, &self.authorized_at) {
             (Some(g), _, _) => g.secret_notice(today),
             (_, Some(_), None) => Some(format!(
-                "Not signed in to Google yet: authorize the profile (Authorize in the profiles table, or `mailproof profile authorize {}`), then verify it.",
+                "Not signed in to Google yet: choose Sign in with Google in the profiles table (or run `mailproof profile authorize {}`), then verify the profile.",
                 self.email
             )),
             _ => None,

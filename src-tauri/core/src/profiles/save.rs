@@ -21,7 +21,7 @@ pub enum ProfileError {
     NoPassword,
     #[error("the profile's password is not in the OS keyring (it may have been removed there). Edit the profile and enter the password again.")]
     PasswordMissing,
-    #[error("{email} is not signed in to Google yet: authorize the profile (Authorize in the profiles table, or `mailproof profile authorize {email}`), then verify it.")]
+    #[error("{email} is not signed in to Google yet: sign it in (Sign in with Google in the profiles table, or `mailproof profile authorize {email}`), then verify it.")]
     NotAuthorized { email: String },
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -48,19 +48,20 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// Both sides' reports (reading, sending) of a test of `service` at `host` over HTTPS.
+    /// Both sides' reports (reading, sending) of a test of `service` at `base` (the API's base URL).
     pub fn finish(
         self,
         service: &str,
-        host: &str,
+        base: &str,
         mechanism: &str,
         transcript: Vec<String>,
         millis: u32,
     ) -> [Diagnosis; 2] {
+        let (host, port) = host_and_port(base);
         let side = |steps: Vec<Step>| Diagnosis {
             service: service.into(),
-            host: host.to_owned(),
-            port: 443,
+            host: host.clone(),
+            port,
             ok: !steps.is_empty() && steps.iter().all(|s| s.status != StepStatus::Failed),
             steps,
             tls: None,
@@ -71,6 +72,20 @@ impl<'a> Recorder<'a> {
             millis,
         };
         [side(self.reading), side(self.sending)]
+    }
+}
+
+/// `https://host[:port]/…` → the host and the port (443 for HTTPS, 80 for plain HTTP unless the URL names one).
+fn host_and_port(base: &str) -> (String, u16) {
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let default = if scheme == "http" { 80 } else { 443 };
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => match port.parse() {
+            Ok(p) => (host.to_owned(), p),
+            Err(_) => (authority.to_owned(), default),
+        },
+        _ => (authority.to_owned(), default),
     }
 }
 
@@ -93,6 +108,13 @@ pub(crate) fn split(text: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_apis_address_is_shown_as_host_and_port() {
+        assert_eq!(super::host_and_port("https://gmail.googleapis.com"), ("gmail.googleapis.com".into(), 443));
+        assert_eq!(super::host_and_port("http://127.0.0.1:38471/"), ("127.0.0.1".into(), 38471));
+        assert_eq!(super::host_and_port("https://graph.microsoft.com/v1.0"), ("graph.microsoft.com".into(), 443));
+    }
+
     #[test]
     fn explanations_split_after_the_servers_words() {
         let (detail, hint) = super::split("the secret is wrong (AADSTS7000215: Invalid. Ensure it). Paste its Value.");

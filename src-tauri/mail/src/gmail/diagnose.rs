@@ -18,7 +18,7 @@ pub struct GmailDiagnosis {
 /// Runs the test of `config`'s mailbox, reporting each step to `on_step` (true for the sending side).
 pub async fn diagnose_gmail(config: GmailConfig, on_step: &mut (dyn FnMut(bool, &Step) + Send)) -> GmailDiagnosis {
     let started = Instant::now();
-    let host = crate::http::host_of(&config.api);
+    let api = config.api.clone();
     let address = config.address.clone();
     let mut r = Recorder::new(on_step);
     let gmail = Gmail::new(config);
@@ -118,7 +118,7 @@ pub async fn diagnose_gmail(config: GmailConfig, on_step: &mut (dyn FnMut(bool, 
     }
 
     let transcript = gmail.as_ref().map(|g| g.take_transcript()).unwrap_or_default();
-    let [reading, sending] = r.finish("Gmail API", &host, "OAuth 2.0 (your consent)", transcript, millis(started));
+    let [reading, sending] = r.finish("Gmail API", &api, "OAuth 2.0 (your consent)", transcript, millis(started));
     GmailDiagnosis { reading, sending }
 }
 
@@ -129,7 +129,6 @@ pub fn gmail_not_signed_in(api: &str, why: &str, on_step: &mut (dyn FnMut(bool, 
     let mut r = Recorder::new(on_step);
     r.fail(false, StepKind::SignIn, "Sign-in", why, t);
     r.mirror_failed_sign_in();
-    let [reading, sending] =
-        r.finish("Gmail API", &crate::http::host_of(api), "OAuth 2.0 (your consent)", Vec::new(), 0);
+    let [reading, sending] = r.finish("Gmail API", api, "OAuth 2.0 (your consent)", Vec::new(), 0);
     GmailDiagnosis { reading, sending }
 }

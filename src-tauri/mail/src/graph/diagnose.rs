@@ -19,7 +19,6 @@ pub struct GraphDiagnosis {
 pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, &Step) + Send)) -> GraphDiagnosis {
     let started = Instant::now();
     let base = config.endpoints.graph.clone();
-    let host = base.split("://").nth(1).unwrap_or(&base).trim_end_matches('/').to_owned();
     let mailbox = config.mailbox.clone();
     let mut r = Recorder::new(on_step);
     let graph = Graph::new(config);
@@ -111,6 +110,6 @@ pub async fn diagnose_graph(config: GraphConfig, on_step: &mut (dyn FnMut(bool, 
 
     let transcript = graph.as_ref().map(|g| g.take_transcript()).unwrap_or_default();
     let [reading, sending] =
-        r.finish("Microsoft Graph", &host, "OAuth 2.0 client credentials", transcript, millis(started));
+        r.finish("Microsoft Graph", &base, "OAuth 2.0 client credentials", transcript, millis(started));
     GraphDiagnosis { reading, sending }
 }

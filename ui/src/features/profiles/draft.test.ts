@@ -105,3 +105,14 @@ describe("a Microsoft 365 draft", () => {
     expect(daysUntil("20/12/2026")).toBeNull();
   });
 });
+
+describe("a Gmail draft", () => {
+  it("is saved and signed in before it can be tested; once signed in it is tested as usual", async () => {
+    const { stepAfter, stepsOf } = await import("./draft");
+    expect(stepsOf("gmail", false)).toEqual([0, 1, 5]);
+    expect(stepAfter("gmail", 1, 1, false)).toBe(5);
+    expect(stepAfter("gmail", 5, -1, false)).toBe(1);
+    expect(stepsOf("gmail", true)).toEqual([0, 1, 4, 5]);
+    expect(stepAfter("gmail", 1, 1, true)).toBe(4);
+  });
+});

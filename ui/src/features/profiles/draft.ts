@@ -16,7 +16,7 @@ export type StepIndex = 0 | 1 | 2 | 3 | 4 | 5;
 /** Which draft fields each step edits; a step's Next is blocked by errors in its own fields only. */
 const stepFields: Record<number, string[]> = {
   0: ["email", "serverType", "zoneId", "actorIds"],
-  1: ["username", "password", "graph", "graph."],
+  1: ["username", "password", "graph", "graph.", "gmail", "gmail."],
   2: ["incoming."],
   3: ["outgoing."],
 };
@@ -30,20 +30,27 @@ export function issuesOf(findings: Findings | null, field: string): string[] {
   return findings ? findings.errors.filter((i) => i.field === field).map((i) => i.message) : [];
 }
 
-/** The steps a draft goes through: a Microsoft 365 profile has no servers to enter. */
-export function stepsOf(serverType: ServerType): number[] {
+/**
+ * The steps a draft goes through: a Microsoft 365 or Gmail profile has no servers to enter, and a Gmail profile
+ * can be tested only once its account has consented (`signedIn`), which happens after saving.
+ */
+export function stepsOf(serverType: ServerType, signedIn = true): number[] {
+  if (serverType === "gmail") return signedIn ? [0, 1, 4, 5] : [0, 1, 5];
   return serverType === "graph" ? [0, 1, 4, 5] : [0, 1, 2, 3, 4, 5];
 }
 
 /** The step after (or before) `step` for this kind of profile. */
-export function stepAfter(serverType: ServerType, step: number, delta: 1 | -1): number {
-  const order = stepsOf(serverType);
+export function stepAfter(serverType: ServerType, step: number, delta: 1 | -1, signedIn = true): number {
+  const order = stepsOf(serverType, signedIn);
   const at = order.indexOf(step);
   return order[Math.min(order.length - 1, Math.max(0, (at < 0 ? 0 : at) + delta))];
 }
 
 /** The names of the steps a Microsoft 365 profile shows. */
 export const graphStepNames: Record<number, string> = { 0: "Address and type", 1: "App registration", 4: "Test", 5: "Save" };
+
+/** The names of the steps a Gmail profile shows. */
+export const gmailStepNames: Record<number, string> = { 0: "Address and type", 1: "OAuth client", 4: "Test", 5: "Save and sign in" };
 
 /** A new Microsoft 365 app registration: the global cloud, everything else to enter. */
 export function emptyGraph(): NonNullable<ProfileDraft["graph"]> {
@@ -73,6 +80,7 @@ export function emptyDraft(): ProfileDraft {
     // clear text, and discovery usually fills in the server's own choice.
     outgoing: { host: "", port: 587, security: "none", requiresAuth: true, auth: "plain", pinnedSha256: null },
     graph: null,
+    gmail: null,
   };
 }
 
@@ -121,6 +129,7 @@ export function draftOf(p: {
   incoming: ProfileDraft["incoming"];
   outgoing: ProfileDraft["outgoing"];
   graph?: ProfileDraft["graph"];
+  gmail?: ProfileDraft["gmail"];
 }): ProfileDraft {
   return {
     email: p.email,
@@ -133,6 +142,7 @@ export function draftOf(p: {
     incoming: { ...p.incoming },
     outgoing: { ...p.outgoing },
     graph: p.graph ? { ...p.graph } : null,
+    gmail: p.gmail ? { ...p.gmail } : null,
   };
 }
 

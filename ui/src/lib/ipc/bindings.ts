@@ -208,6 +208,30 @@ async testConnection(draft: ProfileDraft, profileId: string | null, onStep: TAUR
 }
 },
 /**
+ * Signs a Gmail profile in to Google: sends the consent page's URL to `onUrl` at once, opens it in the system
+ * browser, and waits (up to five minutes, or until `cancel_authorization`) for Google's answer on a loopback port.
+ * The refresh token goes to the OS keyring; the reply is the profile, authorized.
+ */
+async authorizeProfile(id: string, onUrl: TAURI_CHANNEL<ConsentPage>) : Promise<Result<EmailProfile, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("authorize_profile", { id, onUrl }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops waiting for a profile's consent; nothing is stored.
+ */
+async cancelAuthorization(id: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("cancel_authorization", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Looks up the servers for an address from every discovery source at once (a few seconds at most).
  */
 async discoverSettings(email: string) : Promise<Result<Discovery, IpcError>> {
@@ -581,6 +605,10 @@ export type Cloud = "global" |
  * Microsoft 365 operated by 21Vianet (China).
  */
 "china"
+/**
+ * The consent page of a sign-in under way, and why the system browser did not open, if it did not.
+ */
+export type ConsentPage = { url: string; browserError: string | null }
 export type Diagnosis = { 
 /**
  * What was tested, as people name it: "IMAP", "POP3", "SMTP", "Microsoft Graph".
