@@ -6,7 +6,11 @@ redirects to the client's loopback redirect_uri with a code and the state, as Go
 Allow (or with error=access_denied when told to refuse); the token endpoint (/token) takes the authorization-code
 grant only with the right client secret, redirect_uri and PKCE S256 verifier, and the refresh-token grant; errors
 are Google's {"error", "error_description"} bodies (invalid_grant "Token has been expired or revoked.",
-invalid_client, redirect_uri_mismatch). Tokens are opaque ("ya29." and "1//" prefixed) as Google's are.
+invalid_client, redirect_uri_mismatch). Tokens are opaque ("ya29." and "1//" prefixed) as Google's are. With no
+account signed in, the consent is the login_hint's (the lab's own issuer runs so). Google's token checks are
+served as mail servers use them: /oauth2/v3/tokeninfo?access_token= (the token's email, scope, expiry; 400
+"invalid_token" otherwise) and /oauth2/v2/userinfo (Bearer), which the lab's Dovecot asks for XOAUTH2 and
+OAUTHBEARER sign-ins (its oauth2 passdb, configured as Dovecot's documentation does for Google).
 
 Gmail: /gmail/v1/users/me/{profile, labels, messages, messages/ID, messages/ID/trash, history} and the media
 upload /upload/gmail/v1/users/me/messages/send, with Google's JSON error bodies ({"error": {"code", "message",
@@ -60,8 +64,8 @@ class State:
         self.signed_in = config.get("signedIn")
         self.refuse = False
         self.codes = {}  # code -> (client, redirect, challenge, address)
-        self.refresh = {}  # refresh token -> (client, address)
-        self.access = {}  # access token -> (address, expiry)
+        self.refresh = {}  # refresh token -> (client, address, scope)
+        self.access = {}  # access token -> (address, expiry, scope, client)
         self.issued = []
         self.lock = threading.Lock()
         self.log = []
@@ -141,6 +145,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.consent(query)
         if path == "/token" and method == "POST":
             return self.token(dict(urllib.parse.parse_qsl(self.body().decode())))
+        if path == "/oauth2/v3/tokeninfo":
+            self.body()
+            return self.tokeninfo(query.get("access_token", ""))
+        if path == "/oauth2/v2/userinfo" and method == "GET":
+            return self.userinfo()
         if path.startswith("/gmail/v1/users/me/") or path == "/upload/gmail/v1/users/me/messages/send":
             return self.gmail(method, path, query)
         self.body()
@@ -160,7 +169,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400, raw=b"<html>Error 400: invalid_request. Missing code_challenge.</html>", content_type="text/html")
         state = urllib.parse.quote(q.get("state", ""), safe="")
         with st.lock:
-            refuse, who = st.refuse, st.signed_in
+            refuse, who = st.refuse, st.signed_in or q.get("login_hint", "")
+        if not who:
+            return self.reply(200, raw=b"<html>Choose an account</html>", content_type="text/html")
         if refuse:
             return self.reply(302, headers={"Location": f"{redirect}?error=access_denied&state={state}"}, raw=b"")
         code = "4/0A" + secrets.token_urlsafe(40)
@@ -190,26 +201,45 @@ class Handler(BaseHTTPRequestHandler):
                 return self.oauth_error(400, "invalid_grant", "Invalid code verifier.")
             refresh = "1//0g" + secrets.token_urlsafe(60)
             with st.lock:
-                st.refresh[refresh] = (client["id"], who)
+                st.refresh[refresh] = (client["id"], who, scope)
                 st.issued.append(refresh)
-            return self.issue(who, scope, refresh)
+            return self.issue(who, scope, refresh, client["id"])
         if grant == "refresh_token":
             with st.lock:
                 entry = st.refresh.get(form.get("refresh_token", ""))
             if entry is None or entry[0] != client["id"]:
                 return self.oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
-            return self.issue(entry[1], SCOPE, None)
+            return self.issue(entry[1], entry[2], None, client["id"])
         self.oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
 
-    def issue(self, who, scope, refresh):
+    def issue(self, who, scope, refresh, client):
         access = "ya29.a0" + secrets.token_urlsafe(90)
         with self.state.lock:
-            self.state.access[access] = (who, time.time() + 3599)
+            self.state.access[access] = (who, time.time() + 3599, scope, client)
             self.state.issued.append(access)
         body = {"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"}
         if refresh:
             body["refresh_token"] = refresh
         self.reply(200, body)
+
+    def tokeninfo(self, token):
+        with self.state.lock:
+            entry = self.state.access.get(token)
+        if entry is None or entry[1] < time.time():
+            return self.reply(400, {"error": "invalid_token", "error_description": "Invalid Value"})
+        who, expiry, scope, client = entry
+        self.reply(200, {"azp": client, "aud": client, "sub": str(abs(hash(who)) % 10**21), "scope": scope,
+                         "exp": str(int(expiry)), "expires_in": str(int(expiry - time.time())), "email": who,
+                         "email_verified": "true", "access_type": "offline"})
+
+    def userinfo(self):
+        auth = self.headers.get("Authorization", "")
+        with self.state.lock:
+            entry = self.state.access.get(auth[7:]) if auth.startswith("Bearer ") else None
+        self.body()
+        if entry is None or entry[1] < time.time():
+            return self.reply(401, {"error": {"code": 401, "message": "Request is missing required authentication credential.", "status": "UNAUTHENTICATED"}})
+        self.reply(200, {"id": str(abs(hash(entry[0])) % 10**21), "email": entry[0], "verified_email": True})
 
     # --- Gmail ------------------------------------------------------------------------------------------------
 

@@ -32,10 +32,10 @@ done
 [ "$(id -u)" = 0 ] || { echo "lab: must run as root (Postfix's master starts only as root)" >&2; exit 1; }
 
 # Free loopback ports, chosen by the kernel and released just before use.
-read -r SMTP SUBMISSION SMTPS REINJECT IMAP IMAPS POP3 POP3S NTLM_IMAP NTLM_IMAPS NTLM_POP3 NTLM_POP3S NTLM_SUBMISSION < <(python3 - <<'PY'
+read -r SMTP SUBMISSION SMTPS REINJECT IMAP IMAPS POP3 POP3S NTLM_IMAP NTLM_IMAPS NTLM_POP3 NTLM_POP3S NTLM_SUBMISSION OAUTH < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(13):
+for _ in range(14):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -68,6 +68,10 @@ mkdir -p "$D"/{etc,queue,data,log,tls,mail,sieve,bin,run/dovecot,state/dovecot}
   chmod 644 server.key
 )
 
+# The OAuth client tests sign in with at the lab's issuer (a Desktop-app client, as Google issues them).
+LAB_OAUTH_CLIENT_ID=900000000001-labissuer0desktop0client.apps.googleusercontent.com
+LAB_OAUTH_CLIENT_SECRET=GOCSPX-lab-issuer-Secret-0001
+
 # --- Users: alice, bob, carol @example.test. Lab-only passwords, never used anywhere else.
 : > "$D/etc/dovecot-users"
 for u in $LAB_USER_NAMES; do
@@ -78,9 +82,11 @@ render() { # render TEMPLATE OUT: substitutes @VAR@ placeholders
   sed -e "s|@D@|$D|g" -e "s|@NAME@|$NAME|g" -e "s|@SMTP@|$SMTP|g" -e "s|@SUBMISSION@|$SUBMISSION|g" \
       -e "s|@SMTPS@|$SMTPS|g" -e "s|@REINJECT@|$REINJECT|g" -e "s|@IMAP@|$IMAP|g" -e "s|@IMAPS@|$IMAPS|g" \
       -e "s|@POP3@|$POP3|g" -e "s|@POP3S@|$POP3S|g" -e "s|@NTLM_IMAP@|$NTLM_IMAP|g" -e "s|@NTLM_IMAPS@|$NTLM_IMAPS|g" \
-      -e "s|@NTLM_POP3@|$NTLM_POP3|g" -e "s|@NTLM_POP3S@|$NTLM_POP3S|g" -e "s|@NTLM_SUBMISSION@|$NTLM_SUBMISSION|g" "$1" > "$2"
+      -e "s|@NTLM_POP3@|$NTLM_POP3|g" -e "s|@NTLM_POP3S@|$NTLM_POP3S|g" -e "s|@NTLM_SUBMISSION@|$NTLM_SUBMISSION|g" \
+      -e "s|@OAUTH@|$OAUTH|g" "$1" > "$2"
 }
 render "$here/conf/dovecot.conf" "$D/etc/dovecot.conf"
+render "$here/conf/dovecot-oauth2.conf.ext" "$D/etc/dovecot-oauth2.conf.ext"
 render "$here/conf/main.cf" "$D/etc/main.cf"
 render "$here/conf/master.cf" "$D/etc/master.cf"
 cp "$here/conf/header_checks" "$here/conf/body_checks" "$here/conf/recipient_access" "$here/conf/trusted_senders" "$D/etc/"
@@ -161,6 +167,23 @@ LAB_POP3S_PORT=$POP3S
 LAB_USERS="$(echo $LAB_USER_NAMES | sed 's/\([a-z]*\)/\1@example.test/g')"
 $(for u in $LAB_USER_NAMES; do echo "LAB_PASSWORD_$(echo "$u" | tr a-z A-Z)=$u-lab-password"; done)
 ENV
+# The lab's OAuth 2.0 issuer: the fake Google's sign-in (tests/fakes/google.py), whose token checks Dovecot asks
+# for XOAUTH2 and OAUTHBEARER (dovecot-oauth2.conf.ext). It signs in whoever the consent's login_hint names.
+cat > "$D/etc/oauth.json" <<JSON
+{"clients": [{"id": "$LAB_OAUTH_CLIENT_ID", "secret": "$LAB_OAUTH_CLIENT_SECRET"}],
+ "accounts": [$(for u in $LAB_USER_NAMES; do printf '{"address": "%s@example.test"},' "$u"; done | sed 's/,$//')]}
+JSON
+setsid python3 "$here/../fakes/google.py" --lab-env "$D/lab.env" --config "$D/etc/oauth.json" --port "$OAUTH" \
+  > "$D/log/oauth.log" 2>&1 < /dev/null &
+echo $! > "$D/run/oauth.pid"
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$OAUTH") 2>/dev/null && break; sleep 0.05; done
+cat >> "$D/lab.env" <<ENV
+LAB_OAUTH_URL=http://127.0.0.1:$OAUTH
+LAB_OAUTH_CLIENT_ID=$LAB_OAUTH_CLIENT_ID
+LAB_OAUTH_CLIENT_SECRET=$LAB_OAUTH_CLIENT_SECRET
+LAB_OAUTH_SCOPE=https://mail.google.com/
+ENV
+
 if $ntlm; then
   cat >> "$D/lab.env" <<ENV
 LAB_NTLM_USER=LAB\\bob

@@ -16,7 +16,7 @@ fn target(lab: &Lab, protocol: Protocol, port_key: &str, encryption: Encryption,
         encryption,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         login: password.map(|p| Login { username: "bob@example.test".into(), password: Password::new(p) }),
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         timeout: Duration::from_secs(3),
     }
 }
@@ -193,7 +193,7 @@ fn ntlm_target(
 ) -> Target {
     let mut t = target(lab, protocol, port_key, encryption, Some(password));
     t.login = Some(Login { username: user.into(), password: Password::new(password) });
-    t.ntlm = true;
+    t.sign_in = mailproof_mail::SignIn::Ntlm;
     t
 }
 
@@ -224,8 +224,12 @@ async fn ntlmv2_signs_in_on_imap_pop3_and_smtp_against_a_real_samba_dc() {
 async fn ntlm_on_a_server_that_does_not_offer_it_is_explained() {
     let Some(lab) = Lab::running() else { return };
     let mut t = target(&lab, Protocol::Imap, "LAB_IMAPS_PORT", Encryption::Tls, Some("x"));
-    t.ntlm = true;
+    t.sign_in = mailproof_mail::SignIn::Ntlm;
     let step = failed(&run(&t).await).clone();
     assert_eq!(step.kind, StepKind::Login);
-    assert!(step.detail.contains("does not offer NTLM sign-in (it offers: PLAIN, LOGIN)"), "{}", step.detail);
+    assert!(
+        step.detail.contains("does not offer NTLM sign-in (it offers: PLAIN, LOGIN, XOAUTH2, OAUTHBEARER)"),
+        "{}",
+        step.detail
+    );
 }

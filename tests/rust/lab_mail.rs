@@ -22,7 +22,7 @@ fn submission(lab: &Lab, user: &str) -> SmtpConfig {
         port: lab.port("LAB_SUBMISSION_PORT"),
         encryption: Encryption::StartTls,
         login: Some(login(lab, user)),
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -35,7 +35,7 @@ fn imap_config(lab: &Lab, user: &str, encryption: Encryption) -> ImapConfig {
         port,
         encryption,
         login: login(lab, user),
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }

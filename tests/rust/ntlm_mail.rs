@@ -26,7 +26,7 @@ fn submission(lab: &Lab, login: Login) -> SmtpConfig {
         port: lab.port("LAB_NTLM_SUBMISSION_PORT"),
         encryption: Encryption::StartTls,
         login: Some(login),
-        ntlm: true,
+        sign_in: mailproof_mail::SignIn::Ntlm,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -38,7 +38,7 @@ fn imap_config(lab: &Lab, login: Login) -> ImapConfig {
         port: lab.port("LAB_NTLM_IMAPS_PORT"),
         encryption: Encryption::Tls,
         login,
-        ntlm: true,
+        sign_in: mailproof_mail::SignIn::Ntlm,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -50,7 +50,7 @@ fn pop3_config(lab: &Lab, login: Login) -> Pop3Config {
         port: lab.port("LAB_NTLM_POP3S_PORT"),
         encryption: Encryption::Tls,
         login,
-        ntlm: true,
+        sign_in: mailproof_mail::SignIn::Ntlm,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }

@@ -17,7 +17,7 @@ fn config(lab: &Lab, user: &str, encryption: Encryption, password: &str) -> Pop3
         port,
         encryption,
         login: Login { username: format!("{user}@example.test"), password: Password::new(password) },
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -38,7 +38,7 @@ async fn send_to_carol(lab: &Lab, subject: &str) -> String {
         port: lab.port("LAB_SUBMISSION_PORT"),
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(lab.password("alice")) }),
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };

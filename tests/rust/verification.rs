@@ -106,7 +106,7 @@ async fn automatic_verification_covers_inbox_junk_dropped_mail_and_a_remote_acto
         port: lab.port("LAB_IMAPS_PORT"),
         encryption: Encryption::Tls,
         login: Login { username: "bob@example.test".into(), password: Password::new(lab.password("bob")) },
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         trust: mailproof_mail::tls::Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     })
@@ -228,7 +228,7 @@ async fn manual_verification_finds_the_users_uuid_mail_over_pop3_and_a_new_uuid_
         port: lab.port("LAB_SUBMISSION_PORT"),
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(lab.password("alice")) }),
-        ntlm: false,
+        sign_in: mailproof_mail::SignIn::Password,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };

@@ -1,10 +1,11 @@
-//! IMAP: connect (clear, STARTTLS or TLS), log in, and find messages by Message-ID.
+//! IMAP: connect (clear, STARTTLS or TLS), sign in (password, NTLMv2 or an OAuth 2.0 token), and find messages
+//! by Message-ID.
 
 use futures::TryStreamExt;
 
 use crate::stream::{connect_tcp, start_tls, ConnectError, MailStream};
 use crate::tls::{observed_client_config, TlsSetupError};
-use crate::{Encryption, Login};
+use crate::{Encryption, Login, SignIn};
 
 pub type Session = async_imap::Session<MailStream>;
 
@@ -25,6 +26,10 @@ pub enum ImapError {
     StartTls(String),
     #[error("the IMAP server rejected the login for {username}: {detail}. Check the username and password.")]
     Login { username: String, detail: String },
+    #[error("the IMAP server refused the OAuth 2.0 token for {username}: {detail}. Sign the profile in again; if it persists, check that the granted scopes cover IMAP.")]
+    TokenRefused { username: String, detail: String },
+    #[error("the IMAP server offers no OAuth 2.0 sign-in (XOAUTH2 or OAUTHBEARER; it offers {offered}). Choose another sign-in method for this server.")]
+    NoOAuth { offered: String },
     #[error("IMAP {command} failed: {detail}")]
     Command { command: &'static str, detail: String },
 }
@@ -52,11 +57,76 @@ pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
         username: config.login.username.clone(),
         detail: e.to_string(),
     };
-    if config.ntlm {
-        let ntlm = NtlmAuthenticator { login: config.login.clone(), sent_negotiate: false };
-        return client.authenticate("NTLM", ntlm).await.map_err(refused);
+    match config.sign_in {
+        SignIn::Ntlm => {
+            let ntlm = NtlmAuthenticator { login: config.login.clone(), sent_negotiate: false };
+            client.authenticate("NTLM", ntlm).await.map_err(refused)
+        }
+        SignIn::OAuth2 => {
+            let offered = mechanisms(&mut client).await?;
+            let mechanism = crate::sasl::oauth_mechanism(&offered)
+                .ok_or_else(|| ImapError::NoOAuth { offered: offered.join(", ") })?;
+            let response = crate::sasl::oauth_response(
+                mechanism,
+                &config.login.username,
+                config.login.password.expose(),
+                &config.host,
+                config.port,
+            );
+            let why = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let auth = OAuthAuthenticator { mechanism, response: Some(response), why: why.clone() };
+            client.authenticate(mechanism, auth).await.map_err(|(e, _)| {
+                let said = why.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let detail = match said {
+                    Some(said) => format!("{e} (the server's reason: {said})"),
+                    None => e.to_string(),
+                };
+                ImapError::TokenRefused { username: config.login.username.clone(), detail }
+            })
+        }
+        SignIn::Password => client.login(&config.login.username, config.login.password.expose()).await.map_err(refused),
     }
-    client.login(&config.login.username, config.login.password.expose()).await.map_err(refused)
+}
+
+/// The SASL mechanisms the server announces before sign-in (its `AUTH=` capabilities), upper-cased.
+async fn mechanisms(client: &mut async_imap::Client<MailStream>) -> Result<Vec<String>, ImapError> {
+    use async_imap::imap_proto::{Capability, Response};
+    let (tx, rx) = async_channel::bounded(64);
+    client
+        .run_command_and_check_ok("CAPABILITY", Some(tx))
+        .await
+        .map_err(|e| ImapError::Command { command: "CAPABILITY", detail: e.to_string() })?;
+    let mut offered = Vec::new();
+    while let Ok(answer) = rx.try_recv() {
+        if let async_imap::types::UnsolicitedResponse::Other(data) = answer {
+            let Response::Capabilities(caps) = data.parsed() else { continue };
+            offered.extend(caps.iter().filter_map(|c| match c {
+                Capability::Auth(m) => Some(m.to_ascii_uppercase()),
+                _ => None,
+            }));
+        }
+    }
+    Ok(offered)
+}
+
+/// Sends the OAuth 2.0 response at the server's go-ahead; to an error challenge (JSON), keeps its reason and
+/// answers as the mechanism wants so the server ends the exchange with its refusal.
+struct OAuthAuthenticator {
+    mechanism: &'static str,
+    response: Option<Vec<u8>>,
+    why: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl async_imap::Authenticator for OAuthAuthenticator {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        if let Some(first) = self.response.take() {
+            return first;
+        }
+        *self.why.lock().unwrap_or_else(|p| p.into_inner()) = Some(crate::sasl::oauth_error_text(challenge));
+        crate::sasl::oauth_error_ack(self.mechanism)
+    }
 }
 
 /// Answers the server's continuations: the first (empty) with NEGOTIATE, the challenge with AUTHENTICATE.

@@ -43,12 +43,24 @@ pub struct MailboxConfig {
     pub port: u16,
     pub encryption: Encryption,
     pub login: Login,
-    /// Sign in with NTLMv2 (IMAP AUTHENTICATE NTLM, POP3 AUTH NTLM) instead of a password in clear.
-    pub ntlm: bool,
+    pub sign_in: SignIn,
     /// What to trust: the public roots, an extra CA, and a pinned certificate.
     pub trust: tls::Trust,
     /// How long one network exchange may take.
     pub timeout: std::time::Duration,
+}
+
+/// How a client signs in with its [`Login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignIn {
+    /// The password: PLAIN where offered, else IMAP LOGIN, POP3 USER/PASS, SMTP AUTH LOGIN.
+    #[default]
+    Password,
+    /// NTLMv2 (IMAP AUTHENTICATE NTLM, POP3 and SMTP AUTH NTLM) with the password.
+    Ntlm,
+    /// The login's password is an OAuth 2.0 access token: OAUTHBEARER (RFC 7628) or XOAUTH2, whichever the
+    /// server announces (OAUTHBEARER first).
+    OAuth2,
 }
 
 /// A password on its way to a server. Prints `<redacted>`.

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::dialogue::{Dialogue, DialogueError, TranscriptLine};
 use crate::stream::{connect_tcp, start_tls, ConnectError, MailStream};
 use crate::tls::{observed_client_config, TlsSetupError, Trust};
-use crate::{Encryption, Login};
+use crate::{Encryption, Login, SignIn};
 
 /// The largest message RETR or TOP will read (a guard against a server that never ends its reply).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
@@ -62,8 +62,11 @@ impl Pop3<MailStream> {
             pop = pop.stls(&config.host, &config.trust).await?;
         }
         let capabilities = pop.capa().await.unwrap_or_default();
-        if config.ntlm {
+        if config.sign_in == SignIn::Ntlm {
             pop.auth_ntlm(&config.login).await?;
+        } else if config.sign_in == SignIn::OAuth2 {
+            let offered: Vec<String> = capabilities.iter().flat_map(|c| sasl_mechanisms(c)).collect();
+            pop.auth_oauth(&config.login, &offered, (&config.host, config.port)).await?;
         } else if capabilities.iter().any(|c| sasl_mechanisms(c).iter().any(|m| m == "PLAIN")) {
             pop.auth_plain(&config.login).await?;
         } else {
@@ -226,6 +229,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
 
     async fn body(&mut self, name: &'static str, max: usize) -> Result<Vec<u8>, Pop3Error> {
         self.dialogue.read_dot_body(max).await.map_err(|source| Pop3Error::Dialogue { command: name, source })
+    }
+}
+
+impl Pop3<MailStream> {
+    /// AUTH with an OAuth 2.0 access token (OAUTHBEARER or XOAUTH2, whichever `offered` has).
+    pub async fn auth_oauth(
+        &mut self,
+        login: &Login,
+        offered: &[String],
+        server: (&str, u16),
+    ) -> Result<(), Pop3Error> {
+        let login = (login.username.as_str(), login.password.expose());
+        let outcome =
+            crate::diagnose::oauth_login(crate::diagnose::Protocol::Pop3, &mut self.dialogue, offered, login, server)
+                .await
+                .map_err(|source| Pop3Error::Dialogue { command: "AUTH", source })?;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(reply) if reply.is_empty() => Err(Pop3Error::Refused {
+                command: "AUTH",
+                reply: format!(
+                    "the server offers no OAuth 2.0 sign-in (XOAUTH2, OAUTHBEARER); it offers {}",
+                    offered.join(", ")
+                ),
+            }),
+            Err(reply) => Err(Pop3Error::Refused { command: "AUTH", reply }),
+        }
     }
 }
 

@@ -15,8 +15,8 @@ pub struct SmtpConfig {
     pub encryption: Encryption,
     /// `None` when the server takes mail without authentication.
     pub login: Option<Login>,
-    /// Sign in with NTLMv2 instead of PLAIN or LOGIN.
-    pub ntlm: bool,
+    /// How to sign in when `login` is set.
+    pub sign_in: crate::SignIn,
     /// What to trust: the public roots, an extra CA, and a pinned certificate.
     pub trust: Trust,
     pub timeout: Duration,

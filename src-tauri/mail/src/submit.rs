@@ -8,12 +8,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::{ehlo_name, ntlm_login, read_reply, transcript_text, Protocol};
+use crate::diagnose::{ehlo_name, ntlm_login, oauth_login, read_reply, transcript_text, Protocol};
 use crate::dialogue::{Dialogue, DialogueError};
 use crate::smtp::SmtpConfig;
 use crate::stream::{connect_tcp, start_tls, MailStream};
 use crate::tls::observed_client_config;
-use crate::Encryption;
+use crate::{Encryption, SignIn};
 
 /// Where in the conversation something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,8 +164,10 @@ impl Session {
                 .collect();
             let user = &login.username;
             let pass = login.password.expose();
-            let outcome: Result<Result<String, String>, DialogueError> = if config.ntlm {
+            let outcome: Result<Result<String, String>, DialogueError> = if config.sign_in == SignIn::Ntlm {
                 ntlm_login(Protocol::Smtp, &mut d, &mechs, user, pass).await
+            } else if config.sign_in == SignIn::OAuth2 {
+                oauth_login(Protocol::Smtp, &mut d, &mechs, (user, pass), (&config.host, config.port)).await
             } else if mechs.iter().any(|m| m == "PLAIN") || !mechs.iter().any(|m| m == "LOGIN") {
                 let token = STANDARD.encode(format!("\0{user}\0{pass}"));
                 match d.send_shown(&format!("AUTH PLAIN {token}"), "AUTH PLAIN <credentials removed>").await {
@@ -178,7 +180,14 @@ impl Session {
             match outcome {
                 Ok(Ok(_)) => {}
                 Ok(Err(reply)) => {
-                    let reply = if reply.is_empty() { "the server does not offer NTLM".to_owned() } else { reply };
+                    let reply = match (reply.is_empty(), config.sign_in) {
+                        (false, _) => reply,
+                        (true, SignIn::OAuth2) => format!(
+                            "the server offers no OAuth 2.0 sign-in (XOAUTH2, OAUTHBEARER); it offers {}",
+                            mechs.join(", ")
+                        ),
+                        (true, _) => "the server does not offer NTLM".to_owned(),
+                    };
                     return Err(fail(Stage::Auth, code_of(&reply), reply, Some(&d)));
                 }
                 Err(e) => return Err(fail(Stage::Auth, None, e.to_string(), Some(&d))),

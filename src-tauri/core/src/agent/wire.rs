@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use mailproof_mail::tls::Trust;
-use mailproof_mail::{Encryption, Login, MailboxConfig, Password};
+use mailproof_mail::{Encryption, Login, MailboxConfig, Password, SignIn};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -53,7 +53,7 @@ impl MailboxAccess {
             .to_owned(),
             username: c.login.username.clone(),
             password: password.expose().to_owned(),
-            ntlm: c.ntlm,
+            ntlm: c.sign_in == SignIn::Ntlm,
             pinned_sha256: c.trust.pinned_sha256.clone(),
         }
     }
@@ -72,7 +72,7 @@ impl MailboxAccess {
                 port: self.port,
                 encryption,
                 login: Login { username: self.username.clone(), password: Password::new(self.password.clone()) },
-                ntlm: self.ntlm,
+                sign_in: if self.ntlm { SignIn::Ntlm } else { SignIn::Password },
                 trust: Trust { extra_ca: extra_ca.clone(), pinned_sha256: self.pinned_sha256.clone() },
                 timeout: crate::profiles::clients::CLIENT_TIMEOUT,
             },

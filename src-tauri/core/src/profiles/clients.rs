@@ -10,7 +10,7 @@ use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, MailboxConfig, Password};
 
-use super::{normalize_fingerprint, AuthMethod, Credentials, EmailProfile, GmailSettings, GraphSettings};
+use super::{normalize_fingerprint, Credentials, EmailProfile, GmailSettings, GraphSettings};
 use crate::secrets::Secret;
 
 /// How long one network exchange with a profile's server may take.
@@ -32,7 +32,7 @@ pub fn incoming_config(profile: &EmailProfile, password: &Secret, extra_ca: &Opt
         port: u16::try_from(inc.port).unwrap_or(0),
         encryption: inc.security.into(),
         login: login(profile, password),
-        ntlm: inc.auth == AuthMethod::Ntlm,
+        sign_in: inc.auth.sign_in(),
         trust: trust(&inc.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }
@@ -45,7 +45,7 @@ pub fn smtp_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<
         port: u16::try_from(out.port).unwrap_or(0),
         encryption: out.security.into(),
         login: out.requires_auth.then(|| login(profile, password)),
-        ntlm: out.requires_auth && out.auth == AuthMethod::Ntlm,
+        sign_in: out.auth.sign_in(),
         trust: trust(&out.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }

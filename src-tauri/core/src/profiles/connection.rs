@@ -9,11 +9,11 @@ use mailproof_mail::diagnose::{diagnose, Diagnosis, Protocol, Step, Target};
 use mailproof_mail::gmail::{diagnose_gmail, gmail_not_signed_in};
 use mailproof_mail::graph::diagnose_graph;
 use mailproof_mail::tls::Trust;
-use mailproof_mail::{Login, Password};
+use mailproof_mail::{Login, Password, SignIn};
 use serde::Serialize;
 
 use super::clients::{gmail_api, gmail_config_of, graph_config_of};
-use super::{normalize_fingerprint, AuthMethod, Credentials, ProfileDraft, ServerType};
+use super::{normalize_fingerprint, Credentials, ProfileDraft, ServerType};
 
 /// How long each network step of a connection test may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -98,7 +98,7 @@ pub async fn test_connection(
         encryption: draft.incoming.security.into(),
         trust: trust(&draft.incoming.pinned_sha256),
         login: Some(login.clone()),
-        ntlm: draft.incoming.auth == AuthMethod::Ntlm,
+        sign_in: draft.incoming.auth.sign_in(),
         timeout,
     };
     let outgoing = Target {
@@ -108,7 +108,7 @@ pub async fn test_connection(
         encryption: draft.outgoing.security.into(),
         trust: trust(&draft.outgoing.pinned_sha256),
         login: draft.outgoing.requires_auth.then_some(login),
-        ntlm: draft.outgoing.requires_auth && draft.outgoing.auth == AuthMethod::Ntlm,
+        sign_in: draft.outgoing.auth.sign_in(),
         timeout,
     };
     let report = Mutex::new(on_step);
@@ -120,7 +120,8 @@ pub async fn test_connection(
     let mut on_outgoing = |s: &Step| emit(Side::Outgoing, s);
     // Both sides at once — except two NTLM sign-ins to one host: Dovecot's NTLM through winbind keeps one
     // helper conversation at a time, and two interleaved ones fail each other (measured on the lab).
-    let (incoming, outgoing) = if incoming.ntlm && outgoing.ntlm && incoming.host == outgoing.host {
+    let ntlm = |t: &Target| t.login.is_some() && t.sign_in == SignIn::Ntlm;
+    let (incoming, outgoing) = if ntlm(&incoming) && ntlm(&outgoing) && incoming.host == outgoing.host {
         let first = diagnose(&incoming, &mut on_incoming).await;
         (first, diagnose(&outgoing, &mut on_outgoing).await)
     } else {

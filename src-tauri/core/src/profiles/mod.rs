@@ -149,6 +149,14 @@ impl AuthMethod {
         }
     }
 
+    /// How the mail clients sign in with it.
+    pub fn sign_in(self) -> mailproof_mail::SignIn {
+        match self {
+            AuthMethod::Plain => mailproof_mail::SignIn::Password,
+            AuthMethod::Ntlm => mailproof_mail::SignIn::Ntlm,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "plain" => AuthMethod::Plain,

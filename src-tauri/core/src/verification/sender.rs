@@ -44,7 +44,7 @@ impl EmailSender {
             port: u16::try_from(self.port).unwrap_or(0),
             encryption: self.security.into(),
             login: self.login(password),
-            ntlm: self.requires_auth && self.auth == AuthMethod::Ntlm,
+            sign_in: self.auth.sign_in(),
             trust: Trust { extra_ca, pinned_sha256: self.pinned_sha256.as_deref().and_then(normalize_fingerprint) },
             timeout: crate::profiles::clients::CLIENT_TIMEOUT,
         }
@@ -140,7 +140,7 @@ pub async fn test_sender(
         encryption: sender.security.into(),
         trust: Trust { extra_ca, pinned_sha256: sender.pinned_sha256.as_deref().and_then(normalize_fingerprint) },
         login: sender.login(password),
-        ntlm: sender.requires_auth && sender.auth == AuthMethod::Ntlm,
+        sign_in: sender.auth.sign_in(),
         timeout: crate::profiles::STEP_TIMEOUT,
     };
     diagnose(&target, &mut |s| on_step(s)).await

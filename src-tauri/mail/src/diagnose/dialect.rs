@@ -34,10 +34,11 @@ pub(crate) struct Dialect {
     pub starttls_ok: &'static str,
     /// The implicit-TLS port to suggest when STARTTLS is not there.
     pub tls_port: u16,
-    /// Sign-in: the tag of its replies, the reply that accepts it, the NTLM command and its continuation.
+    /// Sign-in: the tag of its replies, the reply that accepts it, the SASL command (its mechanism follows) and
+    /// its continuation.
     pub login_tag: Option<&'static str>,
     pub login_ok: &'static str,
-    pub ntlm: &'static str,
+    pub authenticate: &'static str,
     pub continuation: &'static str,
     pub bye: &'static str,
     /// The capability words of a reply to the capability command, or the refusal's text.
@@ -61,7 +62,7 @@ const IMAP: Dialect = Dialect {
     tls_port: 993,
     login_tag: Some("l"),
     login_ok: "l OK",
-    ntlm: "l AUTHENTICATE NTLM",
+    authenticate: "l AUTHENTICATE",
     continuation: "+",
     bye: "z LOGOUT",
     parse_capabilities: |lines| {
@@ -101,7 +102,7 @@ const POP3: Dialect = Dialect {
     tls_port: 995,
     login_tag: None,
     login_ok: "+OK",
-    ntlm: "AUTH NTLM",
+    authenticate: "AUTH",
     continuation: "+",
     bye: "QUIT",
     parse_capabilities: |lines| {
@@ -136,7 +137,7 @@ const SMTP: Dialect = Dialect {
     tls_port: 465,
     login_tag: None,
     login_ok: "235",
-    ntlm: "AUTH NTLM",
+    authenticate: "AUTH",
     continuation: "334",
     bye: "QUIT",
     parse_capabilities: |lines| {

@@ -3,6 +3,7 @@
 use tokio_rustls::rustls::{self, CertificateError};
 
 use super::{Protocol, Target, TlsReport};
+use crate::SignIn;
 
 pub(super) fn version_name(v: rustls::ProtocolVersion) -> &'static str {
     match v {
@@ -108,10 +109,29 @@ pub(super) fn explain_login_failure(
     mechs: &[String],
     secured: bool,
 ) -> (String, String) {
-    if reply.is_empty() && tg.ntlm {
-        let offered = if mechs.is_empty() { "nothing".to_owned() } else { mechs.join(", ") };
+    let offered = || if mechs.is_empty() { "nothing".to_owned() } else { mechs.join(", ") };
+    if tg.sign_in == SignIn::OAuth2 {
+        if reply.is_empty() {
+            return (
+                format!(
+                    "The server does not offer OAuth 2.0 sign-in, XOAUTH2 or OAUTHBEARER (it offers: {}).",
+                    offered()
+                ),
+                if secured {
+                    "Choose Plain or NTLM for this server, or ask its owner to enable OAuth 2.0 (for Dovecot, an oauth2 passdb).".into()
+                } else {
+                    "Servers offer OAuth 2.0 only on an encrypted connection. Choose STARTTLS or SSL/TLS.".into()
+                },
+            );
+        }
         return (
-            format!("The server does not offer NTLM sign-in (it offers: {offered})."),
+            format!("The server refused the OAuth 2.0 token for {user}: {reply}"),
+            format!("Sign the profile in again: the sign-in may have been revoked, or an app still in testing had it expire. If it persists, check that the scopes you granted cover {} (Google: https://mail.google.com/; Microsoft 365: IMAP.AccessAsUser.All, POP.AccessAsUser.All, SMTP.Send) and that the account may use {} at all.", tg.protocol.label(), tg.protocol.label()),
+        );
+    }
+    if reply.is_empty() && tg.sign_in == SignIn::Ntlm {
+        return (
+            format!("The server does not offer NTLM sign-in (it offers: {}).", offered()),
             if secured {
                 "Choose Plain authentication, or ask the server's owner to enable NTLM.".into()
             } else {
@@ -139,7 +159,7 @@ pub(super) fn explain_login_failure(
             _ => {}
         }
     }
-    if tg.ntlm && !user.contains('\\') {
+    if tg.sign_in == SignIn::Ntlm && !user.contains('\\') {
         return (
             format!("The server rejected the NTLM login for {user}: {reply}"),
             format!("Check the password, and write the account as DOMAIN\\user (e.g. LAB\\{}) — NTLM servers often need the domain.", user.split('@').next().unwrap_or(user)),
@@ -168,15 +188,28 @@ mod tests {
             encryption: Encryption::StartTls,
             trust: Trust::default(),
             login: None,
-            ntlm: false,
+            sign_in: SignIn::Password,
             timeout: Duration::from_secs(1),
         };
         let (detail, hint) = explain_login_failure(&tg, "bob", "535 5.7.8 Error: authentication failed", &[], true);
         assert!(detail.contains("rejected the user name or password") && hint.contains("Check the user name (bob)"));
         let (detail, _) = explain_login_failure(&tg, "bob", "", &[], false);
         assert!(detail.contains("no authentication mechanism"));
-        let imap = Target { protocol: Protocol::Imap, ntlm: true, ..tg };
+        let imap = Target { protocol: Protocol::Imap, sign_in: SignIn::Ntlm, ..tg.clone() };
         let (_, hint) = explain_login_failure(&imap, "bob", "l NO [AUTHENTICATIONFAILED] failed", &[], true);
         assert!(hint.contains("LAB\\bob"), "{hint}");
+        let oauth = Target { protocol: Protocol::Imap, sign_in: SignIn::OAuth2, ..tg };
+        let (detail, hint) = explain_login_failure(&oauth, "bob", "", &["PLAIN".into()], true);
+        assert!(
+            detail.contains("does not offer OAuth 2.0") && detail.contains("PLAIN") && hint.contains("oauth2 passdb")
+        );
+        let (detail, hint) = explain_login_failure(
+            &oauth,
+            "bob",
+            "l NO [AUTHENTICATIONFAILED] (the token was refused: invalid_token)",
+            &[],
+            true,
+        );
+        assert!(detail.contains("refused the OAuth 2.0 token for bob") && hint.contains("Sign the profile in again"));
     }
 }

@@ -1,15 +1,15 @@
-//! Signing in: NTLMv2, or the password dialogue of each protocol (PLAIN where offered, else IMAP LOGIN, POP3
+//! Signing in: NTLMv2, an OAuth 2.0 token (OAUTHBEARER or XOAUTH2), or the password dialogue of each protocol (PLAIN where offered, else IMAP LOGIN, POP3
 //! USER/PASS, SMTP AUTH LOGIN), exactly as the session clients sign in.
 
 use std::time::Instant;
 
 use super::explain::explain_login_failure;
 use super::steps::{Learnt, Run, Stop};
-use super::wire::{imap_quote, ntlm_login, read_reply};
+use super::wire::{imap_quote, ntlm_login, oauth_login, read_reply};
 use super::{Protocol, StepKind, StepStatus};
 use crate::dialogue::{Dialogue, DialogueError};
 use crate::stream::MailStream;
-use crate::{Encryption, Login};
+use crate::{Encryption, Login, SignIn};
 
 impl Run<'_> {
     pub(super) async fn login(
@@ -26,8 +26,10 @@ impl Run<'_> {
         let user = &login.username;
         let pass = login.password.expose();
         let outcome: Result<Result<String, String>, DialogueError> = async {
-            if tg.ntlm {
-                return ntlm_login(tg.protocol, d, mechs, user, pass).await;
+            match tg.sign_in {
+                SignIn::Ntlm => return ntlm_login(tg.protocol, d, mechs, user, pass).await,
+                SignIn::OAuth2 => return oauth_login(tg.protocol, d, mechs, (user, pass), (&tg.host, tg.port)).await,
+                SignIn::Password => {}
             }
             match tg.protocol {
                 Protocol::Imap => {
@@ -107,7 +109,11 @@ impl Run<'_> {
                     title,
                     StepStatus::Warning,
                     format!("Signed in as {user}: {reply}"),
-                    Some("The password crossed the network in clear text. Choose SSL/TLS or STARTTLS if the server offers it.".into()),
+                    Some(if tg.sign_in == SignIn::OAuth2 {
+                        "The access token crossed the network in clear text: anyone on the path could use it until it expires. Choose SSL/TLS or STARTTLS.".into()
+                    } else {
+                        "The password crossed the network in clear text. Choose SSL/TLS or STARTTLS if the server offers it.".into()
+                    }),
                     t,
                 );
                 Ok(())

@@ -22,7 +22,7 @@ use crate::tls::Trust;
 use crate::{Encryption, Login};
 use steps::{Learnt, Run};
 
-pub(crate) use wire::{ehlo_name, ntlm_login, read_reply, transcript_text};
+pub(crate) use wire::{ehlo_name, ntlm_login, oauth_login, read_reply, transcript_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -49,8 +49,8 @@ pub struct Target {
     pub trust: Trust,
     /// `None` skips the login step (an SMTP server that needs no authentication).
     pub login: Option<Login>,
-    /// Sign in with NTLMv2 instead of a password mechanism (PLAIN, LOGIN, USER/PASS).
-    pub ntlm: bool,
+    /// How to sign in with `login`.
+    pub sign_in: crate::SignIn,
     /// Limit for each network step.
     pub timeout: Duration,
 }
@@ -226,7 +226,7 @@ mod tests {
                         encryption,
                         trust: Trust::default(),
                         login: Some(Login { username: "u".into(), password: crate::Password::new("p") }),
-                        ntlm: false,
+                        sign_in: crate::SignIn::Password,
                         timeout: Duration::from_millis(300),
                     };
                     let d = diagnose(&target, &mut |_| {}).await;

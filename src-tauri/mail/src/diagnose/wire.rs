@@ -1,5 +1,5 @@
-//! The wire of a diagnosis: reading a complete reply, signing in with NTLM, the EHLO name, the transcript. The
-//! submission session signs in and reads replies through these too.
+//! The wire of a diagnosis: reading a complete reply, signing in with NTLM or an OAuth 2.0 token, the EHLO name,
+//! the transcript. The submission session and the POP3 client sign in and read replies through these too.
 
 use std::net::IpAddr;
 
@@ -34,7 +34,7 @@ pub(crate) async fn ntlm_login(
     }
     let dialect = protocol.dialect();
     let more = dialect.continuation;
-    d.send(dialect.ntlm).await?;
+    d.send(&format!("{} NTLM", dialect.authenticate)).await?;
     let go_on = d.read_line().await?;
     if !go_on.starts_with(more) {
         return Ok(Err(go_on));
@@ -57,6 +57,59 @@ pub(crate) async fn ntlm_login(
     d.send_shown(&STANDARD.encode(answer), "<NTLM authenticate message, redacted>").await?;
     let last = read_reply(protocol, d, dialect.login_tag).await?.pop().unwrap_or_default();
     Ok(if last.starts_with(dialect.login_ok) { Ok(last) } else { Err(last) })
+}
+
+/// Signs in with an OAuth 2.0 access token: OAUTHBEARER or XOAUTH2, whichever `mechs` offers (OAUTHBEARER
+/// first), its response sent after the server's go-ahead (a token makes it too long for an initial response on
+/// POP3's AUTH line). A refusal's error challenge (JSON) is acknowledged so the server can end the exchange, and
+/// put in words after the server's final reply. An empty refusal means the server offers neither mechanism.
+pub(crate) async fn oauth_login(
+    protocol: Protocol,
+    d: &mut Dialogue<MailStream>,
+    mechs: &[String],
+    login: (&str, &str),
+    server: (&str, u16),
+) -> Result<Result<String, String>, DialogueError> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let Some(mechanism) = crate::sasl::oauth_mechanism(mechs) else { return Ok(Err(String::new())) };
+    let (user, token) = login;
+    let dialect = protocol.dialect();
+    let more = dialect.continuation;
+    let is_more = |line: &str| line.starts_with(more) && !line.starts_with("+OK");
+    d.send(&format!("{} {mechanism}", dialect.authenticate)).await?;
+    let go_on = d.read_line().await?;
+    if !is_more(&go_on) {
+        return Ok(Err(go_on));
+    }
+    let response = STANDARD.encode(crate::sasl::oauth_response(mechanism, user, token, server.0, server.1));
+    d.send_shown(&response, &format!("<{mechanism} response with the access token, redacted>")).await?;
+    let first = d.read_line().await?;
+    let (first, why) = match first.strip_prefix(more).filter(|_| is_more(&first)) {
+        Some(challenge) => {
+            let challenge = challenge.trim();
+            let why = STANDARD
+                .decode(challenge)
+                .map(|c| crate::sasl::oauth_error_text(&c))
+                .unwrap_or_else(|_| challenge.to_owned());
+            d.send(&STANDARD.encode(crate::sasl::oauth_error_ack(mechanism))).await?;
+            (d.read_line().await?, Some(why))
+        }
+        None => (first, None),
+    };
+    // The final reply: IMAP's tagged line (untagged lines may come first), SMTP's last line of a multi-line one.
+    let unfinished = match dialect.framing {
+        Framing::Tagged => dialect.login_tag.is_some_and(|tag| !first.starts_with(&format!("{tag} "))),
+        Framing::Smtp => first.get(3..4) == Some("-"),
+        Framing::Pop3 => false,
+    };
+    let last =
+        if unfinished { read_reply(protocol, d, dialect.login_tag).await?.pop().unwrap_or_default() } else { first };
+    Ok(match why {
+        _ if last.starts_with(dialect.login_ok) => Ok(last),
+        Some(why) => Err(format!("{last} (the token was refused: {why})")),
+        None => Err(last),
+    })
 }
 
 /// Reads one complete reply: SMTP multi-line (`250-` … `250 `), IMAP untagged lines up to the tagged one (or
