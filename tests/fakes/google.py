@@ -25,7 +25,7 @@ every older start point expire (404), as Gmail's do after about a week.
 prints "listening on http://127.0.0.1:PORT". The config names the OAuth clients (id, secret) and the accounts
 (address → lab user) with the one signed in to the browser. POST /_fake/control changes that at run time
 ({"signedIn": address}, {"refuseConsent": true}, {"revoke": address}, {"throttleNext": N}, {"expireHistory":
-true}, {"replaceMessageId": address}); GET /_fake/log lists every request and every token issued.
+true}, {"replaceMessageId": address}); GET /_fake/log lists every request, every token issued and its grant.
 """
 
 import argparse
@@ -67,6 +67,7 @@ class State:
         self.refresh = {}  # refresh token -> (client, address, scope)
         self.access = {}  # access token -> (address, expiry, scope, client)
         self.issued = []
+        self.grants = []  # {grant, account} of every token issued
         self.lock = threading.Lock()
         self.log = []
         self.throttle_next = 0
@@ -136,7 +137,8 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         if path == "/_fake/log":
             with self.state.lock:
-                log = {"requests": list(self.state.log), "issuedTokens": list(self.state.issued)}
+                log = {"requests": list(self.state.log), "issuedTokens": list(self.state.issued),
+                       "grants": list(self.state.grants)}
             return self.reply(200, log)
         if path == "/_fake/control" and method == "POST":
             self.state.control(json.loads(self.body() or b"{}"))
@@ -215,6 +217,7 @@ class Handler(BaseHTTPRequestHandler):
     def issue(self, who, scope, refresh, client):
         access = "ya29.a0" + secrets.token_urlsafe(90)
         with self.state.lock:
+            self.state.grants.append({"grant": "authorization_code" if refresh else "refresh_token", "account": who})
             self.state.access[access] = (who, time.time() + 3599, scope, client)
             self.state.issued.append(access)
         body = {"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"}

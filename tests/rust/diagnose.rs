@@ -17,6 +17,7 @@ fn target(lab: &Lab, protocol: Protocol, port_key: &str, encryption: Encryption,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         login: password.map(|p| Login { username: "bob@example.test".into(), password: Password::new(p) }),
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         timeout: Duration::from_secs(3),
     }
 }

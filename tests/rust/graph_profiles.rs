@@ -350,6 +350,7 @@ async fn a_microsoft_365_profile_is_verified_by_a_mail_the_user_sends_by_hand() 
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(w.lab.password("alice")) }),
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: Trust { extra_ca: Some(w.lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };

@@ -23,6 +23,7 @@ fn submission(lab: &Lab, user: &str) -> SmtpConfig {
         encryption: Encryption::StartTls,
         login: Some(login(lab, user)),
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -36,6 +37,7 @@ fn imap_config(lab: &Lab, user: &str, encryption: Encryption) -> ImapConfig {
         encryption,
         login: login(lab, user),
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }

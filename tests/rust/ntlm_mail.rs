@@ -27,6 +27,7 @@ fn submission(lab: &Lab, login: Login) -> SmtpConfig {
         encryption: Encryption::StartTls,
         login: Some(login),
         sign_in: mailproof_mail::SignIn::Ntlm,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -39,6 +40,7 @@ fn imap_config(lab: &Lab, login: Login) -> ImapConfig {
         encryption: Encryption::Tls,
         login,
         sign_in: mailproof_mail::SignIn::Ntlm,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -51,6 +53,7 @@ fn pop3_config(lab: &Lab, login: Login) -> Pop3Config {
         encryption: Encryption::Tls,
         login,
         sign_in: mailproof_mail::SignIn::Ntlm,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }

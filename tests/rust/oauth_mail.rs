@@ -9,7 +9,7 @@ use lettre::message::header::ContentType;
 use lettre::Message;
 use mailproof_mail::diagnose::{diagnose, Protocol, StepKind, StepStatus, Target};
 use mailproof_mail::imap::{self, ImapConfig};
-use mailproof_mail::oauth::{Consent, OAuthClient, Provider};
+use mailproof_mail::oauth::{Consent, OAuthClient, OAuthError, Provider, TokenSource, Tokens};
 use mailproof_mail::pop3::Pop3;
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::submit::Stage;
@@ -26,17 +26,22 @@ fn issuer(lab: &Lab, scope: Option<&str>) -> Provider {
     p
 }
 
-/// An access token for `user`, from a consent at the lab's issuer that the test's browser gives.
-async fn token(lab: &Lab, user: &str, scope: Option<&str>) -> String {
-    let client = OAuthClient {
-        id: lab.var("LAB_OAUTH_CLIENT_ID").into(),
-        secret: Password::new(lab.var("LAB_OAUTH_CLIENT_SECRET")),
-    };
-    let consent = Consent::begin(issuer(lab, scope), client, Some(&format!("{user}@example.test"))).await.unwrap();
+fn client(lab: &Lab) -> OAuthClient {
+    OAuthClient { id: lab.var("LAB_OAUTH_CLIENT_ID").into(), secret: Password::new(lab.var("LAB_OAUTH_CLIENT_SECRET")) }
+}
+
+/// The tokens of a consent `user` gives at the lab's issuer, the test playing the browser.
+async fn consent(lab: &Lab, user: &str, scope: Option<&str>) -> Tokens {
+    let consent = Consent::begin(issuer(lab, scope), client(lab), Some(&format!("{user}@example.test"))).await.unwrap();
     let browser = tokio::spawn(play_browser(consent.url().to_owned()));
     let tokens = consent.finish(Duration::from_secs(10), Duration::from_secs(10)).await.expect("the consent");
     browser.await.unwrap();
-    tokens.bearer().to_owned()
+    tokens
+}
+
+/// An access token for `user`.
+async fn token(lab: &Lab, user: &str, scope: Option<&str>) -> String {
+    consent(lab, user, scope).await.bearer().to_owned()
 }
 
 fn login(user: &str, token: &str) -> Login {
@@ -54,6 +59,7 @@ fn submission(lab: &Lab, login: Login) -> SmtpConfig {
         encryption: Encryption::StartTls,
         login: Some(login),
         sign_in: SignIn::OAuth2,
+        tokens: None,
         trust: trust(lab),
         timeout: Duration::from_secs(10),
     }
@@ -66,6 +72,7 @@ fn mailbox(lab: &Lab, port: &str, login: Login) -> ImapConfig {
         encryption: Encryption::Tls,
         login,
         sign_in: SignIn::OAuth2,
+        tokens: None,
         trust: trust(lab),
         timeout: Duration::from_secs(10),
     }
@@ -83,6 +90,19 @@ fn message(user: &str, subject: &str) -> (Message, String) {
         .body("Harmless Mailproof lab test message.\r\n".to_owned())
         .unwrap();
     (msg, id)
+}
+
+/// How many access tokens the lab's issuer has given `user` for a refresh token (this lab serves every run).
+async fn refreshes_of(lab: &Lab, user: &str) -> usize {
+    let log = reqwest::get(format!("{}/_fake/log", lab.var("LAB_OAUTH_URL"))).await.unwrap().text().await.unwrap();
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let account = format!("{user}@example.test");
+    log["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["grant"] == "refresh_token" && g["account"] == *account)
+        .count()
 }
 
 async fn revoke(lab: &Lab, user: &str) {
@@ -133,6 +153,7 @@ async fn the_connection_test_signs_in_with_the_token_and_shows_which_mechanism()
             trust: trust(&lab),
             login: Some(login("dan", &token)),
             sign_in: SignIn::OAuth2,
+            tokens: None,
             timeout: Duration::from_secs(10),
         };
         let d = diagnose(&target, &mut |_| {}).await;
@@ -176,6 +197,7 @@ async fn a_revoked_token_a_token_without_the_mail_scope_and_another_accounts_tok
         trust: trust(&lab),
         login: Some(login("heidi", &grace)),
         sign_in: SignIn::OAuth2,
+        tokens: None,
         timeout: Duration::from_secs(10),
     };
     let d = diagnose(&target, &mut |_| {}).await;
@@ -183,4 +205,33 @@ async fn a_revoked_token_a_token_without_the_mail_scope_and_another_accounts_tok
     assert_eq!(step.status, StepStatus::Failed);
     assert!(step.detail.contains("refused the OAuth 2.0 token for heidi@example.test"), "{}", step.detail);
     assert!(step.hint.as_deref().unwrap_or_default().contains("Sign the profile in again"), "{:?}", step.hint);
+}
+
+#[tokio::test]
+async fn sessions_take_their_tokens_from_the_stored_sign_in_and_a_revoked_one_is_explained() {
+    let Some(lab) = Lab::running() else { return };
+    // What a profile keeps: the refresh token. Each session asks the source for a current access token.
+    let refresh = consent(&lab, "ivan", None).await.refresh_token().unwrap().to_owned();
+    let before = refreshes_of(&lab, "ivan").await;
+    let source =
+        TokenSource::new(issuer(&lab, None), client(&lab), Password::new(refresh.clone()), Duration::from_secs(10));
+    let source = source.unwrap();
+    let config = ImapConfig { tokens: Some(source.clone()), ..mailbox(&lab, "LAB_IMAPS_PORT", login("ivan", "")) };
+    for _ in 0..2 {
+        let mut session = imap::connect(&config).await.expect("IMAP with a token from the stored sign-in");
+        session.logout().await.unwrap();
+    }
+    let smtp = SmtpConfig { tokens: Some(source.clone()), ..submission(&lab, login("ivan", "")) };
+    let (msg, _) = message("ivan", "through the stored sign-in");
+    assert_eq!(submit(&smtp, &msg).await.expect("submission").code, 250);
+    let refreshes = refreshes_of(&lab, "ivan").await - before;
+    assert_eq!(refreshes, 1, "one refresh for three sessions");
+
+    // Revoked at the issuer: the next session's refresh says what happened and what to do.
+    revoke(&lab, "ivan").await;
+    let fresh = TokenSource::new(issuer(&lab, None), client(&lab), Password::new(refresh), Duration::from_secs(5));
+    let config = ImapConfig { tokens: Some(fresh.unwrap()), ..config };
+    let e = imap::connect(&config).await.unwrap_err();
+    assert!(matches!(e, imap::ImapError::OAuth(OAuthError::Revoked { .. })), "{e}");
+    assert!(e.to_string().contains("again"), "{e}");
 }

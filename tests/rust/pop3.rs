@@ -18,6 +18,7 @@ fn config(lab: &Lab, user: &str, encryption: Encryption, password: &str) -> Pop3
         encryption,
         login: Login { username: format!("{user}@example.test"), password: Password::new(password) },
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     }
@@ -39,6 +40,7 @@ async fn send_to_carol(lab: &Lab, subject: &str) -> String {
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(lab.password("alice")) }),
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };

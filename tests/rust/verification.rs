@@ -107,6 +107,7 @@ async fn automatic_verification_covers_inbox_junk_dropped_mail_and_a_remote_acto
         encryption: Encryption::Tls,
         login: Login { username: "bob@example.test".into(), password: Password::new(lab.password("bob")) },
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: mailproof_mail::tls::Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     })
@@ -229,6 +230,7 @@ async fn manual_verification_finds_the_users_uuid_mail_over_pop3_and_a_new_uuid_
         encryption: Encryption::StartTls,
         login: Some(Login { username: "alice@example.test".into(), password: Password::new(lab.password("alice")) }),
         sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
         trust: Trust { extra_ca: Some(lab.ca()), pinned_sha256: None },
         timeout: Duration::from_secs(10),
     };

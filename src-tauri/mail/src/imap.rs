@@ -30,6 +30,8 @@ pub enum ImapError {
     TokenRefused { username: String, detail: String },
     #[error("the IMAP server offers no OAuth 2.0 sign-in (XOAUTH2 or OAUTHBEARER; it offers {offered}). Choose another sign-in method for this server.")]
     NoOAuth { offered: String },
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
     #[error("IMAP {command} failed: {detail}")]
     Command { command: &'static str, detail: String },
 }
@@ -66,10 +68,11 @@ pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
             let offered = mechanisms(&mut client).await?;
             let mechanism = crate::sasl::oauth_mechanism(&offered)
                 .ok_or_else(|| ImapError::NoOAuth { offered: offered.join(", ") })?;
+            let token = crate::secret_of(&config.login, &config.tokens).await?;
             let response = crate::sasl::oauth_response(
                 mechanism,
                 &config.login.username,
-                config.login.password.expose(),
+                token.expose(),
                 &config.host,
                 config.port,
             );

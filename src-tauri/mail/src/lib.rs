@@ -44,6 +44,9 @@ pub struct MailboxConfig {
     pub encryption: Encryption,
     pub login: Login,
     pub sign_in: SignIn,
+    /// With [`SignIn::OAuth2`]: where each session gets its access token; `None` when the login's password is
+    /// the token.
+    pub tokens: Option<oauth::TokenSource>,
     /// What to trust: the public roots, an extra CA, and a pinned certificate.
     pub trust: tls::Trust,
     /// How long one network exchange may take.
@@ -61,6 +64,18 @@ pub enum SignIn {
     /// The login's password is an OAuth 2.0 access token: OAUTHBEARER (RFC 7628) or XOAUTH2, whichever the
     /// server announces (OAUTHBEARER first).
     OAuth2,
+}
+
+/// The secret to sign in with: the login's password, or for an OAuth 2.0 sign-in with a token source, a current
+/// access token from it.
+pub(crate) async fn secret_of(
+    login: &Login,
+    tokens: &Option<oauth::TokenSource>,
+) -> Result<Password, oauth::OAuthError> {
+    match tokens {
+        Some(source) => source.bearer().await,
+        None => Ok(login.password.clone()),
+    }
 }
 
 /// A password on its way to a server. Prints `<redacted>`.

@@ -37,6 +37,8 @@ pub enum Pop3Error {
     DataBeforeTls,
     #[error("the POP3 server sent a reply Mailproof cannot read: {0}")]
     Malformed(String),
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
 }
 
 /// A POP3 session. `greeting` is the server's first line.
@@ -66,7 +68,9 @@ impl Pop3<MailStream> {
             pop.auth_ntlm(&config.login).await?;
         } else if config.sign_in == SignIn::OAuth2 {
             let offered: Vec<String> = capabilities.iter().flat_map(|c| sasl_mechanisms(c)).collect();
-            pop.auth_oauth(&config.login, &offered, (&config.host, config.port)).await?;
+            let token = crate::secret_of(&config.login, &config.tokens).await?;
+            let login = Login { username: config.login.username.clone(), password: token };
+            pop.auth_oauth(&login, &offered, (&config.host, config.port)).await?;
         } else if capabilities.iter().any(|c| sasl_mechanisms(c).iter().any(|m| m == "PLAIN")) {
             pop.auth_plain(&config.login).await?;
         } else {

@@ -17,6 +17,8 @@ pub struct SmtpConfig {
     pub login: Option<Login>,
     /// How to sign in when `login` is set.
     pub sign_in: crate::SignIn,
+    /// With OAuth 2.0: where the session gets its access token; `None` when the login's password is the token.
+    pub tokens: Option<crate::oauth::TokenSource>,
     /// What to trust: the public roots, an extra CA, and a pinned certificate.
     pub trust: Trust,
     pub timeout: Duration,

@@ -167,7 +167,11 @@ impl Session {
             let outcome: Result<Result<String, String>, DialogueError> = if config.sign_in == SignIn::Ntlm {
                 ntlm_login(Protocol::Smtp, &mut d, &mechs, user, pass).await
             } else if config.sign_in == SignIn::OAuth2 {
-                oauth_login(Protocol::Smtp, &mut d, &mechs, (user, pass), (&config.host, config.port)).await
+                let token = match crate::secret_of(login, &config.tokens).await {
+                    Ok(t) => t,
+                    Err(e) => return Err(fail(Stage::Auth, None, e.to_string(), Some(&d))),
+                };
+                oauth_login(Protocol::Smtp, &mut d, &mechs, (user, token.expose()), (&config.host, config.port)).await
             } else if mechs.iter().any(|m| m == "PLAIN") || !mechs.iter().any(|m| m == "LOGIN") {
                 let token = STANDARD.encode(format!("\0{user}\0{pass}"));
                 match d.send_shown(&format!("AUTH PLAIN {token}"), "AUTH PLAIN <credentials removed>").await {

@@ -73,6 +73,7 @@ impl MailboxAccess {
                 encryption,
                 login: Login { username: self.username.clone(), password: Password::new(self.password.clone()) },
                 sign_in: if self.ntlm { SignIn::Ntlm } else { SignIn::Password },
+                tokens: None,
                 trust: Trust { extra_ca: extra_ca.clone(), pinned_sha256: self.pinned_sha256.clone() },
                 timeout: crate::profiles::clients::CLIENT_TIMEOUT,
             },

@@ -33,6 +33,7 @@ pub fn incoming_config(profile: &EmailProfile, password: &Secret, extra_ca: &Opt
         encryption: inc.security.into(),
         login: login(profile, password),
         sign_in: inc.auth.sign_in(),
+        tokens: None,
         trust: trust(&inc.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }
@@ -46,6 +47,7 @@ pub fn smtp_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<
         encryption: out.security.into(),
         login: out.requires_auth.then(|| login(profile, password)),
         sign_in: out.auth.sign_in(),
+        tokens: None,
         trust: trust(&out.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }

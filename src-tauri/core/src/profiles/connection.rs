@@ -99,6 +99,7 @@ pub async fn test_connection(
         trust: trust(&draft.incoming.pinned_sha256),
         login: Some(login.clone()),
         sign_in: draft.incoming.auth.sign_in(),
+        tokens: None,
         timeout,
     };
     let outgoing = Target {
@@ -109,6 +110,7 @@ pub async fn test_connection(
         trust: trust(&draft.outgoing.pinned_sha256),
         login: draft.outgoing.requires_auth.then_some(login),
         sign_in: draft.outgoing.auth.sign_in(),
+        tokens: None,
         timeout,
     };
     let report = Mutex::new(on_step);

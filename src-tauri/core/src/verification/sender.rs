@@ -45,6 +45,7 @@ impl EmailSender {
             encryption: self.security.into(),
             login: self.login(password),
             sign_in: self.auth.sign_in(),
+            tokens: None,
             trust: Trust { extra_ca, pinned_sha256: self.pinned_sha256.as_deref().and_then(normalize_fingerprint) },
             timeout: crate::profiles::clients::CLIENT_TIMEOUT,
         }
@@ -141,6 +142,7 @@ pub async fn test_sender(
         trust: Trust { extra_ca, pinned_sha256: sender.pinned_sha256.as_deref().and_then(normalize_fingerprint) },
         login: sender.login(password),
         sign_in: sender.auth.sign_in(),
+        tokens: None,
         timeout: crate::profiles::STEP_TIMEOUT,
     };
     diagnose(&target, &mut |s| on_step(s)).await

@@ -189,6 +189,7 @@ mod tests {
             trust: Trust::default(),
             login: None,
             sign_in: SignIn::Password,
+            tokens: None,
             timeout: Duration::from_secs(1),
         };
         let (detail, hint) = explain_login_failure(&tg, "bob", "535 5.7.8 Error: authentication failed", &[], true);

@@ -25,10 +25,24 @@ impl Run<'_> {
         let mechs = &learnt.mechanisms;
         let user = &login.username;
         let pass = login.password.expose();
+        // An OAuth 2.0 sign-in first needs an access token from the provider: its refusal is the provider's.
+        let token = match (&tg.sign_in, &tg.tokens) {
+            (SignIn::OAuth2, Some(source)) => match source.bearer().await {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    let (detail, hint) = (format!("No access token for {user}: {e}"), "Sign the profile in again.");
+                    return Err(self.fail(StepKind::Login, title, detail, hint, t));
+                }
+            },
+            _ => None,
+        };
         let outcome: Result<Result<String, String>, DialogueError> = async {
             match tg.sign_in {
                 SignIn::Ntlm => return ntlm_login(tg.protocol, d, mechs, user, pass).await,
-                SignIn::OAuth2 => return oauth_login(tg.protocol, d, mechs, (user, pass), (&tg.host, tg.port)).await,
+                SignIn::OAuth2 => {
+                    let token = token.as_ref().map(crate::Password::expose).unwrap_or(pass);
+                    return oauth_login(tg.protocol, d, mechs, (user, token), (&tg.host, tg.port)).await;
+                }
                 SignIn::Password => {}
             }
             match tg.protocol {

@@ -51,6 +51,8 @@ pub struct Target {
     pub login: Option<Login>,
     /// How to sign in with `login`.
     pub sign_in: crate::SignIn,
+    /// With OAuth 2.0: where the test gets its access token; `None` when the login's password is the token.
+    pub tokens: Option<crate::oauth::TokenSource>,
     /// Limit for each network step.
     pub timeout: Duration,
 }
@@ -227,6 +229,7 @@ mod tests {
                         trust: Trust::default(),
                         login: Some(Login { username: "u".into(), password: crate::Password::new("p") }),
                         sign_in: crate::SignIn::Password,
+                        tokens: None,
                         timeout: Duration::from_millis(300),
                     };
                     let d = diagnose(&target, &mut |_| {}).await;

@@ -103,14 +103,16 @@ impl Consent {
                 }
             }
         };
-        let form = [
+        let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", self.redirect.as_str()),
             ("client_id", self.client.id.as_str()),
-            ("client_secret", self.client.secret.expose()),
             ("code_verifier", self.pkce.verifier.expose()),
         ];
+        if !self.client.secret.expose().is_empty() {
+            form.push(("client_secret", self.client.secret.expose()));
+        }
         let tokens = token_request(http, &self.provider, &form, timeout, Grant::Code).await?;
         check_scopes(&self.provider, &tokens)?;
         if tokens.refresh.is_none() {

@@ -8,6 +8,7 @@
 
 mod error;
 mod loopback;
+mod source;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use crate::Password;
 
 pub use error::OAuthError;
 pub use loopback::Consent;
+pub use source::TokenSource;
 
 /// An identity provider's endpoints and the scopes a mailbox needs from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,12 +127,15 @@ pub async fn refresh(
     refresh_token: &Password,
     timeout: Duration,
 ) -> Result<Tokens, OAuthError> {
-    let form = [
+    let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
         ("client_id", client.id.as_str()),
-        ("client_secret", client.secret.expose()),
     ];
+    // A public client (Microsoft's desktop apps) has no secret, and must not send an empty one.
+    if !client.secret.expose().is_empty() {
+        form.push(("client_secret", client.secret.expose()));
+    }
     let tokens = token_request(http, provider, &form, timeout, Grant::Refresh).await?;
     check_scopes(provider, &tokens)?;
     Ok(tokens)
