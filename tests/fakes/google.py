@@ -68,6 +68,7 @@ class State:
         self.access = {}  # access token -> (address, expiry, scope, client)
         self.issued = []
         self.grants = []  # {grant, account} of every token issued
+        self.verifiers = []  # every PKCE code verifier a client sent
         self.lock = threading.Lock()
         self.log = []
         self.throttle_next = 0
@@ -138,7 +139,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_fake/log":
             with self.state.lock:
                 log = {"requests": list(self.state.log), "issuedTokens": list(self.state.issued),
-                       "grants": list(self.state.grants)}
+                       "grants": list(self.state.grants), "verifiers": list(self.state.verifiers)}
             return self.reply(200, log)
         if path == "/_fake/control" and method == "POST":
             self.state.control(json.loads(self.body() or b"{}"))
@@ -199,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
             if form.get("redirect_uri") != redirect:
                 return self.oauth_error(400, "redirect_uri_mismatch", "Bad Request")
             verifier = form.get("code_verifier", "")
+            with st.lock:
+                st.verifiers.append(verifier)
             if b64url(hashlib.sha256(verifier.encode()).digest()) != challenge:
                 return self.oauth_error(400, "invalid_grant", "Invalid code verifier.")
             refresh = "1//0g" + secrets.token_urlsafe(60)

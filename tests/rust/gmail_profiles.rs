@@ -282,3 +282,52 @@ async fn a_consent_revoked_while_a_job_waits_ends_that_mailboxs_actions_errored_
     assert_eq!(heidi.verdict, Some(Verdict::Errored), "{reason}");
     assert!(reason.contains("revoked") && reason.contains("authorize the profile again"), "{reason}");
 }
+
+#[tokio::test]
+async fn no_client_secret_refresh_or_access_token_or_code_verifier_is_written_anywhere() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.secrets")) else { return };
+    let fake = fake();
+    let w = World::new(lab, keyring);
+    let source = w.verified("carol", true).await;
+    let dests = [w.verified("bob", false).await, w.verified("frank", false).await];
+    let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&source.id)).unwrap();
+    let diagnosis = test_connection(&w.gmail_draft("carol"), &creds, None, Duration::from_secs(10), |_| {}).await;
+    assert!(diagnosis.ok, "{:#?}", diagnosis.incoming.steps);
+    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
+        .await
+        .unwrap();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    check(&report, &[("bob", Verdict::Missed, "clean"), ("frank", Verdict::Prevented, "bounced")], "secrets");
+
+    // Everything Google issued or was sent in secret, and the client secret.
+    let log = fake.log().await;
+    let strings =
+        |k: &str| log[k].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let (issued, verifiers) = (strings("issuedTokens"), strings("verifiers"));
+    assert!(issued.iter().any(|t| t.starts_with("1//")) && issued.iter().any(|t| t.starts_with("ya29.")));
+    assert!(!verifiers.is_empty());
+    let mut needles = vec![CLIENT_SECRET.to_owned()];
+    needles.extend(issued);
+    needles.extend(verifiers);
+
+    let mut written: Vec<(String, Vec<u8>)> = Vec::new();
+    for file in std::fs::read_dir(w.dir.path()).unwrap().flatten() {
+        written.push((file.path().display().to_string(), std::fs::read(file.path()).unwrap()));
+    }
+    let csv = w.dir.path().join("tracking.csv");
+    mailproof_core::tracking::export_csv_to(&w.store, &mailproof_core::tracking::TrackQuery::default(), &csv).unwrap();
+    written.push(("tracking export".into(), std::fs::read(&csv).unwrap()));
+    written.push(("job export (CSV)".into(), mailproof_core::jobs::export::to_csv(&report).into_bytes()));
+    written.push(("job export (JSON)".into(), mailproof_core::jobs::export::to_json(&report).into_bytes()));
+    written.push(("the job report over IPC".into(), serde_json::to_vec(&report).unwrap()));
+    written.push(("the profiles over IPC".into(), serde_json::to_vec(&w.store.list_profiles().unwrap()).unwrap()));
+    written.push(("the connection test over IPC".into(), serde_json::to_vec(&diagnosis).unwrap()));
+    written.push(("the credentials' debug print".into(), format!("{creds:?}").into_bytes()));
+    for (what, bytes) in &written {
+        let text = String::from_utf8_lossy(bytes);
+        for n in &needles {
+            assert!(!text.contains(n.as_str()), "{what} holds a secret or token");
+        }
+    }
+}
