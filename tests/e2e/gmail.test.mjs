@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { runOneAction, startFake } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
@@ -17,33 +17,12 @@ const labEnv = process.env.MAILPROOF_LAB_ENV;
 const cli = process.env.MAILPROOF_CLI ?? (app && join(dirname(app), "mailproof"));
 const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
 mkdirSync(shots, { recursive: true });
-const here = dirname(fileURLToPath(import.meta.url));
 
 const CLIENT_ID = "418276350914-e2e0fake9gmail2desktop5client.apps.googleusercontent.com";
 const SECRET = "GOCSPX-e2e_Fake-Gmail-client-Secret77";
 
 const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
 
-/** Starts the fake for erin's mailbox with erin signed in at the browser; resolves with it and its base URL. */
-async function startFake(dir) {
-  const config = join(dir, "fake.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      clients: [{ id: CLIENT_ID, secret: SECRET }],
-      accounts: [{ address: "erin@example.test" }, { address: "bob@example.test" }],
-      signedIn: "erin@example.test",
-    }),
-  );
-  const fake = spawn("python3", [join(here, "../fakes/google.py"), "--lab-env", labEnv, "--config", config, "--exit-with-stdin"], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const base = await new Promise((resolve, reject) => {
-    fake.stdout.once("data", (d) => resolve(String(d).trim().replace("listening on ", "")));
-    fake.once("exit", (code) => reject(new Error(`the fake exited (${code})`)));
-  });
-  return { fake, base };
-}
 
 /** What a browser does with a consent link: asks Google, and follows its redirect back to the app's loopback. */
 async function playBrowser(url) {
@@ -65,7 +44,11 @@ describe("a Gmail profile through the Gmail API", { skip }, () => {
   before(async () => {
     lab = readLab(labEnv);
     dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-gmail-"));
-    ({ fake, base } = await startFake(dataDir));
+    ({ fake, base } = await startFake("google.py", dataDir, labEnv, {
+      clients: [{ id: CLIENT_ID, secret: SECRET }],
+      accounts: [{ address: "erin@example.test" }, { address: "bob@example.test" }],
+      signedIn: "erin@example.test",
+    }));
     // No browser on this machine: the app says so and shows the link, which the test opens itself.
     const env = {
       ...process.env,
@@ -141,17 +124,7 @@ describe("a Gmail profile through the Gmail API", { skip }, () => {
     await session.waitFor(`${row} [data-account-status]`, { text: "Verified", timeoutMs: 30000 });
     await shoot("gmail-profiles");
 
-    await click('[data-nav="actions"]');
-    await click('[data-action="A100-002"] input[type="checkbox"]');
-    await click('select[name="source"] option', { text: "alice@example.test" });
-    await click('input[name="destination"][value="erin@example.test"]');
-    await session.type(await session.waitFor('[name="timeout"]'), "10");
-    await click("[data-start-job]");
-    await session.waitFor("[data-finished]", { timeoutMs: 60000 });
-    await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Detected" });
-    await click("[data-finished] a");
-    await click('[data-group="0"] [data-expand="A100-002"]');
-    await session.waitFor('[data-group="0"] [data-evidence]', { text: "Spam" });
+    await runOneAction(session, { source: "alice@example.test", destination: "erin@example.test", verdict: "Detected", evidence: "Spam" });
     await shoot("gmail-results");
 
     // Nothing the app wrote holds the client secret or a token Google issued.

@@ -2,12 +2,11 @@
 // of the lab: the wizard's Graph path with its live test, the secret's expiry warning in the table, verification
 // from the table, and a job to it that shows Detected for the copy the gateway filed to Junk Email.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { runOneAction, startFake } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
@@ -16,7 +15,6 @@ const labEnv = process.env.MAILPROOF_LAB_ENV;
 const cli = process.env.MAILPROOF_CLI ?? (app && join(dirname(app), "mailproof"));
 const shots = process.env.MAILPROOF_E2E_OUT ?? join(tmpdir(), "mailproof-e2e");
 mkdirSync(shots, { recursive: true });
-const here = dirname(fileURLToPath(import.meta.url));
 
 const TENANT = "7d3c6a4e-1f0b-4c55-9a8e-2b6f0c9d1e42";
 const CLIENT_ID = "5e8f2a1c-93b4-4d7e-a6c0-f1b2d3e4a5c6";
@@ -24,26 +22,6 @@ const SECRET = "Xq8~e2e.fake-Graph_secret-value-9876543210";
 
 const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
 
-/** Starts the fake for erin's mailbox; resolves with it and its base URL. */
-async function startFake(dir) {
-  const config = join(dir, "fake.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      tenant: TENANT,
-      apps: [{ clientId: CLIENT_ID, secrets: [{ value: SECRET, expires: "2099-12-31T00:00:00Z" }] }],
-      mailboxes: [{ address: "erin@example.test" }],
-    }),
-  );
-  const fake = spawn("python3", [join(here, "../fakes/microsoft365.py"), "--lab-env", labEnv, "--config", config, "--exit-with-stdin"], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const base = await new Promise((resolve, reject) => {
-    fake.stdout.once("data", (d) => resolve(String(d).trim().replace("listening on ", "")));
-    fake.once("exit", (code) => reject(new Error(`the fake exited (${code})`)));
-  });
-  return { fake, base };
-}
 
 describe("a Microsoft 365 profile through Graph", { skip }, () => {
   let session;
@@ -55,7 +33,11 @@ describe("a Microsoft 365 profile through Graph", { skip }, () => {
   before(async () => {
     lab = readLab(labEnv);
     dataDir = mkdtempSync(join(tmpdir(), "mailproof-e2e-m365-"));
-    const started = await startFake(dataDir);
+    const started = await startFake("microsoft365.py", dataDir, labEnv, {
+      tenant: TENANT,
+      apps: [{ clientId: CLIENT_ID, secrets: [{ value: SECRET, expires: "2099-12-31T00:00:00Z" }] }],
+      mailboxes: [{ address: "erin@example.test" }],
+    });
     fake = started.fake;
     const env = { ...process.env, MAILPROOF_DATA_DIR: dataDir, MAILPROOF_GRAPH_LOGIN_URL: started.base, MAILPROOF_GRAPH_URL: started.base };
     // Mailproof's sender and the IMAP source profile, set up headless as a scheduled setup would.
@@ -118,17 +100,7 @@ describe("a Microsoft 365 profile through Graph", { skip }, () => {
     await session.waitFor(`${row} [data-account-status]`, { text: "Verified", timeoutMs: 30000 });
     await shoot("m365-profiles");
 
-    await click('[data-nav="actions"]');
-    await click('[data-action="A100-002"] input[type="checkbox"]');
-    await click('select[name="source"] option', { text: "alice@example.test" });
-    await click('input[name="destination"][value="erin@example.test"]');
-    await session.type(await session.waitFor('[name="timeout"]'), "10");
-    await click("[data-start-job]");
-    await session.waitFor("[data-finished]", { timeoutMs: 60000 });
-    await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Detected" });
-    await click("[data-finished] a");
-    await click('[data-group="0"] [data-expand="A100-002"]');
-    await session.waitFor('[data-group="0"] [data-evidence]', { text: "Junk Email" });
+    await runOneAction(session, { source: "alice@example.test", destination: "erin@example.test", verdict: "Detected", evidence: "Junk Email" });
     await shoot("m365-results");
 
     // Nothing the app wrote holds the secret: the database, its write-ahead log, the evidence.

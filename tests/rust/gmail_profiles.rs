@@ -9,25 +9,21 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use mailproof_core::actions::Selection;
-use mailproof_core::jobs::{run_job, ActionState, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
+use mailproof_core::jobs::{run_job, ActionState, Verdict};
 use mailproof_core::profiles::clients::{GMAIL_ENV, GOOGLE_OAUTH_ENV};
 use mailproof_core::profiles::{
     authorize_profile, credentials_for_test, save_profile, test_connection, AuthorizeError, EmailProfile,
     GmailSettings, ProfileDraft, ProfileError, ServerType,
 };
-use mailproof_core::secrets::{Keyring, Secret};
-use mailproof_core::verification::{verify_profile, EmailTiming, VerifyError, VerifyRun};
-use mailproof_core::{Cancel, Store};
+use mailproof_core::secrets::Secret;
+use mailproof_core::verification::{verify_profile, VerifyError};
+use mailproof_core::Cancel;
 use mailproof_tests::google::{play_browser, FakeGoogle, CLIENT_ID, CLIENT_SECRET};
+use mailproof_tests::world::{check, expected, now, World};
 use mailproof_tests::{real_keyring, Lab};
 
 const SERVICE: &str = "dev.mailproof.desktop.tests.gmail";
 const USERS: [&str; 10] = ["alice", "bob", "carol", "dan", "erin", "frank", "grace", "heidi", "ivan", "judy"];
-
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
 
 /// The fake for every test here, with every lab mailbox, found through the environment as in the field.
 fn fake() -> &'static FakeGoogle {
@@ -45,102 +41,33 @@ fn fake() -> &'static FakeGoogle {
 /// The browser is shared by the whole binary: one consent at a time, each as the account it names.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct World {
-    dir: tempfile::TempDir,
-    store: Store,
-    keyring: Keyring,
-    lab: Lab,
+/// `user`'s Gmail profile with the fake's OAuth client, not yet signed in.
+fn gmail_draft(w: &World, user: &str) -> ProfileDraft {
+    let mut d = w.lab.profile_draft(user, ServerType::Gmail, 0);
+    d.password = Some(Secret::new(CLIENT_SECRET));
+    d.username = String::new();
+    d.gmail = Some(GmailSettings { client_id: CLIENT_ID.into() });
+    d
 }
 
-impl World {
-    fn new(lab: Lab, keyring: Keyring) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(&dir.path().join("mailproof.db"), now()).unwrap();
-        lab.use_as_sender("verifier", &store, &keyring);
-        World { dir, store, keyring, lab }
-    }
-
-    fn gmail_draft(&self, user: &str) -> ProfileDraft {
-        let mut d = self.lab.profile_draft(user, ServerType::Gmail, 0);
-        d.password = Some(Secret::new(CLIENT_SECRET));
-        d.username = String::new();
-        d.gmail = Some(GmailSettings { client_id: CLIENT_ID.into() });
-        d
-    }
-
-    /// Authorizes `profile` with the consent of `account`, signed in at the test's browser.
-    async fn authorize(&self, profile: &EmailProfile, account: &str) -> Result<EmailProfile, AuthorizeError> {
-        let _browser = BROWSER.lock().await;
-        fake().control(serde_json::json!({ "signedIn": account })).await;
-        let consent = authorize_profile(&self.store, &self.keyring, &profile.id).await?;
-        let browser = tokio::spawn(play_browser(consent.url().to_owned()));
-        let done = consent.finish(&self.store, &self.keyring, Duration::from_secs(20), &Cancel::default(), now()).await;
-        browser.await.unwrap();
-        done
-    }
-
-    fn run(&self) -> VerifyRun {
-        VerifyRun {
-            manual: false,
-            timing: EmailTiming { wait_secs: 15, poll_millis: 200, delete_found: true },
-            extra_ca: Some(self.lab.ca()),
-            idle: true,
-            clock: Default::default(),
-        }
-    }
-
-    async fn verified(&self, user: &str, gmail: bool) -> EmailProfile {
-        let p = if gmail {
-            let p = save_profile(&self.store, &self.keyring, None, self.gmail_draft(user), now()).unwrap();
-            self.authorize(&p, &p.email).await.unwrap()
-        } else {
-            let draft = self.lab.profile_draft(user, ServerType::Imap, self.lab.port("LAB_IMAPS_PORT"));
-            save_profile(&self.store, &self.keyring, None, draft, now()).unwrap()
-        };
-        let done = verify_profile(&self.store, &self.keyring, &p.id, &self.run(), &Cancel::default(), |_| {}).await;
-        let done = done.unwrap();
-        assert!(done.iter().all(|e| e.verified == Some(true)), "{user} verifies: {done:?}");
-        self.store.get_profile(&p.id).unwrap().unwrap()
-    }
-
-    fn spec(&self, source: &EmailProfile, destinations: &[EmailProfile], timeout_secs: u32) -> JobSpec {
-        JobSpec {
-            name: "gmail".into(),
-            selection: Selection::Ids { ids: vec!["A100-002".into()] },
-            source_profile_id: source.id.clone(),
-            destination_profile_ids: destinations.iter().map(|d| d.id.clone()).collect(),
-            params: RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 },
-            timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 200, concurrency: 8 },
-        }
-    }
-
-    fn options(&self) -> RunOptions {
-        RunOptions { extra_ca: Some(self.lab.ca()), ..Default::default() }
-    }
+/// Authorizes `profile` with the consent of `account`, signed in at the test's browser.
+async fn authorize(w: &World, profile: &EmailProfile, account: &str) -> Result<EmailProfile, AuthorizeError> {
+    let _browser = BROWSER.lock().await;
+    fake().control(serde_json::json!({ "signedIn": account })).await;
+    let consent = authorize_profile(&w.store, &w.keyring, &profile.id).await?;
+    let browser = tokio::spawn(play_browser(consent.url().to_owned()));
+    let done = consent.finish(&w.store, &w.keyring, Duration::from_secs(20), &Cancel::default(), now()).await;
+    browser.await.unwrap();
+    done
 }
 
-/// What the lab's gateway does to each destination, and the verdict and cause it gets.
-fn expected(gmail_source: bool) -> Vec<(&'static str, Verdict, &'static str)> {
-    vec![
-        ("bob", Verdict::Missed, "clean"),
-        // Gmail takes the message first and reports the next hop's refusal in a bounce from mailer-daemon.
-        ("frank", Verdict::Prevented, if gmail_source { "bounced" } else { "rejected" }),
-        ("grace", Verdict::Prevented, "bounced"),
-        ("heidi", Verdict::Prevented, "notDelivered"),
-        ("dan", Verdict::Prevented, "notDelivered"),
-        ("ivan", Verdict::Prevented, "modified"),
-        ("judy", Verdict::Detected, "tagged"),
-        ("erin", Verdict::Detected, "junk"),
-    ]
-}
-
-fn check(report: &mailproof_core::jobs::JobReport, expect: &[(&str, Verdict, &str)], what: &str) {
-    for (user, verdict, cause) in expect {
-        let a = report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
-        let reason = a.reason.clone().unwrap_or_default();
-        assert_eq!(a.verdict, Some(*verdict), "{what}, {user}: {reason}");
-        assert_eq!(a.cause.as_deref(), Some(*cause), "{what}, {user}: {reason}");
+/// `user`'s profile, Gmail (signed in) or IMAP, verified.
+async fn verified(w: &World, user: &str, gmail: bool) -> EmailProfile {
+    if !gmail {
+        return w.verified_imap(user).await;
     }
+    let p = save_profile(&w.store, &w.keyring, None, gmail_draft(w, user), now()).unwrap();
+    w.verify(&authorize(w, &p, &p.email).await.unwrap()).await
 }
 
 #[tokio::test]
@@ -149,7 +76,7 @@ async fn a_gmail_profile_is_authorized_through_the_loopback_tested_verified_and_
     let Some(keyring) = real_keyring(&format!("{SERVICE}.profile")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let carol = save_profile(&w.store, &w.keyring, None, w.gmail_draft("carol"), now()).unwrap();
+    let carol = save_profile(&w.store, &w.keyring, None, gmail_draft(&w, "carol"), now()).unwrap();
     assert_eq!((carol.incoming.host.as_str(), carol.incoming.port), ("gmail.googleapis.com", 443));
     assert_eq!(carol.username, "carol@example.test", "the account is the mailbox");
     assert!(carol.authorized_at.is_none());
@@ -157,21 +84,22 @@ async fn a_gmail_profile_is_authorized_through_the_loopback_tested_verified_and_
     assert!(notice.contains("mailproof profile authorize carol@example.test"), "{notice}");
 
     // Before the consent: the test and verification say what to do, and nothing is asked of Google.
-    let draft = w.gmail_draft("carol");
+    let draft = gmail_draft(&w, "carol");
     let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&carol.id)).unwrap();
     let report = test_connection(&draft, &creds, None, Duration::from_secs(10), |_| {}).await;
     assert!(!report.ok && report.incoming.steps[0].detail.contains("has not consented yet"), "{report:#?}");
-    let e = verify_profile(&w.store, &w.keyring, &carol.id, &w.run(), &Cancel::default(), |_| {}).await.unwrap_err();
+    let e =
+        verify_profile(&w.store, &w.keyring, &carol.id, &w.verify_run(), &Cancel::default(), |_| {}).await.unwrap_err();
     assert!(matches!(e, VerifyError::Profile(ProfileError::NotAuthorized { .. })), "{e:?}");
 
     // A consent given by another account is refused, and nothing is stored.
-    let e = w.authorize(&carol, "bob@example.test").await.unwrap_err();
+    let e = authorize(&w, &carol, "bob@example.test").await.unwrap_err();
     assert!(matches!(&e, AuthorizeError::WrongAccount { signed_in, .. } if signed_in == "bob@example.test"), "{e}");
     assert!(w.keyring.retrieve(&carol.refresh_token_key()).unwrap().is_none());
     assert!(w.store.get_profile(&carol.id).unwrap().unwrap().authorized_at.is_none());
 
     // Carol's own consent: kept in the keyring, and the profile tests and verifies through the API.
-    let carol = w.authorize(&carol, "carol@example.test").await.unwrap();
+    let carol = authorize(&w, &carol, "carol@example.test").await.unwrap();
     assert!(carol.authorized_at.is_some() && carol.clone().with_notice(now().date()).secret_notice.is_none());
     let refresh = w.keyring.retrieve(&carol.refresh_token_key()).unwrap().expect("the refresh token is in the keyring");
     let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&carol.id)).unwrap();
@@ -183,7 +111,8 @@ async fn a_gmail_profile_is_authorized_through_the_loopback_tested_verified_and_
     assert_eq!(titles, ["Sign-in", "Permission to read", "Mailbox", "Labels"]);
     assert!(report.outgoing.steps.iter().any(|s| s.detail.contains("Mail goes out as carol@example.test")));
     assert_eq!(steps.len(), report.incoming.steps.len() + report.outgoing.steps.len(), "each step streamed");
-    let done = verify_profile(&w.store, &w.keyring, &carol.id, &w.run(), &Cancel::default(), |_| {}).await.unwrap();
+    let done =
+        verify_profile(&w.store, &w.keyring, &carol.id, &w.verify_run(), &Cancel::default(), |_| {}).await.unwrap();
     assert!(done.iter().all(|e| e.verified == Some(true)), "{done:?}");
 
     // Neither the client secret nor the refresh token is in the database.
@@ -193,7 +122,7 @@ async fn a_gmail_profile_is_authorized_through_the_loopback_tested_verified_and_
     }
 
     // Another OAuth client takes another consent: the stored one is forgotten, in the keyring too.
-    let mut other = w.gmail_draft("carol");
+    let mut other = gmail_draft(&w, "carol");
     other.password = None;
     other.gmail = Some(GmailSettings { client_id: "418276350914-other0client.apps.googleusercontent.com".into() });
     let edited = save_profile(&w.store, &w.keyring, Some(&carol.id), other, now()).unwrap();
@@ -209,16 +138,17 @@ async fn a_job_to_gmail_destinations_gets_the_verdicts_imap_destinations_get() {
     let Some(keyring) = real_keyring(&format!("{SERVICE}.to-gmail")) else { return };
     let fake = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("alice", false).await;
+    let source = verified(&w, "alice", false).await;
     let mut dests = Vec::new();
     for (u, _, _) in expected(false) {
-        dests.push(w.verified(u, true).await);
+        dests.push(verified(&w, u, true).await);
     }
     // Nothing lost, and every verdict as for IMAP, while Gmail throttles.
     fake.control(serde_json::json!({ "throttleNext": 6 })).await;
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("gmail", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &expected(false), "IMAP → Gmail");
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
@@ -232,14 +162,15 @@ async fn a_job_from_a_gmail_source_gets_the_verdicts_an_imap_source_gets() {
     let Some(keyring) = real_keyring(&format!("{SERVICE}.from-gmail")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("alice", true).await;
+    let source = verified(&w, "alice", true).await;
     let mut dests = Vec::new();
     for (u, _, _) in expected(true) {
-        dests.push(w.verified(u, false).await);
+        dests.push(verified(&w, u, false).await);
     }
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("gmail", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &expected(true), "Gmail → IMAP");
     let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
@@ -257,9 +188,9 @@ async fn a_consent_revoked_while_a_job_waits_ends_that_mailboxs_actions_errored_
     let Some(keyring) = real_keyring(&format!("{SERVICE}.revoked")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("carol", false).await;
+    let source = verified(&w, "carol", false).await;
     // Heidi's mail never arrives, so her mailbox is still watched when the consent goes.
-    let dests = [w.verified("judy", true).await, w.verified("heidi", true).await];
+    let dests = [verified(&w, "judy", true).await, verified(&w, "heidi", true).await];
     let revoked = Arc::new(Mutex::new(false));
     let on_event = {
         let revoked = revoked.clone();
@@ -271,9 +202,16 @@ async fn a_consent_revoked_while_a_job_waits_ends_that_mailboxs_actions_errored_
             }
         }
     };
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 10), &w.options(), &Cancel::default(), &on_event)
-        .await
-        .unwrap();
+    let job = run_job(
+        &w.store,
+        &w.keyring,
+        &w.spec("gmail", &source, &dests, 10),
+        &w.options(),
+        &Cancel::default(),
+        &on_event,
+    )
+    .await
+    .unwrap();
     assert!(*revoked.lock().unwrap());
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &[("judy", Verdict::Detected, "tagged")], "unharmed");
@@ -289,14 +227,15 @@ async fn no_client_secret_refresh_or_access_token_or_code_verifier_is_written_an
     let Some(keyring) = real_keyring(&format!("{SERVICE}.secrets")) else { return };
     let fake = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("carol", true).await;
-    let dests = [w.verified("bob", false).await, w.verified("frank", false).await];
+    let source = verified(&w, "carol", true).await;
+    let dests = [verified(&w, "bob", false).await, verified(&w, "frank", false).await];
     let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&source.id)).unwrap();
-    let diagnosis = test_connection(&w.gmail_draft("carol"), &creds, None, Duration::from_secs(10), |_| {}).await;
+    let diagnosis = test_connection(&gmail_draft(&w, "carol"), &creds, None, Duration::from_secs(10), |_| {}).await;
     assert!(diagnosis.ok, "{:#?}", diagnosis.incoming.steps);
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("gmail", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &[("bob", Verdict::Missed, "clean"), ("frank", Verdict::Prevented, "bounced")], "secrets");
 

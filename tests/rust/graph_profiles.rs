@@ -8,17 +8,17 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mailproof_core::actions::Selection;
-use mailproof_core::jobs::{run_job, JobError, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
+use mailproof_core::jobs::{run_job, JobError, RunOptions, Verdict};
 use mailproof_core::profiles::clients::{GRAPH_ENV, GRAPH_LOGIN_ENV};
 use mailproof_core::profiles::{
     save_profile, test_connection, Cloud, Credentials, EmailProfile, GraphSettings, ServerType,
 };
-use mailproof_core::secrets::{Keyring, Secret};
+use mailproof_core::secrets::Secret;
 use mailproof_core::tracking::{self, TrackQuery, TrackStatus};
 use mailproof_core::verification::{verify_profile, EmailTiming, VerifyRun};
-use mailproof_core::{Cancel, FixedClock, SharedClock, Store};
+use mailproof_core::{Cancel, FixedClock, SharedClock};
 use mailproof_tests::microsoft::{FakeMicrosoft, CLIENT_ID, SECRET, TENANT};
+use mailproof_tests::world::{check, expected, now, World};
 use mailproof_tests::{real_keyring, Lab};
 
 const SERVICE: &str = "dev.mailproof.desktop.tests.graph";
@@ -26,10 +26,6 @@ const USERS: [&str; 10] = ["alice", "bob", "carol", "dan", "erin", "frank", "gra
 /// Sub-addresses the fake serves as mailboxes of their own (the lab delivers them to the user's mailbox): what
 /// the fake does to their mail is theirs alone, whatever the other tests of this binary do meanwhile.
 const OWN_BOXES: [&str; 4] = ["bob+removed", "bob+purged", "bob+sorted", "alice+renamed"];
-
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
 
 /// The fake for every test here, with every lab mailbox, found through the environment as in the field.
 fn fake() -> &'static FakeMicrosoft {
@@ -43,82 +39,26 @@ fn fake() -> &'static FakeMicrosoft {
     })
 }
 
-struct World {
-    dir: tempfile::TempDir,
-    store: Store,
-    keyring: Keyring,
-    lab: Lab,
+fn graph_draft(w: &World, user: &str, expires: &str) -> mailproof_core::profiles::ProfileDraft {
+    let mut d = w.lab.profile_draft(user, ServerType::Graph, 0);
+    d.password = Some(Secret::new(SECRET));
+    d.username = String::new();
+    d.graph = Some(GraphSettings {
+        tenant_id: TENANT.into(),
+        client_id: CLIENT_ID.into(),
+        secret_expires: expires.into(),
+        cloud: Cloud::Global,
+    });
+    d
 }
 
-impl World {
-    fn new(lab: Lab, keyring: Keyring) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(&dir.path().join("mailproof.db"), now()).unwrap();
-        lab.use_as_sender("verifier", &store, &keyring);
-        World { dir, store, keyring, lab }
+/// `user`'s profile, Microsoft 365 or IMAP, verified.
+async fn verified(w: &World, user: &str, graph: bool) -> EmailProfile {
+    if !graph {
+        return w.verified_imap(user).await;
     }
-
-    fn graph_draft(&self, user: &str, expires: &str) -> mailproof_core::profiles::ProfileDraft {
-        let mut d = self.lab.profile_draft(user, ServerType::Graph, 0);
-        d.password = Some(Secret::new(SECRET));
-        d.username = String::new();
-        d.graph = Some(GraphSettings {
-            tenant_id: TENANT.into(),
-            client_id: CLIENT_ID.into(),
-            secret_expires: expires.into(),
-            cloud: Cloud::Global,
-        });
-        d
-    }
-
-    async fn verified(&self, user: &str, graph: bool) -> EmailProfile {
-        let draft = if graph {
-            self.graph_draft(user, "2099-12-31")
-        } else {
-            self.lab.profile_draft(user, ServerType::Imap, self.lab.port("LAB_IMAPS_PORT"))
-        };
-        let p = save_profile(&self.store, &self.keyring, None, draft, now()).unwrap();
-        let run = VerifyRun {
-            manual: false,
-            timing: EmailTiming { wait_secs: 15, poll_millis: 200, delete_found: true },
-            extra_ca: Some(self.lab.ca()),
-            idle: true,
-            clock: Default::default(),
-        };
-        let done = verify_profile(&self.store, &self.keyring, &p.id, &run, &Cancel::default(), |_| {}).await.unwrap();
-        assert!(done.iter().all(|e| e.verified == Some(true)), "{user} verifies: {done:?}");
-        p
-    }
-
-    fn spec(&self, source: &EmailProfile, destinations: &[EmailProfile], timeout_secs: u32) -> JobSpec {
-        JobSpec {
-            name: "graph".into(),
-            selection: Selection::Ids { ids: vec!["A100-002".into()] },
-            source_profile_id: source.id.clone(),
-            destination_profile_ids: destinations.iter().map(|d| d.id.clone()).collect(),
-            params: RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 },
-            timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 200, concurrency: 8 },
-        }
-    }
-
-    fn options(&self) -> RunOptions {
-        RunOptions { extra_ca: Some(self.lab.ca()), ..Default::default() }
-    }
-}
-
-/// What the lab's gateway does to each destination, and the verdict and cause it gets.
-fn expected(graph_source: bool) -> Vec<(&'static str, Verdict, &'static str)> {
-    vec![
-        ("bob", Verdict::Missed, "clean"),
-        // Exchange Online takes the message first and reports the next hop's refusal in an NDR.
-        ("frank", Verdict::Prevented, if graph_source { "bounced" } else { "rejected" }),
-        ("grace", Verdict::Prevented, "bounced"),
-        ("heidi", Verdict::Prevented, "notDelivered"),
-        ("dan", Verdict::Prevented, "notDelivered"),
-        ("ivan", Verdict::Prevented, "modified"),
-        ("judy", Verdict::Detected, "tagged"),
-        ("erin", Verdict::Detected, "junk"),
-    ]
+    let p = save_profile(&w.store, &w.keyring, None, graph_draft(w, user, "2099-12-31"), now()).unwrap();
+    w.verify(&p).await
 }
 
 #[tokio::test]
@@ -127,14 +67,14 @@ async fn a_microsoft_365_profile_is_saved_tested_verified_and_keeps_its_secret_i
     let Some(keyring) = real_keyring(&format!("{SERVICE}.profile")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let draft = w.graph_draft("carol", "2099-12-31");
+    let draft = graph_draft(&w, "carol", "2099-12-31");
     let report =
         test_connection(&draft, &Credentials::password(Secret::new(SECRET)), None, Duration::from_secs(10), |_| {})
             .await;
     assert!(report.ok, "{:#?}", report.incoming.steps);
     assert_eq!(report.incoming.service, "Microsoft Graph");
 
-    let carol = w.verified("carol", true).await;
+    let carol = verified(&w, "carol", true).await;
     assert_eq!(carol.server_type, ServerType::Graph);
     assert_eq!((carol.incoming.host.as_str(), carol.incoming.port), ("graph.microsoft.com", 443));
     assert_eq!(carol.username, "carol@example.test", "the account is the mailbox");
@@ -156,16 +96,17 @@ async fn a_job_to_graph_destinations_through_a_429_storm_gets_the_verdicts_imap_
     let Some(keyring) = real_keyring(&format!("{SERVICE}.to-graph")) else { return };
     let fake = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("alice", false).await;
+    let source = verified(&w, "alice", false).await;
     let mut dests = Vec::new();
     for (u, _, _) in expected(false) {
-        dests.push(w.verified(u, true).await);
+        dests.push(verified(&w, u, true).await);
     }
     // Nothing lost, and every verdict as for IMAP, while Graph throttles.
     fake.control(serde_json::json!({ "throttleNext": 6, "retryAfter": 1 })).await;
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 6), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 6), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &expected(false), "IMAP → Graph");
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
@@ -180,14 +121,15 @@ async fn a_job_from_a_graph_source_gets_the_verdicts_an_imap_source_gets() {
     let Some(keyring) = real_keyring(&format!("{SERVICE}.from-graph")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("alice", true).await;
+    let source = verified(&w, "alice", true).await;
     let mut dests = Vec::new();
     for (u, _, _) in expected(true) {
-        dests.push(w.verified(u, false).await);
+        dests.push(verified(&w, u, false).await);
     }
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 6), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 6), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &expected(true), "Graph → IMAP");
     let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
@@ -200,24 +142,15 @@ async fn a_job_from_a_graph_source_gets_the_verdicts_an_imap_source_gets() {
     assert_eq!(ndr.recipients[0].address, "frank@example.test");
 }
 
-fn check(report: &mailproof_core::jobs::JobReport, expect: &[(&str, Verdict, &str)], what: &str) {
-    for (user, verdict, cause) in expect {
-        let a = report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
-        let reason = a.reason.clone().unwrap_or_default();
-        assert_eq!(a.verdict, Some(*verdict), "{what}, {user}: {reason}");
-        assert_eq!(a.cause.as_deref(), Some(*cause), "{what}, {user}: {reason}");
-    }
-}
-
 #[tokio::test]
 async fn an_expired_secret_refuses_a_job_with_the_fix() {
     let Some(lab) = Lab::running() else { return };
     let Some(keyring) = real_keyring(&format!("{SERVICE}.expired")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("bob", true).await;
-    let dest = w.verified("carol", false).await;
-    let spec = w.spec(&source, &[dest], 4);
+    let source = verified(&w, "bob", true).await;
+    let dest = verified(&w, "carol", false).await;
+    let spec = w.spec("graph", &source, &[dest], 4);
     let later =
         RunOptions { clock: SharedClock::new(FixedClock(time::macros::datetime!(2100-01-01 0:00 UTC))), ..w.options() };
     let e = run_job(&w.store, &w.keyring, &spec, &later, &Cancel::default(), &|_| {}).await.unwrap_err();
@@ -232,10 +165,10 @@ async fn mail_removed_after_delivery_is_prevented_and_child_folders_are_watched(
     let Some(keyring) = real_keyring(&format!("{SERVICE}.removed")) else { return };
     let fake = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("alice", false).await;
+    let source = verified(&w, "alice", false).await;
     let mut dests = Vec::new();
     for u in ["bob+removed", "bob+purged", "bob+sorted"] {
-        dests.push(w.verified(u, true).await);
+        dests.push(verified(&w, u, true).await);
     }
     // As zero-hour auto purge or an administrator's soft delete would, once the mail is in: to Deleted Items, to
     // Recoverable Items, and (an inbox rule's doing, no defence) to a child folder of Inbox.
@@ -245,9 +178,10 @@ async fn mail_removed_after_delivery_is_prevented_and_child_folders_are_watched(
         let address = format!("{mailbox}@example.test");
         fake.control(serde_json::json!({ "zap": { "mailbox": address, "toContains": address, "to": to } })).await;
     }
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 12), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 12), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
     for (user, folder) in [("bob+removed", "Deleted Items"), ("bob+purged", "Recoverable Items/")] {
@@ -285,12 +219,13 @@ async fn the_message_id_exchange_kept_is_evidence_and_tracked_and_no_secret_or_t
     let Some(keyring) = real_keyring(&format!("{SERVICE}.renamed")) else { return };
     let fake = fake();
     let w = World::new(lab, keyring);
-    let source = w.verified("alice+renamed", true).await;
-    let dests = [w.verified("bob", false).await, w.verified("frank", false).await];
+    let source = verified(&w, "alice+renamed", true).await;
+    let dests = [verified(&w, "bob", false).await, verified(&w, "frank", false).await];
     fake.control(serde_json::json!({ "replaceMessageId": "alice+renamed@example.test" })).await;
-    let job = run_job(&w.store, &w.keyring, &w.spec(&source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-        .await
-        .unwrap();
+    let job =
+        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
+            .await
+            .unwrap();
     let report = w.store.job_report(&job).unwrap().unwrap();
     check(&report, &[("bob", Verdict::Missed, "clean"), ("frank", Verdict::Prevented, "bounced")], "renamed");
     let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
@@ -341,7 +276,7 @@ async fn a_microsoft_365_profile_is_verified_by_a_mail_the_user_sends_by_hand() 
     let Some(keyring) = real_keyring(&format!("{SERVICE}.manual")) else { return };
     let _ = fake();
     let w = World::new(lab, keyring);
-    let carol = save_profile(&w.store, &w.keyring, None, w.graph_draft("carol", "2099-12-31"), now()).unwrap();
+    let carol = save_profile(&w.store, &w.keyring, None, graph_draft(&w, "carol", "2099-12-31"), now()).unwrap();
     // The user mails the address from anywhere, with the code the app shows in the subject.
     let code = w.store.verification_uuid(&carol.id).unwrap();
     let submission = SmtpConfig {

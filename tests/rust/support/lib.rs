@@ -4,6 +4,7 @@
 pub mod fake;
 pub mod google;
 pub mod microsoft;
+pub mod world;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
