@@ -145,11 +145,7 @@ async fn a_job_to_gmail_destinations_gets_the_verdicts_imap_destinations_get() {
     }
     // Nothing lost, and every verdict as for IMAP, while Gmail throttles.
     fake.control(serde_json::json!({ "throttleNext": 6 })).await;
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("gmail", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (_, report) = w.run(&w.spec("gmail", &source, &dests, 8)).await;
     check(&report, &expected(false), "IMAP → Gmail");
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
     assert_eq!(by("bob").evidence.as_ref().unwrap().received.as_ref().unwrap().folder, "Inbox");
@@ -167,11 +163,7 @@ async fn a_job_from_a_gmail_source_gets_the_verdicts_an_imap_source_gets() {
     for (u, _, _) in expected(true) {
         dests.push(verified(&w, u, false).await);
     }
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("gmail", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (_, report) = w.run(&w.spec("gmail", &source, &dests, 8)).await;
     check(&report, &expected(true), "Gmail → IMAP");
     let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
     let ev = bob.evidence.as_ref().unwrap();
@@ -232,11 +224,7 @@ async fn no_client_secret_refresh_or_access_token_or_code_verifier_is_written_an
     let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&source.id)).unwrap();
     let diagnosis = test_connection(&gmail_draft(&w, "carol"), &creds, None, Duration::from_secs(10), |_| {}).await;
     assert!(diagnosis.ok, "{:#?}", diagnosis.incoming.steps);
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("gmail", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (_, report) = w.run(&w.spec("gmail", &source, &dests, 8)).await;
     check(&report, &[("bob", Verdict::Missed, "clean"), ("frank", Verdict::Prevented, "bounced")], "secrets");
 
     // Everything Google issued or was sent in secret, and the client secret.

@@ -103,11 +103,7 @@ async fn a_job_to_graph_destinations_through_a_429_storm_gets_the_verdicts_imap_
     }
     // Nothing lost, and every verdict as for IMAP, while Graph throttles.
     fake.control(serde_json::json!({ "throttleNext": 6, "retryAfter": 1 })).await;
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 6), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (_, report) = w.run(&w.spec("graph", &source, &dests, 6)).await;
     check(&report, &expected(false), "IMAP → Graph");
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
     assert_eq!(by("bob").evidence.as_ref().unwrap().received.as_ref().unwrap().folder, "Inbox");
@@ -126,11 +122,7 @@ async fn a_job_from_a_graph_source_gets_the_verdicts_an_imap_source_gets() {
     for (u, _, _) in expected(true) {
         dests.push(verified(&w, u, false).await);
     }
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 6), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (_, report) = w.run(&w.spec("graph", &source, &dests, 6)).await;
     check(&report, &expected(true), "Graph → IMAP");
     let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
     let ev = bob.evidence.as_ref().unwrap();
@@ -178,11 +170,7 @@ async fn mail_removed_after_delivery_is_prevented_and_child_folders_are_watched(
         let address = format!("{mailbox}@example.test");
         fake.control(serde_json::json!({ "zap": { "mailbox": address, "toContains": address, "to": to } })).await;
     }
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 12), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (job, report) = w.run(&w.spec("graph", &source, &dests, 12)).await;
     let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
     for (user, folder) in [("bob+removed", "Deleted Items"), ("bob+purged", "Recoverable Items/")] {
         let a = by(user);
@@ -222,11 +210,7 @@ async fn the_message_id_exchange_kept_is_evidence_and_tracked_and_no_secret_or_t
     let source = verified(&w, "alice+renamed", true).await;
     let dests = [verified(&w, "bob", false).await, verified(&w, "frank", false).await];
     fake.control(serde_json::json!({ "replaceMessageId": "alice+renamed@example.test" })).await;
-    let job =
-        run_job(&w.store, &w.keyring, &w.spec("graph", &source, &dests, 8), &w.options(), &Cancel::default(), &|_| {})
-            .await
-            .unwrap();
-    let report = w.store.job_report(&job).unwrap().unwrap();
+    let (_, report) = w.run(&w.spec("graph", &source, &dests, 8)).await;
     check(&report, &[("bob", Verdict::Missed, "clean"), ("frank", Verdict::Prevented, "bounced")], "renamed");
     let bob = report.actions.iter().find(|a| a.destination_email.starts_with("bob")).unwrap();
     let ev = bob.evidence.as_ref().unwrap();

@@ -3,7 +3,7 @@
 //! policy gives each destination, and their check.
 
 use mailproof_core::actions::Selection;
-use mailproof_core::jobs::{JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
+use mailproof_core::jobs::{run_job, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
 use mailproof_core::profiles::{save_profile, EmailProfile, ServerType};
 use mailproof_core::secrets::Keyring;
 use mailproof_core::verification::{verify_profile, EmailTiming, VerifyRun};
@@ -71,6 +71,14 @@ impl World {
 
     pub fn options(&self) -> RunOptions {
         RunOptions { extra_ca: Some(self.lab.ca()), ..Default::default() }
+    }
+
+    /// Runs `spec` to its end with the default options and returns the job's id and report.
+    pub async fn run(&self, spec: &JobSpec) -> (String, JobReport) {
+        let job =
+            run_job(&self.store, &self.keyring, spec, &self.options(), &Cancel::default(), &|_| {}).await.unwrap();
+        let report = self.store.job_report(&job).unwrap().unwrap();
+        (job, report)
     }
 }
 
