@@ -1,6 +1,11 @@
 //! Numbered schema migrations. `PRAGMA user_version` records the last one applied.
 //!
 //! Add a migration by appending a file `migrations/NNNN_name.sql` and a line below; never edit one that shipped.
+//!
+//! SQLite cannot change a table's constraints in place (widening a CHECK, say): such a migration builds the new
+//! table, copies the rows, drops the old one and renames the new, and is marked `rebuilds`. Foreign keys are off
+//! around it — dropping a parent table with them on would cascade-delete its children's rows — and checked before
+//! they are turned on again: a rebuild that leaves a dangling reference is refused and rolled back.
 
 use rusqlite::Connection;
 use time::OffsetDateTime;
@@ -11,29 +16,25 @@ pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+    /// The migration rebuilds a table (see above): it runs with foreign keys off.
+    pub rebuilds: bool,
+}
+
+impl Migration {
+    const fn new(version: i64, name: &'static str, sql: &'static str) -> Migration {
+        Migration { version, name, sql, rebuilds: false }
+    }
 }
 
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "settings, security zones and actors",
-        sql: include_str!("migrations/0001_init.sql"),
-    },
-    Migration { version: 2, name: "email profiles", sql: include_str!("migrations/0002_email_profiles.sql") },
-    Migration { version: 3, name: "manual verification UUID", sql: include_str!("migrations/0003_verification.sql") },
-    Migration {
-        version: 4,
-        name: "email action jobs and message tracking",
-        sql: include_str!("migrations/0004_jobs_and_tracking.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "message tracking: distinct address values",
-        sql: include_str!("migrations/0005_tracking_values.sql"),
-    },
-    Migration { version: 6, name: "agents of remote actors", sql: include_str!("migrations/0006_actor_agents.sql") },
-    Migration { version: 7, name: "Microsoft 365 profiles", sql: include_str!("migrations/0007_graph_profiles.sql") },
-    Migration { version: 8, name: "Gmail profiles", sql: include_str!("migrations/0008_gmail_profiles.sql") },
+    Migration::new(1, "settings, security zones and actors", include_str!("migrations/0001_init.sql")),
+    Migration::new(2, "email profiles", include_str!("migrations/0002_email_profiles.sql")),
+    Migration::new(3, "manual verification UUID", include_str!("migrations/0003_verification.sql")),
+    Migration::new(4, "email action jobs and message tracking", include_str!("migrations/0004_jobs_and_tracking.sql")),
+    Migration::new(5, "message tracking: distinct address values", include_str!("migrations/0005_tracking_values.sql")),
+    Migration::new(6, "agents of remote actors", include_str!("migrations/0006_actor_agents.sql")),
+    Migration::new(7, "Microsoft 365 profiles", include_str!("migrations/0007_graph_profiles.sql")),
+    Migration::new(8, "Gmail profiles", include_str!("migrations/0008_gmail_profiles.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -48,12 +49,32 @@ fn apply_list(conn: &mut Connection, migrations: &[Migration], now: OffsetDateTi
     }
     for m in migrations.iter().filter(|m| m.version > current) {
         let err = |source| StoreError::Migrate { version: m.version, name: m.name, source };
-        let tx = conn.transaction().map_err(err)?;
-        // Migrations may refer to :now for the creation time of built-in rows.
-        let sql = m.sql.replace(":now", &format!("'{}'", utc_text(now)));
-        tx.execute_batch(&sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", m.version).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let keys_on: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).map_err(err)?;
+        if m.rebuilds {
+            // Outside the transaction: SQLite ignores this pragma inside one.
+            conn.pragma_update(None, "foreign_keys", "OFF").map_err(err)?;
+        }
+        let applied = (|| {
+            let tx = conn.transaction()?;
+            // Migrations may refer to :now for the creation time of built-in rows.
+            let sql = m.sql.replace(":now", &format!("'{}'", utc_text(now)));
+            tx.execute_batch(&sql)?;
+            if m.rebuilds {
+                let dangling: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+                if dangling > 0 {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                        Some(format!("the rebuild leaves {dangling} dangling references")),
+                    ));
+                }
+            }
+            tx.pragma_update(None, "user_version", m.version)?;
+            tx.commit()
+        })();
+        if m.rebuilds && keys_on {
+            conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        }
+        applied.map_err(err)?;
     }
     Ok(())
 }
@@ -128,6 +149,64 @@ mod tests {
         }
     }
 
+    /// A parent table rebuilt to widen its CHECK, as a later migration of `email_profiles` will be.
+    const REBUILD: &str =
+        "CREATE TABLE parents_new (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('a', 'b', 'c')));
+        INSERT INTO parents_new SELECT id, kind FROM parents;
+        DROP TABLE parents;
+        ALTER TABLE parents_new RENAME TO parents;";
+
+    fn parents_and_children() -> Vec<Migration> {
+        vec![
+            Migration::new(
+                1,
+                "parents and children",
+                "CREATE TABLE parents (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('a', 'b')));
+                 CREATE TABLE children (id TEXT PRIMARY KEY,
+                     parent_id TEXT NOT NULL REFERENCES parents (id) ON DELETE CASCADE);
+                 INSERT INTO parents VALUES ('p1', 'a'); INSERT INTO children VALUES ('c1', 'p1');",
+            ),
+            Migration { rebuilds: true, ..Migration::new(2, "kind c", REBUILD) },
+        ]
+    }
+
+    #[test]
+    fn a_rebuilt_parent_table_keeps_its_children_and_foreign_keys_stay_on() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_list(&mut conn, &parents_and_children(), t0()).unwrap();
+        let children: i64 = conn.query_row("SELECT count(*) FROM children", [], |r| r.get(0)).unwrap();
+        assert_eq!(children, 1, "the cascade did not run");
+        conn.execute("INSERT INTO parents VALUES ('p2', 'c')", []).unwrap();
+        let on: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        assert!(on);
+        assert!(conn.execute("INSERT INTO children VALUES ('c2', 'nobody')", []).is_err(), "references are enforced");
+
+        // Without the flag the same rebuild loses the children: the reason the flag exists.
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let mut unflagged = parents_and_children();
+        unflagged[1].rebuilds = false;
+        apply_list(&mut conn, &unflagged, t0()).unwrap();
+        let children: i64 = conn.query_row("SELECT count(*) FROM children", [], |r| r.get(0)).unwrap();
+        assert_eq!(children, 0);
+    }
+
+    #[test]
+    fn a_rebuild_that_leaves_a_dangling_reference_is_rolled_back() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let mut list = parents_and_children();
+        list[1].sql = "CREATE TABLE parents_new (id TEXT PRIMARY KEY, kind TEXT NOT NULL);
+            DROP TABLE parents;
+            ALTER TABLE parents_new RENAME TO parents;";
+        let e = apply_list(&mut conn, &list, t0()).unwrap_err();
+        assert!(e.to_string().contains("dangling"), "{e}");
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let parents: i64 = conn.query_row("SELECT count(*) FROM parents", [], |r| r.get(0)).unwrap();
+        assert_eq!((version, parents), (1, 1), "nothing of the failed rebuild stays");
+    }
+
     #[test]
     fn tracked_messages_logged_before_version_5_are_searchable_after_it() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -172,8 +251,8 @@ mod tests {
         // A migration that fails half-way must leave neither its tables nor a bumped version behind.
         let mut conn = Connection::open_in_memory().unwrap();
         let list = [
-            Migration { version: 1, name: "good", sql: "CREATE TABLE kept (x);" },
-            Migration { version: 2, name: "broken", sql: "CREATE TABLE half (x); SELECT * FROM nowhere;" },
+            Migration::new(1, "good", "CREATE TABLE kept (x);"),
+            Migration::new(2, "broken", "CREATE TABLE half (x); SELECT * FROM nowhere;"),
         ];
         let err = apply_list(&mut conn, &list, t0()).unwrap_err();
         assert!(matches!(err, StoreError::Migrate { version: 2, .. }), "{err}");
