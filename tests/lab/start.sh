@@ -32,10 +32,10 @@ done
 [ "$(id -u)" = 0 ] || { echo "lab: must run as root (Postfix's master starts only as root)" >&2; exit 1; }
 
 # Free loopback ports, chosen by the kernel and released just before use.
-read -r SMTP SUBMISSION SMTPS REINJECT IMAP IMAPS POP3 POP3S NTLM_IMAP NTLM_IMAPS NTLM_POP3 NTLM_POP3S NTLM_SUBMISSION OAUTH < <(python3 - <<'PY'
+read -r SMTP SUBMISSION SMTPS REINJECT IMAP IMAPS POP3 POP3S NTLM_IMAP NTLM_IMAPS NTLM_POP3 NTLM_POP3S NTLM_SUBMISSION OAUTH XOAUTH2_SUBMISSION < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(14):
+for _ in range(15):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -83,7 +83,7 @@ render() { # render TEMPLATE OUT: substitutes @VAR@ placeholders
       -e "s|@SMTPS@|$SMTPS|g" -e "s|@REINJECT@|$REINJECT|g" -e "s|@IMAP@|$IMAP|g" -e "s|@IMAPS@|$IMAPS|g" \
       -e "s|@POP3@|$POP3|g" -e "s|@POP3S@|$POP3S|g" -e "s|@NTLM_IMAP@|$NTLM_IMAP|g" -e "s|@NTLM_IMAPS@|$NTLM_IMAPS|g" \
       -e "s|@NTLM_POP3@|$NTLM_POP3|g" -e "s|@NTLM_POP3S@|$NTLM_POP3S|g" -e "s|@NTLM_SUBMISSION@|$NTLM_SUBMISSION|g" \
-      -e "s|@OAUTH@|$OAUTH|g" "$1" > "$2"
+      -e "s|@OAUTH@|$OAUTH|g" -e "s|@XOAUTH2_SUBMISSION@|$XOAUTH2_SUBMISSION|g" "$1" > "$2"
 }
 render "$here/conf/dovecot.conf" "$D/etc/dovecot.conf"
 render "$here/conf/dovecot-oauth2.conf.ext" "$D/etc/dovecot-oauth2.conf.ext"
@@ -143,7 +143,7 @@ if ! script -qec "postfix -c $D/etc check && postfix -c $D/etc start" /dev/null 
 fi
 
 # Wait until every listener answers.
-ports="$SMTP $SUBMISSION $SMTPS $IMAP $IMAPS $POP3 $POP3S"
+ports="$SMTP $SUBMISSION $XOAUTH2_SUBMISSION $SMTPS $IMAP $IMAPS $POP3 $POP3S"
 $ntlm && ports="$ports $NTLM_IMAP $NTLM_IMAPS $NTLM_POP3 $NTLM_POP3S $NTLM_SUBMISSION"
 for port in $ports; do
   for _ in $(seq 100); do
@@ -182,6 +182,7 @@ LAB_OAUTH_URL=http://127.0.0.1:$OAUTH
 LAB_OAUTH_CLIENT_ID=$LAB_OAUTH_CLIENT_ID
 LAB_OAUTH_CLIENT_SECRET=$LAB_OAUTH_CLIENT_SECRET
 LAB_OAUTH_SCOPE=https://mail.google.com/
+LAB_XOAUTH2_SUBMISSION_PORT=$XOAUTH2_SUBMISSION
 ENV
 
 if $ntlm; then

@@ -235,3 +235,34 @@ async fn sessions_take_their_tokens_from_the_stored_sign_in_and_a_revoked_one_is
     assert!(matches!(e, imap::ImapError::OAuth(OAuthError::Revoked { .. })), "{e}");
     assert!(e.to_string().contains("again"), "{e}");
 }
+
+#[tokio::test]
+async fn xoauth2_is_used_where_it_is_the_only_oauth_mechanism_and_its_error_challenge_is_answered() {
+    let Some(lab) = Lab::running() else { return };
+    let token = token(&lab, "judy", None).await;
+    let xoauth2 = |login| SmtpConfig { port: lab.port("LAB_XOAUTH2_SUBMISSION_PORT"), ..submission(&lab, login) };
+    let (msg, _) = message("judy", "XOAUTH2 submission");
+    let sent = mailproof_mail::submit::send_one(
+        &xoauth2(login("judy", &token)),
+        "judy@example.test",
+        &["judy@example.test".into()],
+        &msg.formatted(),
+    )
+    .await;
+    assert_eq!(sent.result.expect("XOAUTH2 submission").code, 250);
+    let transcript = sent.transcript.join("\n");
+    assert!(transcript.contains("AUTH XOAUTH2") && !transcript.contains(&token), "{transcript}");
+
+    // A refused token: Dovecot's JSON error challenge is answered, and the refusal ends the exchange.
+    revoke(&lab, "judy").await;
+    let sent = mailproof_mail::submit::send_one(
+        &xoauth2(login("judy", &token)),
+        "judy@example.test",
+        &["judy@example.test".into()],
+        &msg.formatted(),
+    )
+    .await;
+    let e = sent.result.unwrap_err();
+    assert_eq!((e.stage, e.code), (Stage::Auth, Some(535)), "{e}");
+    assert!(e.text.contains("the token was refused"), "{e}");
+}
