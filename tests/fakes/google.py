@@ -28,7 +28,6 @@ prints "listening on http://127.0.0.1:PORT". The config names the OAuth clients 
 true}, {"replaceMessageId": address}); GET /_fake/log lists every request, every token issued and its grant.
 """
 
-import argparse
 import base64
 import email
 import email.policy
@@ -36,7 +35,6 @@ import email.utils
 import hashlib
 import imaplib
 import json
-import os
 import re
 import secrets
 import smtplib
@@ -46,7 +44,9 @@ import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+import fakelab
 
 SCOPE = "https://www.googleapis.com/auth/gmail.modify"
 FOLDER_LABELS = {"INBOX": "INBOX", "Junk": "SPAM", "Trash": "TRASH", "Sent": "SENT"}
@@ -483,31 +483,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lab-env", required=True)
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--exit-with-stdin", action="store_true", help="stop when standard input closes")
-    args = ap.parse_args()
-    lab = {}
-    for line in open(args.lab_env):
-        if "=" in line:
-            k, v = line.strip().split("=", 1)
-            lab[k] = v.strip('"')
-    config = json.load(open(args.config))
-    for a in config["accounts"]:
-        user = a.setdefault("labUser", re.sub(r"\+[^@]*@", "@", a["address"]))
-        a.setdefault("labPassword", lab[f"LAB_PASSWORD_{user.split('@')[0].upper()}"])
-    Handler.state = State(lab, config)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
-    if args.exit_with_stdin:
-        def watch():
-            sys.stdin.buffer.read()
-            os._exit(0)
-        threading.Thread(target=watch, daemon=True).start()
-    server.serve_forever()
+    fakelab.run(Handler, State, "accounts")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ sendMail replace the Message-ID as Exchange may, remove delivered mail as zero-h
 administrator's soft delete does), and GET /_fake/log lists every request (method, path, status) for the tests.
 """
 
-import argparse
 import base64
 import email
 import email.header
@@ -29,7 +28,6 @@ import email.policy
 import email.utils
 import imaplib
 import json
-import os
 import re
 import smtplib
 import ssl
@@ -39,7 +37,9 @@ import time
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+import fakelab
 
 GRAPH_ROLES = ("Mail.Send", "Mail.ReadWrite")
 MAILBOX_CONCURRENCY = 4
@@ -567,33 +567,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lab-env", required=True)
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--exit-with-stdin", action="store_true", help="stop when standard input closes")
-    args = ap.parse_args()
-    lab = {}
-    for line in open(args.lab_env):
-        if "=" in line:
-            k, v = line.strip().split("=", 1)
-            lab[k] = v.strip('"')
-    config = json.load(open(args.config))
-    for m in config["mailboxes"]:
-        # A sub-address (bob+tag@) is its own Graph mailbox here, read from and sent as the lab user's.
-        user = m.setdefault("labUser", re.sub(r"\+[^@]*@", "@", m["address"]))
-        m.setdefault("labPassword", lab[f"LAB_PASSWORD_{user.split('@')[0].upper()}"])
-    Handler.state = State(lab, config)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
-    if args.exit_with_stdin:
-        # The test that started the fake holds its standard input: when that process ends, so does the fake.
-        def watch():
-            sys.stdin.buffer.read()
-            os._exit(0)
-        threading.Thread(target=watch, daemon=True).start()
-    server.serve_forever()
+    fakelab.run(Handler, State, "mailboxes")
 
 
 if __name__ == "__main__":
