@@ -12,7 +12,6 @@ use mailproof_mail::gmail::{Gmail, GmailConfig, GmailError, Label, Message};
 use mailproof_mail::submit::Stage;
 use mailproof_mail::watch::{Arrived, MAX_FETCH};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 
 use super::{Accepted, Find, Found, Mailbox, Mark, Refusal, Sent, Submit, SubmitRefusal, Watch};
 
@@ -253,16 +252,8 @@ impl Watch for GmailWatch {
         })
     }
 
-    fn changes(&self) -> Option<Arc<Notify>> {
-        None
-    }
-
     fn pace(&self) -> Duration {
         LOOK_PACE
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
     }
 }
 

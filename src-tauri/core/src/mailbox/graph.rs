@@ -13,7 +13,6 @@ use mailproof_mail::message::analyse;
 use mailproof_mail::submit::Stage;
 use mailproof_mail::watch::{Arrived, MAX_FETCH};
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 
 use super::{Accepted, Find, Found, Mailbox, Mark, Refusal, Sent, Submit, SubmitRefusal, Watch};
 
@@ -287,16 +286,8 @@ impl Watch for GraphWatch {
         })
     }
 
-    fn changes(&self) -> Option<Arc<Notify>> {
-        None
-    }
-
     fn pace(&self) -> Duration {
         LOOK_PACE
-    }
-
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
     }
 }
 

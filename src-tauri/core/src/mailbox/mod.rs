@@ -55,14 +55,18 @@ pub trait Watch: Send {
     /// Deletes mail a look found.
     fn delete<'a>(&'a mut self, found: &'a [Arrived]) -> BoxFuture<'a, Result<(), String>>;
     /// Wakes when the server pushes a change (IMAP IDLE); `None` when only looking sees changes.
-    fn changes(&self) -> Option<Arc<Notify>>;
+    fn changes(&self) -> Option<Arc<Notify>> {
+        None
+    }
     /// The shortest time between the beginnings of two looks: a service that counts requests against a budget
     /// asks for one; servers on a connection of their own do not.
     fn pace(&self) -> Duration {
         Duration::ZERO
     }
-    /// Ends the watch politely.
-    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+    /// Ends the watch politely (an API's watch holds no session: nothing to end).
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// A mail found by its subject.

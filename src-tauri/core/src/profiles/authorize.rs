@@ -63,10 +63,6 @@ impl Authorization {
         self.consent.url()
     }
 
-    pub fn profile(&self) -> &EmailProfile {
-        &self.profile
-    }
-
     /// Waits up to `wait` (or until `cancel`) for the browser's answer, checks that the account which consented is
     /// the profile's, and stores the refresh token. Nothing is stored when any step fails.
     pub async fn finish(
@@ -114,14 +110,4 @@ pub fn open_in_browser(url: &str) -> Result<(), String> {
     };
     command.arg(url).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     command.stderr(std::process::Stdio::null()).spawn().map(drop).map_err(|e| e.to_string())
-}
-
-/// Forgets the consent of profile `id`: the refresh token leaves the keyring, and the profile has to be authorized
-/// again before it is used. (The grant itself stays on the Google account until removed at
-/// myaccount.google.com/connections.)
-pub fn forget_authorization(store: &Store, keyring: &Keyring, id: &str) -> Result<(), AuthorizeError> {
-    store.get_profile(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))?;
-    keyring.delete(&refresh_token_key(id))?;
-    store.set_profile_authorized(id, None)?;
-    Ok(())
 }

@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::{Secret, SecretKey};
 
-pub use authorize::{
-    authorize_profile, forget_authorization, open_in_browser, Authorization, AuthorizeError, CONSENT_WAIT,
-};
+pub use authorize::{authorize_profile, open_in_browser, Authorization, AuthorizeError, CONSENT_WAIT};
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
 pub use save::{

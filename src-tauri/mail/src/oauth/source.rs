@@ -45,11 +45,6 @@ impl TokenSource {
         }
         Ok(slot.as_ref().map(|t| t.access.clone()).expect("just filled"))
     }
-
-    /// The provider, for messages.
-    pub fn provider(&self) -> &Provider {
-        &self.inner.provider
-    }
 }
 
 impl std::fmt::Debug for TokenSource {
