@@ -291,6 +291,6 @@ mod tests {
         let e = gmail.call("reading the profile", Method::GET, "/gmail/v1/users/me/profile", &[], None, 1 << 20).await;
         let e = e.unwrap_err();
         assert!(matches!(e, GmailError::OAuth(OAuthError::Revoked { .. })), "{e:?}");
-        assert!(e.is_setup() && e.to_string().contains("authorize the profile again"), "{e}");
+        assert!(e.is_setup() && e.to_string().contains("sign the profile in again"), "{e}");
     }
 }

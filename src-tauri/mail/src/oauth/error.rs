@@ -1,22 +1,22 @@
 //! What can go wrong signing in with OAuth 2.0, each in words with what to do: the error codes of RFC 6749 as
 //! Google and Microsoft use them.
 
-use super::Provider;
+use super::{Issuer, Provider};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OAuthError {
-    #[error("the sign-in was declined ({detail}). Authorize again and choose Allow; a Google Workspace administrator may have to trust the app first (Admin console → Security → API controls).")]
-    Denied { detail: String },
+    #[error("the sign-in was declined ({detail}). Sign in again and choose Allow (Accept); {fix}")]
+    Denied { detail: String, fix: &'static str },
     #[error("the sign-in did not grant everything Mailproof needs: missing {missing} (granted: {granted}). Authorize again and tick every permission on the consent screen.")]
     MissingScopes { missing: String, granted: String },
-    #[error("{provider} no longer accepts this profile's sign-in ({detail}): it was revoked, the password changed, or the OAuth app is still in Testing, whose sign-ins expire after 7 days. Publish the app (OAuth consent screen → In production) to keep sign-ins, then authorize the profile again (Authorize in the app, or `mailproof profile authorize`).")]
-    Revoked { provider: String, detail: String },
+    #[error("{provider} no longer accepts this profile's sign-in ({detail}): {fix}, then sign the profile in again (Sign in in the profiles table, or `mailproof profile authorize`).")]
+    Revoked { provider: String, detail: String, fix: &'static str },
     #[error("{provider} refused the consent's code ({detail}). Authorize again; a code is good for one use and a few minutes.")]
     BadCode { provider: String, detail: String },
-    #[error("{provider} does not accept the client ID and secret ({detail}). Copy both from the OAuth 2.0 client (type \"Desktop app\") under APIs & Services → Credentials in the Google Cloud console.")]
-    WrongClient { provider: String, detail: String },
-    #[error("{provider} refused the redirect to this machine ({detail}). Create the OAuth client as type \"Desktop app\": only that type may redirect to 127.0.0.1.")]
-    RedirectRefused { provider: String, detail: String },
+    #[error("{provider} does not accept the client ID and secret ({detail}). {fix}")]
+    WrongClient { provider: String, detail: String, fix: &'static str },
+    #[error("{provider} refused the redirect to this machine ({detail}). {fix}")]
+    RedirectRefused { provider: String, detail: String, fix: &'static str },
     #[error("{provider} refused the sign-in: {error}{detail}")]
     Refused { provider: String, error: String, detail: String },
     #[error("{provider} issued no refresh token, so Mailproof could not keep the sign-in. Remove Mailproof's access on {page}, then authorize again.")]
@@ -46,12 +46,17 @@ impl OAuthError {
             Some(d) => format!("{error}: {d}"),
             None => error.to_owned(),
         };
+        let fixes = Fixes::of(provider.issuer);
         match error {
-            "invalid_grant" if refreshing => OAuthError::Revoked { provider: p, detail },
+            "invalid_grant" if refreshing => OAuthError::Revoked { provider: p, detail, fix: fixes.revoked },
             "invalid_grant" => OAuthError::BadCode { provider: p, detail },
-            "invalid_client" | "unauthorized_client" => OAuthError::WrongClient { provider: p, detail },
-            "redirect_uri_mismatch" => OAuthError::RedirectRefused { provider: p, detail },
-            "access_denied" | "admin_policy_enforced" | "org_internal" => OAuthError::Denied { detail },
+            "invalid_client" | "unauthorized_client" => {
+                OAuthError::WrongClient { provider: p, detail, fix: fixes.client }
+            }
+            "redirect_uri_mismatch" => OAuthError::RedirectRefused { provider: p, detail, fix: fixes.redirect },
+            "access_denied" | "admin_policy_enforced" | "org_internal" | "consent_required" => {
+                OAuthError::Denied { detail, fix: fixes.denied }
+            }
             _ => OAuthError::Refused {
                 provider: p,
                 error: error.to_owned(),
@@ -63,6 +68,39 @@ impl OAuthError {
     /// A setup problem: retrying the same request will not help; the user must act.
     pub fn is_setup(&self) -> bool {
         !matches!(self, OAuthError::Network { .. } | OAuthError::TimedOut { .. } | OAuthError::BadAnswer { .. })
+    }
+}
+
+/// What to do about each refusal, in the words of the issuer's own console.
+struct Fixes {
+    revoked: &'static str,
+    client: &'static str,
+    redirect: &'static str,
+    denied: &'static str,
+}
+
+impl Fixes {
+    fn of(issuer: Issuer) -> Fixes {
+        match issuer {
+            Issuer::Google => Fixes {
+                revoked: "it was revoked, the password changed, or the OAuth app is still in Testing, whose sign-ins expire after 7 days. Publish the app (OAuth consent screen → In production) to keep sign-ins",
+                client: "Copy both from the OAuth 2.0 client (type \"Desktop app\") under APIs & Services → Credentials in the Google Cloud console.",
+                redirect: "Create the OAuth client as type \"Desktop app\": only that type may redirect to 127.0.0.1.",
+                denied: "a Google Workspace administrator may have to trust the app first (Admin console → Security → API controls).",
+            },
+            Issuer::Microsoft => Fixes {
+                revoked: "it was revoked, the password changed, or a Conditional Access policy ended the session",
+                client: "Copy the Application (client) ID from the app registration's Overview in the Entra admin centre; with \"Allow public client flows\" on (Authentication) the app needs no secret, else paste a client secret's Value.",
+                redirect: "In the Entra admin centre, add the platform \"Mobile and desktop applications\" with the redirect URI http://127.0.0.1 to the app registration (Authentication).",
+                denied: "an administrator may have to grant consent for the organisation first (the app registration → API permissions → Grant admin consent).",
+            },
+            Issuer::Other => Fixes {
+                revoked: "it was revoked or has expired",
+                client: "Check the client ID and secret the identity provider issued for this app.",
+                redirect: "Register http://127.0.0.1 (any port) as a redirect URI of the client at the identity provider.",
+                denied: "the identity provider's administrator may have to allow the app first.",
+            },
+        }
     }
 }
 
@@ -84,5 +122,23 @@ mod tests {
         assert_eq!(other.to_string(), "Google refused the sign-in: temporarily_unavailable (try later)");
         assert!(!OAuthError::TimedOut { what: "x".into(), secs: 1 }.is_setup());
         assert!(revoked.is_setup());
+    }
+
+    #[test]
+    fn microsofts_and_other_issuers_refusals_point_to_their_own_consoles() {
+        let m = Provider::microsoft_mail("https://login.microsoftonline.com", "organizations");
+        let client = OAuthError::explain(
+            &m,
+            false,
+            "invalid_client",
+            Some("AADSTS7000218: client_assertion or client_secret required"),
+        )
+        .to_string();
+        assert!(client.contains("Entra admin centre") && !client.contains("Google"), "{client}");
+        let denied = OAuthError::explain(&m, false, "consent_required", Some("AADSTS65001")).to_string();
+        assert!(denied.contains("Grant admin consent"), "{denied}");
+        let other = Provider::custom("https://id.example.test/a", "https://id.example.test/t", vec![]);
+        let revoked = OAuthError::explain(&other, true, "invalid_grant", None).to_string();
+        assert!(revoked.starts_with("id.example.test no longer accepts") && !revoked.contains("Testing"), "{revoked}");
     }
 }

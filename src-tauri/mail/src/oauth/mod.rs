@@ -28,6 +28,8 @@ pub use source::TokenSource;
 pub struct Provider {
     /// Its name in messages: "Google".
     pub name: String,
+    /// Whose console the fixes in messages point to.
+    pub issuer: Issuer,
     /// Where the browser asks the user's consent.
     pub authorization: String,
     /// Where codes and refresh tokens are exchanged for tokens.
@@ -37,8 +39,28 @@ pub struct Provider {
     pub account_page: String,
 }
 
+/// The identity providers whose consoles Mailproof can explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    Google,
+    Microsoft,
+    /// Any other OAuth 2.0 issuer: its consent page, token endpoint and scopes are the user's.
+    Other,
+}
+
 /// The scope that lets Mailproof send, read, label and trash a Gmail mailbox's mail (not delete it for good).
 pub const GMAIL_SCOPE: &str = "https://www.googleapis.com/auth/gmail.modify";
+/// The scope Google's IMAP, POP3 and SMTP servers want: the whole mailbox (Google offers no narrower one).
+pub const GOOGLE_MAIL_SCOPE: &str = "https://mail.google.com/";
+/// The scopes Exchange Online's IMAP, POP3 and SMTP AUTH want, and a refresh token (`offline_access`).
+pub const MICROSOFT_MAIL_SCOPES: [&str; 4] = [
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "https://outlook.office.com/POP.AccessAsUser.All",
+    "https://outlook.office.com/SMTP.Send",
+    "offline_access",
+];
+/// Scopes a token endpoint does not list back among those it granted (they ask for an ID or a refresh token).
+const UNLISTED_SCOPES: [&str; 5] = ["offline_access", "openid", "email", "profile", "offline"];
 
 impl Provider {
     /// Google's real endpoints, for the Gmail API. `base` replaces both hosts when set (a local fake).
@@ -52,10 +74,44 @@ impl Provider {
         };
         Provider {
             name: "Google".into(),
+            issuer: Issuer::Google,
             authorization,
             token,
             scopes: vec![GMAIL_SCOPE.to_owned()],
             account_page: "https://myaccount.google.com/connections".into(),
+        }
+    }
+
+    /// Google for its IMAP, POP3 and SMTP servers: the same endpoints, the mail scope.
+    pub fn google_mail(base: Option<&str>) -> Provider {
+        Provider { scopes: vec![GOOGLE_MAIL_SCOPE.to_owned()], ..Provider::google(base) }
+    }
+
+    /// Microsoft's identity platform (v2.0 endpoints) at `login` (`https://login.microsoftonline.com`, or a local
+    /// fake) for `tenant` (a tenant ID, a verified domain, or `organizations`), for Exchange Online's IMAP, POP3
+    /// and SMTP AUTH.
+    pub fn microsoft_mail(login: &str, tenant: &str) -> Provider {
+        let base = format!("{}/{}/oauth2/v2.0", login.trim_end_matches('/'), tenant.trim());
+        Provider {
+            name: "Microsoft".into(),
+            issuer: Issuer::Microsoft,
+            authorization: format!("{base}/authorize"),
+            token: format!("{base}/token"),
+            scopes: MICROSOFT_MAIL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            account_page: "https://myapps.microsoft.com".into(),
+        }
+    }
+
+    /// Another issuer: its consent page, token endpoint and scopes as the user entered them.
+    pub fn custom(authorization: &str, token: &str, scopes: Vec<String>) -> Provider {
+        let host = crate::http::host_of(token);
+        Provider {
+            name: host.split(':').next().unwrap_or(&host).to_owned(),
+            issuer: Issuer::Other,
+            authorization: authorization.trim().to_owned(),
+            token: token.trim().to_owned(),
+            scopes,
+            account_page: format!("the account page of {host}"),
         }
     }
 }
@@ -195,8 +251,12 @@ fn check_scopes(provider: &Provider, tokens: &Tokens) -> Result<(), OAuthError> 
     if tokens.scopes.is_empty() {
         return Ok(());
     }
-    let missing: Vec<&str> =
-        provider.scopes.iter().map(String::as_str).filter(|s| !tokens.scopes.iter().any(|g| g == s)).collect();
+    let missing: Vec<&str> = provider
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !UNLISTED_SCOPES.contains(s) && !tokens.scopes.iter().any(|g| g == s))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -256,5 +316,18 @@ mod tests {
         assert!(e.to_string().contains("gmail.modify"), "{e}");
         assert_eq!(p.token, "https://oauth2.googleapis.com/token");
         assert_eq!(Provider::google(Some("http://127.0.0.1:9/")).token, "http://127.0.0.1:9/token");
+    }
+
+    #[test]
+    fn microsofts_endpoints_are_the_tenants_and_offline_access_is_not_expected_back() {
+        let m = Provider::microsoft_mail("https://login.microsoftonline.com/", "contoso.onmicrosoft.com");
+        assert_eq!(m.authorization, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize");
+        assert_eq!(m.token, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+        // Exchange Online lists the resource scopes it granted, never offline_access.
+        let granted = MICROSOFT_MAIL_SCOPES[..3].iter().map(|s| s.to_string()).collect();
+        let t = Tokens { access: Password::new("a"), renew_at: Instant::now(), refresh: None, scopes: granted };
+        assert!(check_scopes(&m, &t).is_ok());
+        let c = Provider::custom("https://id.example.test/auth", "https://id.example.test:8443/token", vec![]);
+        assert_eq!((c.name.as_str(), c.issuer), ("id.example.test", Issuer::Other));
     }
 }
