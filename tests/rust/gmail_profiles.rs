@@ -54,7 +54,7 @@ fn gmail_draft(w: &World, user: &str) -> ProfileDraft {
 async fn authorize(w: &World, profile: &EmailProfile, account: &str) -> Result<EmailProfile, AuthorizeError> {
     let _browser = BROWSER.lock().await;
     fake().control(serde_json::json!({ "signedIn": account })).await;
-    let consent = authorize_profile(&w.store, &w.keyring, &profile.id).await?;
+    let consent = authorize_profile(&w.store, &w.keyring, &profile.id, None).await?;
     let browser = tokio::spawn(play_browser(consent.url().to_owned()));
     let done = consent.finish(&w.store, &w.keyring, Duration::from_secs(20), &Cancel::default(), now()).await;
     browser.await.unwrap();
@@ -85,7 +85,7 @@ async fn a_gmail_profile_is_authorized_through_the_loopback_tested_verified_and_
 
     // Before the consent: the test and verification say what to do, and nothing is asked of Google.
     let draft = gmail_draft(&w, "carol");
-    let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&carol.id)).unwrap();
+    let creds = credentials_for_test(&w.store, &w.keyring, &carol.draft(), Some(&carol.id)).unwrap();
     let report = test_connection(&draft, &creds, None, Duration::from_secs(10), |_| {}).await;
     assert!(!report.ok && report.incoming.steps[0].detail.contains("has not consented yet"), "{report:#?}");
     let e =
@@ -102,7 +102,7 @@ async fn a_gmail_profile_is_authorized_through_the_loopback_tested_verified_and_
     let carol = authorize(&w, &carol, "carol@example.test").await.unwrap();
     assert!(carol.authorized_at.is_some() && carol.clone().with_notice(now().date()).secret_notice.is_none());
     let refresh = w.keyring.retrieve(&carol.refresh_token_key()).unwrap().expect("the refresh token is in the keyring");
-    let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&carol.id)).unwrap();
+    let creds = credentials_for_test(&w.store, &w.keyring, &carol.draft(), Some(&carol.id)).unwrap();
     let mut steps = Vec::new();
     let report = test_connection(&draft, &creds, None, Duration::from_secs(10), |e| steps.push(e)).await;
     assert!(report.ok, "{:#?}", report.incoming.steps);
@@ -210,7 +210,7 @@ async fn a_consent_revoked_while_a_job_waits_ends_that_mailboxs_actions_errored_
     let heidi = report.actions.iter().find(|a| a.destination_email.starts_with("heidi")).unwrap();
     let reason = heidi.reason.clone().unwrap_or_default();
     assert_eq!(heidi.verdict, Some(Verdict::Errored), "{reason}");
-    assert!(reason.contains("revoked") && reason.contains("authorize the profile again"), "{reason}");
+    assert!(reason.contains("revoked") && reason.contains("sign the profile in again"), "{reason}");
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn no_client_secret_refresh_or_access_token_or_code_verifier_is_written_an
     let w = World::new(lab, keyring);
     let source = verified(&w, "carol", true).await;
     let dests = [verified(&w, "bob", false).await, verified(&w, "frank", false).await];
-    let creds = credentials_for_test(&w.store, &w.keyring, None, Some(&source.id)).unwrap();
+    let creds = credentials_for_test(&w.store, &w.keyring, &source.draft(), Some(&source.id)).unwrap();
     let diagnosis = test_connection(&gmail_draft(&w, "carol"), &creds, None, Duration::from_secs(10), |_| {}).await;
     assert!(diagnosis.ok, "{:#?}", diagnosis.incoming.steps);
     let (_, report) = w.run(&w.spec("gmail", &source, &dests, 8)).await;

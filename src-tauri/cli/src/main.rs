@@ -249,8 +249,9 @@ enum ProfileCommand {
         #[arg(long)]
         ca: Option<PathBuf>,
     },
-    /// Sign a Gmail profile in to Google: prints the consent page's URL (stdout) to open in a browser on this
-    /// machine, and waits on a loopback port for Google's answer. The refresh token goes to the OS keyring.
+    /// Sign a Gmail or OAuth 2.0 profile in at its issuer (Google, Microsoft 365, another): prints the consent
+    /// page's URL (stdout) to open in a browser on this machine, and waits on a loopback port for the answer. The
+    /// refresh token goes to the OS keyring.
     Authorize {
         /// The profile's email address.
         name: String,
@@ -260,6 +261,9 @@ enum ProfileCommand {
         /// Seconds to wait for the consent (default 300).
         #[arg(long, default_value_t = 300)]
         wait: u64,
+        /// A CA certificate (PEM) to trust beyond the public roots, for the sign-in that checks the consent.
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// Verify a profile by mail for each of its actors (progress on stderr).
     Verify {
@@ -305,7 +309,7 @@ fn main() -> ExitCode {
             ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
-            ProfileCommand::Authorize { name, open, wait } => profile::authorize(&name, open, wait),
+            ProfileCommand::Authorize { name, open, wait, ca } => profile::authorize(&name, open, wait, ca.as_deref()),
             ProfileCommand::Verify { name, manual_uuid, json, ca, wait, poll, no_idle } => {
                 verify::verify(&name, manual_uuid, json, ca.as_deref(), wait, poll, !no_idle)
             }

@@ -43,20 +43,22 @@ fn explain(e: ProfileError) -> String {
 
 /// The password: from `MAILPROOF_PASSWORD`, or the first line of standard input (never from the command line).
 pub fn read_password() -> Result<Secret, String> {
+    read_secret("Password")?.ok_or_else(|| format!("no password: pipe it on standard input or set {PASSWORD_ENV}."))
+}
+
+/// A secret from MAILPROOF_PASSWORD or one line of standard input; `None` when it is empty.
+fn read_secret(what: &str) -> Result<Option<Secret>, String> {
     if let Ok(p) = std::env::var(PASSWORD_ENV) {
-        return Ok(Secret::new(p));
+        return Ok(Some(Secret::new(p)).filter(|s| !s.expose().is_empty()));
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("Password (input is not hidden; pipe it in or set {PASSWORD_ENV} instead):");
+        eprintln!("{what} (input is not hidden; pipe it in or set {PASSWORD_ENV} instead):");
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    stdin.lock().read_line(&mut line).map_err(|e| format!("cannot read the {what} from standard input: {e}"))?;
     let line = line.trim_end_matches(['\r', '\n']);
-    if line.is_empty() {
-        return Err(format!("no password: pipe it on standard input or set {PASSWORD_ENV}."));
-    }
-    Ok(Secret::new(line))
+    Ok(Some(Secret::new(line)).filter(|s| !s.expose().is_empty()))
 }
 
 pub fn add(file: &Path) -> CliResult {
@@ -79,11 +81,24 @@ pub fn add(file: &Path) -> CliResult {
             file.display()
         ));
     }
-    draft.password = Some(read_password()?);
+    // An OAuth 2.0 profile's secret is its client's, which a public client does not have.
+    let oauth = draft.uses_oauth();
+    draft.password =
+        if oauth { read_secret("Client secret (empty for a public client)")? } else { Some(read_password()?) };
     let store = open_store()?;
     let saved = profiles::save_profile(&store, &Keyring::default(), None, draft, time::OffsetDateTime::now_utc())
         .map_err(explain)?;
-    println!("Added {} ({}). Its password is in the OS keyring.", saved.email, saved.id);
+    if oauth {
+        println!(
+            "Added {} ({}). Next: `mailproof profile authorize {}` to sign it in at {}.",
+            saved.email,
+            saved.id,
+            saved.email,
+            saved.issuer_name()
+        );
+    } else {
+        println!("Added {} ({}). Its password is in the OS keyring.", saved.email, saved.id);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,21 +134,9 @@ pub fn list(json: bool) -> CliResult {
 pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
+    let draft = profile.draft();
     let credentials =
-        profiles::credentials_for_test(&store, &Keyring::default(), None, Some(&profile.id)).map_err(explain)?;
-    let draft = ProfileDraft {
-        email: profile.email.clone(),
-        server_type: profile.server_type,
-        manual_verification: profile.manual_verification,
-        zone_id: profile.zone_id.clone(),
-        actor_ids: profile.actors.iter().map(|a| a.actor_id.clone()).collect(),
-        username: profile.username.clone(),
-        password: None,
-        incoming: profile.incoming.clone(),
-        outgoing: profile.outgoing.clone(),
-        graph: profile.graph.clone(),
-        gmail: profile.gmail.clone(),
-    };
+        profiles::credentials_for_test(&store, &Keyring::default(), &draft, Some(&profile.id)).map_err(explain)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let cloud = draft.server_type.is_cloud();
     let (reading, sending) = if cloud { ("reading", "sending") } else { ("incoming", "outgoing") };
@@ -179,21 +182,23 @@ fn mark(status: StepStatus) -> &'static str {
     }
 }
 
-pub fn authorize(name: &str, open: bool, wait_secs: u64) -> CliResult {
+pub fn authorize(name: &str, open: bool, wait_secs: u64, extra_ca: Option<&Path>) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
     let keyring = Keyring::default();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let consent =
-        runtime.block_on(profiles::authorize_profile(&store, &keyring, &profile.id)).map_err(|e| e.to_string())?;
-    eprintln!("Open this page in a browser on this machine and sign in to Google as {}:", profile.email);
+        runtime.block_on(profiles::authorize_profile(&store, &keyring, &profile.id, extra_ca.map(Path::to_owned)));
+    let consent = consent.map_err(|e| e.to_string())?;
+    let issuer = profile.issuer_name();
+    eprintln!("Open this page in a browser on this machine and sign in to {issuer} as {}:", profile.email);
     println!("{}", consent.url());
     if open {
         if let Err(why) = profiles::open_in_browser(consent.url()) {
             eprintln!("Could not open a browser ({why}); open the page above yourself.");
         }
     }
-    eprintln!("Waiting up to {wait_secs} s for Google's answer…");
+    eprintln!("Waiting up to {wait_secs} s for {issuer}'s answer…");
     let wait = std::time::Duration::from_secs(wait_secs.clamp(10, 3600));
     let done = runtime
         .block_on(consent.finish(

@@ -66,10 +66,9 @@ pub async fn test_connection(
     profile_id: Option<String>,
     on_step: Channel<StepEvent>,
 ) -> IpcResult<ProfileDiagnosis> {
-    let (store, keyring, given) = (state.store()?.clone(), state.keyring.clone(), draft.password.clone());
+    let (store, keyring, given) = (state.store()?.clone(), state.keyring.clone(), draft.clone());
     let credentials =
-        blocking(move || profiles::credentials_for_test(&store, &keyring, given.as_ref(), profile_id.as_deref()))
-            .await?;
+        blocking(move || profiles::credentials_for_test(&store, &keyring, &given, profile_id.as_deref())).await?;
     let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
     Ok(profiles::test_connection(&draft, &credentials, extra_ca, profiles::STEP_TIMEOUT, |event| {
         let _ = on_step.send(event);
@@ -88,7 +87,8 @@ pub async fn authorize_profile(
     on_url: Channel<ConsentPage>,
 ) -> IpcResult<EmailProfile> {
     let store = state.store()?.clone();
-    let consent = profiles::authorize_profile(&store, &state.keyring, &id).await?;
+    let extra_ca = mailproof_core::settings::load(&store)?.trusted_ca_file.map(Into::into);
+    let consent = profiles::authorize_profile(&store, &state.keyring, &id, extra_ca).await?;
     let opened = profiles::open_in_browser(consent.url());
     let _ = on_url.send(ConsentPage { url: consent.url().to_owned(), browser_error: opened.err() });
     let cancel = Cancel::default();

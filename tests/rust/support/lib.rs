@@ -106,6 +106,7 @@ impl Lab {
             },
             graph: None,
             gmail: None,
+            oauth: None,
         }
     }
 }

@@ -40,7 +40,8 @@ impl std::fmt::Debug for MailboxAccess {
 impl MailboxAccess {
     /// The profile's incoming server, with its password.
     pub fn of(profile: &EmailProfile, password: &Secret) -> MailboxAccess {
-        let c = crate::profiles::clients::incoming_config(profile, password, &None);
+        let credentials = crate::profiles::Credentials::password(password.clone());
+        let c = crate::profiles::clients::incoming_config(profile, &credentials, &None, &None);
         MailboxAccess {
             server_type: profile.server_type,
             host: c.host.clone(),

@@ -33,7 +33,7 @@ pub use mailproof_mail::watch::{wait_for_change, Arrived, MAX_FETCH};
 pub use search::{look_for, watch_for, EmailTiming, Outcome};
 pub use smtp::open_submission;
 
-use crate::profiles::clients::{gmail_config, graph_config, incoming_config, smtp_config};
+use crate::profiles::clients::{gmail_config, graph_config, incoming_config, smtp_config, token_source};
 use crate::profiles::{Credentials, EmailProfile, ServerType};
 
 /// Where a watch starts reading.
@@ -148,10 +148,12 @@ pub fn reach_of(profile: &EmailProfile, credentials: &Credentials, extra_ca: &Op
     if let Some(config) = gmail_config(profile, credentials) {
         return Reach::Gmail(config);
     }
+    // One token source for both servers of an OAuth 2.0 profile: one refresh serves the watcher and the sender.
+    let tokens = token_source(profile, credentials);
     Reach::Servers {
         server_type: profile.server_type,
-        incoming: incoming_config(profile, password, extra_ca),
-        outgoing: Some(smtp_config(profile, password, extra_ca)),
+        incoming: incoming_config(profile, credentials, &tokens, extra_ca),
+        outgoing: Some(smtp_config(profile, credentials, &tokens, extra_ca)),
     }
 }
 

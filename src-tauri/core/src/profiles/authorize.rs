@@ -1,27 +1,35 @@
-//! A Gmail profile's consent: Google's consent page opened for the profile's account, the browser's answer taken
-//! on a loopback port, the account behind it checked against the profile's address, and the refresh token kept in
-//! the OS keyring (access tokens live in memory only). The app opens the system browser; `mailproof profile
-//! authorize` prints the URL.
+//! A profile's consent (a Gmail profile, or an IMAP or POP3 profile signing in with OAuth 2.0): the issuer's
+//! consent page opened for the profile's account, the browser's answer taken on a loopback port, the account behind
+//! it checked — through the Gmail API, or by signing in to the profile's incoming server with the new token — and
+//! the refresh token kept in the OS keyring (access tokens live in memory only). The app opens the system browser;
+//! `mailproof profile authorize` prints the URL.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mailproof_mail::gmail::{Gmail, GmailError};
 use mailproof_mail::oauth::{Consent, OAuthError};
 use time::OffsetDateTime;
 
+use mailproof_mail::oauth::OAuthClient;
+use mailproof_mail::Password;
+
 use super::clients::{gmail_client, gmail_config_of, google_provider, CLIENT_TIMEOUT};
-use super::{profile_password, refresh_token_key, EmailProfile, ProfileError};
+use super::{
+    profile_password, refresh_token_key, test_connection, Credentials, EmailProfile, ProfileError, STEP_TIMEOUT,
+};
 use crate::cancel::Cancel;
 use crate::secrets::{Keyring, Secret, SecretsError};
 use crate::store::{utc_text, Store};
+use mailproof_mail::diagnose::StepStatus;
 
 /// How long Mailproof waits for the user to consent in the browser.
 pub const CONSENT_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizeError {
-    #[error("{email} is a {kind} profile: only Gmail profiles sign in with a consent.")]
-    NotGmail { email: String, kind: &'static str },
+    #[error("{email} signs in with a password: only Gmail profiles and profiles whose servers sign in with OAuth 2.0 sign in with a consent. Edit the profile and choose OAuth 2.0 to use one.")]
+    NoConsent { email: String },
     #[error("the consent was given by {signed_in}, not by {expected}. Authorize again and choose {expected} on Google's page (sign out of {signed_in} there first if Google does not offer a choice). Nothing was stored.")]
     WrongAccount { signed_in: String, expected: String },
     #[error("the sign-in was cancelled; nothing was stored.")]
@@ -30,6 +38,8 @@ pub enum AuthorizeError {
     OAuth(#[from] OAuthError),
     #[error("the consent was given, but reading the mailbox with it failed: {0}")]
     Gmail(#[from] GmailError),
+    #[error("the consent was given, but {server} refused to sign {account} in with it: {why}. Sign in again as {account} (the issuer may have signed another account in), and check that the scopes are the ones the server wants. Nothing was stored.")]
+    ServerRefused { server: String, account: String, why: String },
     #[error(transparent)]
     Profile(#[from] ProfileError),
     #[error(transparent)]
@@ -43,18 +53,39 @@ pub struct Authorization {
     profile: EmailProfile,
     secret: Secret,
     consent: Consent,
+    /// A CA trusted beyond the public roots, for the sign-in that checks an OAuth 2.0 profile's consent.
+    extra_ca: Option<PathBuf>,
 }
 
-/// Begins the consent of Gmail profile `id`: listens on a free loopback port and builds Google's consent URL for
-/// the profile's account.
-pub async fn authorize_profile(store: &Store, keyring: &Keyring, id: &str) -> Result<Authorization, AuthorizeError> {
+/// Begins the consent of profile `id` (a Gmail or OAuth 2.0 profile): listens on a free loopback port and builds
+/// the issuer's consent URL for the profile's account. `extra_ca` is trusted beyond the public roots when the
+/// consent is checked on the profile's incoming server.
+pub async fn authorize_profile(
+    store: &Store,
+    keyring: &Keyring,
+    id: &str,
+    extra_ca: Option<PathBuf>,
+) -> Result<Authorization, AuthorizeError> {
     let profile = store.get_profile(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))?;
-    let Some(g) = &profile.gmail else {
-        return Err(AuthorizeError::NotGmail { email: profile.email.clone(), kind: profile.server_type.label() });
+    let consent = match (&profile.gmail, &profile.oauth) {
+        (Some(g), _) => {
+            let secret = profile_password(store, keyring, id)?;
+            let consent = Consent::begin(google_provider(), gmail_client(g, &secret), Some(&profile.email)).await?;
+            return Ok(Authorization { profile, secret, consent, extra_ca });
+        }
+        (None, Some(o)) => o,
+        (None, None) => return Err(AuthorizeError::NoConsent { email: profile.email.clone() }),
     };
-    let secret = profile_password(store, keyring, id)?;
-    let consent = Consent::begin(google_provider(), gmail_client(g, &secret), Some(&profile.email)).await?;
-    Ok(Authorization { profile, secret, consent })
+    // A public client (Microsoft's desktop apps, many issuers') has no secret.
+    let secret = match profile_password(store, keyring, id) {
+        Err(ProfileError::PasswordMissing) => Secret::new(""),
+        other => other?,
+    };
+    let client = OAuthClient { id: consent.client_id.trim().to_owned(), secret: Password::new(secret.expose()) };
+    // The account to preselect on the issuer's page: the sign-in name where it is an address, else the address.
+    let hint = Some(profile.username.trim()).filter(|u| u.contains('@')).unwrap_or(&profile.email).to_owned();
+    let consent = Consent::begin(consent.provider(), client, Some(&hint)).await?;
+    Ok(Authorization { profile, secret, consent, extra_ca })
 }
 
 impl Authorization {
@@ -83,16 +114,42 @@ impl Authorization {
             () = cancelled => return Err(AuthorizeError::Cancelled),
         };
         let refresh = Secret::new(tokens.refresh_token().unwrap_or_default());
-        let g = self.profile.gmail.as_ref().expect("a Gmail profile");
-        let gmail = Gmail::new(gmail_config_of(g, &self.profile.email, &self.secret, &refresh, CLIENT_TIMEOUT))?;
-        let signed_in = gmail.profile().await?.email_address;
-        if !signed_in.eq_ignore_ascii_case(&self.profile.email) {
-            return Err(AuthorizeError::WrongAccount { signed_in, expected: self.profile.email.clone() });
+        match &self.profile.gmail {
+            Some(g) => {
+                let config = gmail_config_of(g, &self.profile.email, &self.secret, &refresh, CLIENT_TIMEOUT);
+                let signed_in = Gmail::new(config)?.profile().await?.email_address;
+                if !signed_in.eq_ignore_ascii_case(&self.profile.email) {
+                    return Err(AuthorizeError::WrongAccount { signed_in, expected: self.profile.email.clone() });
+                }
+            }
+            None => check_on_server(&self.profile, &self.secret, &self.extra_ca, &refresh).await?,
         }
         keyring.persist(&refresh_token_key(&self.profile.id), &refresh)?;
         store.set_profile_authorized(&self.profile.id, Some(&utc_text(now)))?;
         Ok(store.get_profile(&self.profile.id)?.ok_or_else(|| ProfileError::NotFound(self.profile.id.clone()))?)
     }
+}
+
+/// An OAuth 2.0 profile's consent is the right one when the incoming server signs the profile's account in with
+/// it: the server checks the token's account against the sign-in name.
+async fn check_on_server(
+    profile: &EmailProfile,
+    secret: &Secret,
+    extra_ca: &Option<PathBuf>,
+    refresh: &Secret,
+) -> Result<(), AuthorizeError> {
+    let credentials = Credentials { password: secret.clone(), refresh_token: Some(refresh.clone()) };
+    let report = test_connection(&profile.draft(), &credentials, extra_ca.clone(), STEP_TIMEOUT, |_| {}).await;
+    if report.incoming.ok {
+        return Ok(());
+    }
+    let failed = report.incoming.steps.iter().find(|s| s.status == StepStatus::Failed);
+    Err(AuthorizeError::ServerRefused {
+        server: format!("{}:{}", profile.incoming.host, profile.incoming.port),
+        account: profile.username.clone(),
+        why: failed
+            .map_or_else(|| "the connection test failed".to_owned(), |s| s.detail.trim_end_matches('.').to_owned()),
+    })
 }
 
 /// Opens `url` in the user's browser: the one `$BROWSER` names, else the system's default. The URL carries no

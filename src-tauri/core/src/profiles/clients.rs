@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use mailproof_mail::gmail::{GmailConfig, GMAIL_API};
 use mailproof_mail::graph::{Cloud, Endpoints, GraphConfig};
-use mailproof_mail::oauth::{OAuthClient, Provider};
+use mailproof_mail::oauth::{OAuthClient, Provider, TokenSource};
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, MailboxConfig, Password};
 
-use super::{normalize_fingerprint, Credentials, EmailProfile, GmailSettings, GraphSettings};
+use super::{
+    normalize_fingerprint, AuthMethod, Credentials, EmailProfile, GmailSettings, GraphSettings, OAuthSettings,
+};
 use crate::secrets::Secret;
 
 /// How long one network exchange with a profile's server may take.
@@ -20,34 +22,65 @@ fn trust(pin: &Option<String>, extra_ca: &Option<PathBuf>) -> Trust {
     Trust { extra_ca: extra_ca.clone(), pinned_sha256: pin.as_deref().and_then(normalize_fingerprint) }
 }
 
-fn login(profile: &EmailProfile, password: &Secret) -> Login {
-    Login { username: profile.username.clone(), password: Password::new(password.expose()) }
+/// The account's sign-in. A side that signs in with OAuth 2.0 takes its tokens from `tokens`, never a password.
+fn login(profile: &EmailProfile, credentials: &Credentials, auth: AuthMethod) -> Login {
+    let password = match auth {
+        AuthMethod::OAuth2 => Password::new(""),
+        AuthMethod::Plain | AuthMethod::Ntlm => Password::new(credentials.password.expose()),
+    };
+    Login { username: profile.username.clone(), password }
+}
+
+/// Where an OAuth 2.0 profile's sessions get their access tokens: its issuer, its client and the consent's refresh
+/// token, shared by the reading and the sending side. `None` for a profile that signs in with a password, and for
+/// one whose account has not consented yet.
+pub fn token_source(profile: &EmailProfile, credentials: &Credentials) -> Option<TokenSource> {
+    oauth_tokens(profile.oauth.as_ref()?, credentials, CLIENT_TIMEOUT)
+}
+
+/// Access tokens from the issuer and client `o` with the consent in `credentials` (the client's secret, if any, as
+/// its password), each token request limited to `timeout`; `None` without a consent.
+pub fn oauth_tokens(o: &OAuthSettings, credentials: &Credentials, timeout: Duration) -> Option<TokenSource> {
+    let refresh = credentials.refresh_token.as_ref()?;
+    let client =
+        OAuthClient { id: o.client_id.trim().to_owned(), secret: Password::new(credentials.password.expose()) };
+    TokenSource::new(o.provider(), client, Password::new(refresh.expose()), timeout).ok()
 }
 
 /// The profile's incoming server (IMAP or POP3: one config for both).
-pub fn incoming_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> MailboxConfig {
+pub fn incoming_config(
+    profile: &EmailProfile,
+    credentials: &Credentials,
+    tokens: &Option<TokenSource>,
+    extra_ca: &Option<PathBuf>,
+) -> MailboxConfig {
     let inc = &profile.incoming;
     MailboxConfig {
         host: inc.host.clone(),
         port: u16::try_from(inc.port).unwrap_or(0),
         encryption: inc.security.into(),
-        login: login(profile, password),
+        login: login(profile, credentials, inc.auth),
         sign_in: inc.auth.sign_in(),
-        tokens: None,
+        tokens: tokens.clone().filter(|_| inc.auth == AuthMethod::OAuth2),
         trust: trust(&inc.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }
 }
 
-pub fn smtp_config(profile: &EmailProfile, password: &Secret, extra_ca: &Option<PathBuf>) -> SmtpConfig {
+pub fn smtp_config(
+    profile: &EmailProfile,
+    credentials: &Credentials,
+    tokens: &Option<TokenSource>,
+    extra_ca: &Option<PathBuf>,
+) -> SmtpConfig {
     let out = &profile.outgoing;
     SmtpConfig {
         host: out.host.clone(),
         port: u16::try_from(out.port).unwrap_or(0),
         encryption: out.security.into(),
-        login: out.requires_auth.then(|| login(profile, password)),
+        login: out.requires_auth.then(|| login(profile, credentials, out.auth)),
         sign_in: out.auth.sign_in(),
-        tokens: None,
+        tokens: tokens.clone().filter(|_| out.requires_auth && out.auth == AuthMethod::OAuth2),
         trust: trust(&out.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }
@@ -76,10 +109,14 @@ pub fn gmail_api() -> String {
     overridden(GMAIL_ENV, GMAIL_API.to_owned())
 }
 
-/// Where Google asks for consent and issues tokens: the real endpoints, or under the override.
+/// Where Google asks for consent and issues tokens, for the Gmail API: the real endpoints, or under the override.
 pub fn google_provider() -> Provider {
-    let base = overridden(GOOGLE_OAUTH_ENV, String::new());
-    Provider::google(Some(base.as_str()).filter(|b| !b.is_empty()))
+    Provider::google(google_base().as_deref())
+}
+
+/// The override of Google's OAuth base URL, if any.
+pub(super) fn google_base() -> Option<String> {
+    Some(overridden(GOOGLE_OAUTH_ENV, String::new())).filter(|b| !b.is_empty())
 }
 
 /// The value of the override `var`, or `default`. An override must be HTTPS, or plain HTTP to this machine only

@@ -12,8 +12,8 @@ use mailproof_mail::tls::Trust;
 use mailproof_mail::{Login, Password, SignIn};
 use serde::Serialize;
 
-use super::clients::{gmail_api, gmail_config_of, graph_config_of};
-use super::{normalize_fingerprint, Credentials, ProfileDraft, ServerType};
+use super::clients::{gmail_api, gmail_config_of, graph_config_of, oauth_tokens};
+use super::{normalize_fingerprint, AuthMethod, Credentials, ProfileDraft, ServerType};
 
 /// How long each network step of a connection test may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -85,8 +85,13 @@ pub async fn test_connection(
         let ok = d.reading.ok && d.sending.ok;
         return ProfileDiagnosis { incoming: d.reading, outgoing: d.sending, ok };
     }
-    let password = &credentials.password;
-    let login = Login { username: draft.username.trim().to_owned(), password: Password::new(password.expose()) };
+    let login = |auth: AuthMethod| Login {
+        username: draft.username.trim().to_owned(),
+        password: Password::new(if auth == AuthMethod::OAuth2 { "" } else { credentials.password.expose() }),
+    };
+    // Both servers of an OAuth 2.0 draft take their tokens from one source, as a job's sessions do.
+    let tokens =
+        draft.oauth.as_ref().filter(|_| draft.uses_oauth()).and_then(|o| oauth_tokens(o, credentials, timeout));
     let trust = |pin: &Option<String>| Trust {
         extra_ca: extra_ca.clone(),
         pinned_sha256: pin.as_deref().and_then(normalize_fingerprint),
@@ -97,9 +102,9 @@ pub async fn test_connection(
         port: u16::try_from(draft.incoming.port).unwrap_or(0),
         encryption: draft.incoming.security.into(),
         trust: trust(&draft.incoming.pinned_sha256),
-        login: Some(login.clone()),
+        login: Some(login(draft.incoming.auth)),
         sign_in: draft.incoming.auth.sign_in(),
-        tokens: None,
+        tokens: tokens.clone().filter(|_| draft.incoming.auth == AuthMethod::OAuth2),
         timeout,
     };
     let outgoing = Target {
@@ -108,9 +113,9 @@ pub async fn test_connection(
         port: u16::try_from(draft.outgoing.port).unwrap_or(0),
         encryption: draft.outgoing.security.into(),
         trust: trust(&draft.outgoing.pinned_sha256),
-        login: draft.outgoing.requires_auth.then_some(login),
+        login: draft.outgoing.requires_auth.then(|| login(draft.outgoing.auth)),
         sign_in: draft.outgoing.auth.sign_in(),
-        tokens: None,
+        tokens: tokens.filter(|_| draft.outgoing.auth == AuthMethod::OAuth2),
         timeout,
     };
     let report = Mutex::new(on_step);

@@ -11,6 +11,7 @@ mod authorize;
 pub mod clients;
 mod connection;
 mod discovery;
+mod oauth;
 mod save;
 mod validate;
 
@@ -22,6 +23,7 @@ use crate::secrets::{Secret, SecretKey};
 pub use authorize::{authorize_profile, open_in_browser, Authorization, AuthorizeError, CONSENT_WAIT};
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
+pub use oauth::{OAuthIssuer, OAuthSettings, ANY_WORK_ACCOUNT};
 pub use save::{
     credentials_for_test, delete_profile, profile_credentials, profile_password, save_profile, Credentials,
     ProfileError,
@@ -137,6 +139,10 @@ pub enum AuthMethod {
     Plain,
     /// NTLMv2 (never NTLMv1): the connection test, verification and email actions all sign in with it.
     Ntlm,
+    /// OAuth 2.0 (SASL OAUTHBEARER or XOAUTH2, whichever the server announces) with the tokens of the profile's
+    /// [`OAuthSettings`] and the account's consent.
+    #[serde(rename = "oauth2")]
+    OAuth2,
 }
 
 impl AuthMethod {
@@ -144,6 +150,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Plain => "plain",
             AuthMethod::Ntlm => "ntlm",
+            AuthMethod::OAuth2 => "oauth2",
         }
     }
 
@@ -152,6 +159,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Plain => mailproof_mail::SignIn::Password,
             AuthMethod::Ntlm => mailproof_mail::SignIn::Ntlm,
+            AuthMethod::OAuth2 => mailproof_mail::SignIn::OAuth2,
         }
     }
 
@@ -159,6 +167,7 @@ impl AuthMethod {
         Some(match s {
             "plain" => AuthMethod::Plain,
             "ntlm" => AuthMethod::Ntlm,
+            "oauth2" => AuthMethod::OAuth2,
             _ => return None,
         })
     }
@@ -345,7 +354,9 @@ pub struct EmailProfile {
     pub graph: Option<GraphSettings>,
     /// A Gmail profile's OAuth client; `None` for the other types.
     pub gmail: Option<GmailSettings>,
-    /// When the account last gave its consent (a Gmail profile), UTC, RFC 3339; `None` until it has.
+    /// An IMAP or POP3 profile's OAuth 2.0 sign-in, when a server signs in with it; `None` otherwise.
+    pub oauth: Option<OAuthSettings>,
+    /// When the account last gave its consent (a Gmail or OAuth 2.0 profile), UTC, RFC 3339; `None` until it has.
     pub authorized_at: Option<String>,
     /// Something to tell the user about the profile now (a client secret about to expire, a consent still to
     /// give), in words.
@@ -361,22 +372,65 @@ impl EmailProfile {
         password_key(&self.id)
     }
 
-    /// The keyring entry holding the refresh token of the account's consent (a Gmail profile).
+    /// Whether the account signs in with a consent (a Gmail or OAuth 2.0 profile) rather than a password.
+    pub fn needs_consent(&self) -> bool {
+        self.gmail.is_some() || self.oauth.is_some()
+    }
+
+    /// The keyring entry holding the refresh token of the account's consent (a Gmail or OAuth 2.0 profile).
     pub fn refresh_token_key(&self) -> SecretKey {
         refresh_token_key(&self.id)
     }
 
     /// The profile with its notice for `today` filled in.
     pub fn with_notice(mut self, today: time::Date) -> EmailProfile {
-        self.secret_notice = match (&self.graph, &self.gmail, &self.authorized_at) {
-            (Some(g), _, _) => g.secret_notice(today),
-            (_, Some(_), None) => Some(format!(
-                "Not signed in to Google yet: choose Sign in with Google in the profiles table (or run `mailproof profile authorize {}`), then verify the profile.",
-                self.email
-            )),
+        self.secret_notice = match &self.graph {
+            Some(g) => g.secret_notice(today),
+            None if self.needs_consent() && self.authorized_at.is_none() => {
+                let hint = self.not_signed_in();
+                Some(format!("{}{}, then verify the profile.", hint[..1].to_uppercase(), &hint[1..]))
+            }
             _ => None,
         };
         self
+    }
+}
+
+impl EmailProfile {
+    /// Who the account signs in at, for messages: "Google", "Microsoft 365", or the custom issuer's host.
+    pub fn issuer_name(&self) -> String {
+        match &self.oauth {
+            Some(o) if o.issuer == OAuthIssuer::Custom => o.provider().name,
+            Some(o) => o.issuer.label().to_owned(),
+            None => "Google".to_owned(),
+        }
+    }
+
+    /// The profile's own settings as a draft without its password (the stored one is kept), for a test.
+    pub fn draft(&self) -> ProfileDraft {
+        ProfileDraft {
+            email: self.email.clone(),
+            server_type: self.server_type,
+            manual_verification: self.manual_verification,
+            zone_id: self.zone_id.clone(),
+            actor_ids: self.actors.iter().map(|a| a.actor_id.clone()).collect(),
+            username: self.username.clone(),
+            password: None,
+            incoming: self.incoming.clone(),
+            outgoing: self.outgoing.clone(),
+            graph: self.graph.clone(),
+            gmail: self.gmail.clone(),
+            oauth: self.oauth.clone(),
+        }
+    }
+
+    /// That the account has not consented yet and how it does, in words: the app's button and the command.
+    pub fn not_signed_in(&self) -> String {
+        let issuer = self.issuer_name();
+        format!(
+            "not signed in to {issuer} yet: sign it in (Sign in with {issuer} in the profiles table, or `mailproof profile authorize {}`)",
+            self.email
+        )
     }
 }
 
@@ -415,6 +469,18 @@ pub struct ProfileDraft {
     /// Required for a Gmail profile.
     #[serde(default)]
     pub gmail: Option<GmailSettings>,
+    /// Required when a server of an IMAP or POP3 profile signs in with OAuth 2.0.
+    #[serde(default)]
+    pub oauth: Option<OAuthSettings>,
+}
+
+impl ProfileDraft {
+    /// Whether a server of this IMAP or POP3 draft signs in with OAuth 2.0.
+    pub fn uses_oauth(&self) -> bool {
+        !self.server_type.is_cloud()
+            && (self.incoming.auth == AuthMethod::OAuth2
+                || (self.outgoing.requires_auth && self.outgoing.auth == AuthMethod::OAuth2))
+    }
 }
 
 /// Normalises a certificate fingerprint as users paste it (`AB:CD:…`, spaces, upper case) to 64 lower-case hex

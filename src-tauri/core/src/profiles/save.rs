@@ -21,8 +21,8 @@ pub enum ProfileError {
     NoPassword,
     #[error("the profile's password is not in the OS keyring (it may have been removed there). Edit the profile and enter the password again.")]
     PasswordMissing,
-    #[error("{email} is not signed in to Google yet: sign it in (Sign in with Google in the profiles table, or `mailproof profile authorize {email}`), then verify it.")]
-    NotAuthorized { email: String },
+    #[error("{email} is {hint}, then verify it.")]
+    NotAuthorized { email: String, hint: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -48,15 +48,20 @@ pub fn save_profile(
         (ServerType::Graph, Some(g)) => {
             (draft.incoming, draft.outgoing) = g.servers();
             draft.username = draft.email.trim().to_owned();
-            draft.gmail = None;
+            (draft.gmail, draft.oauth) = (None, None);
         }
         // So are a Gmail profile's: the Gmail API's endpoint, and the account that consents.
         (ServerType::Gmail, _) if draft.gmail.is_some() => {
             (draft.incoming, draft.outgoing) = GmailSettings::servers();
             draft.username = draft.email.trim().to_owned();
-            draft.graph = None;
+            (draft.graph, draft.oauth) = (None, None);
         }
-        _ => (draft.graph, draft.gmail) = (None, None),
+        _ => {
+            (draft.graph, draft.gmail) = (None, None);
+            if !draft.uses_oauth() {
+                draft.oauth = None;
+            }
+        }
     }
     for pin in [&mut draft.incoming.pinned_sha256, &mut draft.outgoing.pinned_sha256] {
         *pin = pin.as_deref().and_then(normalize_fingerprint);
@@ -72,10 +77,13 @@ pub fn save_profile(
     }
     let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let key = password_key(&id);
-    let new_password = draft.password.take();
+    let new_password = draft.password.take().filter(|p| !(draft.oauth.is_some() && p.expose().is_empty()));
     if let Some(password) = &new_password {
         keyring.persist(&key, password)?;
     }
+    // A profile turning to OAuth 2.0 without a client secret must not offer its old password as one.
+    let drop_password =
+        new_password.is_none() && draft.oauth.is_some() && before.as_ref().is_some_and(|b| b.oauth.is_none());
     let reset = before.as_ref().is_some_and(|b| {
         !b.email.eq_ignore_ascii_case(draft.email.trim())
             || b.server_type != draft.server_type
@@ -84,16 +92,19 @@ pub fn save_profile(
             || b.username != draft.username.trim()
             || b.graph != draft.graph
             || b.gmail != draft.gmail
+            || b.oauth != draft.oauth
             || new_password.is_some()
     });
-    // A consent belongs to one account and one OAuth client: another address, client or client secret needs a
-    // new one.
+    // A consent belongs to one account and one OAuth client at one issuer: another address, username, client,
+    // issuer, scope or client secret needs a new one.
     let unauthorize = before.as_ref().is_some_and(|b| {
         b.authorized_at.is_some()
             && (!b.email.eq_ignore_ascii_case(draft.email.trim())
+                || b.username != draft.username.trim()
                 || b.gmail != draft.gmail
+                || b.oauth != draft.oauth
                 || new_password.is_some()
-                || draft.gmail.is_none())
+                || (draft.gmail.is_none() && draft.oauth.is_none()))
     });
     if let Err(e) = store.write_profile(&id, &draft, key.as_str(), &utc_text(now), reset) {
         if before.is_none() {
@@ -106,22 +117,30 @@ pub fn save_profile(
         store.set_profile_authorized(&id, None)?;
         keyring.delete(&refresh_token_key(&id))?;
     }
+    if drop_password {
+        keyring.delete(&key)?;
+    }
     store.get_profile(&id)?.ok_or(ProfileError::NotFound(id))
 }
 
-/// What to test a draft's connection with: the draft's password, or else the stored one of `profile_id`
+/// What to test a draft's connection with: the draft's password (or client secret), or else the stored one of `profile_id`
 /// (editing or testing a saved profile), and that profile's consent where it has one. The app and `mailproof
 /// profile test` both ask this.
 pub fn credentials_for_test(
     store: &Store,
     keyring: &Keyring,
-    given: Option<&Secret>,
+    draft: &ProfileDraft,
     profile_id: Option<&str>,
 ) -> Result<Credentials, ProfileError> {
-    let password = match (given, profile_id) {
-        (Some(p), _) if !p.expose().is_empty() => p.clone(),
-        (_, Some(id)) => profile_password(store, keyring, id)?,
-        _ => return Err(ProfileError::NoPassword),
+    let stored = match (draft.password.as_ref(), profile_id) {
+        (Some(p), _) if !p.expose().is_empty() => Ok(p.clone()),
+        (_, Some(id)) => profile_password(store, keyring, id),
+        _ => Err(ProfileError::NoPassword),
+    };
+    // An OAuth 2.0 sign-in needs no password, and its client may have no secret.
+    let password = match stored {
+        Err(ProfileError::NoPassword | ProfileError::PasswordMissing) if draft.uses_oauth() => Secret::new(""),
+        other => other?,
     };
     let refresh_token = match profile_id {
         Some(id) => keyring.retrieve(&refresh_token_key(id))?,
@@ -145,18 +164,22 @@ impl Credentials {
     }
 }
 
-/// Everything `profile` signs in with. A Gmail profile whose account has not consented yet cannot be reached, and
-/// says so with what to do.
+/// Everything `profile` signs in with. A Gmail or OAuth 2.0 profile whose account has not consented yet cannot be
+/// reached, and says so with what to do.
 pub fn profile_credentials(
     store: &Store,
     keyring: &Keyring,
     profile: &EmailProfile,
 ) -> Result<Credentials, ProfileError> {
-    let password = profile_password(store, keyring, &profile.id)?;
-    if profile.gmail.is_none() {
-        return Ok(Credentials::password(password));
+    if !profile.needs_consent() {
+        return Ok(Credentials::password(profile_password(store, keyring, &profile.id)?));
     }
-    let not_authorized = || ProfileError::NotAuthorized { email: profile.email.clone() };
+    // An OAuth 2.0 profile's client may be public, with no secret to keep.
+    let password = match profile_password(store, keyring, &profile.id) {
+        Err(ProfileError::PasswordMissing) if profile.oauth.is_some() => Secret::new(""),
+        other => other?,
+    };
+    let not_authorized = || ProfileError::NotAuthorized { email: profile.email.clone(), hint: profile.not_signed_in() };
     if profile.authorized_at.is_none() {
         return Err(not_authorized());
     }
@@ -211,6 +234,7 @@ mod tests {
             },
             graph: None,
             gmail: None,
+            oauth: None,
         }
     }
 

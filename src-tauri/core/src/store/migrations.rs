@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(6, "agents of remote actors", include_str!("migrations/0006_actor_agents.sql")),
     Migration::new(7, "Microsoft 365 profiles", include_str!("migrations/0007_graph_profiles.sql")),
     Migration::new(8, "Gmail profiles", include_str!("migrations/0008_gmail_profiles.sql")),
+    Migration {
+        rebuilds: true,
+        ..Migration::new(9, "OAuth 2.0 sign-in", include_str!("migrations/0009_oauth_sign_in.sql"))
+    },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -205,6 +209,37 @@ mod tests {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         let parents: i64 = conn.query_row("SELECT count(*) FROM parents", [], |r| r.get(0)).unwrap();
         assert_eq!((version, parents), (1, 1), "nothing of the failed rebuild stays");
+    }
+
+    #[test]
+    fn profiles_rebuilt_for_oauth_keep_their_actors_verification_and_jobs() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_list(&mut conn, &MIGRATIONS[..8], t0()).unwrap();
+        conn.execute_batch(
+            "INSERT INTO email_profiles (id, email, server_type, username, password_key, incoming_host, incoming_port,
+                 incoming_security, incoming_auth, outgoing_host, outgoing_port, outgoing_security,
+                 outgoing_requires_auth, outgoing_auth, created_at, updated_at, verification_uuid, gmail_client_id)
+             VALUES ('p1', 'bob@example.test', 'imap', 'bob', 'profile/p1/password', '127.0.0.1', 993, 'tls', 'ntlm',
+                 '127.0.0.1', 587, 'startTls', 1, 'plain', 'then', 'then', 'uuid-1', NULL);
+             INSERT INTO profile_actors (profile_id, actor_id, status) VALUES ('p1', 'this-workstation', 'verified');",
+        )
+        .unwrap();
+        apply(&mut conn, t0()).unwrap();
+        let row: (String, String, String) = conn
+            .query_row(
+                "SELECT p.incoming_auth, p.verification_uuid, a.status FROM email_profiles p
+                 JOIN profile_actors a ON a.profile_id = p.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("ntlm".into(), "uuid-1".into(), "verified".into()));
+        conn.execute("UPDATE email_profiles SET incoming_auth = 'oauth2', oauth_issuer = 'google'", []).unwrap();
+        assert!(conn.execute("UPDATE email_profiles SET oauth_issuer = 'yahoo'", []).is_err());
+        conn.execute("DELETE FROM email_profiles", []).unwrap();
+        let actors: i64 = conn.query_row("SELECT count(*) FROM profile_actors", [], |r| r.get(0)).unwrap();
+        assert_eq!(actors, 0, "the cascade from profiles to their actors still holds");
     }
 
     #[test]

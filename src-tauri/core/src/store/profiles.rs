@@ -5,8 +5,8 @@ use rusqlite::{params, OptionalExtension, Row};
 use mailproof_mail::graph::Cloud;
 
 use crate::profiles::{
-    AuthMethod, EmailProfile, GmailSettings, GraphSettings, IncomingServer, OutgoingServer, ProfileActor, ProfileDraft,
-    Security, ServerType, VerificationStatus,
+    AuthMethod, EmailProfile, GmailSettings, GraphSettings, IncomingServer, OAuthIssuer, OAuthSettings, OutgoingServer,
+    ProfileActor, ProfileDraft, Security, ServerType, VerificationStatus,
 };
 
 use super::{Store, StoreError};
@@ -15,7 +15,8 @@ const SELECT: &str = "SELECT p.id, p.email, p.server_type, p.manual_verification
         p.incoming_host, p.incoming_port, p.incoming_security, p.incoming_auth, p.incoming_pinned_sha256,
         p.outgoing_host, p.outgoing_port, p.outgoing_security, p.outgoing_requires_auth, p.outgoing_auth,
         p.outgoing_pinned_sha256, p.created_at, p.updated_at,
-        p.graph_tenant_id, p.graph_client_id, p.graph_secret_expires, p.graph_cloud, p.gmail_client_id, p.authorized_at
+        p.graph_tenant_id, p.graph_client_id, p.graph_secret_expires, p.graph_cloud, p.gmail_client_id, p.authorized_at,
+        p.oauth_issuer, p.oauth_client_id, p.oauth_tenant, p.oauth_authorization_url, p.oauth_token_url, p.oauth_scopes
     FROM email_profiles p LEFT JOIN security_zones z ON z.id = p.zone_id";
 
 impl Store {
@@ -74,15 +75,16 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let (inc, out) = (&draft.incoming, &draft.outgoing);
-        let graph = draft.graph.as_ref();
+        let (graph, oauth) = (draft.graph.as_ref(), draft.oauth.as_ref());
         tx.execute(
             "INSERT INTO email_profiles (id, email, server_type, manual_verification, zone_id, username, password_key,
                 incoming_host, incoming_port, incoming_security, incoming_auth, incoming_pinned_sha256,
                 outgoing_host, outgoing_port, outgoing_security, outgoing_requires_auth, outgoing_auth,
                 outgoing_pinned_sha256, created_at, updated_at,
-                graph_tenant_id, graph_client_id, graph_secret_expires, graph_cloud, gmail_client_id)
+                graph_tenant_id, graph_client_id, graph_secret_expires, graph_cloud, gmail_client_id,
+                oauth_issuer, oauth_client_id, oauth_tenant, oauth_authorization_url, oauth_token_url, oauth_scopes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19,
-                ?20, ?21, ?22, ?23, ?24)
+                ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
              ON CONFLICT (id) DO UPDATE SET email = excluded.email, server_type = excluded.server_type,
                 manual_verification = excluded.manual_verification, zone_id = excluded.zone_id,
                 username = excluded.username, incoming_host = excluded.incoming_host,
@@ -93,7 +95,10 @@ impl Store {
                 outgoing_auth = excluded.outgoing_auth, outgoing_pinned_sha256 = excluded.outgoing_pinned_sha256,
                 updated_at = excluded.updated_at, graph_tenant_id = excluded.graph_tenant_id,
                 graph_client_id = excluded.graph_client_id, graph_secret_expires = excluded.graph_secret_expires,
-                graph_cloud = excluded.graph_cloud, gmail_client_id = excluded.gmail_client_id",
+                graph_cloud = excluded.graph_cloud, gmail_client_id = excluded.gmail_client_id,
+                oauth_issuer = excluded.oauth_issuer, oauth_client_id = excluded.oauth_client_id,
+                oauth_tenant = excluded.oauth_tenant, oauth_authorization_url = excluded.oauth_authorization_url,
+                oauth_token_url = excluded.oauth_token_url, oauth_scopes = excluded.oauth_scopes",
             params![
                 id,
                 draft.email.trim(),
@@ -119,6 +124,12 @@ impl Store {
                 graph.map(|g| g.secret_expires.trim()),
                 graph.map(|g| g.cloud.as_str()),
                 draft.gmail.as_ref().map(|g| g.client_id.trim()),
+                oauth.map(|o| o.issuer.as_str()),
+                oauth.map(|o| o.client_id.trim()),
+                oauth.map(|o| o.tenant.trim()),
+                oauth.map(|o| o.authorization_url.trim()),
+                oauth.map(|o| o.token_url.trim()),
+                oauth.map(|o| o.scopes.split_whitespace().collect::<Vec<_>>().join(" ")),
             ],
         )?;
         if reset_verification {
@@ -264,6 +275,21 @@ fn profile_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EmailProfile, StoreE
             })
         }
     };
+    let oauth = match r.get::<_, Option<String>>(26)? {
+        None => None,
+        Some(issuer) => {
+            let Some(issuer) = OAuthIssuer::parse(&issuer) else { return Ok(Err(bad("oauth_issuer", &issuer))) };
+            let text = |i: usize| r.get::<_, Option<String>>(i).map(Option::unwrap_or_default);
+            Some(OAuthSettings {
+                issuer,
+                client_id: text(27)?,
+                tenant: text(28)?,
+                authorization_url: text(29)?,
+                token_url: text(30)?,
+                scopes: text(31)?,
+            })
+        }
+    };
     Ok(Ok(EmailProfile {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -289,6 +315,7 @@ fn profile_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EmailProfile, StoreE
         },
         graph,
         gmail: r.get::<_, Option<String>>(24)?.map(|client_id| GmailSettings { client_id }),
+        oauth,
         authorized_at: r.get(25)?,
         secret_notice: None,
         actors: Vec::new(),

@@ -59,6 +59,12 @@ pub(super) async fn verify_actor(
             profile.server_type.label()
         )));
     }
+    if remote && profile.oauth.is_some() {
+        return Ok(failed(format!(
+            "{} is a remote actor: this version signs in with OAuth 2.0 from this workstation only (the agent takes passwords and NTLM so far). Verify the profile for This workstation.",
+            pa.actor_name
+        )));
+    }
     if remote && agent.is_none() {
         return Ok(failed(format!(
             "{} is a remote actor that is not paired with a Mailproof agent yet: run `mailproof agent serve` on its machine, then pair it (`mailproof actor pair`).",

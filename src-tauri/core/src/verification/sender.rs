@@ -74,7 +74,7 @@ pub enum EmailSettingError {
 
 /// Checks the sender's fields, as the profile wizard checks a profile's outgoing server.
 pub fn validate_sender(sender: &EmailSender) -> Findings {
-    validate_outgoing(
+    let mut f = validate_outgoing(
         &sender.host,
         sender.port,
         sender.security,
@@ -82,7 +82,14 @@ pub fn validate_sender(sender: &EmailSender) -> Findings {
         &sender.username,
         &sender.from_address,
         sender.pinned_sha256.as_deref(),
-    )
+    );
+    if sender.requires_auth && sender.auth == AuthMethod::OAuth2 {
+        f.errors.push(crate::profiles::FieldIssue {
+            field: "auth".into(),
+            message: "The verification sender signs in with a password or NTLM. To send from an OAuth 2.0 mailbox, add it as a profile instead.".into(),
+        });
+    }
+    f
 }
 
 /// Saves the sender after checking it; a password, when given, goes to the OS keyring (otherwise the stored one

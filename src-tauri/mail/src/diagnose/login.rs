@@ -34,6 +34,19 @@ impl Run<'_> {
                     return Err(self.fail(StepKind::Login, title, detail, hint, t));
                 }
             },
+            (SignIn::OAuth2, None) if pass.is_empty() => {
+                let offered = ["OAUTHBEARER", "XOAUTH2"].iter().find(|m| mechs.iter().any(|o| o == *m));
+                let detail = match offered {
+                    Some(m) => format!(
+                        "The server offers {m}, but {user} has not consented yet: there is no token to sign in with."
+                    ),
+                    None => format!(
+                        "{user} has not consented yet, and the server announces neither OAUTHBEARER nor XOAUTH2 here."
+                    ),
+                };
+                let hint = "Save the profile, then sign it in (Sign in in the profiles table, or `mailproof profile authorize`): the issuer's page opens in your browser.";
+                return Err(self.fail(StepKind::Login, title, detail, hint, t));
+            }
             _ => None,
         };
         let outcome: Result<Result<String, String>, DialogueError> = async {

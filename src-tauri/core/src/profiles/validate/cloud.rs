@@ -62,7 +62,7 @@ pub(super) fn check_graph(draft: &ProfileDraft, editing: bool, today: time::Date
 }
 
 /// A GUID as Entra ID writes them: 8-4-4-4-12 hexadecimal digits.
-fn is_guid(s: &str) -> bool {
+pub(super) fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
@@ -100,7 +100,7 @@ pub(super) fn check_gmail(draft: &ProfileDraft, editing: bool, f: &mut Findings)
 }
 
 /// A Google OAuth client ID: `<project number>-<32 letters and digits>.apps.googleusercontent.com`.
-fn is_google_client_id(s: &str) -> bool {
+pub(super) fn is_google_client_id(s: &str) -> bool {
     let Some(name) = s.strip_suffix(".apps.googleusercontent.com") else { return false };
     let Some((number, rest)) = name.split_once('-') else { return false };
     !number.is_empty()

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 mod cloud;
+mod oauth;
 
 use super::{normalize_fingerprint, AuthMethod, ProfileDraft, Security, ServerType};
 use crate::directory::Actor;
@@ -66,10 +67,19 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], tod
         f.error("username", why);
     }
 
-    match &draft.password {
-        None if !editing => f.error("password", "Enter the account's password. It is stored in the OS keyring only."),
-        Some(p) if p.expose().is_empty() => f.error("password", "The password is empty. Enter the account's password."),
-        _ => {}
+    if draft.uses_oauth() {
+        // The password field holds the OAuth client's secret, which a public client does not have.
+        oauth::check_oauth(draft, &mut f);
+    } else {
+        match &draft.password {
+            None if !editing => {
+                f.error("password", "Enter the account's password. It is stored in the OS keyring only.")
+            }
+            Some(p) if p.expose().is_empty() => {
+                f.error("password", "The password is empty. Enter the account's password.")
+            }
+            _ => {}
+        }
     }
 
     check_actors(draft, actors, &mut f);
@@ -86,7 +96,7 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], tod
         inc.pinned_sha256.as_deref(),
     );
     check_ntlm_account(&mut f, "incoming.auth", inc.auth, &draft.username);
-    if inc.security == Security::None {
+    if inc.security == Security::None && inc.auth != AuthMethod::OAuth2 {
         f.warn(
             "incoming.security",
             "With no encryption the password crosses the network in clear text when Mailproof signs in. Choose SSL/TLS or STARTTLS if the server offers it.",
@@ -97,7 +107,7 @@ pub fn validate_draft(draft: &ProfileDraft, editing: bool, actors: &[Actor], tod
     check_server(&mut f, "outgoing", Protocol::Smtp, &out.host, out.port, out.security, out.pinned_sha256.as_deref());
     if out.requires_auth {
         check_ntlm_account(&mut f, "outgoing.auth", out.auth, &draft.username);
-        if out.security == Security::None {
+        if out.security == Security::None && out.auth != AuthMethod::OAuth2 {
             f.warn(
                 "outgoing.security",
                 "Authentication is required but encryption is off: the password would cross the network in clear text. Choose STARTTLS or SSL/TLS.",
@@ -383,6 +393,7 @@ pub(super) mod tests {
             },
             graph: None,
             gmail: None,
+            oauth: None,
         }
     }
 
