@@ -88,9 +88,22 @@ describe("applying discovery", () => {
 describe("offered sign-in methods", () => {
   it("maps what a server announced to the wizard's choices", () => {
     expect(offeredMethods(null)).toBeNull();
-    expect(offeredMethods(["PLAIN", "LOGIN"])).toEqual({ plain: true, ntlm: false });
-    expect(offeredMethods(["NTLM", "USER"])).toEqual({ plain: true, ntlm: true });
-    expect(offeredMethods(["ntlm"])).toEqual({ plain: false, ntlm: true });
+    expect(offeredMethods(["PLAIN", "LOGIN"])).toEqual({ plain: true, ntlm: false, oauth2: false });
+    expect(offeredMethods(["NTLM", "USER"])).toEqual({ plain: true, ntlm: true, oauth2: false });
+    expect(offeredMethods(["ntlm"])).toEqual({ plain: false, ntlm: true, oauth2: false });
+    // imap.gmail.com's and outlook.office365.com's announcements.
+    expect(offeredMethods(["PLAIN", "XOAUTH2", "OAUTHBEARER"])?.oauth2).toBe(true);
+    expect(offeredMethods(["LOGIN", "XOAUTH2"])?.oauth2).toBe(true);
+  });
+
+  it("guesses the OAuth issuer from the servers and names it", async () => {
+    const { emptyOAuth, issuerName } = await import("./draft");
+    expect(emptyOAuth(["imap.gmail.com", "smtp.gmail.com"]).issuer).toBe("google");
+    expect(emptyOAuth(["outlook.office365.com"]).issuer).toBe("microsoft");
+    const custom = { ...emptyOAuth(["mail.example.test"]), tokenUrl: "https://id.example.test:8443/token" };
+    expect(custom.issuer).toBe("custom");
+    expect(issuerName({ serverType: "imap", oauth: custom })).toBe("id.example.test");
+    expect(issuerName({ serverType: "gmail", oauth: null })).toBe("Google");
   });
 });
 

@@ -16,7 +16,7 @@ export type StepIndex = 0 | 1 | 2 | 3 | 4 | 5;
 /** Which draft fields each step edits; a step's Next is blocked by errors in its own fields only. */
 const stepFields: Record<number, string[]> = {
   0: ["email", "serverType", "zoneId", "actorIds"],
-  1: ["username", "password", "graph", "graph.", "gmail", "gmail."],
+  1: ["username", "password", "graph", "graph.", "gmail", "gmail.", "oauth", "oauth."],
   2: ["incoming."],
   3: ["outgoing."],
 };
@@ -81,7 +81,29 @@ export function emptyDraft(): ProfileDraft {
     outgoing: { host: "", port: 587, security: "none", requiresAuth: true, auth: "plain", pinnedSha256: null },
     graph: null,
     gmail: null,
+    oauth: null,
   };
+}
+
+type OAuth = NonNullable<ProfileDraft["oauth"]>;
+
+/** New OAuth 2.0 settings, the issuer guessed from the servers' hosts (Google's, Microsoft's) or else custom. */
+export function emptyOAuth(hosts: string[]): OAuth {
+  const h = hosts.map((x) => x.trim().toLowerCase());
+  const issuer: OAuth["issuer"] = h.some((x) => x.endsWith(".gmail.com") || x.endsWith(".googlemail.com"))
+    ? "google"
+    : h.some((x) => x.endsWith(".office365.com") || x.endsWith(".outlook.com"))
+      ? "microsoft"
+      : "custom";
+  return { issuer, clientId: "", tenant: "", authorizationUrl: "", tokenUrl: "", scopes: "" };
+}
+
+/** Who a profile signs in at, for buttons and notices: Google, Microsoft 365, or a custom issuer's host. */
+export function issuerName(p: { serverType: ServerType; oauth?: OAuth | null }): string {
+  if (p.serverType === "gmail" || !p.oauth || p.oauth.issuer === "google") return "Google";
+  if (p.oauth.issuer === "microsoft") return "Microsoft 365";
+  const host = p.oauth.tokenUrl.split("://")[1]?.split("/")[0] ?? "";
+  return host.split(":")[0] || "the issuer";
 }
 
 /** The standard port for a protocol and connection security. */
@@ -130,6 +152,7 @@ export function draftOf(p: {
   outgoing: ProfileDraft["outgoing"];
   graph?: ProfileDraft["graph"];
   gmail?: ProfileDraft["gmail"];
+  oauth?: ProfileDraft["oauth"];
 }): ProfileDraft {
   return {
     email: p.email,
@@ -143,6 +166,7 @@ export function draftOf(p: {
     outgoing: { ...p.outgoing },
     graph: p.graph ? { ...p.graph } : null,
     gmail: p.gmail ? { ...p.gmail } : null,
+    oauth: p.oauth ? { ...p.oauth } : null,
   };
 }
 
@@ -188,8 +212,14 @@ export function applyDiscovery(draft: ProfileDraft, discovery: Discovery): { dra
 }
 
 /** Which sign-in methods a server announced, as the wizard's choices: `null` while no test has run. */
-export function offeredMethods(mechanisms: string[] | null): { plain: boolean; ntlm: boolean } | null {
+export function offeredMethods(
+  mechanisms: string[] | null,
+): { plain: boolean; ntlm: boolean; oauth2: boolean } | null {
   if (!mechanisms) return null;
   const upper = mechanisms.map((m) => m.toUpperCase());
-  return { plain: upper.some((m) => ["PLAIN", "LOGIN", "USER"].includes(m)), ntlm: upper.includes("NTLM") };
+  return {
+    plain: upper.some((m) => ["PLAIN", "LOGIN", "USER"].includes(m)),
+    ntlm: upper.includes("NTLM"),
+    oauth2: upper.includes("OAUTHBEARER") || upper.includes("XOAUTH2"),
+  };
 }

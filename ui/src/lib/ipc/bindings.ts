@@ -556,7 +556,12 @@ export type AuthMethod = "plain" |
 /**
  * NTLMv2 (never NTLMv1): the connection test, verification and email actions all sign in with it.
  */
-"ntlm"
+"ntlm" | 
+/**
+ * OAuth 2.0 (SASL OAUTHBEARER or XOAUTH2, whichever the server announces) with the tokens of the profile's
+ * [`OAuthSettings`] and the account's consent.
+ */
+"oauth2"
 export type Bounce = { 
 /**
  * Which format was recognised: `RFC 3464 DSN`, `Exim`, `Exchange`, …
@@ -661,7 +666,11 @@ graph: GraphSettings | null;
  */
 gmail: GmailSettings | null; 
 /**
- * When the account last gave its consent (a Gmail profile), UTC, RFC 3339; `None` until it has.
+ * An IMAP or POP3 profile's OAuth 2.0 sign-in, when a server signs in with it; `None` otherwise.
+ */
+oauth: OAuthSettings | null; 
+/**
+ * When the account last gave its consent (a Gmail or OAuth 2.0 profile), UTC, RFC 3339; `None` until it has.
  */
 authorizedAt: string | null; 
 /**
@@ -933,6 +942,48 @@ export type ManualVerification = { email: string; uuid: string;
  */
 subject: string }
 /**
+ * Who issues a profile's tokens.
+ */
+export type OAuthIssuer = 
+/**
+ * Google accounts (Gmail, Google Workspace) on imap.gmail.com / smtp.gmail.com.
+ */
+"google" | 
+/**
+ * Microsoft 365 work or school accounts on outlook.office365.com / smtp.office365.com.
+ */
+"microsoft" | 
+/**
+ * Another issuer: its consent page, token endpoint and scopes as the user enters them.
+ */
+"custom"
+/**
+ * A profile's OAuth 2.0 sign-in settings. No secret is here.
+ */
+export type OAuthSettings = { issuer: OAuthIssuer; 
+/**
+ * The OAuth client's ID at the issuer.
+ */
+clientId: string; 
+/**
+ * Microsoft 365 only: the directory (tenant) ID or one of its domains; `organizations` for any work or
+ * school account. Empty for the others.
+ */
+tenant: string; 
+/**
+ * A custom issuer's consent page (HTTPS); empty for Google and Microsoft 365.
+ */
+authorizationUrl: string; 
+/**
+ * A custom issuer's token endpoint (HTTPS); empty for Google and Microsoft 365.
+ */
+tokenUrl: string; 
+/**
+ * The scopes to ask for, separated by spaces; empty asks for the preset's (Google's and Microsoft's mail
+ * scopes). A custom issuer needs its own.
+ */
+scopes: string }
+/**
  * The SMTP server Mailproof sends the profile's mail through.
  */
 export type OutgoingServer = { host: string; port: number; security: Security; requiresAuth: boolean; 
@@ -995,7 +1046,11 @@ graph?: GraphSettings | null;
 /**
  * Required for a Gmail profile.
  */
-gmail?: GmailSettings | null }
+gmail?: GmailSettings | null; 
+/**
+ * Required when a server of an IMAP or POP3 profile signs in with OAuth 2.0.
+ */
+oauth?: OAuthSettings | null }
 /**
  * Why a recipient failed.
  */
