@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, answerSaveDialog, readLab, startDriver } from "./webdriver.mjs";
+import { trustLabCa } from "./cloud.mjs";
 
 const app = process.env.MAILPROOF_APP;
 const labEnv = process.env.MAILPROOF_LAB_ENV;
@@ -47,10 +48,7 @@ describe("email actions against the lab", { skip }, () => {
 
   it("says there are no jobs yet, then runs one live and shows its evidence", async () => {
     // The lab's CA, so the app trusts the lab's certificates.
-    await click('[data-nav="settings"]');
-    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
-    await click('[data-action="save-ca"]');
-    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+    await trustLabCa(session, lab);
 
     await click('[data-nav="results"]');
     await session.waitFor("[data-empty-state]", { text: "No jobs yet" });

@@ -1,5 +1,5 @@
-// What the cloud mailboxes' E2E tests share: a fake cloud service (tests/fakes) started in front of the lab, and
-// a job of one action from a lab profile to the cloud profile, read in Results.
+// What the cloud mailboxes' and OAuth E2E tests share: a fake cloud service (tests/fakes) started in front of the lab,
+// the lab CA trusted in Settings, a browser playing a consent, and a job of one action read in Results.
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -38,4 +38,23 @@ export async function runOneAction(session, { source, destination, verdict, evid
   await click("[data-finished] a");
   await click('[data-group="0"] [data-expand="A100-002"]');
   await session.waitFor('[data-group="0"] [data-evidence]', { text: evidence });
+}
+
+/** Trusts the lab's CA in Settings, as an analyst trusts their organisation's. */
+export async function trustLabCa(session, lab) {
+  const click = async (css) => session.click(await session.waitFor(css));
+  await click('[data-nav="settings"]');
+  await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
+  await click('[data-action="save-ca"]');
+  await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+}
+
+/** What a browser does with a consent link: asks the issuer, and follows its redirect back to the app's loopback. */
+export async function playBrowser(url) {
+  const page = await fetch(url, { redirect: "manual" });
+  const back = page.headers.get("location");
+  if (!back?.startsWith("http://127.0.0.1:")) {
+    throw new Error(`the consent page does not redirect to the loopback (${page.status} ${back})`);
+  }
+  return (await fetch(back)).text();
 }

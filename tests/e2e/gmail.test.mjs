@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runOneAction, startFake } from "./cloud.mjs";
+import { playBrowser, runOneAction, startFake, trustLabCa } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
@@ -24,14 +24,6 @@ const SECRET = "GOCSPX-e2e_Fake-Gmail-client-Secret77";
 const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
 
 
-/** What a browser does with a consent link: asks Google, and follows its redirect back to the app's loopback. */
-async function playBrowser(url) {
-  const page = await fetch(url, { redirect: "manual" });
-  const back = page.headers.get("location");
-  assert.ok(back?.startsWith("http://127.0.0.1:"), `the consent page redirects to the loopback (${page.status} ${back})`);
-  const answer = await fetch(back);
-  return answer.text();
-}
 
 describe("a Gmail profile through the Gmail API", { skip }, () => {
   let session;
@@ -73,10 +65,7 @@ describe("a Gmail profile through the Gmail API", { skip }, () => {
   const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
 
   it("adds erin's mailbox with the Gmail path, signs it in through the loopback, tests, verifies it and detects Spam", async () => {
-    await click('[data-nav="settings"]');
-    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
-    await click('[data-action="save-ca"]');
-    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+    await trustLabCa(session, lab);
 
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runOneAction, startFake } from "./cloud.mjs";
+import { runOneAction, startFake, trustLabCa } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
@@ -57,10 +57,7 @@ describe("a Microsoft 365 profile through Graph", { skip }, () => {
   const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
 
   it("adds erin's mailbox with the Graph path, warns of the secret's expiry, verifies it and detects Junk Email", async () => {
-    await click('[data-nav="settings"]');
-    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
-    await click('[data-action="save-ca"]');
-    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+    await trustLabCa(session, lab);
 
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');

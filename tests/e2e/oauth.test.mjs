@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runOneAction } from "./cloud.mjs";
+import { playBrowser, runOneAction, trustLabCa } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
@@ -20,13 +20,6 @@ mkdirSync(shots, { recursive: true });
 
 const skip = (!app && "MAILPROOF_APP is not set") || (!labEnv && "MAILPROOF_LAB_ENV is not set (no mail lab)");
 
-/** What a browser does with a consent link: asks the issuer, and follows its redirect back to the app's loopback. */
-async function playBrowser(url) {
-  const page = await fetch(url, { redirect: "manual" });
-  const back = page.headers.get("location");
-  assert.ok(back?.startsWith("http://127.0.0.1:"), `the consent page redirects to the loopback (${page.status} ${back})`);
-  return (await fetch(back)).text();
-}
 
 describe("an IMAP profile signing in with OAuth 2.0", { skip }, () => {
   let session;
@@ -55,10 +48,7 @@ describe("an IMAP profile signing in with OAuth 2.0", { skip }, () => {
   const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
 
   it("adds carol with OAuth 2.0 at a custom issuer, signs her in through the loopback, tests, verifies and sends from her", async () => {
-    await click('[data-nav="settings"]');
-    await session.type(await session.waitFor('[name="trusted-ca"]'), lab.LAB_CA);
-    await click('[data-action="save-ca"]');
-    await session.waitFor("[data-ca-result]", { text: "Trusting the CA" });
+    await trustLabCa(session, lab);
 
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
