@@ -71,6 +71,7 @@ pub(super) async fn srv(resolver: &Resolver, domain: &str) -> Found {
                         security: *security,
                         username: None,
                         ntlm: false,
+                        oauth: None,
                     };
                     if *protocol == Smtp {
                         outgoing.push(hint)

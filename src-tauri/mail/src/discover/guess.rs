@@ -38,7 +38,8 @@ pub(super) async fn guess(resolver: &Resolver, config: &DiscoveryConfig, address
         .await;
         if let Some((host, port, enc, _)) = results.into_iter().find(|r| r.3) {
             answered.push(format!("{host}:{port}"));
-            let hint = ServerHint { protocol, host, port, security: enc.into(), username: None, ntlm: false };
+            let hint =
+                ServerHint { protocol, host, port, security: enc.into(), username: None, ntlm: false, oauth: None };
             if protocol == HintProtocol::Smtp {
                 outgoing.push(hint)
             } else {

@@ -154,6 +154,22 @@ pub struct ServerHint {
     pub username: Option<String>,
     /// True when the source names NTLM as the sign-in method.
     pub ntlm: bool,
+    /// Where the source says the server takes OAuth 2.0 (`<authentication>OAuth2`), with its issuer when the
+    /// file names one (`<oAuth2>`).
+    pub oauth: Option<OAuthHint>,
+}
+
+/// The OAuth 2.0 issuer an autoconfig file names for its servers, as Thunderbird reads it. Empty fields are unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthHint {
+    /// The issuer's host, e.g. `accounts.google.com`, `login.microsoftonline.com`.
+    pub issuer: String,
+    /// The scopes, separated by spaces (Thunderbird's include its address book and calendar ones).
+    pub scopes: String,
+    pub authorization_url: String,
+    pub token_url: String,
 }
 
 /// The settings one source suggests, best first within each list.

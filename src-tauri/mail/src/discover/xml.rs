@@ -2,7 +2,7 @@
 //! its incoming and outgoing servers, with the address's placeholders filled in.
 
 use super::http::Fetched;
-use super::{Address, Failure, Found, HintProtocol, HintSecurity, ServerHint, Servers, SourceOutcome};
+use super::{Address, Failure, Found, HintProtocol, HintSecurity, OAuthHint, ServerHint, Servers, SourceOutcome};
 
 /// What a fetched configuration file names, as a source's outcome.
 pub(super) fn servers_of(fetched: Fetched, address: &Address) -> Found {
@@ -38,12 +38,23 @@ pub fn parse_config_xml(xml: &str, address_parts: &(impl AddressParts + ?Sized))
     let mut field: Option<String> = None;
     let mut text = String::new();
     let mut saw_provider = false;
+    // The <oAuth2> block (after the servers in ISPDB files): its fields, and whether we are inside it.
+    let mut oauth: Option<Vec<(String, String)>> = None;
+    let mut in_oauth = false;
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
             Event::Start(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 match name.as_str() {
                     "emailProvider" => saw_provider = true,
+                    "oAuth2" if current.is_none() => {
+                        in_oauth = true;
+                        oauth = Some(Vec::new());
+                    }
+                    _ if in_oauth => {
+                        field = Some(name);
+                        text.clear();
+                    }
                     "incomingServer" | "outgoingServer" => {
                         let kind = e
                             .try_get_attribute("type")
@@ -77,6 +88,16 @@ pub fn parse_config_xml(xml: &str, address_parts: &(impl AddressParts + ?Sized))
             }
             Event::End(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if name == "oAuth2" {
+                    in_oauth = false;
+                }
+                if let (true, Some(f), Some(fields)) = (in_oauth, &field, oauth.as_mut()) {
+                    if *f == name {
+                        fields.push((name.clone(), text.trim().to_owned()));
+                        field = None;
+                        continue;
+                    }
+                }
                 if let (Some(f), Some(server)) = (&field, current.as_mut()) {
                     if *f == name {
                         server.fields.push((name.clone(), text.trim().to_owned()));
@@ -102,6 +123,20 @@ pub fn parse_config_xml(xml: &str, address_parts: &(impl AddressParts + ?Sized))
     }
     if !saw_provider {
         return Err("it has no <emailProvider> element".into());
+    }
+    if let Some(fields) = oauth {
+        let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+        let named = OAuthHint {
+            issuer: get("issuer"),
+            scopes: get("scope").split_whitespace().collect::<Vec<_>>().join(" "),
+            authorization_url: get("authURL"),
+            token_url: get("tokenURL"),
+        };
+        for hint in incoming.iter_mut().chain(outgoing.iter_mut()) {
+            if let Some(o) = hint.oauth.as_mut() {
+                *o = named.clone();
+            }
+        }
     }
     Ok(ConfigServers { incoming, outgoing })
 }
@@ -171,14 +206,36 @@ fn hint_from_fields(kind: &str, fields: &[(String, String)], a: &(impl AddressPa
         "STARTTLS" => HintSecurity::StartTls,
         _ => HintSecurity::None,
     };
-    let ntlm = fields.iter().any(|(n, v)| n == "authentication" && v.eq_ignore_ascii_case("NTLM"));
-    Some(ServerHint { protocol, host, port, security, username: get("username").map(fill), ntlm })
+    let says = |method: &str| fields.iter().any(|(n, v)| n == "authentication" && v.eq_ignore_ascii_case(method));
+    let (ntlm, oauth) = (says("NTLM"), says("OAuth2").then(OAuthHint::default));
+    Some(ServerHint { protocol, host, port, security, username: get("username").map(fill), ntlm, oauth })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::discover::{HintProtocol, HintSecurity};
+
+    /// Real ISPDB entries (Thunderbird's autoconfig repository, MPL 2.0; see tests/fixtures/ispdb/README.md).
+    const OFFICE365: &str = include_str!("../../../../tests/fixtures/ispdb/office365.com.xml");
+    const GOOGLEMAIL: &str = include_str!("../../../../tests/fixtures/ispdb/googlemail.com.xml");
+
+    #[test]
+    fn ispdb_entries_name_oauth_and_its_issuer_for_each_server() {
+        let ms = parse_config_xml(OFFICE365, "bob@contoso.onmicrosoft.com").unwrap();
+        let imap = ms.incoming.iter().find(|h| h.protocol == HintProtocol::Imap).unwrap();
+        let o = imap.oauth.as_ref().expect("Exchange Online's IMAP takes OAuth 2.0");
+        assert_eq!(o.issuer, "login.microsoftonline.com");
+        assert!(o.scopes.contains("IMAP.AccessAsUser.All") && o.token_url.ends_with("/oauth2/v2.0/token"), "{o:?}");
+        assert_eq!(ms.outgoing[0].oauth.as_ref().map(|o| o.issuer.as_str()), Some("login.microsoftonline.com"));
+        assert_eq!(imap.username.as_deref(), Some("bob@contoso.onmicrosoft.com"));
+        let g = parse_config_xml(GOOGLEMAIL, "bob@gmail.com").unwrap();
+        let smtp = &g.outgoing[0];
+        assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.gmail.com", 465));
+        let o = smtp.oauth.as_ref().expect("Gmail's SMTP takes OAuth 2.0");
+        assert!(o.issuer == "accounts.google.com" && o.scopes.starts_with("https://mail.google.com/"), "{o:?}");
+        assert!(g.incoming.iter().all(|h| h.oauth.is_some() && !h.ntlm));
+    }
 
     const XML: &str = r#"<?xml version="1.0"?>
 <clientConfig version="1.1">
@@ -213,7 +270,8 @@ mod tests {
                 port: 993,
                 security: HintSecurity::Tls,
                 username: Some("bob@example.test".into()),
-                ntlm: false
+                ntlm: false,
+                oauth: None
             }
         );
         assert_eq!(incoming[1].security, HintSecurity::StartTls);

@@ -57,6 +57,7 @@ describe("applying discovery", () => {
     security: "tls" as const,
     username: null,
     ntlm: false,
+    oauth: null,
   });
   const discovery = {
     domain: "example.test",
@@ -94,6 +95,22 @@ describe("offered sign-in methods", () => {
     // imap.gmail.com's and outlook.office365.com's announcements.
     expect(offeredMethods(["PLAIN", "XOAUTH2", "OAUTHBEARER"])?.oauth2).toBe(true);
     expect(offeredMethods(["LOGIN", "XOAUTH2"])?.oauth2).toBe(true);
+  });
+
+  it("starts with OAuth 2.0 at the issuer an ISPDB entry names", async () => {
+    const { oauthFromHint } = await import("./draft");
+    // As office365.com's and googlemail.com's ISPDB entries read (tests/fixtures/ispdb).
+    const ms = { issuer: "login.microsoftonline.com", scopes: "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access", authorizationUrl: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize", tokenUrl: "https://login.microsoftonline.com/common/oauth2/v2.0/token" };
+    const hint = { protocol: "imap" as const, host: "outlook.office365.com", port: 993, security: "tls" as const, username: "bob@contoso.test", ntlm: false, oauth: ms };
+    const { draft } = applyDiscovery({ ...emptyDraft(), email: "bob@contoso.test", password: "typed" }, {
+      domain: "contoso.test", millis: 1, sources: [],
+      suggestions: [{ source: "ispdb", asked: "contoso.test", incoming: [hint], outgoing: [] }],
+    });
+    expect(draft.oauth?.issuer).toBe("microsoft");
+    expect([draft.incoming.auth, draft.outgoing.auth, draft.password]).toEqual(["oauth2", "oauth2", ""]);
+    expect(oauthFromHint({ ...ms, issuer: "accounts.google.com" }, ["imap.gmail.com"]).scopes).toBe("");
+    const custom = oauthFromHint({ ...ms, issuer: "login.example.test", tokenUrl: "https://login.example.test/t" }, []);
+    expect([custom.issuer, custom.tokenUrl]).toEqual(["custom", "https://login.example.test/t"]);
   });
 
   it("guesses the OAuth issuer from the servers and names it", async () => {

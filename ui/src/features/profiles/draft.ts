@@ -4,6 +4,7 @@ import type {
   FieldIssue,
   Findings,
   HintProtocol,
+  OAuthHint,
   ProfileDraft,
   Security,
   ServerType,
@@ -96,6 +97,21 @@ export function emptyOAuth(hosts: string[]): OAuth {
       ? "microsoft"
       : "custom";
   return { issuer, clientId: "", tenant: "", authorizationUrl: "", tokenUrl: "", scopes: "" };
+}
+
+/** OAuth 2.0 settings from a discovered issuer: Google's and Microsoft's presets, else the issuer's own endpoints. */
+export function oauthFromHint(hint: OAuthHint, hosts: string[]): OAuth {
+  const guessed = emptyOAuth(hosts);
+  const issuer: OAuth["issuer"] =
+    hint.issuer === "accounts.google.com"
+      ? "google"
+      : hint.issuer === "login.microsoftonline.com"
+        ? "microsoft"
+        : hint.issuer
+          ? "custom"
+          : guessed.issuer;
+  if (issuer !== "custom") return { ...guessed, issuer };
+  return { ...guessed, issuer, authorizationUrl: hint.authorizationUrl, tokenUrl: hint.tokenUrl, scopes: hint.scopes };
 }
 
 /** Who a profile signs in at, for buttons and notices: Google, Microsoft 365, or a custom issuer's host. */
@@ -201,6 +217,13 @@ export function applyDiscovery(draft: ProfileDraft, discovery: Discovery): { dra
       next.incoming = { ...next.incoming, host: hint.host, port: hint.port, security: hint.security, pinnedSha256: null };
       if (hint.username) next.username = hint.username;
       origin.incoming = `${sourceNames[s.source]} (${s.asked})`;
+      // The provider says its servers take OAuth 2.0 (Google and Microsoft 365 refuse passwords): start there.
+      if (hint.oauth && !next.oauth) {
+        next.oauth = oauthFromHint(hint.oauth, [hint.host]);
+        next.incoming.auth = "oauth2";
+        next.outgoing.auth = "oauth2";
+        next.password = "";
+      }
     }
     const out = s.outgoing.find((h) => h.protocol === "smtp");
     if (out && !origin.outgoing) {

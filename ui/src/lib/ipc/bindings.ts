@@ -942,6 +942,18 @@ export type ManualVerification = { email: string; uuid: string;
  */
 subject: string }
 /**
+ * The OAuth 2.0 issuer an autoconfig file names for its servers, as Thunderbird reads it. Empty fields are unknown.
+ */
+export type OAuthHint = { 
+/**
+ * The issuer's host, e.g. `accounts.google.com`, `login.microsoftonline.com`.
+ */
+issuer: string; 
+/**
+ * The scopes, separated by spaces (Thunderbird's include its address book and calendar ones).
+ */
+scopes: string; authorizationUrl: string; tokenUrl: string }
+/**
  * Who issues a profile's tokens.
  */
 export type OAuthIssuer = 
@@ -1225,7 +1237,12 @@ username: string | null;
 /**
  * True when the source names NTLM as the sign-in method.
  */
-ntlm: boolean }
+ntlm: boolean; 
+/**
+ * Where the source says the server takes OAuth 2.0 (`<authentication>OAuth2`), with its issuer when the
+ * file names one (`<oAuth2>`).
+ */
+oauth: OAuthHint | null }
 /**
  * How Mailproof reaches the mailbox.
  */
