@@ -7,21 +7,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mailproof_mail::diagnose::StepStatus;
 use mailproof_mail::gmail::{Gmail, GmailError};
-use mailproof_mail::oauth::{Consent, OAuthError};
+use mailproof_mail::oauth::{Consent, OAuthClient, OAuthError};
+use mailproof_mail::Password;
 use time::OffsetDateTime;
 
-use mailproof_mail::oauth::OAuthClient;
-use mailproof_mail::Password;
-
 use super::clients::{gmail_client, gmail_config_of, google_provider, CLIENT_TIMEOUT};
-use super::{
-    profile_password, refresh_token_key, test_connection, Credentials, EmailProfile, ProfileError, STEP_TIMEOUT,
-};
+use super::connection::diagnose_incoming;
+use super::save::client_secret;
+use super::{profile_password, refresh_token_key, Credentials, EmailProfile, ProfileError, STEP_TIMEOUT};
 use crate::cancel::Cancel;
 use crate::secrets::{Keyring, Secret, SecretsError};
 use crate::store::{utc_text, Store};
-use mailproof_mail::diagnose::StepStatus;
 
 /// How long Mailproof waits for the user to consent in the browser.
 pub const CONSENT_WAIT: Duration = Duration::from_secs(300);
@@ -77,10 +75,7 @@ pub async fn authorize_profile(
         (None, None) => return Err(AuthorizeError::NoConsent { email: profile.email.clone() }),
     };
     // A public client (Microsoft's desktop apps, many issuers') has no secret.
-    let secret = match profile_password(store, keyring, id) {
-        Err(ProfileError::PasswordMissing) => Secret::new(""),
-        other => other?,
-    };
+    let secret = client_secret(store, keyring, id)?;
     let client = OAuthClient { id: consent.client_id.trim().to_owned(), secret: Password::new(secret.expose()) };
     // The account to preselect on the issuer's page: the sign-in name where it is an address, else the address.
     let hint = Some(profile.username.trim()).filter(|u| u.contains('@')).unwrap_or(&profile.email).to_owned();
@@ -139,11 +134,11 @@ async fn check_on_server(
     refresh: &Secret,
 ) -> Result<(), AuthorizeError> {
     let credentials = Credentials { password: secret.clone(), refresh_token: Some(refresh.clone()) };
-    let report = test_connection(&profile.draft(), &credentials, extra_ca.clone(), STEP_TIMEOUT, |_| {}).await;
-    if report.incoming.ok {
+    let report = diagnose_incoming(&profile.draft(), &credentials, extra_ca.clone(), STEP_TIMEOUT).await;
+    if report.ok {
         return Ok(());
     }
-    let failed = report.incoming.steps.iter().find(|s| s.status == StepStatus::Failed);
+    let failed = report.steps.iter().find(|s| s.status == StepStatus::Failed);
     Err(AuthorizeError::ServerRefused {
         server: format!("{}:{}", profile.incoming.host, profile.incoming.port),
         account: profile.username.clone(),

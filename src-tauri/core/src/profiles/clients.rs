@@ -22,13 +22,19 @@ fn trust(pin: &Option<String>, extra_ca: &Option<PathBuf>) -> Trust {
     Trust { extra_ca: extra_ca.clone(), pinned_sha256: pin.as_deref().and_then(normalize_fingerprint) }
 }
 
-/// The account's sign-in. A side that signs in with OAuth 2.0 takes its tokens from `tokens`, never a password.
-fn login(profile: &EmailProfile, credentials: &Credentials, auth: AuthMethod) -> Login {
+/// The account `username`'s sign-in with `auth`. A server that signs in with OAuth 2.0 takes its tokens from a
+/// token source, never a password (the credentials' password is then the OAuth client's secret).
+pub(super) fn login(username: &str, credentials: &Credentials, auth: AuthMethod) -> Login {
     let password = match auth {
         AuthMethod::OAuth2 => Password::new(""),
         AuthMethod::Plain | AuthMethod::Ntlm => Password::new(credentials.password.expose()),
     };
-    Login { username: profile.username.clone(), password }
+    Login { username: username.to_owned(), password }
+}
+
+/// The token source a server gets: the profile's, when the server signs in (`signs_in`) with OAuth 2.0.
+pub(super) fn tokens_for(tokens: &Option<TokenSource>, signs_in: bool, auth: AuthMethod) -> Option<TokenSource> {
+    tokens.clone().filter(|_| signs_in && auth == AuthMethod::OAuth2)
 }
 
 /// Where an OAuth 2.0 profile's sessions get their access tokens: its issuer, its client and the consent's refresh
@@ -59,9 +65,9 @@ pub fn incoming_config(
         host: inc.host.clone(),
         port: u16::try_from(inc.port).unwrap_or(0),
         encryption: inc.security.into(),
-        login: login(profile, credentials, inc.auth),
+        login: login(&profile.username, credentials, inc.auth),
         sign_in: inc.auth.sign_in(),
-        tokens: tokens.clone().filter(|_| inc.auth == AuthMethod::OAuth2),
+        tokens: tokens_for(tokens, true, inc.auth),
         trust: trust(&inc.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }
@@ -78,9 +84,9 @@ pub fn smtp_config(
         host: out.host.clone(),
         port: u16::try_from(out.port).unwrap_or(0),
         encryption: out.security.into(),
-        login: out.requires_auth.then(|| login(profile, credentials, out.auth)),
+        login: out.requires_auth.then(|| login(&profile.username, credentials, out.auth)),
         sign_in: out.auth.sign_in(),
-        tokens: tokens.clone().filter(|_| out.requires_auth && out.auth == AuthMethod::OAuth2),
+        tokens: tokens_for(tokens, out.requires_auth, out.auth),
         trust: trust(&out.pinned_sha256, extra_ca),
         timeout: CLIENT_TIMEOUT,
     }

@@ -9,11 +9,11 @@ use mailproof_mail::diagnose::{diagnose, Diagnosis, Protocol, Step, Target};
 use mailproof_mail::gmail::{diagnose_gmail, gmail_not_signed_in};
 use mailproof_mail::graph::diagnose_graph;
 use mailproof_mail::tls::Trust;
-use mailproof_mail::{Login, Password, SignIn};
+use mailproof_mail::SignIn;
 use serde::Serialize;
 
-use super::clients::{gmail_api, gmail_config_of, graph_config_of, oauth_tokens};
-use super::{normalize_fingerprint, AuthMethod, Credentials, ProfileDraft, ServerType};
+use super::clients::{gmail_api, gmail_config_of, graph_config_of, login, oauth_tokens, tokens_for};
+use super::{normalize_fingerprint, Credentials, ProfileDraft, ServerType};
 
 /// How long each network step of a connection test may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(8);
@@ -85,39 +85,7 @@ pub async fn test_connection(
         let ok = d.reading.ok && d.sending.ok;
         return ProfileDiagnosis { incoming: d.reading, outgoing: d.sending, ok };
     }
-    let login = |auth: AuthMethod| Login {
-        username: draft.username.trim().to_owned(),
-        password: Password::new(if auth == AuthMethod::OAuth2 { "" } else { credentials.password.expose() }),
-    };
-    // Both servers of an OAuth 2.0 draft take their tokens from one source, as a job's sessions do.
-    let tokens =
-        draft.oauth.as_ref().filter(|_| draft.uses_oauth()).and_then(|o| oauth_tokens(o, credentials, timeout));
-    let trust = |pin: &Option<String>| Trust {
-        extra_ca: extra_ca.clone(),
-        pinned_sha256: pin.as_deref().and_then(normalize_fingerprint),
-    };
-    let incoming = Target {
-        protocol: if draft.server_type == ServerType::Pop3 { Protocol::Pop3 } else { Protocol::Imap },
-        host: draft.incoming.host.trim().to_owned(),
-        port: u16::try_from(draft.incoming.port).unwrap_or(0),
-        encryption: draft.incoming.security.into(),
-        trust: trust(&draft.incoming.pinned_sha256),
-        login: Some(login(draft.incoming.auth)),
-        sign_in: draft.incoming.auth.sign_in(),
-        tokens: tokens.clone().filter(|_| draft.incoming.auth == AuthMethod::OAuth2),
-        timeout,
-    };
-    let outgoing = Target {
-        protocol: Protocol::Smtp,
-        host: draft.outgoing.host.trim().to_owned(),
-        port: u16::try_from(draft.outgoing.port).unwrap_or(0),
-        encryption: draft.outgoing.security.into(),
-        trust: trust(&draft.outgoing.pinned_sha256),
-        login: draft.outgoing.requires_auth.then(|| login(draft.outgoing.auth)),
-        sign_in: draft.outgoing.auth.sign_in(),
-        tokens: tokens.filter(|_| draft.outgoing.auth == AuthMethod::OAuth2),
-        timeout,
-    };
+    let (incoming, outgoing) = targets(draft, credentials, &extra_ca, timeout);
     let report = Mutex::new(on_step);
     let emit = |side: Side, step: &Step| {
         let mut f = report.lock().unwrap_or_else(|p| p.into_inner());
@@ -136,4 +104,55 @@ pub async fn test_connection(
     };
     let ok = incoming.ok && outgoing.ok;
     ProfileDiagnosis { incoming, outgoing, ok }
+}
+
+/// The diagnosis of a classic draft's incoming server alone (the check of a new OAuth 2.0 consent).
+pub(super) async fn diagnose_incoming(
+    draft: &ProfileDraft,
+    credentials: &Credentials,
+    extra_ca: Option<PathBuf>,
+    timeout: Duration,
+) -> Diagnosis {
+    diagnose(&targets(draft, credentials, &extra_ca, timeout).0, &mut |_: &Step| {}).await
+}
+
+/// A classic (IMAP or POP3 and SMTP) draft's servers as diagnosis targets, signing in as the profile's sessions do.
+fn targets(
+    draft: &ProfileDraft,
+    credentials: &Credentials,
+    extra_ca: &Option<PathBuf>,
+    timeout: Duration,
+) -> (Target, Target) {
+    let username = draft.username.trim();
+    // Both servers of an OAuth 2.0 draft take their tokens from one source, as a job's sessions do.
+    let tokens =
+        draft.oauth.as_ref().filter(|_| draft.uses_oauth()).and_then(|o| oauth_tokens(o, credentials, timeout));
+    let trust = |pin: &Option<String>| Trust {
+        extra_ca: extra_ca.clone(),
+        pinned_sha256: pin.as_deref().and_then(normalize_fingerprint),
+    };
+    let incoming = Target {
+        protocol: if draft.server_type == ServerType::Pop3 { Protocol::Pop3 } else { Protocol::Imap },
+        host: draft.incoming.host.trim().to_owned(),
+        port: u16::try_from(draft.incoming.port).unwrap_or(0),
+        encryption: draft.incoming.security.into(),
+        trust: trust(&draft.incoming.pinned_sha256),
+        login: Some(login(username, credentials, draft.incoming.auth)),
+        sign_in: draft.incoming.auth.sign_in(),
+        tokens: tokens_for(&tokens, true, draft.incoming.auth),
+        timeout,
+    };
+    let out = &draft.outgoing;
+    let outgoing = Target {
+        protocol: Protocol::Smtp,
+        host: out.host.trim().to_owned(),
+        port: u16::try_from(out.port).unwrap_or(0),
+        encryption: out.security.into(),
+        trust: trust(&out.pinned_sha256),
+        login: out.requires_auth.then(|| login(username, credentials, out.auth)),
+        sign_in: out.auth.sign_in(),
+        tokens: tokens_for(&tokens, out.requires_auth, out.auth),
+        timeout,
+    };
+    (incoming, outgoing)
 }

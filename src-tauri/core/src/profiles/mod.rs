@@ -23,7 +23,7 @@ use crate::secrets::{Secret, SecretKey};
 pub use authorize::{authorize_profile, open_in_browser, Authorization, AuthorizeError, CONSENT_WAIT};
 pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TIMEOUT};
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
-pub use oauth::{OAuthIssuer, OAuthSettings, ANY_WORK_ACCOUNT};
+pub use oauth::{OAuthIssuer, OAuthSettings};
 pub use save::{
     credentials_for_test, delete_profile, profile_credentials, profile_password, save_profile, Credentials,
     ProfileError,
@@ -394,9 +394,7 @@ impl EmailProfile {
         };
         self
     }
-}
 
-impl EmailProfile {
     /// Who the account signs in at, for messages: "Google", "Microsoft 365", or the custom issuer's host.
     pub fn issuer_name(&self) -> String {
         match &self.oauth {

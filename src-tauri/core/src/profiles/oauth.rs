@@ -71,7 +71,7 @@ pub struct OAuthSettings {
 }
 
 /// The tenant a Microsoft 365 profile signs in to when none is entered: any work or school account.
-pub const ANY_WORK_ACCOUNT: &str = "organizations";
+const ANY_WORK_ACCOUNT: &str = "organizations";
 
 impl OAuthSettings {
     /// The issuer's endpoints and the scopes to ask for. Google's and Microsoft's are the real ones unless the

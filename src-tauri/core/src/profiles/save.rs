@@ -174,10 +174,9 @@ pub fn profile_credentials(
     if !profile.needs_consent() {
         return Ok(Credentials::password(profile_password(store, keyring, &profile.id)?));
     }
-    // An OAuth 2.0 profile's client may be public, with no secret to keep.
-    let password = match profile_password(store, keyring, &profile.id) {
-        Err(ProfileError::PasswordMissing) if profile.oauth.is_some() => Secret::new(""),
-        other => other?,
+    let password = match profile.oauth {
+        Some(_) => client_secret(store, keyring, &profile.id)?,
+        None => profile_password(store, keyring, &profile.id)?,
     };
     let not_authorized = || ProfileError::NotAuthorized { email: profile.email.clone(), hint: profile.not_signed_in() };
     if profile.authorized_at.is_none() {
@@ -185,6 +184,14 @@ pub fn profile_credentials(
     }
     let refresh = keyring.retrieve(&refresh_token_key(&profile.id))?.ok_or_else(not_authorized)?;
     Ok(Credentials { password, refresh_token: Some(refresh) })
+}
+
+/// An OAuth 2.0 profile's client secret from the keyring; empty for a public client, which has none.
+pub(super) fn client_secret(store: &Store, keyring: &Keyring, id: &str) -> Result<Secret, ProfileError> {
+    match profile_password(store, keyring, id) {
+        Err(ProfileError::PasswordMissing) => Ok(Secret::new("")),
+        other => other,
+    }
 }
 
 /// The stored password of a profile, read from the keyring.
