@@ -103,6 +103,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         match tokio::time::timeout(self.timeout, read).await {
             Ok(Ok(())) => {}
             Ok(Err(DialogueError::Closed)) if !line.is_empty() => {}
+            // The connection's own patience ran out first: the same silence.
+            Ok(Err(DialogueError::Io(e))) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(DialogueError::TimedOut(self.timeout.as_secs().max(1)))
+            }
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(DialogueError::TimedOut(self.timeout.as_secs().max(1))),
         }
@@ -143,6 +147,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             stream.flush().await
         };
         match tokio::time::timeout(self.timeout, write).await {
+            Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => {
+                Err(DialogueError::TimedOut(self.timeout.as_secs().max(1)))
+            }
             Ok(r) => Ok(r?),
             Err(_) => Err(DialogueError::TimedOut(self.timeout.as_secs().max(1))),
         }

@@ -34,10 +34,34 @@ pub enum ImapError {
     OAuth(#[from] crate::oauth::OAuthError),
     #[error("IMAP {command} failed: {detail}")]
     Command { command: &'static str, detail: String },
+    #[error("the IMAP server {host} did not finish {doing} within {secs} s; the session is given up (a stalled server or a very slow link).")]
+    TooSlow { host: String, doing: &'static str, secs: u64 },
 }
 
-/// Connects and logs in.
+/// Connects and signs in, within `LIMIT_FACTOR` exchanges' time in all (each exchange has its own limit too).
 pub async fn connect(config: &ImapConfig) -> Result<Session, ImapError> {
+    within(config, "connecting and signing in", connect_unbounded(config)).await?
+}
+
+/// How many exchanges' time (`config.timeout`) a whole operation — signing in, or one look at a mailbox — may take:
+/// each read already ends when the server goes silent, and this ends a server that answers a byte at a time.
+pub const LIMIT_FACTOR: u32 = 4;
+
+/// Runs `work` within [`LIMIT_FACTOR`] × `config.timeout`.
+pub async fn within<T>(
+    config: &ImapConfig,
+    doing: &'static str,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ImapError> {
+    let limit = config.timeout * LIMIT_FACTOR;
+    tokio::time::timeout(limit, work).await.map_err(|_| ImapError::TooSlow {
+        host: config.host.clone(),
+        doing,
+        secs: limit.as_secs(),
+    })
+}
+
+async fn connect_unbounded(config: &ImapConfig) -> Result<Session, ImapError> {
     let tcp = connect_tcp(&config.host, config.port, config.timeout).await?;
     let stream = match config.encryption {
         Encryption::Tls => start_tls(tcp, &config.host, observed_client_config(&config.trust)?.0).await?,

@@ -89,7 +89,7 @@ impl ImapWatcher {
             idle: None,
         };
         w.reconnect().await?;
-        w.refresh_folders(start).await?;
+        imap::within(config, "listing the mailbox's folders", w.refresh_folders(start)).await??;
         Ok(w)
     }
 
@@ -118,6 +118,8 @@ impl ImapWatcher {
     }
 
     async fn reconnect(&mut self) -> Result<(), ImapError> {
+        // The old session may be mid-command: it is dropped, not logged out.
+        self.session = None;
         self.session = Some(imap::connect(&self.config).await?);
         self.selected = None;
         Ok(())
@@ -199,13 +201,15 @@ impl ImapWatcher {
     }
 
     /// New messages in every folder since the last look. `wanted` sees each new message's header and says
-    /// whether to fetch it whole. A broken session is opened again once.
+    /// whether to fetch it whole. A broken or stalled session is opened again once, and the look starts over from
+    /// where the last complete one ended: nothing is missed, nothing handed back twice.
     pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, ImapError> {
-        match self.poll_once(wanted).await {
-            Ok(found) => Ok(found),
-            Err(_) => {
+        let config = self.config.clone();
+        match imap::within(&config, "a look at the mailbox", self.poll_once(wanted)).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(_)) | Err(_) => {
                 self.reconnect().await?;
-                self.poll_once(wanted).await
+                imap::within(&config, "a look at the mailbox", self.poll_once(wanted)).await?
             }
         }
     }
@@ -217,6 +221,8 @@ impl ImapWatcher {
             self.refresh_folders(Start::All).await?;
         }
         let mut found = Vec::new();
+        // Where each folder's next look starts, kept only once the whole look succeeded.
+        let mut advanced = Vec::new();
         // INBOX last: what arrived while the other folders were asked is in this look too, and the look hands back
         // its news right after reading it.
         let mut order: Vec<usize> = (0..self.folders.len()).collect();
@@ -294,7 +300,10 @@ impl ImapWatcher {
                     found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
                 }
             }
-            self.folders[i].next_uid = highest + 1;
+            advanced.push((i, highest + 1));
+        }
+        for (i, next_uid) in advanced {
+            self.folders[i].next_uid = next_uid;
         }
         Ok(found)
     }
@@ -302,7 +311,8 @@ impl ImapWatcher {
     /// Deletes a message found earlier.
     pub async fn delete(&mut self, folder: &str, uid: u32) -> Result<(), ImapError> {
         self.selected = None;
-        imap::delete(self.session(), folder, &[uid]).await
+        let config = self.config.clone();
+        imap::within(&config, "deleting a message", imap::delete(self.session(), folder, &[uid])).await?
     }
 
     pub async fn close(mut self) {
@@ -323,6 +333,10 @@ impl Drop for ImapWatcher {
     }
 }
 
+/// How long one IDLE lasts before it is renewed (RFC 2177: servers may drop it after 30 minutes). A connection
+/// that died meanwhile is noticed by TCP keepalive; the watcher's own looks never depended on IDLE.
+const IDLE_RENEW: Duration = Duration::from_secs(10 * 60);
+
 /// Keeps a session idling on INBOX and wakes `notify` on every change the server reports. Reconnects after a
 /// failure (with a pause) and renews IDLE before servers drop it (RFC 2177: at most 29 minutes).
 async fn idle_loop(config: ImapConfig, notify: Arc<Notify>, mut ready: Option<tokio::sync::oneshot::Sender<()>>) {
@@ -338,20 +352,24 @@ async fn idle_loop(config: ImapConfig, notify: Arc<Notify>, mut ready: Option<to
             tokio::time::sleep(Duration::from_secs(5)).await;
             continue;
         };
+        // Idling is waiting on purpose: the connection's patience covers one IDLE, and shrinks back for DONE.
+        let patience = session.get_ref().patience();
         loop {
             let mut handle = session.idle();
             if handle.init().await.is_err() {
                 break;
             }
+            patience.set(IDLE_RENEW + config.timeout);
             if let Some(tx) = ready.take() {
                 let _ = tx.send(());
             }
             // Anything may have arrived between two IDLEs: look once more.
             notify.notify_one();
             let response = {
-                let (wait, _stop) = handle.wait_with_timeout(Duration::from_secs(20 * 60));
+                let (wait, _stop) = handle.wait_with_timeout(IDLE_RENEW);
                 wait.await
             };
+            patience.set(config.timeout);
             match response {
                 Ok(async_imap::extensions::idle::IdleResponse::NewData(_)) => notify.notify_one(),
                 Ok(_) => {}
@@ -425,15 +443,16 @@ impl Pop3Watcher {
     }
 }
 
-/// Sleeps `poll`, or less when one of `changes` fires first.
-pub async fn wait_for_change(poll: Duration, changes: &[Arc<Notify>]) {
+/// Sleeps `poll`, or less when one of `changes` fires first; says whether one did.
+pub async fn wait_for_change(poll: Duration, changes: &[Arc<Notify>]) -> bool {
     if changes.is_empty() {
         tokio::time::sleep(poll).await;
+        false
     } else {
         let any = futures::future::select_all(changes.iter().map(|n| Box::pin(n.notified())));
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = any => {}
+            _ = tokio::time::sleep(poll) => false,
+            _ = any => true,
         }
     }
 }

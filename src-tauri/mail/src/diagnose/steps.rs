@@ -12,7 +12,7 @@ use super::wire::{command_name, ehlo_name, read_reply, read_reply_list, transcri
 use super::{Step, StepKind, StepStatus, Target, TlsReport};
 use crate::certificate::describe;
 use crate::dialogue::{Dialogue, DialogueError, TranscriptLine};
-use crate::stream::MailStream;
+use crate::stream::{MailStream, Tcp};
 use crate::tls::{observed_client_config, Observer};
 use crate::Encryption;
 
@@ -111,7 +111,7 @@ impl Run<'_> {
         }
     }
 
-    async fn connect(&mut self, addrs: &[SocketAddr]) -> Result<TcpStream, Stop> {
+    async fn connect(&mut self, addrs: &[SocketAddr]) -> Result<Tcp, Stop> {
         let tg = self.target;
         let t = Instant::now();
         let title = "TCP connection";
@@ -123,7 +123,7 @@ impl Run<'_> {
                 Ok(Ok(s)) => {
                     let local = s.local_addr().map(|a| format!(" from {a}")).unwrap_or_default();
                     self.pass(StepKind::Tcp, title, format!("Connected to {addr}{local}."), t);
-                    return Ok(s);
+                    return Ok(Tcp::new(s, tg.timeout));
                 }
                 Ok(Err(e)) => {
                     refused |= e.kind() == std::io::ErrorKind::ConnectionRefused;
