@@ -14,4 +14,15 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Ends once the run is cancelled (noticed within [`NOTICE`]): race it against work that may wait on the
+    /// network, so a cancel never waits for a server.
+    pub async fn cancelled(&self) {
+        while !self.is_cancelled() {
+            tokio::time::sleep(NOTICE).await;
+        }
+    }
 }
+
+/// How soon [`Cancel::cancelled`] notices a cancel.
+pub const NOTICE: std::time::Duration = std::time::Duration::from_millis(100);

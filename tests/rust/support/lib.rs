@@ -2,6 +2,7 @@
 //! component fails the test (CI) or skips it (a developer's quick `cargo test`).
 
 pub mod fake;
+pub mod faults;
 pub mod google;
 pub mod microsoft;
 pub mod world;

@@ -36,6 +36,9 @@ pub use smtp::open_submission;
 use crate::profiles::clients::{gmail_config, graph_config, incoming_config, smtp_config, token_source};
 use crate::profiles::{Credentials, EmailProfile, ServerType};
 
+/// How long ending a session politely (LOGOUT, QUIT) may take at the end of a run: one that stalls is dropped.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
+
 /// Where a watch starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
@@ -120,6 +123,23 @@ pub enum Reach {
     Graph(GraphConfig),
     /// A Gmail mailbox through the Gmail API: the user's stored sign-in and the mailbox.
     Gmail(GmailConfig),
+}
+
+impl Reach {
+    /// The same mailbox, each network exchange limited to `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Reach {
+        match &mut self {
+            Reach::Servers { incoming, outgoing, .. } => {
+                incoming.timeout = timeout;
+                if let Some(o) = outgoing {
+                    o.timeout = timeout;
+                }
+            }
+            Reach::Graph(c) => c.timeout = timeout,
+            Reach::Gmail(c) => c.timeout = timeout,
+        }
+        self
+    }
 }
 
 /// The mailbox `reach` describes. The one place in core that matches on the server type.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{wait_for_change, Mailbox, Watch};
+use super::{wait_for_change, Mailbox, Watch, CLOSE_LIMIT};
 use crate::cancel::Cancel;
 
 /// How long to wait for a message and how often to look.
@@ -88,12 +88,20 @@ impl Outcome {
 /// search session stays open between looks.
 pub async fn look_for(mailbox: &dyn Mailbox, subject: &str, timing: &EmailTiming, cancel: &Cancel) -> Outcome {
     let started = Instant::now();
-    let mut finder = match mailbox.finder().await {
+    let opened = tokio::select! {
+        opened = mailbox.finder() => opened,
+        () = cancel.cancelled() => return Outcome::cancelled(),
+    };
+    let mut finder = match opened {
         Ok(f) => f,
         Err(why) => return Outcome::failed(format!("Cannot read the mailbox: {why}")),
     };
     let outcome = loop {
-        match finder.find(subject, timing.delete_found).await {
+        let found = tokio::select! {
+            found = finder.find(subject, timing.delete_found) => found,
+            () = cancel.cancelled() => break Outcome::cancelled(),
+        };
+        match found {
             Err(why) => break Outcome::failed(format!("Cannot read the mailbox: {why}")),
             Ok(Some(found)) => break Outcome::found(started, found.junk.then_some(found.folder.as_str())),
             Ok(None) => {}
@@ -104,9 +112,13 @@ pub async fn look_for(mailbox: &dyn Mailbox, subject: &str, timing: &EmailTiming
         if started.elapsed() >= timing.wait() {
             break Outcome::not_found(timing);
         }
-        tokio::time::sleep(timing.poll().min(timing.wait().saturating_sub(started.elapsed()))).await;
+        tokio::select! {
+            () = tokio::time::sleep(timing.poll().min(timing.wait().saturating_sub(started.elapsed()))) => {}
+            () = cancel.cancelled() => {}
+        }
     };
-    finder.close().await;
+    // A session that stalls is dropped rather than waited for.
+    let _ = tokio::time::timeout(CLOSE_LIMIT, finder.close()).await;
     outcome
 }
 
@@ -120,7 +132,11 @@ pub async fn watch_for(mut w: Box<dyn Watch>, subject: &str, timing: &EmailTimin
     let mut interval = Duration::from_millis(20).min(timing.poll()).max(w.pace());
     let outcome = loop {
         let mut wanted = |header: &[u8]| String::from_utf8_lossy(header).contains(subject);
-        match w.look(&mut wanted).await {
+        let found = tokio::select! {
+            found = w.look(&mut wanted) => found,
+            () = cancel.cancelled() => break Outcome::cancelled(),
+        };
+        match found {
             Err(why) => break Outcome::failed(format!("Cannot read the mailbox: {why}")),
             Ok(found) if !found.is_empty() => {
                 let outcome = Outcome::found(started, found.iter().find(|a| a.junk).map(|a| a.folder.as_str()));
@@ -137,10 +153,13 @@ pub async fn watch_for(mut w: Box<dyn Watch>, subject: &str, timing: &EmailTimin
         if started.elapsed() >= timing.wait() {
             break Outcome::not_found(timing);
         }
-        wait_for_change(interval.min(timing.wait().saturating_sub(started.elapsed())), &changes).await;
+        tokio::select! {
+            _ = wait_for_change(interval.min(timing.wait().saturating_sub(started.elapsed())), &changes) => {}
+            () = cancel.cancelled() => {}
+        }
         interval = (interval * 2).min(timing.poll()).max(w.pace());
     };
-    w.close().await;
+    let _ = tokio::time::timeout(CLOSE_LIMIT, w.close()).await;
     outcome
 }
 

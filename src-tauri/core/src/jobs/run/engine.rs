@@ -11,7 +11,7 @@ use crate::cancel::Cancel;
 use crate::clock::SharedClock;
 use crate::jobs::verdict::Decision;
 use crate::jobs::{ActionState, Cause, Evidence, JobEvent, JobSpec, Verdict};
-use crate::mailbox::{self, Mark, Watch};
+use crate::mailbox::{Mark, Watch};
 use crate::profiles::{profile_credentials, Credentials, EmailProfile};
 use crate::secrets::Keyring;
 use crate::store::{Store, StoreError};
@@ -175,7 +175,9 @@ pub(super) async fn open_mailboxes(
     }
     let opened = futures::future::join_all(profiles.iter().map(|(profile, credentials)| async move {
         match credentials {
-            Ok(c) => mailbox::of_profile(profile, c, &job.opts.extra_ca)
+            Ok(c) => job
+                .opts
+                .mailbox(profile, c)
                 .watch(mark, true)
                 .await
                 .map_err(|e| format!("Setup: cannot read {}'s mailbox: {e}", profile.email)),

@@ -37,6 +37,24 @@ pub struct RunOptions {
     pub extra_ca: Option<PathBuf>,
     /// Where the engine reads the time (the system clock unless a test fixes it).
     pub clock: SharedClock,
+    /// How long a connection may wait on a silent server before it is given up and opened again; `None`: the
+    /// profiles' usual 30 s.
+    pub network_timeout: Option<std::time::Duration>,
+}
+
+impl RunOptions {
+    /// The mailbox of `profile`, reached the way these options say.
+    pub(crate) fn mailbox(
+        &self,
+        profile: &crate::profiles::EmailProfile,
+        credentials: &crate::profiles::Credentials,
+    ) -> Box<dyn mailbox::Mailbox> {
+        let reach = mailbox::reach_of(profile, credentials, &self.extra_ca);
+        mailbox::open(match self.network_timeout {
+            Some(t) => reach.with_timeout(t),
+            None => reach,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +150,7 @@ pub async fn run_job(
         let mut watcher = JobTask(tokio::spawn(watch::watch_all(job.clone(), board.clone(), mailboxes)));
         let source_credentials =
             source_credentials.as_ref().expect("groups are ready only with the source's credentials");
-        let outbox = mailbox::of_profile(source, source_credentials, &opts.extra_ca);
+        let outbox = opts.mailbox(source, source_credentials);
         let outbox = &*outbox;
         let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
         let mut sending = futures::stream::iter(ready.into_iter().map(|g| {

@@ -1,15 +1,17 @@
-//! The look loop over every mailbox of the job: pacing, cancellation, deadlines.
+//! The look loop over every mailbox of the job: each on its own schedule, with pacing, cancellation and deadlines.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use super::arrival::{judge_arrival, looks_like_bounce, on_bounce, on_copy};
 use super::board::{lock, tokens_in, Board, Pending};
 use super::engine::{setup, stopped, JobCtx, Watched};
 use crate::jobs::verdict;
-use crate::mailbox::wait_for_change;
+use crate::mailbox::{wait_for_change, Arrived, CLOSE_LIMIT};
 use crate::store::StoreError;
 use crate::tracking::{EventKind, TrackStatus};
 
@@ -19,25 +21,56 @@ const FAST_LOOK: Duration = Duration::from_millis(5);
 /// For this long after an action was accepted, its mail is expected any moment: looks stay fast.
 const EXPECT_SOON: Duration = Duration::from_secs(2);
 
+/// How often the loop wakes, at the longest, to end waits that ran out and to notice a cancel, whatever the
+/// mailboxes are doing.
+const TICK: Duration = Duration::from_millis(250);
+
 /// Watches until every action is decided (or the job is cancelled), then closes the mailboxes.
 pub(super) async fn watch_all(
     job: Arc<JobCtx>,
     board: Arc<Mutex<Board>>,
-    mut mailboxes: Vec<Watched>,
+    mailboxes: Vec<Watched>,
 ) -> Result<(), StoreError> {
-    let result = watch_loop(&job, &board, &mut mailboxes).await;
-    for m in mailboxes {
-        m.watch.close().await;
-    }
+    let mut slots: Vec<Option<Slot>> = mailboxes.into_iter().map(|m| Some(Slot::new(m, job.clock.instant()))).collect();
+    let result = watch_loop(&job, &board, &mut slots).await;
+    // A mailbox still in the middle of a look is dropped with it; the others are logged out, briefly.
+    let closing = slots.into_iter().flatten().map(|s| tokio::time::timeout(CLOSE_LIMIT, s.m.watch.close()));
+    futures::future::join_all(closing).await;
     result
 }
 
-async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Watched]) -> Result<(), StoreError> {
+/// A mailbox between looks.
+struct Slot {
+    m: Watched,
+    /// When it is looked at next, unless the server announces a change first.
+    ready_at: Instant,
+    /// Its pace: no look begins before this (a service with a request budget, such as Graph, sets one).
+    paced_until: Instant,
+    /// How long it waits between looks: short while mail flows or is expected, doubling to the poll interval.
+    interval: Duration,
+    /// How many actions the job had registered when its last look began: more since means mail is expected.
+    registered: u64,
+}
+
+impl Slot {
+    fn new(m: Watched, now: Instant) -> Self {
+        Slot { m, ready_at: now, paced_until: now, interval: FAST_LOOK, registered: 0 }
+    }
+
+    fn due(&self) -> Instant {
+        self.ready_at.max(self.paced_until)
+    }
+}
+
+/// A look that ended: the slot it belongs to, the mailbox back, and what it found.
+type Looked = (usize, Slot, Result<Vec<Arrived>, String>);
+
+/// Every mailbox is looked at on its own schedule and its news judged as soon as its look ends, so a slow or
+/// stalled mailbox holds up neither the others' verdicts, nor the end of waits that ran out, nor a cancel.
+async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, slots: &mut [Option<Slot>]) -> Result<(), StoreError> {
     let poll = Duration::from_millis(job.spec.timing.poll_millis.max(20).into());
-    let changes: Vec<_> = mailboxes.iter().filter_map(|m| m.watch.changes()).collect();
-    let mut interval = FAST_LOOK;
-    // When each mailbox may be looked at next: a service with a request budget (Graph) sets a pace.
-    let mut next_look: Vec<Option<std::time::Instant>> = vec![None; mailboxes.len()];
+    let changes: Vec<_> = slots.iter().flatten().filter_map(|s| s.m.watch.changes()).collect();
+    let mut looks: FuturesUnordered<BoxFuture<'static, Looked>> = FuturesUnordered::new();
     loop {
         if lock(board).done() {
             return Ok(());
@@ -52,85 +85,130 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, mailboxes: &mut [Watched
             if lock(board).senders == 0 {
                 return Ok(());
             }
-            tokio::time::sleep(poll).await;
+            tokio::time::sleep(TICK.min(poll)).await;
             continue;
         }
-        let (open, registered) = {
-            let s = lock(board);
-            (s.open.clone(), s.registered)
-        };
-        // Every mailbox that can hold something awaited is looked at, all at once: a look takes as long as the
-        // slowest mailbox's, however many the job has.
+        start_looks(job, board, slots, &mut looks);
+        // Sleep until a look ends, the server announces a change, the next look is due, or the tick.
         let now = job.clock.instant();
-        let looks = mailboxes.iter_mut().zip(next_look.iter_mut()).filter_map(|(m, next)| {
-            if next.is_some_and(|at| now < at) {
-                return None;
+        let next = slots.iter().flatten().map(Slot::due).min().map_or(TICK, |at| at.saturating_duration_since(now));
+        let nap = next.min(TICK);
+        tokio::select! {
+            Some((i, mut slot, found)) = looks.next(), if !looks.is_empty() => {
+                let found_any = judge_look(board, job, &slot.m, found)?;
+                let now = job.clock.instant();
+                let expecting = lock(board).expecting(slot.registered, now, EXPECT_SOON);
+                slot.interval = if found_any || expecting { FAST_LOOK } else { (slot.interval * 2).min(poll) };
+                slot.ready_at = now + slot.interval;
+                slots[i] = Some(slot);
             }
-            let copies = m.copies && open.values().any(|dest| *dest == m.profile_id);
-            let bounces = m.bounces && !open.is_empty();
-            let open = &open;
+            changed = wait_for_change(nap, &changes) => if changed {
+                let now = job.clock.instant();
+                for s in slots.iter_mut().flatten() {
+                    s.ready_at = s.ready_at.min(now);
+                }
+            }
+        }
+        end_due_waits(job, board)?;
+    }
+}
+
+/// Starts a look at every mailbox that is due and can hold something awaited; one that cannot is asked again
+/// shortly.
+fn start_looks(
+    job: &JobCtx,
+    board: &Mutex<Board>,
+    slots: &mut [Option<Slot>],
+    looks: &mut FuturesUnordered<BoxFuture<'static, Looked>>,
+) {
+    let now = job.clock.instant();
+    if !slots.iter().flatten().any(|s| s.due() <= now) {
+        return;
+    }
+    // What is awaited, read once for all the looks that start now.
+    let (open, registered) = {
+        let b = lock(board);
+        (Arc::new(b.open.clone()), b.registered)
+    };
+    for (i, entry) in slots.iter_mut().enumerate() {
+        let Some(slot) = entry.as_mut().filter(|s| s.due() <= now) else { continue };
+        let copies = slot.m.copies && open.values().any(|dest| *dest == slot.m.profile_id);
+        let bounces = slot.m.bounces && !open.is_empty();
+        if !copies && !bounces {
+            slot.ready_at = now + FAST_LOOK;
+            continue;
+        }
+        let mut slot = entry.take().expect("checked above");
+        slot.paced_until = now + slot.m.watch.pace();
+        slot.registered = registered;
+        let open = open.clone();
+        looks.push(Box::pin(async move {
             let mut wanted = move |header: &[u8]| {
                 (copies && tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains_key(*t)))
                     || (bounces && looks_like_bounce(header))
             };
-            if copies || bounces {
-                *next = Some(now + m.watch.pace());
-            }
-            (copies || bounces).then_some(async move {
-                let found = m.watch.look(&mut wanted).await;
-                (&*m, found)
-            })
-        });
-        let mut found_any = false;
-        // Each mailbox's news is judged as soon as its look ends.
-        let mut looks: futures::stream::FuturesUnordered<_> = looks.collect();
-        while let Some((m, found)) = looks.next().await {
-            match found {
-                Ok(found) => {
-                    found_any |= !found.is_empty();
-                    for a in found {
-                        if m.copies {
-                            on_copy(job, board, a)?;
-                        } else {
-                            on_bounce(job, board, a)?;
-                        }
-                    }
-                }
-                Err(e) if m.bounces => {
-                    fail_pending(board, |_| true, &format!("Lost the source mailbox while watching for bounces: {e}"))?
-                }
-                Err(e) => fail_pending(
-                    board,
-                    |p| p.group.dest.id == m.profile_id,
-                    &format!("Lost the destination mailbox while watching: {e}"),
-                )?,
-            }
-        }
-        // Judge early arrivals that are now due, and end the waits that ran out.
-        let now = job.clock.instant();
-        let (due, expired) = lock(board).take_due(now);
-        for mut p in due {
-            let a = p.wait.early.take().expect("taken as due for its early arrival");
-            judge_arrival(job, p, a)?;
-        }
-        for mut p in expired {
-            let d = verdict::not_delivered(job.spec.timing.timeout_secs);
-            job.store.track_event(
-                p.tracked,
-                job.clock.now_millis(),
-                EventKind::NotReceived,
-                Some(TrackStatus::NotReceived),
-                &d.reason,
-                None,
-            )?;
-            p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
-        }
-        // Look again soon while mail is flowing or expected (an action accepted moments ago); back off to the
-        // configured interval when it is quiet.
-        let expecting = lock(board).expecting(registered, now, EXPECT_SOON);
-        interval = if found_any || expecting { FAST_LOOK } else { (interval * 2).min(poll) };
-        wait_for_change(interval.min(poll), &changes).await;
+            let found = slot.m.watch.look(&mut wanted).await;
+            (i, slot, found)
+        }));
     }
+}
+
+/// Judges what one look found, or ends the waits that depended on a mailbox that failed. Says whether it found
+/// anything.
+fn judge_look(
+    board: &Mutex<Board>,
+    job: &JobCtx,
+    m: &Watched,
+    found: Result<Vec<Arrived>, String>,
+) -> Result<bool, StoreError> {
+    match found {
+        Ok(found) => {
+            let any = !found.is_empty();
+            for a in found {
+                if m.copies {
+                    on_copy(job, board, a)?;
+                } else {
+                    on_bounce(job, board, a)?;
+                }
+            }
+            Ok(any)
+        }
+        Err(e) if m.bounces => {
+            fail_pending(board, |_| true, &format!("Lost the source mailbox while watching for bounces: {e}"))?;
+            Ok(false)
+        }
+        Err(e) => {
+            fail_pending(
+                board,
+                |p| p.group.dest.id == m.profile_id,
+                &format!("Lost the destination mailbox while watching: {e}"),
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+/// Judges early arrivals that are now due, and ends the waits that ran out.
+fn end_due_waits(job: &JobCtx, board: &Mutex<Board>) -> Result<(), StoreError> {
+    let now = job.clock.instant();
+    let (due, expired) = lock(board).take_due(now);
+    for mut p in due {
+        let a = p.wait.early.take().expect("taken as due for its early arrival");
+        judge_arrival(job, p, a)?;
+    }
+    for mut p in expired {
+        let d = verdict::not_delivered(job.spec.timing.timeout_secs);
+        job.store.track_event(
+            p.tracked,
+            job.clock.now_millis(),
+            EventKind::NotReceived,
+            Some(TrackStatus::NotReceived),
+            &d.reason,
+            None,
+        )?;
+        p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)?;
+    }
+    Ok(())
 }
 
 /// Ends the waits `which` picks as Errored: the mailbox their decision depends on is gone.
