@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ntlm=false
 # Every lab mailbox; the gateway treats some specially (conf/recipient_access, README).
-LAB_USER_NAMES="alice bob carol dan erin frank grace heidi ivan judy verifier"
+LAB_USER_NAMES="alice bob carol dan erin frank grace heidi ivan judy kate leo verifier"
 args=()
 for a in "$@"; do
   if [ "$a" = --ntlm ]; then ntlm=true; else args+=("$a"); fi
@@ -89,7 +89,7 @@ render "$here/conf/dovecot.conf" "$D/etc/dovecot.conf"
 render "$here/conf/dovecot-oauth2.conf.ext" "$D/etc/dovecot-oauth2.conf.ext"
 render "$here/conf/main.cf" "$D/etc/main.cf"
 render "$here/conf/master.cf" "$D/etc/master.cf"
-cp "$here/conf/header_checks" "$here/conf/body_checks" "$here/conf/recipient_access" "$here/conf/trusted_senders" "$D/etc/"
+cp "$here/conf/header_checks" "$here/conf/body_checks" "$here/conf/recipient_access" "$here/conf/data_access" "$here/conf/trusted_senders" "$D/etc/"
 cp "$here/conf/gateway.sieve" "$D/sieve/"
 render "$here/filters/strip-attachments.py" "$D/bin/strip-attachments"
 cp "$here/filters/bounce.sh" "$D/bin/bounce"

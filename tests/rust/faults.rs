@@ -2,7 +2,7 @@
 //! lab's IMAP server stalls, silences or cuts a destination's mailbox mid-job. Each case asserts what the user
 //! sees — the verdicts, the reason in words, how long it took — and that no action is lost or decided twice.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ async fn through(w: &World, user: &str, proxy: &FaultProxy) -> EmailProfile {
     w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await
 }
 
-/// Runs `spec`, calling `fault` once, at the first action being sent (the job's mailboxes are open by then).
+/// Runs `spec`, calling `fault` once, as the first action is being sent (the job's mailboxes are open by then).
 async fn run_with_fault(
     w: &World,
     spec: &JobSpec,
@@ -29,10 +29,22 @@ async fn run_with_fault(
     cancel: &Cancel,
     fault: impl Fn() + Sync,
 ) -> (JobReport, Duration) {
-    let fired = AtomicBool::new(false);
+    run_with_fault_at(w, spec, opts, cancel, 1, fault).await
+}
+
+/// Runs `spec`, calling `fault` once, as its `at`-th action is being sent.
+async fn run_with_fault_at(
+    w: &World,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    cancel: &Cancel,
+    at: usize,
+    fault: impl Fn() + Sync,
+) -> (JobReport, Duration) {
+    let sending = AtomicUsize::new(0);
     let decided = Mutex::new(Vec::new());
     let on_event = |e: JobEvent| {
-        if e.state == ActionState::Sending && !fired.swap(true, Ordering::SeqCst) {
+        if e.state == ActionState::Sending && sending.fetch_add(1, Ordering::SeqCst) + 1 == at {
             fault();
         }
         if e.state == ActionState::Decided {
@@ -55,6 +67,16 @@ async fn run_with_fault(
 
 fn action<'a>(report: &'a JobReport, user: &str) -> &'a mailproof_core::jobs::ActionResult {
     report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap()
+}
+
+/// One line of the fault matrix, as tests/bench/faults.sh collects it.
+fn matrix(fault: &str, expected: &str, seen: &str) {
+    eprintln!("FAULT | {fault} | expected: {expected} | seen: {seen}");
+}
+
+/// An action's verdict and reason, as the matrix shows it.
+fn seen(a: &mailproof_core::jobs::ActionResult) -> String {
+    format!("{:?}: {}", a.verdict.unwrap(), a.reason.as_deref().unwrap_or(""))
 }
 
 fn options(w: &World, network_timeout: Option<Duration>) -> RunOptions {
@@ -84,7 +106,11 @@ async fn a_mailbox_that_stalls_mid_job_is_opened_again_and_nothing_is_missed() {
     let erin = action(&report, "erin");
     assert_eq!((erin.verdict, erin.cause.as_deref()), (Some(Verdict::Detected), Some("junk")), "{:?}", erin.reason);
     assert!(proxy.accepted() > accepted_at_fault.load(Ordering::SeqCst), "the stalled session was opened again");
-    eprintln!("stalled watch: job decided in {:.1} s (wait 20 s, network time-out 2 s)", took.as_secs_f64());
+    matrix(
+        "IMAP session stalls mid-job (2 s time-out)",
+        "reopened; bob Missed, erin Detected",
+        &format!("{} / {} in {:.1} s", seen(bob), seen(erin), took.as_secs_f64()),
+    );
     assert!(took < Duration::from_secs(15), "decided as soon as the mail was found again: {took:?}");
 }
 
@@ -112,7 +138,11 @@ async fn a_server_that_stops_answering_ends_its_actions_errored_in_words_and_spa
     assert!(reason.contains("sent nothing for 1 s"), "says what happened: {reason}");
     let erin = action(&report, "erin");
     assert_eq!((erin.verdict, erin.cause.as_deref()), (Some(Verdict::Detected), Some("junk")), "{:?}", erin.reason);
-    eprintln!("silent server: job ended in {:.1} s (wait 8 s, network time-out 1 s)", took.as_secs_f64());
+    matrix(
+        "IMAP server stops answering mid-job (1 s time-out, 8 s wait)",
+        "bob Errored in words before the wait ends; erin Detected",
+        &format!("{} / {} in {:.1} s", seen(bob), seen(erin), took.as_secs_f64()),
+    );
     assert!(took < Duration::from_secs(8), "ended before the wait ran out, not when the server woke: {took:?}");
 }
 
@@ -143,6 +173,164 @@ async fn cancel_ends_a_job_stuck_on_a_silent_server_within_a_second() {
     let after = cancelled_at.lock().unwrap().expect("cancelled").elapsed();
     let bob = action(&report, "bob");
     assert!(bob.reason.as_deref().unwrap_or("").contains("Cancelled"), "{:?}", bob.reason);
-    eprintln!("cancel with a stalled look in flight: the job ended {} ms after Cancel", after.as_millis());
+    matrix(
+        "Cancel with a look stuck on a silent server",
+        "ended within 1 s, Cancelled",
+        &format!("{} ms after Cancel; {}", after.as_millis(), seen(bob)),
+    );
     assert!(after < Duration::from_secs(1), "ended {after:?} after Cancel");
+}
+
+#[tokio::test]
+async fn the_imap_connection_cut_while_watching_is_opened_again() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.cut")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified_imap("alice").await;
+    let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
+    let bob = through(&w, "bob", &proxy).await;
+    let judy = through(&w, "judy", &proxy).await;
+    let spec = w.spec("cut", &alice, &[bob, judy], 20);
+    // As when Dovecot restarts or a link flaps: every open session is closed under the watcher.
+    let accepted_at_fault = AtomicUsize::new(0);
+    let (report, took) =
+        run_with_fault(&w, &spec, &options(&w, Some(Duration::from_secs(2))), &Cancel::default(), || {
+            proxy.cut_open();
+            accepted_at_fault.store(proxy.accepted(), Ordering::SeqCst);
+        })
+        .await;
+    assert!(proxy.accepted() > accepted_at_fault.load(Ordering::SeqCst), "the cut sessions were opened again");
+    let (bob, judy) = (action(&report, "bob"), action(&report, "judy"));
+    assert_eq!((bob.verdict, bob.cause.as_deref()), (Some(Verdict::Missed), Some("clean")), "{:?}", bob.reason);
+    assert_eq!((judy.verdict, judy.cause.as_deref()), (Some(Verdict::Detected), Some("tagged")), "{:?}", judy.reason);
+    matrix(
+        "IMAP connections cut while watching",
+        "reopened; bob Missed, judy Detected",
+        &format!("{} / {} in {:.1} s", seen(bob), seen(judy), took.as_secs_f64()),
+    );
+}
+
+#[tokio::test]
+async fn a_destination_server_that_goes_down_mid_job_is_errored_in_words() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.down")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified_imap("alice").await;
+    let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
+    let bob = through(&w, "bob", &proxy).await;
+    let erin = w.verified_imap("erin").await;
+    let spec = w.spec("down", &alice, &[bob, erin], 8);
+    let (report, took) =
+        run_with_fault(&w, &spec, &options(&w, Some(Duration::from_secs(2))), &Cancel::default(), || proxy.go_down())
+            .await;
+    let (bob, erin) = (action(&report, "bob"), action(&report, "erin"));
+    let reason = bob.reason.clone().unwrap_or_default();
+    assert_eq!(bob.verdict, Some(Verdict::Errored), "{reason}");
+    assert!(reason.contains("Lost the destination mailbox while watching") && reason.contains("refused"), "{reason}");
+    assert_eq!((erin.verdict, erin.cause.as_deref()), (Some(Verdict::Detected), Some("junk")), "{:?}", erin.reason);
+    matrix(
+        "IMAP server down mid-job",
+        "bob Errored (connection refused); erin Detected",
+        &format!("{} / {} in {:.1} s", seen(bob), seen(erin), took.as_secs_f64()),
+    );
+}
+
+/// alice's profile, verified, submitting through `proxy` (in front of the lab's submission port).
+async fn sending_through(w: &World, proxy: &FaultProxy) -> EmailProfile {
+    let mut draft = w.lab.profile_draft("alice", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
+    draft.outgoing.port = proxy.port.into();
+    w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await
+}
+
+#[tokio::test]
+async fn deferrals_after_data_are_retried_with_back_off_then_errored_never_prevented() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.defer")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified_imap("alice").await;
+    let (kate, leo, bob) = (w.verified_imap("kate").await, w.verified_imap("leo").await, w.verified_imap("bob").await);
+    let spec = w.spec("defer", &alice, &[kate, leo, bob], 8);
+    let (report, took) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    for (user, code) in [("kate", "451 4.7.1"), ("leo", "452 4.2.2")] {
+        let a = action(&report, user);
+        let reason = a.reason.clone().unwrap_or_default();
+        assert_eq!(a.verdict, Some(Verdict::Errored), "{user}: {reason}");
+        assert!(reason.contains("deferred the message 3 times") && reason.contains(code), "{user}: {reason}");
+        let ev = a.evidence.as_ref().unwrap();
+        assert_eq!(ev.attempts, 3, "{user}");
+        let deferred = ev.transcript.iter().filter(|l| l.starts_with(&format!("S: {code}"))).count();
+        assert_eq!(deferred, 3, "{user}: each try sent whole and deferred: {:?}", ev.transcript);
+        matrix(&format!("{code} after DATA"), "3 tries with back-off, then Errored", &seen(a));
+    }
+    let bob = action(&report, "bob");
+    assert_eq!(bob.verdict, Some(Verdict::Missed), "the other destination is untouched: {:?}", bob.reason);
+    // Back-off: 1 s, then 2 s, between the three tries.
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_421_greeting_is_retried_then_errored_in_words() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.421")) else { return };
+    let w = World::new(lab, keyring);
+    let proxy = FaultProxy::start(w.lab.port("LAB_SUBMISSION_PORT")).await;
+    let alice = sending_through(&w, &proxy).await;
+    let bob = w.verified_imap("bob").await;
+    proxy.set(Fault::Greet("421 4.3.2 mx.example.test Service not available, closing transmission channel"));
+    let spec = w.spec("421", &alice, &[bob], 8);
+    let (report, _) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    let a = &report.actions[0];
+    let reason = a.reason.clone().unwrap_or_default();
+    assert_eq!(a.verdict, Some(Verdict::Errored), "{reason}");
+    assert!(reason.contains("3 times") && reason.contains("Service not available"), "{reason}");
+    matrix("421 at the SMTP greeting", "3 tries, then Errored with the server's words", &seen(a));
+}
+
+#[tokio::test]
+async fn an_smtp_session_cut_between_messages_is_opened_again() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.421mid")) else { return };
+    let w = World::new(lab, keyring);
+    let proxy = FaultProxy::start(w.lab.port("LAB_SUBMISSION_PORT")).await;
+    let alice = sending_through(&w, &proxy).await;
+    let bob = w.verified_imap("bob").await;
+    // The session is cut under the sender between its two messages (a server restarting, a link flapping); the
+    // next connection works.
+    let mut spec = w.spec("421mid", &alice, &[bob], 10);
+    spec.selection = mailproof_core::actions::Selection::Ids { ids: vec!["A100-002".into(), "A400-001".into()] };
+    spec.timing.concurrency = 1;
+    let (report, _) = run_with_fault_at(&w, &spec, &w.options(), &Cancel::default(), 2, || proxy.cut_open()).await;
+    for a in &report.actions {
+        assert_eq!(a.verdict, Some(Verdict::Missed), "{}: {:?}", a.action_id, a.reason);
+    }
+    let retried = report.actions.iter().map(|a| a.evidence.as_ref().unwrap().attempts).max().unwrap();
+    assert!(retried >= 2, "the broken session's message was sent again on a new one");
+    matrix(
+        "SMTP session cut between two messages",
+        "sent again on a new session; both Missed",
+        &report.actions.iter().map(seen).collect::<Vec<_>>().join(" / "),
+    );
+}
+
+#[tokio::test]
+async fn an_smtp_server_that_answers_a_byte_at_a_time_is_given_up_in_words() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.drip")) else { return };
+    let w = World::new(lab, keyring);
+    let proxy = FaultProxy::start(w.lab.port("LAB_SUBMISSION_PORT")).await;
+    let alice = sending_through(&w, &proxy).await;
+    let bob = w.verified_imap("bob").await;
+    proxy.set(Fault::Drip(Duration::from_millis(250)));
+    let spec = w.spec("drip", &alice, &[bob], 8);
+    let (report, took) =
+        run_with_fault(&w, &spec, &options(&w, Some(Duration::from_secs(2))), &Cancel::default(), || {}).await;
+    let a = &report.actions[0];
+    let reason = a.reason.clone().unwrap_or_default();
+    assert_eq!(a.verdict, Some(Verdict::Errored), "{reason}");
+    assert!(reason.contains("within 2 s"), "{reason}");
+    matrix(
+        "SMTP server answers 4 bytes a second",
+        "given up per exchange (2 s), Errored",
+        &format!("{} in {:.1} s", seen(a), took.as_secs_f64()),
+    );
 }

@@ -125,8 +125,10 @@ impl ImapWatcher {
         Ok(())
     }
 
+    /// The open session: every caller opens one first (`open`, `poll` and `delete` reconnect when the last
+    /// attempt failed).
     fn session(&mut self) -> &mut Session {
-        self.session.as_mut().expect("connected in open")
+        self.session.as_mut().expect("opened before use")
     }
 
     /// Lists folders and adds the ones not seen before, starting where `start` says.
@@ -205,6 +207,10 @@ impl ImapWatcher {
     /// where the last complete one ended: nothing is missed, nothing handed back twice.
     pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, ImapError> {
         let config = self.config.clone();
+        if self.session.is_none() {
+            // The last look could not open it again: try once more now.
+            self.reconnect().await?;
+        }
         match imap::within(&config, "a look at the mailbox", self.poll_once(wanted)).await {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(_)) | Err(_) => {
@@ -311,6 +317,9 @@ impl ImapWatcher {
     /// Deletes a message found earlier.
     pub async fn delete(&mut self, folder: &str, uid: u32) -> Result<(), ImapError> {
         self.selected = None;
+        if self.session.is_none() {
+            self.reconnect().await?;
+        }
         let config = self.config.clone();
         imap::within(&config, "deleting a message", imap::delete(self.session(), folder, &[uid])).await?
     }

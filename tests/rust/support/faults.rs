@@ -21,6 +21,8 @@ pub enum Fault {
     Drip(Duration),
     /// Closes the connection at once.
     Refuse,
+    /// Says this line (e.g. a 421 greeting) and closes the connection.
+    Greet(&'static str),
 }
 
 pub struct FaultProxy {
@@ -84,6 +86,12 @@ impl FaultProxy {
         }
     }
 
+    /// The server goes down: nothing listens on the port any more, and the open connections are cut.
+    pub fn go_down(&self) {
+        self.task.abort();
+        self.cut_open();
+    }
+
     /// How many connections it has accepted so far.
     pub fn accepted(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
@@ -102,6 +110,11 @@ impl Shared {
         let frozen = Arc::new(AtomicBool::new(false));
         let pumps = match fault {
             Fault::Refuse => return,
+            Fault::Greet(line) => {
+                let mut inbound = inbound;
+                let _ = inbound.write_all(format!("{line}\r\n").as_bytes()).await;
+                return;
+            }
             Fault::Silent => {
                 // Reads and drops what the client says, answers nothing.
                 let (mut r, _w) = inbound.into_split();

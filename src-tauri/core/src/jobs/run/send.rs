@@ -17,6 +17,24 @@ use crate::tracking::{EventKind, TrackStatus};
 /// Tries per message when the server defers it (4xx).
 const SEND_ATTEMPTS: u32 = 3;
 
+const CANCELLED_RETRYING: &str = "Cancelled while waiting to try this action again: the server had deferred it.";
+
+/// How sending one action ended.
+enum Stop {
+    /// The server's last word: accepted, or refused.
+    Done(Result<crate::mailbox::Accepted, crate::mailbox::Refusal>),
+    /// The run was cancelled first; why, in words.
+    Cancelled(&'static str),
+}
+
+/// Waits `d` before another try; true when the run was cancelled meanwhile.
+async fn pause(job: &super::engine::JobCtx, d: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        () = job.cancel.cancelled() => true,
+    }
+}
+
 /// Sends a group's actions over one submission session, one after another, and hands each accepted one to the
 /// watcher.
 pub(super) async fn send_all(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -> Result<(), StoreError> {
@@ -78,33 +96,73 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
         for attempt in 1..=SEND_ATTEMPTS {
             evidence.attempts = attempt;
             if !session.as_ref().is_some_and(|s| s.usable()) {
-                match outbox.submit().await {
+                let opened = tokio::select! {
+                    opened = outbox.submit() => opened,
+                    () = job.cancel.cancelled() => {
+                        outcome = Some(Stop::Cancelled("Cancelled before this action was sent."));
+                        break;
+                    }
+                };
+                match opened {
                     Ok(s) => session = Some(s),
                     Err((refusal, transcript)) => {
                         evidence.transcript.extend(transcript);
                         if refusal.transient() && attempt < SEND_ATTEMPTS {
-                            tokio::time::sleep(backoff(attempt - 1)).await;
+                            if pause(job, backoff(attempt - 1)).await {
+                                outcome = Some(Stop::Cancelled(CANCELLED_RETRYING));
+                                break;
+                            }
                             continue;
                         }
-                        outcome = Some(Err(refusal));
+                        outcome = Some(Stop::Done(Err(refusal)));
                         break;
                     }
                 }
             }
             let s = session.as_mut().expect("opened above");
-            let sent = s.send(&composed.envelope_from, std::slice::from_ref(&composed.to), &composed.raw).await;
+            let sent = tokio::select! {
+                sent = s.send(&composed.envelope_from, std::slice::from_ref(&composed.to), &composed.raw) => sent,
+                () = job.cancel.cancelled() => {
+                    // The session is mid-conversation: it is dropped, not ended politely.
+                    session = None;
+                    outcome = Some(Stop::Cancelled(
+                        "Cancelled while this action was being sent: the server may have taken it, so a copy may still arrive.",
+                    ));
+                    break;
+                }
+            };
             evidence.transcript.extend(sent.transcript);
             match sent.result {
                 Err(r) if (r.transient() || (r.code.is_none() && !s.usable())) && attempt < SEND_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt - 1)).await;
+                    if pause(job, backoff(attempt - 1)).await {
+                        outcome = Some(Stop::Cancelled(CANCELLED_RETRYING));
+                        break;
+                    }
                 }
                 other => {
-                    outcome = Some(other);
+                    outcome = Some(Stop::Done(other));
                     break;
                 }
             }
         }
-        match outcome.expect("the loop always ends with an outcome") {
+        let outcome = match outcome.expect("the loop always ends with an outcome") {
+            Stop::Done(outcome) => outcome,
+            Stop::Cancelled(why) => {
+                let d = stopped(why);
+                job.store.track_event(
+                    tracked,
+                    job.clock.now_millis(),
+                    EventKind::Unsuccessful,
+                    Some(TrackStatus::Unsuccessful),
+                    &d.reason,
+                    None,
+                )?;
+                lock(board).close(token);
+                ctx.decide(row_id, def, &d, &mut evidence, None, None)?;
+                continue;
+            }
+        };
+        match outcome {
             Ok(accepted) => {
                 evidence.smtp_reply = Some(format!("{} {}", accepted.code, accepted.text));
                 evidence.queue_id = accepted.queue_id.clone();
@@ -175,11 +233,12 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
             }
         }
         if timing.pause_millis > 0 && i + 1 < actions.len() {
-            tokio::time::sleep(Duration::from_millis(timing.pause_millis.into())).await;
+            // A cancel meanwhile is handled at the next action.
+            pause(job, Duration::from_millis(timing.pause_millis.into())).await;
         }
     }
     if let Some(s) = session {
-        s.quit().await;
+        let _ = tokio::time::timeout(crate::mailbox::CLOSE_LIMIT, s.quit()).await;
     }
     Ok(())
 }
