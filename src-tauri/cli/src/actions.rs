@@ -143,10 +143,12 @@ pub fn run(args: RunArgs) -> CliResult {
     let report = store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        mailproof_core::files::write_atomic(path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit(&report)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        mailproof_core::files::write_atomic(path, junit(&report).as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     println!("Job {} {}: {} actions — {}", report.id, report.status, report.actions.len(), counts(&report));
     let fail = match args.fail_on {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod csv;
 pub mod directory;
 pub mod doctor;
+pub mod files;
 pub mod ids;
 pub mod jobs;
 pub mod mailbox;

@@ -179,18 +179,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
 
     /// Reads a dot-terminated multi-line body (POP3), undoing dot-stuffing. Lines are joined with CRLF.
     pub async fn read_dot_body(&mut self, max_bytes: usize) -> Result<Vec<u8>, DialogueError> {
+        self.read_dot_body_capped(max_bytes, max_bytes).await
+    }
+
+    /// Like [`Dialogue::read_dot_body`], keeping the first `keep` bytes and reading the rest without keeping it,
+    /// up to `limit` bytes in all.
+    pub async fn read_dot_body_capped(&mut self, keep: usize, limit: usize) -> Result<Vec<u8>, DialogueError> {
         let mut body = Vec::new();
+        let mut read = 0usize;
         loop {
             let line = self.read_raw_line().await?;
             if line == b"." {
                 return Ok(body);
             }
             let line = line.strip_prefix(b".").filter(|rest| rest.starts_with(b".")).unwrap_or(&line);
-            if body.len() + line.len() + 2 > max_bytes {
+            read += line.len() + 2;
+            if read > limit {
                 return Err(DialogueError::LineTooLong);
             }
-            body.extend_from_slice(line);
-            body.extend_from_slice(b"\r\n");
+            if body.len() < keep {
+                let room = keep - body.len();
+                body.extend_from_slice(&line[..line.len().min(room)]);
+                body.extend_from_slice(&b"\r\n"[..2.min(keep - body.len())]);
+            }
         }
     }
 }
@@ -252,5 +263,16 @@ mod tests {
         let mut d = Dialogue::new(client, Duration::from_secs(1));
         server.write_all(b"Subject: x\r\n\r\n..leading dot\r\n.\r\n").await.unwrap();
         assert_eq!(d.read_dot_body(1 << 20).await.unwrap(), b"Subject: x\r\n\r\n.leading dot\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_capped_body_keeps_its_start_reads_the_rest_and_stays_in_step() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut d = Dialogue::new(client, Duration::from_secs(1));
+        server.write_all(b"Subject: big\r\n\r\n0123456789\r\n0123456789\r\n.\r\n+OK next\r\n").await.unwrap();
+        assert_eq!(d.read_dot_body_capped(20, 1 << 20).await.unwrap(), b"Subject: big\r\n\r\n0123");
+        assert_eq!(d.read_line().await.unwrap(), "+OK next", "the rest of the message was read, not left behind");
+        server.write_all(b"0123456789\r\n0123456789\r\n.\r\n").await.unwrap();
+        assert!(matches!(d.read_dot_body_capped(5, 16).await, Err(DialogueError::LineTooLong)), "over the limit");
     }
 }

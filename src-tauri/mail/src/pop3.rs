@@ -206,6 +206,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
         self.body("RETR", MAX_MESSAGE).await
     }
 
+    /// Message `n`, of which at most `keep` bytes are kept: the rest is read and dropped as it comes (the session
+    /// stays in step), up to [`MAX_MESSAGE`] in all.
+    pub async fn retr_capped(&mut self, n: u32, keep: usize) -> Result<Vec<u8>, Pop3Error> {
+        self.command("RETR", &format!("RETR {n}")).await?;
+        self.dialogue
+            .read_dot_body_capped(keep, MAX_MESSAGE)
+            .await
+            .map_err(|source| Pop3Error::Dialogue { command: "RETR", source })
+    }
+
     /// Marks message `n` for deletion; it goes when the session ends with QUIT.
     pub async fn dele(&mut self, n: u32) -> Result<(), Pop3Error> {
         self.command("DELE", &format!("DELE {n}")).await.map(drop)

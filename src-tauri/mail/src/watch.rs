@@ -271,7 +271,7 @@ impl ImapWatcher {
                 .try_collect()
                 .await
                 .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
-            let mut highest = from.max(uid_next) - 1;
+            let mut highest = from.max(uid_next).saturating_sub(1);
             let mut wanted_uids = Vec::new();
             let (junk, removed) = (self.folders[i].folder.junk, self.folders[i].folder.removed);
             for f in &new {
@@ -294,7 +294,7 @@ impl ImapWatcher {
                 let set = wanted_uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
                 let fetched: Vec<_> = self
                     .session()
-                    .uid_fetch(&set, "(UID BODY.PEEK[])")
+                    .uid_fetch(&set, format!("(UID BODY.PEEK[]<0.{MAX_FETCH}>)"))
                     .await
                     .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
                     .try_collect()
@@ -302,11 +302,12 @@ impl ImapWatcher {
                     .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
                 for f in &fetched {
                     let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
+                    // The server sent at most MAX_FETCH bytes (a partial fetch): a huge message is never buffered.
                     let raw = body[..body.len().min(MAX_FETCH)].to_vec();
                     found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
                 }
             }
-            advanced.push((i, highest + 1));
+            advanced.push((i, highest.saturating_add(1)));
         }
         for (i, next_uid) in advanced {
             self.folders[i].next_uid = next_uid;
@@ -424,8 +425,7 @@ impl Pop3Watcher {
             }
             let head = pop.top(n, 0).await?;
             if wanted(&head) {
-                let mut raw = pop.retr(n).await?;
-                raw.truncate(MAX_FETCH);
+                let raw = pop.retr_capped(n, MAX_FETCH).await?;
                 found.push(Arrived {
                     folder: "INBOX".into(),
                     junk: false,

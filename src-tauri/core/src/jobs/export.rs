@@ -74,9 +74,9 @@ pub enum ExportError {
     Store(#[from] StoreError),
 }
 
-/// Writes `text` to `path`.
+/// Writes `text` to `path`, whole or not at all.
 pub fn write_file(path: &Path, text: &[u8]) -> Result<(), ExportError> {
-    std::fs::write(path, text).map_err(|source| ExportError::Write { path: path.to_owned(), source })
+    crate::files::write_atomic(path, text).map_err(|source| ExportError::Write { path: path.to_owned(), source })
 }
 
 /// Saves a job's evidence into a new folder inside `parent`: `job.json`, `results.csv`, and per action a

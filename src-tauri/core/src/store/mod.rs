@@ -12,6 +12,7 @@ mod settings;
 mod zones;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub struct Store {
     // One connection, serialised. Mailproof's writes are small; a pool comes when a feature needs parallel reads.
     // Clones share it, so a job's tasks can each hold the store.
     conn: Arc<Mutex<Connection>>,
+    /// Set by the checkpointer when the journal grew past its limit; the next writer to finish empties it.
+    wal_grown: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -53,6 +56,8 @@ impl Store {
     pub fn open(path: &Path, now: OffsetDateTime) -> Result<(Store, OpenOutcome), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
+            // What Mailproof records (addresses, subjects, transcripts, received mail) is for this user only.
+            private(dir, 0o700);
         }
         let existed = path.exists();
         match Self::open_and_migrate(path, now) {
@@ -75,6 +80,8 @@ impl Store {
 
     fn open_and_migrate(path: &Path, now: OffsetDateTime) -> Result<Store, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        // Before anything is written: SQLite gives its journal files the database's own permissions.
+        private(path, 0o600);
         Self::prepare(conn, path, now)
     }
 
@@ -92,12 +99,15 @@ impl Store {
             // Checkpoints write the WAL back and fsync the database, which can take a few hundred ms on a busy
             // disk: done on a connection of their own, they never hold up the engine or the UI behind this lock.
             conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(open_err)?;
+            // A journal that grew is cut back to this when it starts over.
+            conn.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64).map_err(open_err)?;
         }
         let conn = Arc::new(Mutex::new(conn));
+        let wal_grown = Arc::new(AtomicBool::new(false));
         if in_file {
-            spawn_checkpointer(path.to_owned(), Arc::downgrade(&conn));
+            spawn_checkpointer(path.to_owned(), Arc::downgrade(&conn), wal_grown.clone());
         }
-        Ok(Store { conn })
+        Ok(Store { conn, wal_grown })
     }
 
     /// The schema version this database is at.
@@ -105,26 +115,78 @@ impl Store {
         Ok(self.conn().pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> Conn<'_> {
         // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so
         // a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        Conn { guard: self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), wal_grown: &self.wal_grown }
     }
+}
+
+/// The store's connection, held. When the checkpointer found the journal grown past [`WAL_LIMIT`], letting go
+/// of it first empties the journal: no transaction is open then, and no other writer of Mailproof's waits inside.
+pub(crate) struct Conn<'a> {
+    guard: MutexGuard<'a, Connection>,
+    wal_grown: &'a AtomicBool,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.guard
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if self.guard.is_autocommit() && self.wal_grown.swap(false, Ordering::Relaxed) {
+            let _ = self.guard.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+}
+
+/// Makes `path` readable by this user only (Unix; elsewhere the per-user app-data folder already is).
+fn private(path: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
 }
 
 /// How often the WAL is written back to the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The journal (WAL) is kept about this small. Under constant writes a passive checkpoint never catches up with
+/// the writer, so the journal would never start over (a seeding of the tracking benchmark left 2–3 GB of it):
+/// past this size the checkpointer asks the writer to empty it, which it does once its current work is done (a
+/// full checkpoint, while nothing else of Mailproof's can write).
+const WAL_LIMIT: u64 = if cfg!(test) { 4 << 20 } else { 32 << 20 }; // the same logic, tested at a small scale
+
 /// Writes the WAL back into the database every second, on a connection and thread of its own, for as long as the
-/// store is open. A checkpoint that meets a busy database just tries again next time.
-fn spawn_checkpointer(path: PathBuf, store: std::sync::Weak<Mutex<Connection>>) {
+/// store is open, without holding up the writer; when the journal has grown past [`WAL_LIMIT`] anyway, it empties
+/// it. A checkpoint that meets a busy database just tries again next time.
+fn spawn_checkpointer(path: PathBuf, store: std::sync::Weak<Mutex<Connection>>, grown: Arc<AtomicBool>) {
     let spawned = std::thread::Builder::new().name("mailproof-checkpoint".into()).spawn(move || {
         let Ok(conn) = Connection::open(&path) else { return };
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
         loop {
             std::thread::sleep(CHECKPOINT_EVERY);
             if store.strong_count() == 0 {
                 return;
+            }
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT) {
+                // The writer empties it at the end of its current work (see `Conn`).
+                grown.store(true, Ordering::Relaxed);
             }
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 eprintln!("mailproof: cannot write the journal back to {}: {e}", path.display());
@@ -183,6 +245,59 @@ mod tests {
         assert_eq!(outcome, OpenOutcome::Created);
         assert!(path.exists());
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn the_data_folder_and_the_database_are_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/mailproof.db");
+        let (store, _) = Store::open(&path, t0()).unwrap();
+        store.set_setting_raw("probe", "\"x\"", t0()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("data/mailproof.db-wal")), 0o600, "the journal too");
+    }
+
+    #[test]
+    fn the_journal_stays_bounded_under_constant_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailproof.db");
+        let (store, _) = Store::open(&path, t0()).unwrap();
+        let wal = dir.path().join("mailproof.db-wal");
+        let wal_size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let db_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        // Big transactions back to back, as the tracking benchmark seeds its log: a passive checkpoint alone
+        // never catches up with the writer.
+        let mut largest = 0u64;
+        let mut k = 0u64;
+        while db_size() + wal_size() < 6 * WAL_LIMIT {
+            let mut rows = (0..5_000).map(|_| {
+                k += 1;
+                crate::store::jobs::SeedTracked {
+                    message_id: format!("mp-{k:016x}.{}@corp.example", "x".repeat(64)),
+                    envelope_sender: format!("sender{}@corp.example", k % 100),
+                    from_header: format!("Sender <sender{}@corp.example>", k % 100),
+                    recipients: format!("user{}@dest.example", k % 1000),
+                    to_header: format!("user{}@dest.example", k % 1000),
+                    subject: format!("[MP-{k:016x}] {}", "subject words ".repeat(8)),
+                    source_ip: Some("10.0.0.1".into()),
+                    risk: Some("high"),
+                    status: crate::tracking::TrackStatus::Delivered,
+                    received_ms: k as i64,
+                }
+            });
+            store.seed_tracked(&mut rows).unwrap();
+            largest = largest.max(wal_size());
+        }
+        eprintln!("journal at most {largest} bytes beside a {} byte database", db_size());
+        assert!(largest < 3 * WAL_LIMIT, "the journal reached {largest} bytes");
+        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 5;
+        while wal_size() > WAL_LIMIT {
+            assert!(std::time::Instant::now() < deadline, "the journal is cut back: {} bytes", wal_size());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     #[test]

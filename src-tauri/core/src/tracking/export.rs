@@ -61,16 +61,14 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
     Ok(ExportOutcome { written, total, capped: total > EXPORT_CAP })
 }
 
-/// Writes the export to a file at `path`; on failure no partial file is left behind.
+/// Writes the export to a file at `path`, whole or not at all: on failure no partial file is left behind and a
+/// file already there is kept.
 pub fn export_csv_to(store: &Store, q: &TrackQuery, path: &std::path::Path) -> Result<ExportOutcome, TrackError> {
-    let mut file = std::fs::File::create(path).map_err(|e| TrackError::Filter {
-        field: "Export",
-        why: format!("cannot create {}: {e}. Choose a folder you can write to.", path.display()),
-    })?;
-    let outcome = export_csv(store, q, &mut file);
-    if outcome.is_err() {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-    }
-    outcome
+    crate::files::write_atomic_with(path, |w| export_csv(store, q, w)).map_err(|e| match e {
+        crate::files::Failed::Writer(e) => e,
+        crate::files::Failed::Io(e) => TrackError::Filter {
+            field: "Export",
+            why: format!("cannot write {}: {e}. Choose a folder you can write to.", path.display()),
+        },
+    })
 }
