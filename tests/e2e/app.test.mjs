@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Session, startDriver } from "./webdriver.mjs";
@@ -101,10 +101,13 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
     const row = await session.waitFor('[data-table="actors"] tr[data-actor="Mail reader DMZ-1"]');
     assert.match(await session.text(row), /Remote — not paired with an agent\s*DMZ/);
 
-    // The agent on that machine (here started beside the app) shows where it listens, its fingerprint and code.
-    const agent = spawn(cli, ["agent", "serve", "--listen", "127.0.0.1:0"], {
-      env: { ...process.env, MAILPROOF_DATA_DIR: mkdtempSync(join(tmpdir(), "mailproof-agent-")) },
-    });
+    // On that machine (here beside the app): a pairing code, shown once, then the agent, which shows where it
+    // listens and its fingerprint.
+    const agentEnv = { ...process.env, MAILPROOF_DATA_DIR: mkdtempSync(join(tmpdir(), "mailproof-agent-")) };
+    const rotated = spawnSync(cli, ["agent", "rotate-code"], { env: agentEnv, encoding: "utf8" });
+    assert.equal(rotated.status, 0, rotated.stderr);
+    const code = rotated.stdout.trim().replace(/^pairing code /, "");
+    const agent = spawn(cli, ["agent", "serve", "--listen", "127.0.0.1:0"], { env: agentEnv });
     try {
       const shown = await new Promise((resolve, reject) => {
         let text = "";
@@ -115,7 +118,8 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
         agent.on("exit", (code) => reject(new Error(`the agent exited (${code})`)));
       });
       const field = (label) => shown.split("\n").find((l) => l.startsWith(label)).slice(label.length);
-      const [address, fingerprint, code] = [field("Mailproof agent listening on "), field("fingerprint "), field("pairing code ")];
+      const [address, fingerprint] = [field("Mailproof agent listening on "), field("fingerprint ")];
+      assert.ok(!field("pairing code ").includes(code), "the code is not shown again");
       await session.click(await session.waitFor('[data-actor="Mail reader DMZ-1"] [data-action="pair-agent"]'));
       await session.type(await session.waitFor('[name="agent-address"]'), address);
       await session.type(await session.waitFor('[name="agent-fingerprint"]'), fingerprint);

@@ -89,7 +89,7 @@ const BOUNDED: &[(&str, &str, &str)] = &[
         "TcpListener::bind(",
         "accepts until the consent deadline; requests read within REQUEST_WAIT",
     ),
-    ("cli/src/agent.rs", "TcpListener::bind(", "agent::serve: TLS handshake and request within CONNECT_TIMEOUT"),
+    ("cli/src/agent.rs", "TcpListener::bind(", "agent::serve: TLS handshake and request within PRE_AUTH_LIMIT"),
     (
         "mail/src/imap.rs",
         "async_imap::Client::new(",

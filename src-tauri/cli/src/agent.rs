@@ -29,13 +29,28 @@ pub fn serve(listen: &str, ca: Option<PathBuf>) -> CliResult {
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
         println!("Mailproof agent listening on {bound}");
         println!("fingerprint {}", identity.fingerprint());
-        println!("pairing code {}", identity.pairing_code());
+        if identity.new {
+            // Shown once, when it is made: it is not printed again on later starts.
+            println!("pairing code {}", identity.pairing_code());
+        } else {
+            println!("pairing code shown when it was made; `mailproof agent rotate-code` makes a new one");
+        }
         println!(
             "Pair it on the workstation: Settings → Actors, or `mailproof actor pair NAME --address {bound} --fingerprint {}` with the pairing code on standard input.",
             identity.fingerprint()
         );
-        agent::serve(listener, identity, ca, |line| eprintln!("{line}")).await.map_err(|e| e.to_string())
+        agent::serve(listener, identity, Keyring::default(), ca, |line| eprintln!("{line}"))
+            .await
+            .map_err(|e| e.to_string())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof agent rotate-code`: a new pairing code, shown once.
+pub fn rotate_code() -> CliResult {
+    let code = agent::rotate_code(&Keyring::default()).map_err(|e| e.to_string())?;
+    println!("pairing code {}", code.expose());
+    eprintln!("The old code no longer works: pair the workstations again with this one (Settings → Actors).");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -178,13 +178,18 @@ enum ActorCommand {
 enum AgentCommand {
     /// Listen for the paired workstation's requests (prints the fingerprint and pairing code to pair with).
     Serve {
-        /// Address and port to listen on.
-        #[arg(long, default_value = "0.0.0.0:7465")]
+        /// Address and port to listen on: the address of the interface the workstation reaches this machine by
+        /// (e.g. 192.0.2.10:7465; 7465 is the usual port). Required: the agent never listens on every interface
+        /// unless told to (0.0.0.0:7465).
+        #[arg(long)]
         listen: String,
         /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
         #[arg(long)]
         ca: Option<PathBuf>,
     },
+    /// Make a new pairing code and show it (once). The old code stops working at once, also for a running
+    /// agent: pair the workstations again with the new one.
+    RotateCode,
 }
 
 #[derive(Subcommand)]
@@ -337,6 +342,7 @@ fn main() -> ExitCode {
             agent::pair(&name, &address, &fingerprint)
         }
         Command::Agent { command: AgentCommand::Serve { listen, ca } } => agent::serve(&listen, ca),
+        Command::Agent { command: AgentCommand::RotateCode } => agent::rotate_code(),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
         Command::Jobs { command: JobsCommand::Resume { ca } } => actions::jobs_resume(ca),

@@ -659,10 +659,15 @@ mod agents {
         let text = stdout(&verify());
         assert!(text.contains("Branch reader: Branch reader is a remote actor that is not paired"), "{text}");
 
-        // The agent, as if on the branch machine: it shows its address, fingerprint and pairing code.
+        // On the branch machine: a pairing code (shown once), then the agent, which shows its address and
+        // fingerprint but never the code again.
+        let agent_data = dir.path().join("agent-data");
+        let rotated = mailproof(&agent_data, &["agent", "rotate-code"]);
+        assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+        let code = stdout(&rotated).trim().strip_prefix("pairing code ").expect("the new code").to_owned();
         let mut agent = Command::new(env!("CARGO_BIN_EXE_mailproof"))
             .args(["agent", "serve", "--listen", "127.0.0.1:0", "--ca", ca.to_str().unwrap()])
-            .env("MAILPROOF_DATA_DIR", dir.path().join("agent-data"))
+            .env("MAILPROOF_DATA_DIR", &agent_data)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -673,7 +678,8 @@ mod agents {
         };
         let address = field(shown.next(), "Mailproof agent listening on ");
         let fingerprint = field(shown.next(), "fingerprint ");
-        let code = field(shown.next(), "pairing code ");
+        let not_again = field(shown.next(), "pairing code ");
+        assert!(!not_again.contains(&code) && not_again.contains("rotate-code"), "{not_again}");
         let pair = |fp: &str, code: &str| {
             super::profiles::with_stdin(
                 &data,
@@ -690,6 +696,12 @@ mod agents {
             String::from_utf8_lossy(&out.stderr).contains("did not present the certificate paired with"),
             "{out:?}"
         );
+        // A rotated code replaces the old one under the running agent.
+        let stale = code;
+        let rotated = mailproof(&agent_data, &["agent", "rotate-code"]);
+        let code = stdout(&rotated).trim().strip_prefix("pairing code ").expect("the new code").to_owned();
+        let out = pair(&fingerprint, &stale);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("wrong pairing code"), "the old code: {out:?}");
         let out = pair(&fingerprint, &code);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let listed = stdout(&mailproof(&data, &["actor", "list"]));
@@ -707,5 +719,6 @@ mod agents {
         let log = String::from_utf8_lossy(&log.stderr);
         assert!(log.contains("looking for \"Mailproof verification "), "{log}");
         assert!(!log.contains(&lab.password("carol")) && !log.contains(&code), "no secret in the agent's log: {log}");
+        assert!(log.contains("refused a request with a wrong pairing code"), "{log}");
     }
 }

@@ -7,7 +7,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::wire::{read_line, Answer, Ask, FindMail, Found, Request};
+use super::wire::{read_line, Answer, Ask, FindMail, Found, OnTheWire, Request};
 use super::{AgentError, CONNECT_TIMEOUT};
 pub use crate::directory::AgentAddress;
 use crate::secrets::{Secret, SecretKey};
@@ -38,12 +38,12 @@ async fn ask(agent: &AgentAddress, code: &Secret, ask: Ask, wait: Duration) -> R
             });
         }
     };
-    let (read, mut write) = tokio::io::split(tls);
-    let mut text = serde_json::to_string(&Request { code: code.expose().to_owned(), ask }).expect("serializes");
+    let (mut read, mut write) = tokio::io::split(tls);
+    let mut text = serde_json::to_string(&Request { code: OnTheWire(code.clone()), ask }).expect("serializes");
     text.push('\n');
     let broken = |detail: String| AgentError::Broken { address: agent.address.clone(), detail };
     write.write_all(text.as_bytes()).await.map_err(|e| broken(e.to_string()))?;
-    let line = tokio::time::timeout(wait, read_line(read))
+    let line = tokio::time::timeout(wait, read_line(&mut read))
         .await
         .map_err(|_| broken(format!("no answer within {} s", wait.as_secs())))?
         .map_err(broken)?;

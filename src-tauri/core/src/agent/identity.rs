@@ -10,6 +10,8 @@ pub struct AgentIdentity {
     pub(super) certificate: Vec<u8>,
     pub(super) key: Vec<u8>,
     pub(super) code: Secret,
+    /// Made just now: its pairing code has not been shown to anyone yet.
+    pub new: bool,
 }
 
 fn keys() -> [SecretKey; 3] {
@@ -26,7 +28,7 @@ impl AgentIdentity {
             (keyring.retrieve(&cert_key)?, keyring.retrieve(&key_key)?, keyring.retrieve(&code_key)?)
         {
             if let (Ok(certificate), Ok(key)) = (b64.decode(cert.expose()), b64.decode(key.expose())) {
-                return Ok(AgentIdentity { certificate, key, code });
+                return Ok(AgentIdentity { certificate, key, code, new: false });
             }
         }
         let made = rcgen::generate_simple_self_signed(vec!["mailproof-agent".to_owned()])
@@ -35,6 +37,7 @@ impl AgentIdentity {
             certificate: made.cert.der().to_vec(),
             key: made.key_pair.serialize_der(),
             code: Secret::new(crate::ids::new_code()),
+            new: true,
         };
         keyring.persist(&cert_key, &Secret::new(b64.encode(&identity.certificate)))?;
         keyring.persist(&key_key, &Secret::new(b64.encode(&identity.key)))?;
@@ -47,8 +50,25 @@ impl AgentIdentity {
         sha256_hex(&self.certificate)
     }
 
-    /// The code the workstation pairs with; shown to whoever starts the agent.
+    /// The code the workstation pairs with: shown once, when it is made (or rotated), to whoever made it.
     pub fn pairing_code(&self) -> &str {
         self.code.expose()
     }
+
+    /// The pairing code as the keyring holds it now: `mailproof agent rotate-code` changes it under a running
+    /// agent, which then takes only the new one. The code in memory stands in when the keyring cannot be read.
+    pub fn current_code(&self, keyring: &Keyring) -> Secret {
+        let [_, _, code_key] = keys();
+        keyring.retrieve(&code_key).ok().flatten().unwrap_or_else(|| self.code.clone())
+    }
+}
+
+/// Makes a new pairing code for this machine's agent (creating the agent's identity if there is none) and
+/// returns it: the old code stops working at once, so every workstation paired with it must pair again.
+pub fn rotate_code(keyring: &Keyring) -> Result<Secret, AgentError> {
+    AgentIdentity::load_or_create(keyring)?;
+    let code = Secret::new(crate::ids::new_code());
+    let [_, _, code_key] = keys();
+    keyring.persist(&code_key, &code)?;
+    Ok(code)
 }

@@ -17,9 +17,9 @@ use std::time::Duration;
 use crate::secrets::SecretsError;
 
 pub use client::{code_key, find_mail, hello, AgentAddress};
-pub use identity::AgentIdentity;
+pub use identity::{rotate_code, AgentIdentity};
 pub use pair::{pair, PairError};
-pub use serve::serve;
+pub use serve::{serve, MAX_CONNECTIONS, SHUT_OUT, WRONG_CODES};
 pub use wire::{FindMail, Found, MailboxAccess};
 
 /// The port an agent listens on unless told otherwise.
@@ -27,6 +27,10 @@ pub const DEFAULT_PORT: u16 = 7465;
 
 /// How long connecting and the TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a caller has, on the agent's side, to finish the TLS handshake and send its request: an
+/// unauthenticated connection is never held longer.
+pub const PRE_AUTH_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

@@ -1,24 +1,45 @@
 //! The remote actor's side: `mailproof agent serve` answers the workstation it was paired with, looking in
 //! mailboxes as its own machine through the mailbox seam.
+//!
+//! Hardened for a machine on a network others share: a cap on connections; a caller must finish its TLS
+//! handshake and send its request within [`PRE_AUTH_LIMIT`]; an address that sends wrong pairing codes again
+//! and again is shut out for a while; a failing accept is logged and survived; the time a search may take is
+//! bounded; a search stops when its caller goes away.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
 use super::wire::{read_line, Answer, Ask, Found, Request};
-use super::{AgentIdentity, CONNECT_TIMEOUT};
+use super::{AgentIdentity, PRE_AUTH_LIMIT};
 use crate::cancel::Cancel;
 use crate::mailbox;
+use crate::secrets::Keyring;
 
-/// Serves the workstation until the listener fails: each connection is one request. `log` hears what was asked
-/// (never a password or the code).
+/// At most this many connections at once; one more is closed as soon as it is accepted.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// After this many wrong pairing codes from one address within [`SHUT_OUT`], that address is refused for as long.
+pub const WRONG_CODES: usize = 5;
+pub const SHUT_OUT: Duration = Duration::from_secs(10 * 60);
+
+/// How long the agent waits after an accept failed (out of file descriptors, say) before it accepts again.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(200);
+
+/// Serves the workstation until stopped: each connection is one request. `log` hears what was asked and what was
+/// refused (never a password or the code). The pairing code is read from `keyring` for each request, so a
+/// rotated code takes effect without a restart.
 pub async fn serve(
     listener: TcpListener,
     identity: AgentIdentity,
+    keyring: Keyring,
     extra_ca: Option<PathBuf>,
     log: impl Fn(String) + Send + Sync + 'static,
 ) -> std::io::Result<()> {
@@ -31,64 +52,145 @@ pub async fn serve(
             )
         })
         .map_err(std::io::Error::other)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let identity = Arc::new(identity);
-    let (extra_ca, log) = (Arc::new(extra_ca), Arc::new(log));
+    let shared = Arc::new(Shared {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        identity,
+        keyring,
+        extra_ca,
+        log: Box::new(log),
+        slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+        wrong: Mutex::new(HashMap::new()),
+    });
     loop {
-        let (stream, peer) = listener.accept().await?;
-        let (acceptor, identity, extra_ca, log) = (acceptor.clone(), identity.clone(), extra_ca.clone(), log.clone());
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                (shared.log)(format!("cannot accept a connection: {e}; going on"));
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+                continue;
+            }
+        };
+        let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+            (shared.log)(format!("{peer}: refused: already {MAX_CONNECTIONS} connections open"));
+            continue;
+        };
+        if shared.shut_out(peer.ip()) {
+            (shared.log)(format!("{peer}: refused: too many wrong pairing codes from this address"));
+            continue;
+        }
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let answered = async {
-                let tls = tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream))
-                    .await
-                    .map_err(|_| "the TLS handshake timed out".to_owned())?
-                    .map_err(|e| e.to_string())?;
-                let (read, mut write) = tokio::io::split(tls);
-                let line = tokio::time::timeout(CONNECT_TIMEOUT, read_line(read))
-                    .await
-                    .map_err(|_| "no request within the time allowed".to_owned())??;
-                let answer = answer(&line, &identity, &extra_ca, &*log, peer).await;
-                let mut text = serde_json::to_string(&answer).expect("answers serialize");
-                text.push('\n');
-                write.write_all(text.as_bytes()).await.map_err(|e| e.to_string())?;
-                write.shutdown().await.map_err(|e| e.to_string())
-            };
-            if let Err(e) = answered.await {
-                log(format!("{peer}: {e}"));
+            let _slot = slot;
+            if let Err(e) = shared.one(stream, peer).await {
+                (shared.log)(format!("{peer}: {e}"));
             }
         });
     }
 }
 
-async fn answer(
-    line: &str,
-    identity: &AgentIdentity,
-    extra_ca: &Option<PathBuf>,
-    log: &(dyn Fn(String) + Send + Sync),
-    peer: std::net::SocketAddr,
-) -> Answer {
-    let Ok(request) = serde_json::from_str::<Request>(line) else {
-        return Answer::Refused { reason: "the request is not one this agent understands (versions differ?)".into() };
-    };
-    if !same(request.code.as_bytes(), identity.code.expose().as_bytes()) {
-        log(format!("{peer}: refused a request with a wrong pairing code"));
-        return Answer::Refused { reason: "wrong pairing code: pair this agent again with the code it shows".into() };
+struct Shared {
+    acceptor: tokio_rustls::TlsAcceptor,
+    identity: AgentIdentity,
+    keyring: Keyring,
+    extra_ca: Option<PathBuf>,
+    log: Box<dyn Fn(String) + Send + Sync>,
+    slots: Arc<tokio::sync::Semaphore>,
+    /// When each address last sent wrong pairing codes.
+    wrong: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+impl Shared {
+    /// Has `ip` sent [`WRONG_CODES`] wrong codes within [`SHUT_OUT`]?
+    fn shut_out(&self, ip: IpAddr) -> bool {
+        let mut wrong = self.wrong.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        wrong.retain(|_, times| {
+            times.retain(|t| now.duration_since(*t) < SHUT_OUT);
+            !times.is_empty()
+        });
+        wrong.get(&ip).is_some_and(|t| t.len() >= WRONG_CODES)
     }
-    match request.ask {
-        Ask::Hello => Answer::Hello { fingerprint: identity.fingerprint() },
-        Ask::FindMail(find) => {
-            log(format!(
-                "{peer}: looking for \"{}\" in {}@{}:{} for up to {} s",
-                find.subject, find.mailbox.username, find.mailbox.host, find.mailbox.port, find.timing.wait_secs
-            ));
-            let mailbox = mailbox::open(find.mailbox.reach(extra_ca));
-            let outcome = mailbox::look_for(&*mailbox, &find.subject, &find.timing, &Cancel::default()).await;
-            log(format!("{peer}: {}", outcome.detail));
-            Answer::Found(Found {
-                verified: outcome.verified,
-                detail: outcome.detail,
-                found_after_millis: outcome.found_after_millis,
-            })
+
+    fn wrong_code(&self, ip: IpAddr) {
+        self.wrong.lock().unwrap_or_else(|p| p.into_inner()).entry(ip).or_default().push(Instant::now());
+    }
+
+    /// One connection: the handshake and the request within [`PRE_AUTH_LIMIT`], then the answer.
+    async fn one(&self, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) -> Result<(), String> {
+        let request = async {
+            let tls = self.acceptor.accept(stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?;
+            let (mut read, write) = tokio::io::split(tls);
+            let line = read_line(&mut read).await?;
+            Ok::<_, String>((read, write, line))
+        };
+        let (mut read, mut write, line) = tokio::time::timeout(PRE_AUTH_LIMIT, request)
+            .await
+            .map_err(|_| format!("closed: no request within {} s", PRE_AUTH_LIMIT.as_secs()))??;
+        // A caller that closes the connection, or says anything more, has gone away: what it asked stops.
+        let gone = Cancel::default();
+        let watch_caller = {
+            let gone = gone.clone();
+            async move {
+                let mut byte = [0u8; 1];
+                let _ = read.read(&mut byte).await;
+                gone.cancel();
+                std::future::pending::<()>().await;
+            }
+        };
+        let answer = tokio::select! {
+            answer = self.answer(&line, peer, &gone) => answer,
+            () = watch_caller => unreachable!("watching the caller never ends by itself"),
+        };
+        if gone.is_cancelled() {
+            return Err("the workstation went away; the search was stopped".into());
+        }
+        let mut text = serde_json::to_string(&answer).expect("answers serialize");
+        text.push('\n');
+        let sent = async {
+            write.write_all(text.as_bytes()).await?;
+            write.shutdown().await
+        };
+        tokio::time::timeout(PRE_AUTH_LIMIT, sent)
+            .await
+            .map_err(|_| "the workstation did not take the answer".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+
+    async fn answer(&self, line: &str, peer: std::net::SocketAddr, gone: &Cancel) -> Answer {
+        let log = &self.log;
+        let Ok(request) = serde_json::from_str::<Request>(line) else {
+            return Answer::Refused {
+                reason: "the request is not one this agent understands (versions differ?)".into(),
+            };
+        };
+        let code = self.identity.current_code(&self.keyring);
+        if !same(request.code.0.expose().as_bytes(), code.expose().as_bytes()) {
+            self.wrong_code(peer.ip());
+            log(format!("{peer}: refused a request with a wrong pairing code"));
+            return Answer::Refused {
+                reason: "wrong pairing code: pair this agent again with the code it shows".into(),
+            };
+        }
+        match request.ask {
+            Ask::Hello => Answer::Hello { fingerprint: self.identity.fingerprint() },
+            Ask::FindMail(find) => {
+                if let Some(problem) = find.timing.problem() {
+                    log(format!("{peer}: refused a search: {problem}"));
+                    return Answer::Refused { reason: format!("the search's timing is out of bounds: {problem}") };
+                }
+                log(format!(
+                    "{peer}: looking for \"{}\" in {}@{}:{} for up to {} s",
+                    find.subject, find.mailbox.username, find.mailbox.host, find.mailbox.port, find.timing.wait_secs
+                ));
+                let mailbox = mailbox::open(find.mailbox.reach(&self.extra_ca));
+                let outcome = mailbox::look_for(&*mailbox, &find.subject, &find.timing, gone).await;
+                log(format!("{peer}: {}", outcome.detail));
+                Answer::Found(Found {
+                    verified: outcome.verified,
+                    detail: outcome.detail,
+                    found_after_millis: outcome.found_after_millis,
+                })
+            }
         }
     }
 }

@@ -15,6 +15,29 @@ use crate::secrets::Secret;
 /// The largest request or answer, in bytes.
 const MAX_LINE: usize = 64 * 1024;
 
+/// A secret that crosses the pinned TLS channel between the workstation and its agent, and nowhere else: it is
+/// written on the wire, yet prints `<redacted>` like every other secret.
+#[derive(Clone)]
+pub struct OnTheWire(pub Secret);
+
+impl std::fmt::Debug for OnTheWire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for OnTheWire {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for OnTheWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| OnTheWire(Secret::new(s)))
+    }
+}
+
 /// How to reach a mailbox, as the workstation sends it to the agent.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,7 +48,7 @@ pub struct MailboxAccess {
     /// "none", "startTls" or "tls".
     pub encryption: String,
     pub username: String,
-    pub password: String,
+    pub password: OnTheWire,
     pub ntlm: bool,
     /// A certificate the profile pinned, as 64 hex digits.
     pub pinned_sha256: Option<String>,
@@ -53,7 +76,7 @@ impl MailboxAccess {
             }
             .to_owned(),
             username: c.login.username.clone(),
-            password: password.expose().to_owned(),
+            password: OnTheWire(password.clone()),
             ntlm: c.sign_in == SignIn::Ntlm,
             pinned_sha256: c.trust.pinned_sha256.clone(),
         }
@@ -72,7 +95,7 @@ impl MailboxAccess {
                 host: self.host.clone(),
                 port: self.port,
                 encryption,
-                login: Login { username: self.username.clone(), password: Password::new(self.password.clone()) },
+                login: Login { username: self.username.clone(), password: Password::new(self.password.0.expose()) },
                 sign_in: if self.ntlm { SignIn::Ntlm } else { SignIn::Password },
                 tokens: None,
                 trust: Trust { extra_ca: extra_ca.clone(), pinned_sha256: self.pinned_sha256.clone() },
@@ -103,7 +126,7 @@ pub(super) enum Ask {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Request {
-    pub(super) code: String,
+    pub(super) code: OnTheWire,
     pub(super) ask: Ask,
 }
 
@@ -125,7 +148,9 @@ pub(super) enum Answer {
     Refused { reason: String },
 }
 
-pub(super) async fn read_line(read: impl tokio::io::AsyncRead + Unpin) -> Result<String, String> {
+/// One line, at most [`MAX_LINE`] bytes. `read` stays usable for noticing the other side close (a request is one
+/// line: anything sent after it in the same packet is dropped).
+pub(super) async fn read_line(read: &mut (impl tokio::io::AsyncRead + Unpin)) -> Result<String, String> {
     let mut line = Vec::new();
     let mut reader = BufReader::new(read.take(MAX_LINE as u64));
     reader.read_until(b'\n', &mut line).await.map_err(|e| e.to_string())?;

@@ -1,0 +1,135 @@
+//! The agent as a machine on a shared network meets it: idle and flooding connections, guessed pairing codes,
+//! out-of-bounds requests, a workstation that goes away mid-search, a rotated code. Each asserts what the other
+//! side sees and what the agent's log says.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailproof_core::agent::{self, AgentAddress, AgentError, AgentIdentity, FindMail, MailboxAccess};
+use mailproof_core::profiles::{save_profile, ServerType};
+use mailproof_core::secrets::{Keyring, Secret};
+use mailproof_core::verification::EmailTiming;
+use mailproof_tests::world::{now, World};
+use mailproof_tests::{real_keyring, Lab};
+use tokio::io::AsyncReadExt;
+
+const SERVICE: &str = "dev.mailproof.desktop.tests.agent";
+
+/// An agent on loopback with a fresh identity in its own keyring service; its log lines, and how to reach it.
+struct Running {
+    at: AgentAddress,
+    code: Secret,
+    keyring: Keyring,
+    log: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start(keyring: Keyring, ca: Option<std::path::PathBuf>) -> Running {
+    let code = agent::rotate_code(&keyring).unwrap();
+    let identity = AgentIdentity::load_or_create(&keyring).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = AgentAddress { address: listener.local_addr().unwrap().to_string(), fingerprint: identity.fingerprint() };
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let heard = log.clone();
+    let task = tokio::spawn(agent::serve(listener, identity, keyring.clone(), ca, move |line| {
+        heard.lock().unwrap().push(line)
+    }));
+    Running { at, code, keyring, log, task }
+}
+
+impl Running {
+    fn heard(&self, words: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(words))
+    }
+}
+
+/// How long until the agent closes a connection that says nothing.
+async fn closed_after(address: &str) -> Duration {
+    let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(20), tcp.read(&mut buf)).await.expect("closed by the agent");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_five_seconds_and_a_flood_is_turned_away() {
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.idle")) else { return };
+    let agent = start(keyring, None).await;
+    // The cap's worth of idle connections, held open ...
+    let mut idle = Vec::new();
+    for _ in 0..agent::MAX_CONNECTIONS {
+        idle.push(tokio::net::TcpStream::connect(&agent.at.address).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... and one more is closed at once, and said so in the log.
+    assert!(closed_after(&agent.at.address).await < Duration::from_secs(1), "turned away at once");
+    assert!(agent.heard("connections open"), "{:?}", agent.log.lock().unwrap());
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A connection that never sends its request is closed at the pre-authentication limit.
+    let took = closed_after(&agent.at.address).await;
+    assert!(took >= Duration::from_millis(4_800) && took < Duration::from_secs(7), "closed after {took:?}");
+    assert!(agent.heard("no request within 5 s"), "{:?}", agent.log.lock().unwrap());
+    // The agent still answers.
+    agent::hello(&agent.at, &agent.code).await.unwrap();
+}
+
+#[tokio::test]
+async fn guessed_pairing_codes_shut_the_address_out_and_a_rotated_code_takes_over() {
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.codes")) else { return };
+    let agent = start(keyring, None).await;
+    agent::hello(&agent.at, &agent.code).await.unwrap();
+    // A rotated code replaces the old one under the running agent, without a restart.
+    let new = agent::rotate_code(&agent.keyring).unwrap();
+    let old = agent::hello(&agent.at, &agent.code).await.unwrap_err();
+    assert!(old.to_string().contains("wrong pairing code"), "{old}");
+    agent::hello(&agent.at, &new).await.unwrap();
+    // Guessing: after five wrong codes in all, this address is turned away, even with the right one.
+    for _ in 0..agent::WRONG_CODES - 1 {
+        let e = agent::hello(&agent.at, &Secret::new("guess")).await.unwrap_err();
+        assert!(e.to_string().contains("wrong pairing code"), "{e}");
+    }
+    let e = agent::hello(&agent.at, &new).await.unwrap_err();
+    assert!(matches!(e, AgentError::Unreachable { .. } | AgentError::Broken { .. }), "{e}");
+    assert!(agent.heard("too many wrong pairing codes"), "{:?}", agent.log.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_search_stops_when_the_workstation_goes_away_and_its_timing_is_bounded() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.search")) else { return };
+    let w = World::new(lab, keyring.clone());
+    let bob = save_profile(
+        &w.store,
+        &w.keyring,
+        None,
+        w.lab.profile_draft("bob", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT")),
+        now(),
+    )
+    .unwrap();
+    let agent = start(keyring, Some(w.lab.ca())).await;
+    let access = MailboxAccess::of(&bob, &Secret::new(w.lab.password("bob")));
+    let find = |wait_secs| FindMail {
+        mailbox: access.clone(),
+        subject: format!("never sent {}", uuid::Uuid::new_v4()),
+        timing: EmailTiming { wait_secs, poll_millis: 200, delete_found: false },
+    };
+    let e = agent::find_mail(&agent.at, &agent.code, find(0)).await.unwrap_err();
+    assert!(e.to_string().contains("timing is out of bounds"), "{e}");
+    // The workstation gives up after a second of a minute-long search: the agent stops looking within a second.
+    let asked = tokio::time::timeout(Duration::from_secs(1), agent::find_mail(&agent.at, &agent.code, find(60)));
+    assert!(asked.await.is_err(), "still searching when the workstation went away");
+    let gave_up = Instant::now();
+    while !agent.heard("the workstation went away") {
+        assert!(gave_up.elapsed() < Duration::from_secs(3), "{:?}", agent.log.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(agent.heard("Cancelled while looking"), "the search itself ended: {:?}", agent.log.lock().unwrap());
+}
