@@ -334,3 +334,112 @@ async fn an_smtp_server_that_answers_a_byte_at_a_time_is_given_up_in_words() {
         &format!("{} in {:.1} s", seen(a), took.as_secs_f64()),
     );
 }
+
+/// The wall clock moved forward by `by` once `after` has passed (an NTP step, a user fixing the time zone, a
+/// laptop waking); the monotonic clock is untouched, as the system's is.
+#[derive(Debug)]
+struct Moved {
+    from: Instant,
+    after: Duration,
+    by: time::Duration,
+}
+
+impl mailproof_core::Clock for Moved {
+    fn now(&self) -> time::OffsetDateTime {
+        let moved = if self.from.elapsed() >= self.after { self.by } else { time::Duration::ZERO };
+        time::OffsetDateTime::now_utc() + moved
+    }
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+#[tokio::test]
+async fn a_clock_moved_by_an_hour_mid_job_neither_hands_the_job_to_a_second_engine_nor_ends_waits_early() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.clock")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified_imap("alice").await;
+    let (bob, heidi) = (w.verified_imap("bob").await, w.verified_imap("heidi").await);
+    let spec = w.spec("clock", &alice, &[bob, heidi], 8);
+    let clock = mailproof_core::SharedClock::new(Moved {
+        from: Instant::now(),
+        after: Duration::from_secs(1),
+        by: time::Duration::hours(1),
+    });
+    let opts = RunOptions { clock, ..w.options() };
+    let cancel = Cancel::default();
+    let started = Instant::now();
+    // A second engine (the app starting while the command runs a job, say) looks for interrupted jobs right
+    // after the jump: by the wall clock the job's engine has been silent for an hour.
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let looks_stale = mailproof_core::jobs::interrupted_jobs(
+            &w.store,
+            mailproof_core::jobs::STALE_AFTER,
+            opts.clock.now_millis(),
+        )
+        .unwrap();
+        assert_eq!(looks_stale, 1, "by the moved wall clock the running job looks interrupted");
+        mailproof_core::jobs::resume_interrupted(
+            &w.store,
+            &w.keyring,
+            &opts,
+            mailproof_core::jobs::STALE_AFTER,
+            &cancel,
+            &|_| {},
+        )
+        .await
+        .unwrap()
+    };
+    let (job, taken) = tokio::join!(run_job(&w.store, &w.keyring, &spec, &opts, &cancel, &|_| {}), second);
+    let report = w.store.job_report(&job.unwrap()).unwrap().unwrap();
+    assert!(taken.is_empty(), "the live engine kept its job: {taken:?}");
+    assert_eq!(report.status, mailproof_core::jobs::JobStatus::Completed);
+    let (bob, heidi) = (action(&report, "bob"), action(&report, "heidi"));
+    assert_eq!(bob.verdict, Some(Verdict::Missed), "{:?}", bob.reason);
+    assert_eq!((heidi.verdict, heidi.cause.as_deref()), (Some(Verdict::Prevented), Some("notDelivered")));
+    // heidi's 8 s wait ran on the monotonic clock: not cut short by the hour the wall clock jumped.
+    assert!(started.elapsed() >= Duration::from_secs(8), "{:?}", started.elapsed());
+    matrix(
+        "wall clock moved +1 h mid-job, a second engine looking",
+        "the job kept by its engine; waits unchanged",
+        &format!("taken over: {}; {} / {}", taken.len(), seen(bob), seen(heidi)),
+    );
+}
+
+#[tokio::test]
+async fn an_engine_that_lost_its_job_to_another_stops_touching_it() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.lease")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified_imap("alice").await;
+    let heidi = w.verified_imap("heidi").await;
+    let spec = w.spec("lease", &alice, &[heidi], 20);
+    let taken = AtomicUsize::new(0);
+    // As the message is watched for, another engine takes the job over (this one was frozen — a suspended
+    // laptop — for longer than a take-over waits).
+    let on_event = |e: JobEvent| {
+        if e.state == ActionState::Watching && taken.fetch_add(1, Ordering::SeqCst) == 0 {
+            let (id, beats) = w.store.stale_job(i64::MAX, &[]).unwrap().expect("the running job");
+            assert!(w.store.take_over_job(&id, beats, "another-engine", now().unix_timestamp() * 1000).unwrap());
+        }
+    };
+    let started = Instant::now();
+    let job = run_job(&w.store, &w.keyring, &spec, &w.options(), &Cancel::default(), &on_event).await.unwrap();
+    let took = started.elapsed();
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    assert_eq!(w.store.job_owner(&job).unwrap().as_deref(), Some("another-engine"));
+    assert_eq!(report.status, mailproof_core::jobs::JobStatus::Running, "left for its new engine to end");
+    assert_eq!(report.actions[0].verdict, None, "this engine wrote no verdict after losing the job");
+    assert!(took < Duration::from_secs(10), "it stopped at its next beat, not at the 20 s wait: {took:?}");
+    matrix(
+        "the job taken over by another engine mid-run",
+        "the first engine stops at its next beat and writes nothing more",
+        &format!(
+            "stopped after {:.1} s; verdict {:?}; owner another-engine",
+            took.as_secs_f64(),
+            report.actions[0].verdict
+        ),
+    );
+}

@@ -18,6 +18,8 @@ pub struct NewJob<'a> {
     pub params_json: String,
     pub now: &'a str,
     pub now_millis: i64,
+    /// The engine that runs it.
+    pub owner: &'a str,
 }
 
 pub struct NewGroup<'a> {
@@ -103,9 +105,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO jobs (id, name, status, selection, params, created_at, started_at, heartbeat_ms)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?5, ?6)",
-            params![job.id, job.name, job.selection_json, job.params_json, job.now, job.now_millis],
+            "INSERT INTO jobs (id, name, status, selection, params, created_at, started_at, heartbeat_ms, owner)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?5, ?6, ?7)",
+            params![job.id, job.name, job.selection_json, job.params_json, job.now, job.now_millis, job.owner],
         )?;
         for (gi, g) in groups.iter().enumerate() {
             tx.execute(
@@ -184,56 +186,33 @@ impl Store {
         delivered_at: Option<&str>,
         raw_received: Option<&[u8]>,
         at: &str,
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
             "UPDATE job_actions SET state = 'decided', verdict = ?2, cause = ?3, reason = ?4, evidence = ?5,
                  delivered_at = ?6, raw_received = ?7, decided_at = ?8
-             WHERE id = ?1",
-            params![row_id, verdict.as_str(), cause, reason, to_json(evidence), delivered_at, raw_received, at],
+             WHERE id = ?1 AND state <> 'decided'
+               AND (SELECT j.owner FROM jobs j JOIN job_groups g ON g.job_id = j.id WHERE g.id = job_actions.group_id)
+                   = ?9",
+            params![row_id, verdict.as_str(), cause, reason, to_json(evidence), delivered_at, raw_received, at, owner],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
-    pub fn finish_job(&self, job_id: &str, status: JobStatus, error: Option<&str>, at: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE jobs SET status = ?2, error = ?3, ended_at = ?4 WHERE id = ?1",
-            params![job_id, status.as_str(), error, at],
-        )?;
-        Ok(())
-    }
-
-    /// The engine running `job_id` is alive.
-    pub fn job_heartbeat(&self, job_id: &str, at_millis: i64) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE jobs SET heartbeat_ms = ?2 WHERE id = ?1", params![job_id, at_millis])?;
-        Ok(())
-    }
-
-    /// Claims the oldest running job whose engine stopped beating before `stale_before_millis`: its heartbeat
-    /// becomes `now_millis`, so no other engine claims it too. `None` when there is none left.
-    pub fn claim_interrupted_job(
+    /// Ends the job, if `owner` still owns it.
+    pub fn finish_job(
         &self,
-        stale_before_millis: i64,
-        now_millis: i64,
-    ) -> Result<Option<String>, StoreError> {
-        let conn = self.conn();
-        loop {
-            let id: Option<String> = conn
-                .query_row(
-                    "SELECT id FROM jobs WHERE status = 'running' AND heartbeat_ms < ?1 ORDER BY created_at LIMIT 1",
-                    [stale_before_millis],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(id) = id else { return Ok(None) };
-            let n = conn.execute(
-                "UPDATE jobs SET heartbeat_ms = ?2 WHERE id = ?1 AND status = 'running' AND heartbeat_ms < ?3",
-                params![id, now_millis, stale_before_millis],
-            )?;
-            // Another engine took it between the two statements: look for the next.
-            if n == 1 {
-                return Ok(Some(id));
-            }
-        }
+        job_id: &str,
+        owner: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE jobs SET status = ?2, error = ?3, ended_at = ?4 WHERE id = ?1 AND owner = ?5",
+            params![job_id, status.as_str(), error, at, owner],
+        )?;
+        Ok(())
     }
 
     /// A claimed interrupted job, to pick up: its actions never sent end Incomplete with `unsent`, those whose
@@ -297,16 +276,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(Some(InterruptedJob { spec: rerun.spec, started_at, groups }))
-    }
-
-    /// Jobs still marked running whose engine stopped beating before `stale_before_millis`.
-    pub fn count_interrupted_jobs(&self, stale_before_millis: i64) -> Result<usize, StoreError> {
-        let n: i64 = self.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE status = 'running' AND heartbeat_ms < ?1",
-            [stale_before_millis],
-            |r| r.get(0),
-        )?;
-        Ok(n as usize)
     }
 
     /// Every job, newest first, with its counts per verdict.

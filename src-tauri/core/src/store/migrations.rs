@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
         rebuilds: true,
         ..Migration::new(9, "OAuth 2.0 sign-in", include_str!("migrations/0009_oauth_sign_in.sql"))
     },
+    Migration::new(10, "one owner per running job", include_str!("migrations/0010_job_owner.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ mod actors;
 mod directory_admin;
 pub(crate) mod error;
 pub mod jobs;
+mod lease;
 mod migrations;
 mod profiles;
 mod settings;

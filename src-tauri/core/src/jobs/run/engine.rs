@@ -27,23 +27,46 @@ impl<T> Drop for JobTask<T> {
 }
 
 /// Says the job's engine is alive every few seconds for as long as the job runs, whatever it waits on (a server
-/// slow to answer a login, a long send), so no other engine takes it for interrupted.
+/// slow to answer a login, a long send), so no other engine takes it for interrupted. When another engine has
+/// taken the job over after all (this one was frozen longer than a take-over waits: a suspended laptop), this
+/// one stops: it cancels its own run, and the store no longer takes its verdicts.
 pub(super) fn heartbeat(job: &JobCtx) -> JobTask<()> {
-    let (store, job_id, clock) = (job.store.clone(), job.job_id.clone(), job.clock.clone());
+    let (store, job_id, owner, clock) = (job.store.clone(), job.job_id.clone(), job.owner.clone(), job.clock.clone());
+    let cancel = job.cancel.clone();
     JobTask(tokio::spawn(async move {
         loop {
-            if let Err(e) = store.job_heartbeat(&job_id, clock.now_millis()) {
-                eprintln!("mailproof: cannot note that job {job_id} is running: {e}");
+            match store.job_heartbeat(&job_id, &owner, clock.now_millis()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    eprintln!("mailproof: another engine has taken job {job_id} over; this one stops");
+                    cancel.cancel();
+                    return;
+                }
+                Err(e) => eprintln!("mailproof: cannot note that job {job_id} is running: {e}"),
             }
             tokio::time::sleep(HEARTBEAT).await;
         }
     }))
 }
 
+/// The job's own cancel: it follows `caller`'s, and the engine can also cancel it alone (when it lost the job to
+/// another engine) without cancelling whatever else the caller runs.
+pub(super) fn own_cancel(caller: &Cancel) -> (Cancel, JobTask<()>) {
+    let own = Cancel::default();
+    let (caller, follows) = (caller.clone(), own.clone());
+    let task = JobTask(tokio::spawn(async move {
+        caller.cancelled().await;
+        follows.cancel();
+    }));
+    (own, task)
+}
+
 /// What every part of a running job shares.
 pub(super) struct JobCtx {
     pub store: Store,
     pub job_id: Arc<str>,
+    /// This engine, as the job's owner: the store takes its verdicts only while it owns the job.
+    pub owner: Arc<str>,
     pub source: Arc<EmailProfile>,
     pub spec: Arc<JobSpec>,
     pub opts: Arc<RunOptions>,
@@ -99,7 +122,7 @@ impl GroupCtx {
         evidence.changes = d.changes.clone();
         evidence.flags = d.flags.clone();
         let store = &self.job.store;
-        store.action_decided(
+        let written = store.action_decided(
             row_id,
             d.verdict,
             d.cause.as_str(),
@@ -108,7 +131,12 @@ impl GroupCtx {
             delivered_at,
             raw,
             &self.job.clock.now_text(),
+            &self.job.owner,
         )?;
+        if !written {
+            // Decided already, or the job is another engine's now: nothing of this engine's changes it.
+            return Ok(());
+        }
         self.event(row_id, def, ActionState::Decided, Some(d.verdict), Some(d.reason.clone()));
         if self.undecided.fetch_sub(1, Ordering::SeqCst) == 1 {
             store.set_group_time(&self.group_id, None, Some(&self.job.clock.now_text()))?;

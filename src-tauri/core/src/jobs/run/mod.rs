@@ -29,7 +29,7 @@ use crate::secrets::Keyring;
 use crate::store::jobs::NewJob;
 use crate::store::{Store, StoreError};
 use board::Board;
-use engine::{heartbeat, open_mailboxes, GroupCtx, JobCtx, JobTask};
+use engine::{heartbeat, open_mailboxes, own_cancel, GroupCtx, JobCtx, JobTask};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -95,6 +95,7 @@ pub async fn run_job(
     let (job_id, groups) = start::rows(&checked);
     let (source, destinations) = (&checked.source, &checked.destinations);
     let now = opts.clock.now();
+    let owner = crate::ids::new_id();
     store.create_job(
         &NewJob {
             id: &job_id,
@@ -103,6 +104,7 @@ pub async fn run_job(
             params_json: serde_json::to_string(&(&spec.params, &spec.timing)).expect("serializes"),
             now: &crate::store::utc_text(now),
             now_millis: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+            owner: &owner,
         },
         &groups,
     )?;
@@ -110,13 +112,15 @@ pub async fn run_job(
     let rules = Arc::new(crate::rules::Classifier::load(store)?);
     let source_credentials = profile_credentials(store, keyring, source).map_err(|e| JobError::Password(e.to_string()));
     let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let (job_cancel, _follows) = own_cancel(cancel);
     let job = Arc::new(JobCtx {
         store: store.clone(),
         job_id: Arc::from(job_id.as_str()),
+        owner: Arc::from(owner.as_str()),
         source: Arc::new(source.clone()),
         spec: Arc::new(spec.clone()),
         opts: Arc::new(opts.clone()),
-        cancel: cancel.clone(),
+        cancel: job_cancel.clone(),
         events,
         rules,
         clock: opts.clock.clone(),
@@ -180,12 +184,12 @@ pub async fn run_job(
     };
     let (worked, ()) = tokio::join!(work, forward);
     worked?;
-    finish(store, &job_id, cancel, &opts.clock)?;
+    finish(store, &job_id, &owner, &job_cancel, &opts.clock)?;
     Ok(job_id)
 }
 
-/// Ends a job with the status its verdicts give it.
-fn finish(store: &Store, job_id: &str, cancel: &Cancel, clock: &SharedClock) -> Result<(), StoreError> {
+/// Ends a job with the status its verdicts give it (if this engine, `owner`, still runs it).
+fn finish(store: &Store, job_id: &str, owner: &str, cancel: &Cancel, clock: &SharedClock) -> Result<(), StoreError> {
     let report = store.job_report(job_id)?.expect("just written");
     let status = if cancel.is_cancelled() {
         JobStatus::Cancelled
@@ -196,7 +200,7 @@ fn finish(store: &Store, job_id: &str, cancel: &Cancel, clock: &SharedClock) -> 
     } else {
         JobStatus::Completed
     };
-    store.finish_job(job_id, status, None, &clock.now_text())
+    store.finish_job(job_id, owner, status, None, &clock.now_text())
 }
 
 /// Picks up the jobs whose engine stopped (the app or command exited mid-job) at least `stale_after` ago, and
@@ -212,19 +216,35 @@ pub async fn resume_interrupted(
     on_event: &(dyn Fn(JobEvent) + Send + Sync),
 ) -> Result<Vec<String>, JobError> {
     let mut claimed = Vec::new();
+    // Jobs found alive after all (their engine beat while we watched), not asked about again in this call.
+    let mut alive = Vec::new();
     // One at a time: a job waiting its turn keeps a stale heartbeat, so another engine may take it meanwhile.
     loop {
         let now = opts.clock.now_millis();
-        let Some(job_id) = store.claim_interrupted_job(now - stale_after.as_millis() as i64, now)? else { break };
-        resume::resume_job(store, keyring, opts, &job_id, cancel, on_event).await?;
-        finish(store, &job_id, cancel, &opts.clock)?;
+        let Some((job_id, beats)) = store.stale_job(now - stale_after.as_millis() as i64, &alive)? else { break };
+        // Its engine stopped only if it does not beat while we watch, on this engine's own monotonic clock.
+        tokio::select! {
+            () = tokio::time::sleep(TAKE_OVER_AFTER) => {}
+            () = cancel.cancelled() => break,
+        }
+        let owner = crate::ids::new_id();
+        if !store.take_over_job(&job_id, beats, &owner, opts.clock.now_millis())? {
+            alive.push(job_id);
+            continue;
+        }
+        let (job_cancel, _follows) = own_cancel(cancel);
+        resume::resume_job(store, keyring, opts, &job_id, &owner, &job_cancel, on_event).await?;
+        finish(store, &job_id, &owner, &job_cancel, &opts.clock)?;
         claimed.push(job_id);
     }
     Ok(claimed)
 }
 
 /// How often a running engine says it is alive.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long an engine watches a stale-looking job's beat count before taking it over: more than two beats.
+const TAKE_OVER_AFTER: Duration = Duration::from_secs(5);
 
 /// A running job whose engine has not beaten for this long was interrupted.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);

@@ -25,6 +25,7 @@ pub(super) async fn resume_job(
     keyring: &Keyring,
     opts: &RunOptions,
     job_id: &str,
+    owner: &str,
     cancel: &Cancel,
     on_event: &(dyn Fn(JobEvent) + Send + Sync),
 ) -> Result<(), JobError> {
@@ -42,16 +43,19 @@ pub(super) async fn resume_job(
     // An action that cannot be watched for again ends Incomplete, keeping what was sent.
     let give_up = |a: &WatchedAction, reason: &str| {
         let at = opts.clock.now_text();
-        store.action_decided(
-            &a.row_id,
-            Verdict::Incomplete,
-            Cause::Stopped.as_str(),
-            reason,
-            &a.evidence,
-            None,
-            None,
-            &at,
-        )
+        store
+            .action_decided(
+                &a.row_id,
+                Verdict::Incomplete,
+                Cause::Stopped.as_str(),
+                reason,
+                &a.evidence,
+                None,
+                None,
+                &at,
+                owner,
+            )
+            .map(drop)
     };
     let source = match store.get_profile(&job.spec.source_profile_id)? {
         Some(p) => p,
@@ -68,6 +72,7 @@ pub(super) async fn resume_job(
     let ctx = Arc::new(JobCtx {
         store: store.clone(),
         job_id: Arc::from(job_id),
+        owner: Arc::from(owner),
         source: Arc::new(source.clone()),
         spec: Arc::new(job.spec.clone()),
         opts: Arc::new(opts.clone()),
