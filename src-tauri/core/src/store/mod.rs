@@ -13,7 +13,6 @@ mod settings;
 mod zones;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -45,8 +44,8 @@ pub struct Store {
     // One connection, serialised. Mailproof's writes are small; a pool comes when a feature needs parallel reads.
     // Clones share it, so a job's tasks can each hold the store.
     conn: Arc<Mutex<Connection>>,
-    /// Set by the checkpointer when the journal grew past its limit; the next writer to finish empties it.
-    wal_grown: Arc<AtomicBool>,
+    /// The journal's file (none in memory): past its limit, the writer that just finished empties it.
+    wal: Option<Arc<PathBuf>>,
 }
 
 impl Store {
@@ -104,11 +103,15 @@ impl Store {
             conn.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64).map_err(open_err)?;
         }
         let conn = Arc::new(Mutex::new(conn));
-        let wal_grown = Arc::new(AtomicBool::new(false));
         if in_file {
-            spawn_checkpointer(path.to_owned(), Arc::downgrade(&conn), wal_grown.clone());
+            spawn_checkpointer(path.to_owned(), Arc::downgrade(&conn));
         }
-        Ok(Store { conn, wal_grown })
+        let wal = in_file.then(|| {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            Arc::new(PathBuf::from(wal))
+        });
+        Ok(Store { conn, wal })
     }
 
     /// The schema version this database is at.
@@ -119,15 +122,18 @@ impl Store {
     pub(crate) fn conn(&self) -> Conn<'_> {
         // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so
         // a poisoned lock is safe to keep using.
-        Conn { guard: self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), wal_grown: &self.wal_grown }
+        Conn {
+            guard: self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            wal: self.wal.as_deref().map(PathBuf::as_path),
+        }
     }
 }
 
-/// The store's connection, held. When the checkpointer found the journal grown past [`WAL_LIMIT`], letting go
-/// of it first empties the journal: no transaction is open then, and no other writer of Mailproof's waits inside.
+/// The store's connection, held. When the journal has grown past [`WAL_LIMIT`], letting go of it first empties
+/// the journal: no transaction is open then, and no other writer of Mailproof's can slip in.
 pub(crate) struct Conn<'a> {
     guard: MutexGuard<'a, Connection>,
-    wal_grown: &'a AtomicBool,
+    wal: Option<&'a Path>,
 }
 
 impl std::ops::Deref for Conn<'_> {
@@ -145,7 +151,8 @@ impl std::ops::DerefMut for Conn<'_> {
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        if self.guard.is_autocommit() && self.wal_grown.swap(false, Ordering::Relaxed) {
+        let grown = self.wal.is_some_and(|wal| std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT));
+        if grown && self.guard.is_autocommit() {
             let _ = self.guard.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
     }
@@ -167,27 +174,21 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The journal (WAL) is kept about this small. Under constant writes a passive checkpoint never catches up with
 /// the writer, so the journal would never start over (a seeding of the tracking benchmark left 2–3 GB of it):
-/// past this size the checkpointer asks the writer to empty it, which it does once its current work is done (a
-/// full checkpoint, while nothing else of Mailproof's can write).
+/// past this size the writer empties it as soon as its current work is done (a full checkpoint, while nothing else
+/// of Mailproof's can write).
 const WAL_LIMIT: u64 = if cfg!(test) { 4 << 20 } else { 32 << 20 }; // the same logic, tested at a small scale
 
 /// Writes the WAL back into the database every second, on a connection and thread of its own, for as long as the
-/// store is open, without holding up the writer; when the journal has grown past [`WAL_LIMIT`] anyway, it empties
-/// it. A checkpoint that meets a busy database just tries again next time.
-fn spawn_checkpointer(path: PathBuf, store: std::sync::Weak<Mutex<Connection>>, grown: Arc<AtomicBool>) {
+/// store is open, without holding up the writer (which empties a journal grown past [`WAL_LIMIT`] itself, see
+/// `Conn`). A checkpoint that meets a busy database just tries again next time.
+fn spawn_checkpointer(path: PathBuf, store: std::sync::Weak<Mutex<Connection>>) {
     let spawned = std::thread::Builder::new().name("mailproof-checkpoint".into()).spawn(move || {
         let Ok(conn) = Connection::open(&path) else { return };
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
         loop {
             std::thread::sleep(CHECKPOINT_EVERY);
             if store.strong_count() == 0 {
                 return;
-            }
-            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT) {
-                // The writer empties it at the end of its current work (see `Conn`).
-                grown.store(true, Ordering::Relaxed);
             }
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 eprintln!("mailproof: cannot write the journal back to {}: {e}", path.display());
@@ -306,17 +307,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mailproof.db");
         let (store, _) = Store::open(&path, t0()).unwrap();
-        // The writer never writes the journal back itself (SQLite would, inside whichever commit crossed 1,000
-        // pages) ...
+        // The writer never writes the journal back inside a commit (SQLite would, in whichever commit crossed
+        // 1,000 pages; Mailproof's writer only empties a journal past WAL_LIMIT, after its work) ...
         let auto: i64 = store.conn().pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0)).unwrap();
         assert_eq!(auto, 0);
         let size = || std::fs::metadata(&path).unwrap().len();
-        for i in 0..40 {
+        // Less than WAL_LIMIT in all, so only the checkpointer can write it back.
+        for i in 0..15 {
             store.set_setting_raw(&format!("probe{i}"), &format!("\"{}\"", "x".repeat(200_000)), t0()).unwrap();
         }
         // ... the checkpointer does, on its own connection, within a few of its rounds.
         let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 10;
-        while size() < 8_000_000 {
+        while size() < 3_000_000 {
             assert!(std::time::Instant::now() < deadline, "the checkpointer wrote the journal back: {} bytes", size());
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
