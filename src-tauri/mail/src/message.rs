@@ -92,7 +92,7 @@ const MAX_BODY_TEXT: usize = 1 << 20;
 
 /// Reads `raw`. Always returns an analysis; a message that is not mail at all gives an empty one.
 pub fn analyse(raw: &[u8]) -> Analysis {
-    let Some(msg) = MessageParser::default().parse(raw) else { return Analysis::default() };
+    let Some(msg) = parse_mime(raw) else { return Analysis::default() };
     let mut out = Analysis {
         message_id: msg.message_id().map(str::to_owned),
         subject: msg.subject().map(str::to_owned),
@@ -209,6 +209,13 @@ fn all_addresses(a: &Address) -> Vec<String> {
         })
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// `raw` parsed as MIME, or `None` when it is not a message. The parser (mail-parser) checks some of its own
+/// states with debug assertions that malformed input can trip (a fuzz campaign found nested multiparts that do):
+/// in a debug build that is a panic, caught here and taken as "not a message" — never a crash of the engine.
+pub fn parse_mime(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| MessageParser::default().parse(raw))).ok().flatten()
 }
 
 /// Joins folded header lines into one.

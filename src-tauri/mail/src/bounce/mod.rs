@@ -9,7 +9,7 @@ mod reason;
 mod text;
 mod words;
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MimeHeaders, PartType};
 
 use dsn::parse_dsn;
 pub use reason::{classify, Reason, ReasonClass};
@@ -83,7 +83,7 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
 
 /// The bounce as read, and its human-readable text (what classifies a failure without a diagnostic).
 fn read(raw: &[u8]) -> Option<(Bounce, String)> {
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = crate::message::parse_mime(raw)?;
     let subject = msg.subject().unwrap_or("").to_ascii_lowercase();
     let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address.as_deref()).unwrap_or("").to_ascii_lowercase();
     let is_report = msg.content_type().is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));

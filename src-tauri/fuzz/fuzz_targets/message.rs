@@ -1,0 +1,8 @@
+#![no_main]
+//! libFuzzer harness for the `message` target (see ../targets.rs).
+
+#[allow(dead_code)] // each harness uses one of the targets
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::message(data));
