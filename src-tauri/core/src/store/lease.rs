@@ -74,18 +74,21 @@ mod tests {
     use crate::store::jobs::NewJob;
     use crate::store::Store;
 
-    fn job(store: &Store, owner: &str) -> String {
-        let id = crate::ids::new_id();
-        let new = NewJob {
-            id: &id,
+    fn new_job<'a>(id: &'a str, owner: &'a str) -> NewJob<'a> {
+        NewJob {
+            id,
             name: "lease",
             selection_json: "{}".into(),
             params_json: "{}".into(),
             now: "2026-12-04T12:00:00Z",
             now_millis: 1_000,
             owner,
-        };
-        store.create_job(&new, &[]).unwrap();
+        }
+    }
+
+    fn job(store: &Store, owner: &str) -> String {
+        let id = crate::ids::new_id();
+        store.create_job(&new_job(&id, owner), &[]).unwrap();
         id
     }
 
@@ -124,16 +127,7 @@ mod tests {
             destination_email: "b@example.test",
             actions: vec![("row-1".into(), def, "token".into())],
         };
-        let new = NewJob {
-            id: &id,
-            name: "lease",
-            selection_json: "{}".into(),
-            params_json: "{}".into(),
-            now: "2026-12-04T12:00:00Z",
-            now_millis: 1_000,
-            owner: "engine-a",
-        };
-        store.create_job(&new, &[group]).unwrap();
+        store.create_job(&new_job(&id, "engine-a"), &[group]).unwrap();
         let decide = |owner: &str, verdict| {
             store
                 .action_decided("row-1", verdict, "clean", "words", &Evidence::default(), None, None, "t", owner)

@@ -145,22 +145,15 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
                 }
             }
         }
+        // What became of it: accepted, or the decision of an action that never got through.
         let outcome = match outcome.expect("the loop always ends with an outcome") {
-            Stop::Done(outcome) => outcome,
-            Stop::Cancelled(why) => {
-                let d = stopped(why);
-                job.store.track_event(
-                    tracked,
-                    job.clock.now_millis(),
-                    EventKind::Unsuccessful,
-                    Some(TrackStatus::Unsuccessful),
-                    &d.reason,
-                    None,
-                )?;
-                lock(board).close(token);
-                ctx.decide(row_id, def, &d, &mut evidence, None, None)?;
-                continue;
-            }
+            Stop::Done(Ok(accepted)) => Ok(accepted),
+            Stop::Done(Err(refusal)) if refusal.transient() => Err(setup(format!(
+                "The server deferred the message {SEND_ATTEMPTS} times ({}): try again later.",
+                refusal.text
+            ))),
+            Stop::Done(Err(refusal)) => Err(verdict::refused(&refusal)),
+            Stop::Cancelled(why) => Err(stopped(why)),
         };
         match outcome {
             Ok(accepted) => {
@@ -211,15 +204,7 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
                     }
                 }
             }
-            Err(refusal) => {
-                let d = if refusal.transient() {
-                    setup(format!(
-                        "The server deferred the message {SEND_ATTEMPTS} times ({}): try again later.",
-                        refusal.text
-                    ))
-                } else {
-                    verdict::refused(&refusal)
-                };
+            Err(d) => {
                 job.store.track_event(
                     tracked,
                     job.clock.now_millis(),
