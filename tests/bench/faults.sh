@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The fault matrix: every fault case of tests/rust/faults.rs against a private lab, behind the fault-injecting
-# proxy (tests/rust/support/faults.rs). Prints one line per case — fault, expected, seen — and last
+# proxy (tests/rust/support/faults.rs), with the fault cases other suites hold (the engine killed mid-job, Graph's
+# and Gmail's throttling against their fakes). Prints one line per case — fault, expected, seen — and last
 # `faults survived N/M` (a case survives when everything it asserts holds: the verdicts, the reason in words,
 # the time it took, no action lost or decided twice). The same cases run in the normal test suite.
 #
@@ -17,8 +18,14 @@ trap 'bash "$root/tests/lab/stop.sh" "$work/lab"; rm -rf "$work"' EXIT
 env_file=$(bash "$root/tests/lab/start.sh" "$work/lab" | tail -n 1)
 export MAILPROOF_LAB_ENV="$env_file" MAILPROOF_REQUIRE_REAL=1
 set +e
-cargo test --locked --manifest-path "$root/Cargo.toml" -p mailproof-tests --test faults -- --nocapture \
-  > "$work/out.txt" 2>&1
+run() { # TEST [FILTER]
+  cargo test --locked --manifest-path "$root/Cargo.toml" -p mailproof-tests --test "$1" -- --nocapture ${2:+"$2"} \
+    >> "$work/out.txt" 2>&1
+}
+run faults
+run actions a_job_stopped_mid_run_is_picked_up
+run graph throttling_is_waited_out
+run gmail rate_limits_are_told_apart
 set -e
 python3 - "$work/out.txt" <<'PY'
 import re, sys

@@ -355,6 +355,15 @@ async fn a_job_stopped_mid_run_is_picked_up_and_what_it_sent_is_decided() {
     }
     assert_eq!(*decided.lock().unwrap(), 3, "progress is reported for what the resumed job decides");
     assert_eq!(interrupted_jobs(&w.store, Duration::ZERO, SystemClock.now_millis()).unwrap(), 0);
+    mailproof_tests::faults::matrix(
+        "the engine killed mid-job, then a pick-up",
+        "what was sent is decided, the unsent Incomplete",
+        &format!("{} / {} / {}; the unsent Incomplete", seen_of(bob_first), seen_of(heidi_first), seen_of(grace_first)),
+    );
+}
+
+fn seen_of(a: &mailproof_core::jobs::ActionResult) -> String {
+    format!("{:?} ({})", a.verdict.unwrap(), a.cause.as_deref().unwrap_or(""))
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mailproof_core::jobs::{run_job, ActionState, JobEvent, JobReport, JobSpec, RunOptions, Verdict};
 use mailproof_core::profiles::{save_profile, EmailProfile, ServerType};
 use mailproof_core::Cancel;
-use mailproof_tests::faults::{Fault, FaultProxy};
+use mailproof_tests::faults::{matrix, Fault, FaultProxy};
 use mailproof_tests::world::{now, World};
 use mailproof_tests::{real_keyring, Lab};
 
@@ -67,11 +67,6 @@ async fn run_with_fault_at(
 
 fn action<'a>(report: &'a JobReport, user: &str) -> &'a mailproof_core::jobs::ActionResult {
     report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap()
-}
-
-/// One line of the fault matrix, as tests/bench/faults.sh collects it.
-fn matrix(fault: &str, expected: &str, seen: &str) {
-    eprintln!("FAULT | {fault} | expected: {expected} | seen: {seen}");
 }
 
 /// An action's verdict and reason, as the matrix shows it.

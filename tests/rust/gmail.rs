@@ -107,6 +107,11 @@ async fn a_revoked_sign_in_a_declined_consent_an_expired_mark_and_rate_limits_ar
     fake.control(serde_json::json!({ "throttleNext": 2 })).await;
     assert!(bob.added_since(&mark).await.is_ok());
     assert_eq!(bob.throttled_for(), Duration::from_secs(3));
+    mailproof_tests::faults::matrix(
+        "Gmail rate limit twice (429 rateLimitExceeded)",
+        "backed off 1 s then 2 s, the history read",
+        &format!("waited {} s; history read", bob.throttled_for().as_secs()),
+    );
 
     // A mark Gmail no longer keeps: a 404 the watcher can tell from a failure.
     fake.control(serde_json::json!({ "expireHistory": true })).await;

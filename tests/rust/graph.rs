@@ -140,6 +140,11 @@ async fn throttling_is_waited_out_as_graph_asks_and_loses_nothing() {
     assert!(arrival(&carol, since, &id).await.is_some(), "sent exactly once and delivered");
     let copies = bob.by_message_id(&id, Some("sentitems")).await.unwrap();
     assert_eq!(copies.len(), 1, "no second copy from the retries");
+    mailproof_tests::faults::matrix(
+        "Graph throttles 3 times (429, Retry-After 1 s)",
+        "waited as asked, sent once, delivered",
+        &format!("waited {:.1} s; {} copy sent; delivered", bob.throttled_for().as_secs_f64(), copies.len()),
+    );
 
     // Twenty lookups at once: never more than four in flight at the mailbox, so none is throttled for concurrency.
     let carol = Arc::new(carol);

@@ -10,6 +10,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// One line of the fault matrix, as tests/bench/faults.sh collects it from the tests that print one.
+pub fn matrix(fault: &str, expected: &str, seen: &str) {
+    eprintln!("FAULT | {fault} | expected: {expected} | seen: {seen}");
+}
+
 /// What the proxy does with the connections it accepts from now on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
