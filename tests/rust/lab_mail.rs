@@ -258,3 +258,35 @@ async fn an_idle_watcher_wakes_when_mail_arrives_and_sees_only_new_mail() {
     assert!(String::from_utf8_lossy(&seen[0].raw).contains(&filed_id));
     watcher.close().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_new_mail_is_read_over_several_bounded_looks_and_none_is_missed_or_repeated() {
+    use mailproof_mail::watch::ImapWatcher;
+    let Some(lab) = Lab::running() else { return };
+    // leo's mailbox: the lab's gateway defers mail for it, so nothing else arrives there meanwhile.
+    let config = imap_config(&lab, "leo", Encryption::Tls);
+    let mut watcher = ImapWatcher::open(&config).await.unwrap();
+    let mut session = imap::connect(&config).await.unwrap();
+    let n = 1_100;
+    for i in 0..n {
+        let (m, _) = message("alice@example.test", "leo@example.test", &format!("flood {i}"));
+        session.append("INBOX", None, None, m.formatted()).await.unwrap();
+    }
+    let mut looks = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        let found = watcher.poll(&mut |_| true).await.unwrap();
+        looks.push(found.len());
+        for a in found {
+            assert!(seen.insert(a.uid), "UID {} handed back twice", a.uid);
+        }
+    }
+    assert_eq!(seen.len(), n, "every message, over the looks {looks:?}");
+    assert!(looks.iter().all(|l| *l <= 500), "at most 500 a look: {looks:?}");
+    assert_eq!(&looks[..3], &[500, 500, 100], "{looks:?}");
+    // Leave leo's mailbox as it was.
+    let all: Vec<u32> = session.uid_search("ALL").await.unwrap().into_iter().collect();
+    imap::delete(&mut session, "INBOX", &all).await.unwrap();
+    session.logout().await.ok();
+    watcher.close().await;
+}

@@ -34,6 +34,9 @@ pub const MAX_FETCH: usize = 8 * 1024 * 1024;
 /// Folders other than INBOX and Junk are asked on every this many looks.
 const OTHER_FOLDERS_EVERY: u32 = 5;
 
+/// The most new messages of one folder a look reads; more wait for the next look.
+const LOOK_BATCH: usize = 500;
+
 /// How much of each new message's body comes with its header: most test messages fit, so they take one round trip.
 const INLINE: usize = 64 * 1024;
 
@@ -51,6 +54,8 @@ enum Start {
 struct FolderState {
     folder: Folder,
     next_uid: u32,
+    /// The last look left new messages for the next one (more than [`LOOK_BATCH`] had arrived).
+    backlog: bool,
 }
 
 /// Watches every folder of an IMAP mailbox, INBOX and Junk included. INBOX stays open (read-only): a look is a
@@ -143,7 +148,7 @@ impl ImapWatcher {
                 Start::Since(day) => self.first_uid_since(&folder.name, day).await?,
                 Start::All => 1,
             };
-            self.folders.push(FolderState { folder, next_uid });
+            self.folders.push(FolderState { folder, next_uid, backlog: false });
         }
         Ok(())
     }
@@ -242,7 +247,9 @@ impl ImapWatcher {
                 continue;
             }
             let uid_next = if inbox {
-                if !self.inbox_has_new(from).await? {
+                // Asked even with a backlog: it also opens INBOX when another folder was open.
+                let has_new = self.inbox_has_new(from).await?;
+                if !has_new && !self.folders[i].backlog {
                     continue;
                 }
                 from
@@ -258,35 +265,55 @@ impl ImapWatcher {
                 self.selected = Some(name.clone());
                 next
             };
-            // Each new message's header with the start of its body, in one command: a wanted message that fits is
-            // then whole already, and only bigger ones are fetched again.
-            let new: Vec<_> = self
+            // The new messages' UIDs, then at most LOOK_BATCH of them per look: a folder that received thousands
+            // at once is read over several looks, each bounded in time.
+            let mut uids: Vec<u32> = self
                 .session()
-                .uid_fetch(
-                    format!("{from}:*"),
-                    format!("(UID RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{INLINE}>)"),
-                )
+                .uid_search(format!("UID {from}:*"))
                 .await
-                .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
-                .try_collect()
-                .await
-                .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
-            let mut highest = from.max(uid_next).saturating_sub(1);
+                .map_err(|e| ImapError::Command { command: "UID SEARCH", detail: e.to_string() })?
+                .into_iter()
+                .filter(|uid| *uid >= from)
+                .collect();
+            uids.sort_unstable();
+            let more = uids.len() > LOOK_BATCH;
+            uids.truncate(LOOK_BATCH);
+            let mut highest = if more { from.saturating_sub(1) } else { from.max(uid_next).saturating_sub(1) };
             let mut wanted_uids = Vec::new();
             let (junk, removed) = (self.folders[i].folder.junk, self.folders[i].folder.removed);
-            for f in &new {
-                let Some(uid) = f.uid.filter(|uid| *uid >= from) else { continue };
-                highest = highest.max(uid);
-                let header = f.header().unwrap_or_default();
-                if !wanted(header) {
-                    continue;
+            if let (Some(first), Some(last)) = (uids.first(), uids.last()) {
+                if more {
+                    highest = highest.max(*last);
                 }
-                let text = f.text().unwrap_or_default();
-                if f.size.is_some_and(|size| (header.len() + text.len()) as u64 >= u64::from(size)) {
-                    let raw = [header, text].concat();
-                    found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
-                } else {
-                    wanted_uids.push(uid);
+                // Each new message's header with the start of its body, in one command: a wanted message that fits
+                // is then whole already, and only bigger ones are fetched again. Read as they come: only the
+                // wanted ones are kept.
+                let mut fetches = self
+                    .session()
+                    .uid_fetch(
+                        format!("{first}:{last}"),
+                        format!("(UID RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{INLINE}>)"),
+                    )
+                    .await
+                    .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?;
+                while let Some(f) = fetches
+                    .try_next()
+                    .await
+                    .map_err(|e| ImapError::Command { command: "UID FETCH", detail: e.to_string() })?
+                {
+                    let Some(uid) = f.uid.filter(|uid| *uid >= from && *uid <= *last) else { continue };
+                    highest = highest.max(uid);
+                    let header = f.header().unwrap_or_default();
+                    if !wanted(header) {
+                        continue;
+                    }
+                    let text = f.text().unwrap_or_default();
+                    if f.size.is_some_and(|size| (header.len() + text.len()) as u64 >= u64::from(size)) {
+                        let raw = [header, text].concat();
+                        found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
+                    } else {
+                        wanted_uids.push(uid);
+                    }
                 }
             }
             // The wanted messages too big for the first look, whole, in one command.
@@ -307,10 +334,11 @@ impl ImapWatcher {
                     found.push(Arrived { folder: name.clone(), junk, removed, uid, uidl: None, raw });
                 }
             }
-            advanced.push((i, highest.saturating_add(1)));
+            advanced.push((i, highest.saturating_add(1), more));
         }
-        for (i, next_uid) in advanced {
+        for (i, next_uid, backlog) in advanced {
             self.folders[i].next_uid = next_uid;
+            self.folders[i].backlog = backlog;
         }
         Ok(found)
     }
