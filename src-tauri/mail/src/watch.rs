@@ -343,6 +343,11 @@ impl ImapWatcher {
         Ok(found)
     }
 
+    /// The last look left new messages in some folder for the next one.
+    pub fn backlog(&self) -> bool {
+        self.folders.iter().any(|f| f.backlog)
+    }
+
     /// Deletes a message found earlier.
     pub async fn delete(&mut self, folder: &str, uid: u32) -> Result<(), ImapError> {
         self.selected = None;

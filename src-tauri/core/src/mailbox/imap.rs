@@ -73,6 +73,10 @@ impl Watch for ImapWatch {
         self.0.changes()
     }
 
+    fn backlog(&self) -> bool {
+        self.0.backlog()
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(self.0.close())
     }

@@ -66,6 +66,10 @@ pub trait Watch: Send {
     fn pace(&self) -> Duration {
         Duration::ZERO
     }
+    /// The last look left new mail for the next one (a look reads a bounded number of messages): look again soon.
+    fn backlog(&self) -> bool {
+        false
+    }
     /// Ends the watch politely (an API's watch holds no session: nothing to end).
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})

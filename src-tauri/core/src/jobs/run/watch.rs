@@ -98,7 +98,8 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, slots: &mut [Option<Slot
                 let found_any = judge_look(board, job, &slot.m, found)?;
                 let now = job.clock.instant();
                 let expecting = lock(board).expecting(slot.registered, now, EXPECT_SOON);
-                slot.interval = if found_any || expecting { FAST_LOOK } else { (slot.interval * 2).min(poll) };
+                let busy = found_any || expecting || slot.m.watch.backlog();
+                slot.interval = if busy { FAST_LOOK } else { (slot.interval * 2).min(poll) };
                 slot.ready_at = now + slot.interval;
                 slots[i] = Some(slot);
             }
