@@ -202,8 +202,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
     }
 
     pub async fn retr(&mut self, n: u32) -> Result<Vec<u8>, Pop3Error> {
-        self.command("RETR", &format!("RETR {n}")).await?;
-        self.body("RETR", MAX_MESSAGE).await
+        self.retr_capped(n, MAX_MESSAGE).await
     }
 
     /// Message `n`, of which at most `keep` bytes are kept: the rest is read and dropped as it comes (the session

@@ -88,18 +88,14 @@ impl Outcome {
 /// search session stays open between looks.
 pub async fn look_for(mailbox: &dyn Mailbox, subject: &str, timing: &EmailTiming, cancel: &Cancel) -> Outcome {
     let started = Instant::now();
-    let opened = tokio::select! {
-        opened = mailbox.finder() => opened,
-        () = cancel.cancelled() => return Outcome::cancelled(),
-    };
+    let Some(opened) = cancel.unless(mailbox.finder()).await else { return Outcome::cancelled() };
     let mut finder = match opened {
         Ok(f) => f,
         Err(why) => return Outcome::failed(format!("Cannot read the mailbox: {why}")),
     };
     let outcome = loop {
-        let found = tokio::select! {
-            found = finder.find(subject, timing.delete_found) => found,
-            () = cancel.cancelled() => break Outcome::cancelled(),
+        let Some(found) = cancel.unless(finder.find(subject, timing.delete_found)).await else {
+            break Outcome::cancelled();
         };
         match found {
             Err(why) => break Outcome::failed(format!("Cannot read the mailbox: {why}")),
@@ -112,10 +108,8 @@ pub async fn look_for(mailbox: &dyn Mailbox, subject: &str, timing: &EmailTiming
         if started.elapsed() >= timing.wait() {
             break Outcome::not_found(timing);
         }
-        tokio::select! {
-            () = tokio::time::sleep(timing.poll().min(timing.wait().saturating_sub(started.elapsed()))) => {}
-            () = cancel.cancelled() => {}
-        }
+        // A cancel meanwhile is seen at the top of the next round.
+        cancel.unless(tokio::time::sleep(timing.poll().min(timing.wait().saturating_sub(started.elapsed())))).await;
     };
     // A session that stalls is dropped rather than waited for.
     let _ = tokio::time::timeout(CLOSE_LIMIT, finder.close()).await;
@@ -132,10 +126,7 @@ pub async fn watch_for(mut w: Box<dyn Watch>, subject: &str, timing: &EmailTimin
     let mut interval = Duration::from_millis(20).min(timing.poll()).max(w.pace());
     let outcome = loop {
         let mut wanted = |header: &[u8]| String::from_utf8_lossy(header).contains(subject);
-        let found = tokio::select! {
-            found = w.look(&mut wanted) => found,
-            () = cancel.cancelled() => break Outcome::cancelled(),
-        };
+        let Some(found) = cancel.unless(w.look(&mut wanted)).await else { break Outcome::cancelled() };
         match found {
             Err(why) => break Outcome::failed(format!("Cannot read the mailbox: {why}")),
             Ok(found) if !found.is_empty() => {
@@ -153,10 +144,7 @@ pub async fn watch_for(mut w: Box<dyn Watch>, subject: &str, timing: &EmailTimin
         if started.elapsed() >= timing.wait() {
             break Outcome::not_found(timing);
         }
-        tokio::select! {
-            _ = wait_for_change(interval.min(timing.wait().saturating_sub(started.elapsed())), &changes) => {}
-            () = cancel.cancelled() => {}
-        }
+        cancel.unless(wait_for_change(interval.min(timing.wait().saturating_sub(started.elapsed())), &changes)).await;
         interval = (interval * 2).min(timing.poll()).max(w.pace());
     };
     let _ = tokio::time::timeout(CLOSE_LIMIT, w.close()).await;

@@ -223,9 +223,8 @@ pub async fn resume_interrupted(
         let now = opts.clock.now_millis();
         let Some((job_id, beats)) = store.stale_job(now - stale_after.as_millis() as i64, &alive)? else { break };
         // Its engine stopped only if it does not beat while we watch, on this engine's own monotonic clock.
-        tokio::select! {
-            () = tokio::time::sleep(TAKE_OVER_AFTER) => {}
-            () = cancel.cancelled() => break,
+        if cancel.unless(tokio::time::sleep(TAKE_OVER_AFTER)).await.is_none() {
+            break;
         }
         let owner = crate::ids::new_id();
         if !store.take_over_job(&job_id, beats, &owner, opts.clock.now_millis())? {

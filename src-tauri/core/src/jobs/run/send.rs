@@ -29,10 +29,7 @@ enum Stop {
 
 /// Waits `d` before another try; true when the run was cancelled meanwhile.
 async fn pause(job: &super::engine::JobCtx, d: Duration) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        () = job.cancel.cancelled() => true,
-    }
+    job.cancel.unless(tokio::time::sleep(d)).await.is_none()
 }
 
 /// Sends a group's actions over one submission session, one after another, and hands each accepted one to the
@@ -96,12 +93,9 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
         for attempt in 1..=SEND_ATTEMPTS {
             evidence.attempts = attempt;
             if !session.as_ref().is_some_and(|s| s.usable()) {
-                let opened = tokio::select! {
-                    opened = outbox.submit() => opened,
-                    () = job.cancel.cancelled() => {
-                        outcome = Some(Stop::Cancelled("Cancelled before this action was sent."));
-                        break;
-                    }
+                let Some(opened) = job.cancel.unless(outbox.submit()).await else {
+                    outcome = Some(Stop::Cancelled("Cancelled before this action was sent."));
+                    break;
                 };
                 match opened {
                     Ok(s) => session = Some(s),
@@ -120,16 +114,14 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
                 }
             }
             let s = session.as_mut().expect("opened above");
-            let sent = tokio::select! {
-                sent = s.send(&composed.envelope_from, std::slice::from_ref(&composed.to), &composed.raw) => sent,
-                () = job.cancel.cancelled() => {
-                    // The session is mid-conversation: it is dropped, not ended politely.
-                    session = None;
-                    outcome = Some(Stop::Cancelled(
-                        "Cancelled while this action was being sent: the server may have taken it, so a copy may still arrive.",
-                    ));
-                    break;
-                }
+            let sending = s.send(&composed.envelope_from, std::slice::from_ref(&composed.to), &composed.raw);
+            let Some(sent) = job.cancel.unless(sending).await else {
+                // The session is mid-conversation: it is dropped, not ended politely.
+                session = None;
+                outcome = Some(Stop::Cancelled(
+                    "Cancelled while this action was being sent: the server may have taken it, so a copy may still arrive.",
+                ));
+                break;
             };
             evidence.transcript.extend(sent.transcript);
             match sent.result {
