@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fault matrix: every fault case of tests/rust/faults.rs against a private lab, behind the fault-injecting
 # proxy (tests/rust/support/faults.rs), with the fault cases other suites hold (the engine killed mid-job, Graph's
-# and Gmail's throttling against their fakes). Prints one line per case — fault, expected, seen — and last
-# `faults survived N/M` (a case survives when everything it asserts holds: the verdicts, the reason in words,
+# and Gmail's throttling against their fakes, DNS failing under the `mailproof` command). Prints one line per
+# case — fault, expected, seen — and last `faults survived N/M` (a case survives when everything it asserts holds: the verdicts, the reason in words,
 # the time it took, no action lost or decided twice). The same cases run in the normal test suite.
 #
 #   tests/bench/faults.sh          # needs root (the lab); exits non-zero unless every case survives
@@ -18,14 +18,15 @@ trap 'bash "$root/tests/lab/stop.sh" "$work/lab"; rm -rf "$work"' EXIT
 env_file=$(bash "$root/tests/lab/start.sh" "$work/lab" | tail -n 1)
 export MAILPROOF_LAB_ENV="$env_file" MAILPROOF_REQUIRE_REAL=1
 set +e
-run() { # TEST [FILTER]
-  cargo test --locked --manifest-path "$root/Cargo.toml" -p mailproof-tests --test "$1" -- --nocapture ${2:+"$2"} \
-    >> "$work/out.txt" 2>&1
+run() { # TEST [FILTER] [PACKAGE]
+  cargo test --locked --manifest-path "$root/Cargo.toml" -p "${3:-mailproof-tests}" --test "$1" -- --nocapture \
+    ${2:+"$2"} >> "$work/out.txt" 2>&1
 }
 run faults
 run actions a_job_stopped_mid_run_is_picked_up
 run graph throttling_is_waited_out
 run gmail rate_limits_are_told_apart
+run cli a_run_on_a_machine_whose_dns_fails mailproof-cli
 set -e
 python3 - "$work/out.txt" <<'PY'
 import re, sys

@@ -65,6 +65,17 @@ mkdir -p "$D"/{etc,queue,data,log,tls,mail,sieve,bin,run/dovecot,state/dovecot}
     "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:mx.example.test" > leaf.ext
   openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 30 \
     -extfile leaf.ext 2>/dev/null
+  # A leaf that expired long ago, from the same CA, which Dovecot shows on 127.0.0.2 (the expired-certificate
+  # case; it names 127.0.0.1 too, so that only its dates are wrong when it is reached through a proxy there).
+  openssl req -new -key server.key -out expired.csr -subj "/CN=127.0.0.2" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2" > expired.ext
+  printf '%s\n' '[ca]' 'default_ca = lab' '[lab]' 'database = index.txt' 'new_certs_dir = .' 'serial = serial' \
+    'default_md = sha256' 'policy = any' '[any]' 'commonName = supplied' > ca.cnf
+  : > index.txt
+  echo 01 > serial
+  openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key -in expired.csr -out expired.crt -notext \
+    -startdate 20250101000000Z -enddate 20250201000000Z -extfile expired.ext 2>/dev/null
   chmod 644 server.key
 )
 
@@ -157,6 +168,7 @@ LAB_DIR=$D
 LAB_HOST=127.0.0.1
 LAB_DOMAIN=example.test
 LAB_CA=$D/tls/ca.crt
+LAB_EXPIRED_HOST=127.0.0.2
 LAB_SMTP_PORT=$SMTP
 LAB_SUBMISSION_PORT=$SUBMISSION
 LAB_SMTPS_PORT=$SMTPS

@@ -419,3 +419,175 @@ async fn an_engine_that_lost_its_job_to_another_stops_touching_it() {
         ),
     );
 }
+
+#[tokio::test]
+async fn a_connection_reset_mid_data_is_sent_again_on_a_new_session_and_arrives_once() {
+    let Some(w) = world("middata") else { return };
+    // Straight to the lab's MX in clear text (no sign-in), so that the proxy sees where DATA begins.
+    let proxy = FaultProxy::start(w.lab.port("LAB_SMTP_PORT")).await;
+    let mut draft = w.lab.profile_draft("alice", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
+    (draft.outgoing.port, draft.outgoing.security) = (proxy.port.into(), mailproof_core::profiles::Security::None);
+    draft.outgoing.requires_auth = false;
+    let alice = w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await;
+    let bob = w.verified_imap("bob").await;
+    // The link is torn down 200 bytes into the message: the server never saw its end, so it kept nothing.
+    proxy.set(Fault::CutAfter("DATA\r\n", 200));
+    let spec = w.spec("middata", &alice, &[bob], 10);
+    let (report, _) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    let a = &report.actions[0];
+    assert_eq!(a.verdict, Some(Verdict::Missed), "{:?}", a.reason);
+    let ev = a.evidence.as_ref().unwrap();
+    assert_eq!(ev.attempts, 2, "sent again once: {:?}", ev.transcript);
+    assert!(proxy.accepted() >= 2, "on a new session");
+    // The server kept only the whole copy: Dovecot stored the message once.
+    let log = w.lab.ca().parent().unwrap().parent().unwrap().join("log/dovecot.log");
+    let id = ev.message_id.trim_matches(['<', '>']);
+    let stored =
+        std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains(id) && l.contains("stored mail")).count();
+    assert_eq!(stored, 1, "one copy of {id} arrived");
+    matrix(
+        "connection reset mid-DATA",
+        "sent again on a new session; Missed",
+        &format!("{} ({} tries)", seen(a), ev.attempts),
+    );
+}
+
+#[tokio::test]
+async fn a_server_whose_certificate_expired_is_refused_in_words_with_the_date() {
+    let Some(w) = world("expired") else { return };
+    let expired_host = w.lab.var("LAB_EXPIRED_HOST").to_owned();
+    // Verification straight against it: refused, saying why.
+    let mut draft = w.lab.profile_draft("carol", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
+    draft.incoming.host = expired_host;
+    let carol = save_profile(&w.store, &w.keyring, None, draft, now()).unwrap();
+    let done = mailproof_core::verification::verify_profile(
+        &w.store,
+        &w.keyring,
+        &carol.id,
+        &w.verify_run(),
+        &Cancel::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let detail = &done[0].detail;
+    assert_eq!(done[0].verified, Some(false), "{detail}");
+    assert!(detail.contains("certificate expired on 2025-02-01") && detail.contains("renew"), "{detail}");
+    // A verified mailbox whose server's certificate has since run out: its action is Errored in words, the
+    // other destination's is decided as usual.
+    let alice = w.verified_imap("alice").await;
+    let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
+    let bob = through(&w, "bob", &proxy).await;
+    let erin = w.verified_imap("erin").await;
+    proxy.relay_to("127.0.0.2");
+    let spec = w.spec("expired", &alice, &[bob, erin], 8);
+    let (report, _) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    let bob = action(&report, "bob");
+    let reason = bob.reason.clone().unwrap_or_default();
+    assert_eq!(bob.verdict, Some(Verdict::Errored), "{reason}");
+    assert!(reason.contains("certificate expired on 2025-02-01"), "{reason}");
+    check(&report, &[("erin", Verdict::Detected, "junk")], "expired certificate");
+    matrix(
+        "the destination server's certificate expired",
+        "verification refused and the action Errored, both with the date; erin Detected",
+        &format!("{detail} / {}", seen(bob)),
+    );
+}
+
+/// A small file system of its own (tmpfs) mounted on a fresh folder, unmounted when dropped; `None` where this
+/// user may not mount (a skip, or a failure under MAILPROOF_REQUIRE_REAL).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return mailproof_tests::missing("a small file system for the disk-full case (mount needs root)");
+        }
+        Some(SmallDisk(dir))
+    }
+
+    /// Writes until the file system is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_disk_that_fills_mid_job_stops_it_in_words_loses_nothing_and_the_job_resumes() {
+    let Some(lab) = mailproof_tests::Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.full")) else { return };
+    let Some(disk) = SmallDisk::mount("16m") else { return };
+    let data = tempfile::Builder::new().tempdir_in(disk.0.path()).unwrap();
+    let w = World::in_folder(lab, keyring, data);
+    let alice = w.verified_imap("alice").await;
+    let (bob, erin) = (w.verified_imap("bob").await, w.verified_imap("erin").await);
+    let mut spec = w.spec("full", &alice, &[bob, erin], 10);
+    spec.selection = mailproof_core::actions::Selection::Ids { ids: vec!["A100-002".into(), "A400-001".into()] };
+    spec.timing.concurrency = 1;
+    let filler = Mutex::new(None);
+    let on_event = |e: JobEvent| {
+        if e.state == ActionState::Sending && filler.lock().unwrap().is_none() {
+            *filler.lock().unwrap() = Some(disk.fill());
+        }
+    };
+    let started = Instant::now();
+    let outcome = run_job(&w.store, &w.keyring, &spec, &w.options(), &Cancel::default(), &on_event).await;
+    let took = started.elapsed();
+    let said = match &outcome {
+        Ok(job) => panic!("the job {job} ran on a full disk as if nothing happened"),
+        Err(e) => e.to_string(),
+    };
+    assert!(said.contains("disk") && said.contains("full") && said.contains("resume"), "{said}");
+    assert!(took < Duration::from_secs(15), "stopped at once: {took:?}");
+    // Space again: the database is whole and the job is picked up and ends with every action decided, once.
+    std::fs::remove_file(filler.into_inner().unwrap().unwrap()).unwrap();
+    let (again, outcome) = mailproof_core::Store::open(&w.dir.path().join("mailproof.db"), now()).unwrap();
+    assert!(matches!(outcome, mailproof_core::store::OpenOutcome::Opened), "not moved aside as damaged");
+    let decided = Mutex::new(Vec::new());
+    let count = |e: JobEvent| {
+        if e.state == ActionState::Decided {
+            decided.lock().unwrap().push(e.row_id);
+        }
+    };
+    let resumed = mailproof_core::jobs::resume_interrupted(
+        &again,
+        &w.keyring,
+        &w.options(),
+        Duration::ZERO,
+        &Cancel::default(),
+        &count,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resumed.len(), 1, "the stopped job is picked up");
+    let report = again.job_report(&resumed[0]).unwrap().unwrap();
+    assert!(report.actions.iter().all(|a| a.verdict.is_some()), "every action decided: {:?}", report.actions);
+    let mut ids = decided.into_inner().unwrap();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "none decided twice");
+    matrix(
+        "the disk under the database fills mid-job",
+        "stopped in words, database whole, job resumed and decided",
+        &format!("{said} / after resume: {}", report.actions.iter().map(seen).collect::<Vec<_>>().join(", ")),
+    );
+}

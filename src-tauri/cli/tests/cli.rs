@@ -422,13 +422,18 @@ mod actions {
     /// Sets the lab's allow-listed sender and adds and verifies an IMAP profile for each user.
     /// A profile file for lab user `user` (IMAP over TLS, submission with STARTTLS), bound to `actors`.
     pub(super) fn profile_file(lab: &Lab, dir: &Path, user: &str, actors: &[&str]) -> std::path::PathBuf {
+        profile_file_at(lab, &lab.host(), dir, user, actors)
+    }
+
+    /// The same, with the lab's servers named `host`.
+    fn profile_file_at(lab: &Lab, host: &str, dir: &Path, user: &str, actors: &[&str]) -> std::path::PathBuf {
         let file = dir.join(format!("{user}.toml"));
         let actors = actors.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
         std::fs::write(
             &file,
             format!(
                 "email = \"{user}@example.test\"\nserverType = \"imap\"\nactorIds = [{actors}]\nusername = \"{user}@example.test\"\n\n[incoming]\nhost = \"{h}\"\nport = {imaps}\nsecurity = \"tls\"\nauth = \"plain\"\n\n[outgoing]\nhost = \"{h}\"\nport = {sub}\nsecurity = \"startTls\"\nrequiresAuth = true\nauth = \"plain\"\n",
-                h = lab.host(),
+                h = host,
                 imaps = lab.port("LAB_IMAPS_PORT"),
                 sub = lab.port("LAB_SUBMISSION_PORT")
             ),
@@ -438,6 +443,11 @@ mod actions {
     }
 
     pub(super) fn verified_profiles(lab: &Lab, dir: &Path, users: &[&str]) {
+        verified_profiles_at(lab, &lab.host(), dir, users)
+    }
+
+    /// The same, with the profiles' servers named `host`.
+    fn verified_profiles_at(lab: &Lab, host: &str, dir: &Path, users: &[&str]) {
         let sender = dir.join("sender.toml");
         std::fs::write(
             &sender,
@@ -452,7 +462,7 @@ mod actions {
         let out = with_stdin(&data, &["sender", "set", "--file", sender.to_str().unwrap()], &lab.password("verifier"));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         for user in users {
-            let file = profile_file(lab, dir, user, &["this-workstation"]);
+            let file = profile_file_at(lab, host, dir, user, &["this-workstation"]);
             let out = with_stdin(&data, &["profile", "add", "--file", file.to_str().unwrap()], &lab.password(user));
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             let ca = lab.ca();
@@ -555,6 +565,50 @@ mod actions {
         assert_eq!(verifications["total"], 3, "the verification mails are tracked too");
         let out = mailproof(&data, &["track", "query", "--since", "yesterday"]);
         assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date and time"));
+    }
+
+    #[test]
+    fn a_run_on_a_machine_whose_dns_fails_errors_its_actions_in_words_and_loses_none() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-dns").is_none() {
+            return;
+        }
+        // A private mount namespace, where the name service is broken for the run alone, needs root.
+        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if !root {
+            assert!(!mailproof_tests::real_components_required(), "the DNS-failure case needs root (unshare -m)");
+            eprintln!("skipped: the DNS-failure case needs root (unshare -m)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        verified_profiles_at(&lab, "localhost", dir.path(), &["alice", "bob"]);
+        let data = dir.path().join("data");
+        // No hosts-file entry, and a DNS server on loopback that is not there: no name resolves.
+        let (hosts, resolv) = (dir.path().join("hosts"), dir.path().join("resolv.conf"));
+        std::fs::write(&hosts, "").unwrap();
+        std::fs::write(&resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n").unwrap();
+        let ca = lab.ca();
+        let out = Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                r#"mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@""#,
+            ])
+            .args(["sh", hosts.to_str().unwrap(), resolv.to_str().unwrap(), env!("CARGO_BIN_EXE_mailproof")])
+            .args(["run", "--from", "alice@example.test", "--to", "bob@example.test", "--actions", "A100-002"])
+            .args(["--timeout", "5", "--poll", "100", "--ca", ca.to_str().unwrap()])
+            .env("MAILPROOF_DATA_DIR", &data)
+            .output()
+            .unwrap();
+        let (said, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(said.contains("0 Prevented, 0 Detected, 0 Missed, 1 Errored, 0 Incomplete"), "{said}\n{progress}");
+        assert!(progress.contains("cannot find the server localhost"), "{progress}");
+        assert!(progress.contains("this machine's DNS is not working"), "says what to check: {progress}");
+        eprintln!(
+            "FAULT | DNS fails on this machine | expected: Errored in words, none lost | seen: {}",
+            progress.lines().find(|l| l.contains("Errored")).unwrap_or("")
+        );
     }
 
     #[test]

@@ -161,6 +161,12 @@ impl AsyncWrite for Tcp {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    #[error("cannot find the server {host}: {source}. Check the spelling of the name; if it is only known inside your organisation, connect to its network (or VPN) first. If other names fail too, this machine's DNS is not working.")]
+    Unresolved {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot connect to {host}:{port}: {source}")]
     Tcp {
         host: String,
@@ -170,7 +176,7 @@ pub enum ConnectError {
     },
     #[error("no answer from {host}:{port} within {secs} s. Check the address and port, and that a firewall lets the connection through.")]
     TimedOut { host: String, port: u16, secs: u64 },
-    #[error("TLS handshake with {host} failed: {source}")]
+    #[error("TLS handshake with {host} failed: {}", tls_words(source))]
     Tls {
         host: String,
         #[source]
@@ -180,11 +186,48 @@ pub enum ConnectError {
     BadName { host: String },
 }
 
-/// Connects within `timeout`; the connection then waits `timeout` at most for each step of the conversation.
+/// A failed handshake in words, with what to do when it is the server's certificate that was refused.
+fn tls_words(e: &io::Error) -> String {
+    use tokio_rustls::rustls::{CertificateError as C, Error};
+    let date = |t: &rustls_pki_types::UnixTime| {
+        time::OffsetDateTime::from_unix_timestamp(t.as_secs() as i64)
+            .map(|d| d.date().to_string())
+            .unwrap_or_else(|_| "an unknown date".into())
+    };
+    let Some(Error::InvalidCertificate(c)) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) else {
+        return e.to_string();
+    };
+    match c {
+        C::Expired => "the server's certificate has expired. Ask the server's owner to renew it, and check this machine's clock.".into(),
+        C::ExpiredContext { not_after, .. } => format!(
+            "the server's certificate expired on {}. Ask the server's owner to renew it, and check this machine's clock.",
+            date(not_after)
+        ),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet. Check this machine's date and time.".into()
+        }
+        C::UnknownIssuer | C::BadSignature => "the server's certificate is issued by a CA this machine does not trust. Add your organisation's CA, or trust this exact certificate after checking its fingerprint (the profile's connection test shows it).".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the server's certificate is not issued for this server name. Use a name the certificate lists (the profile's connection test shows them).".into()
+        }
+        C::Revoked => "the server's certificate has been revoked. Ask the server's owner for a new one.".into(),
+        other => format!("the server's certificate was refused ({other:?})."),
+    }
+}
+
+/// Connects within `timeout` (finding the server's address included); the connection then waits `timeout` at
+/// most for each step of the conversation.
 pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<Tcp, ConnectError> {
-    match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+    let connect = async {
+        let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|source| ConnectError::Unresolved { host: host.into(), source })?
+            .collect();
+        TcpStream::connect(&addrs[..]).await.map_err(|source| ConnectError::Tcp { host: host.into(), port, source })
+    };
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(s)) => Ok(Tcp::new(s, timeout)),
-        Ok(Err(source)) => Err(ConnectError::Tcp { host: host.into(), port, source }),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(ConnectError::TimedOut { host: host.into(), port, secs: timeout.as_secs() }),
     }
 }

@@ -28,6 +28,9 @@ pub enum Fault {
     Refuse,
     /// Says this line (e.g. a 421 greeting) and closes the connection.
     Greet(&'static str),
+    /// Relays until the client has sent this text and then this many bytes more, then resets the connection
+    /// (e.g. mid-DATA) — once: the connections after it are relayed.
+    CutAfter(&'static str, usize),
 }
 
 pub struct FaultProxy {
@@ -38,6 +41,7 @@ pub struct FaultProxy {
 
 struct Shared {
     upstream: u16,
+    upstream_host: Mutex<&'static str>,
     fault: Mutex<Fault>,
     accepted: AtomicUsize,
     live: Mutex<Vec<Live>>,
@@ -56,6 +60,7 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             upstream,
+            upstream_host: Mutex::new("127.0.0.1"),
             fault: Mutex::new(Fault::Pass),
             accepted: AtomicUsize::new(0),
             live: Mutex::new(Vec::new()),
@@ -65,7 +70,7 @@ impl FaultProxy {
             while let Ok((inbound, _)) = listener.accept().await {
                 s.accepted.fetch_add(1, Ordering::SeqCst);
                 let fault = *s.fault.lock().unwrap();
-                s.serve(inbound, fault).await;
+                Shared::serve(&s, inbound, fault).await;
             }
         });
         FaultProxy { port, shared, task }
@@ -74,6 +79,12 @@ impl FaultProxy {
     /// Sets what happens to connections accepted from now on.
     pub fn set(&self, fault: Fault) {
         *self.shared.fault.lock().unwrap() = fault;
+    }
+
+    /// Connections accepted from now on are relayed to the same port on `host` (e.g. the lab's 127.0.0.2, where
+    /// Dovecot shows an expired certificate).
+    pub fn relay_to(&self, host: &'static str) {
+        *self.shared.upstream_host.lock().unwrap() = host;
     }
 
     /// The connections open now stop relaying in both directions and stay open: a half-open link, a server
@@ -111,7 +122,11 @@ impl Drop for FaultProxy {
 }
 
 impl Shared {
-    async fn serve(&self, inbound: TcpStream, fault: Fault) {
+    fn upstream_host(&self) -> &'static str {
+        *self.upstream_host.lock().unwrap()
+    }
+
+    async fn serve(self: &Arc<Self>, inbound: TcpStream, fault: Fault) {
         let frozen = Arc::new(AtomicBool::new(false));
         let pumps = match fault {
             Fault::Refuse => return,
@@ -129,8 +144,24 @@ impl Shared {
                     while matches!(r.read(&mut buf).await, Ok(n) if n > 0) {}
                 })]
             }
+            Fault::CutAfter(text, more) => {
+                let Ok(outbound) = TcpStream::connect((self.upstream_host(), self.upstream)).await else { return };
+                // A reset, not a polite close: the client sees the connection torn down under it.
+                let _ = socket2::SockRef::from(&inbound).set_linger(Some(Duration::ZERO));
+                let (ir, iw) = inbound.into_split();
+                let (or, ow) = outbound.into_split();
+                let (me, frozen) = (self.clone(), frozen.clone());
+                vec![tokio::spawn(async move {
+                    tokio::select! {
+                        _ = pump(or, iw, frozen, None) => {}
+                        cut = relay_until(ir, ow, text.as_bytes(), more) => if cut {
+                            *me.fault.lock().unwrap() = Fault::Pass;
+                        }
+                    }
+                })]
+            }
             Fault::Pass | Fault::Drip(_) => {
-                let Ok(outbound) = TcpStream::connect(("127.0.0.1", self.upstream)).await else { return };
+                let Ok(outbound) = TcpStream::connect((self.upstream_host(), self.upstream)).await else { return };
                 let (ir, iw) = inbound.into_split();
                 let (or, ow) = outbound.into_split();
                 let drip = match fault {
@@ -178,6 +209,32 @@ async fn pump(
         };
         if written.is_err() {
             return;
+        }
+    }
+}
+
+/// Relays `from` to `to` until `text` and `more` bytes after it have gone through; true if it stopped there.
+async fn relay_until(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    text: &[u8],
+    more: usize,
+) -> bool {
+    let (mut seen, mut buf) = (Vec::new(), vec![0u8; 16 * 1024]);
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let before = seen.len();
+        seen.extend_from_slice(&buf[..n]);
+        let cut_at = seen.windows(text.len()).position(|w| w == text).map(|i| i + text.len() + more);
+        let upto = cut_at.map_or(seen.len(), |c| c.min(seen.len()));
+        if to.write_all(&seen[before..upto]).await.is_err() {
+            return false;
+        }
+        if cut_at.is_some_and(|c| c <= seen.len()) {
+            return true;
         }
     }
 }

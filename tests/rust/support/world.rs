@@ -24,7 +24,11 @@ pub struct World {
 
 impl World {
     pub fn new(lab: Lab, keyring: Keyring) -> World {
-        let dir = tempfile::tempdir().unwrap();
+        World::in_folder(lab, keyring, tempfile::tempdir().unwrap())
+    }
+
+    /// The same, with the database in `dir` (e.g. a small file system of its own).
+    pub fn in_folder(lab: Lab, keyring: Keyring, dir: tempfile::TempDir) -> World {
         let (store, _) = Store::open(&dir.path().join("mailproof.db"), now()).unwrap();
         lab.use_as_sender("verifier", &store, &keyring);
         World { dir, store, keyring, lab }

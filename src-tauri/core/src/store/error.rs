@@ -32,8 +32,20 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("the disk that holds Mailproof's data folder is full, so nothing more could be saved ({0}). What was saved before is kept: free some space, then try again; a job it stopped is picked up again (the app offers it at start, or `mailproof jobs resume`).")]
+    DiskFull(rusqlite::Error),
     #[error("database query failed: {0}")]
-    Query(#[from] rusqlite::Error),
+    Query(rusqlite::Error),
     #[error("stored value for {key} is unreadable: {detail}")]
     BadValue { key: String, detail: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            StoreError::DiskFull(e)
+        } else {
+            StoreError::Query(e)
+        }
+    }
 }
