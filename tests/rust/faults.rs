@@ -591,3 +591,33 @@ async fn a_disk_that_fills_mid_job_stops_it_in_words_loses_nothing_and_the_job_r
         &format!("{said} / after resume: {}", report.actions.iter().map(seen).collect::<Vec<_>>().join(", ")),
     );
 }
+
+/// How many times `user` has signed in over POP3 at the lab so far, by Dovecot's log.
+fn pop3_sign_ins(w: &World, user: &str) -> usize {
+    let log = w.lab.ca().parent().unwrap().parent().unwrap().join("log/dovecot.log");
+    let needle = format!("pop3-login: Info: Login: user=<{user}@example.test>");
+    std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains(&needle)).count()
+}
+
+#[tokio::test]
+async fn a_pop3_destination_is_signed_in_to_at_most_once_every_two_seconds() {
+    let Some(w) = world("pop3pace") else { return };
+    let alice = w.verified_imap("alice").await;
+    let draft = w.lab.profile_draft("heidi", ServerType::Pop3, w.lab.port("LAB_POP3S_PORT"));
+    let heidi = w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await;
+    // heidi's copy is held by the gateway: the job looks for it, every 200 ms as asked, for all of its 8 s.
+    let spec = w.spec("pop3pace", &alice, &[heidi], 8);
+    let before = pop3_sign_ins(&w, "heidi");
+    let (report, took) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    let sign_ins = pop3_sign_ins(&w, "heidi") - before;
+    let a = &report.actions[0];
+    assert_eq!(a.verdict, Some(Verdict::Prevented), "{:?}", a.reason);
+    // The opening session, a look every 2 s at most, and none of its own to delete anything.
+    let most = 1 + (took.as_secs_f64() / mailproof_mail::watch::POP3_PACE.as_secs_f64()).ceil() as usize + 1;
+    matrix(
+        "POP3 destination watched for 8 s, asked to look every 200 ms",
+        &format!("at most {most} sign-ins (140 when unpaced): no lock-out"),
+        &format!("{sign_ins} sign-ins in {:.1} s; {}", took.as_secs_f64(), seen(a)),
+    );
+    assert!(sign_ins <= most, "{sign_ins} sign-ins in {took:?}");
+}

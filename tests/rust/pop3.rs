@@ -95,3 +95,61 @@ async fn a_wrong_password_is_refused_with_the_servers_words() {
     let err = Pop3::connect(&config(&lab, "carol", Encryption::Tls, "wrong")).await.err().expect("refused");
     assert!(matches!(&err, Pop3Error::Refused { reply, .. } if reply.starts_with("-ERR")), "{err}");
 }
+
+/// A POP3 server on loopback that lets the first sign-in through and refuses each one after it, as a provider
+/// does once the password was changed or the account locked; counts the sign-ins it was asked for.
+async fn refusing_after_the_first() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sign_ins = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = sign_ins.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = conn.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"+OK ready\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = match line.split(' ').next().unwrap_or("") {
+                        "CAPA" => b"+OK\r\nUSER\r\nUIDL\r\n.\r\n",
+                        "PASS" if count.fetch_add(1, Ordering::SeqCst) > 0 => b"-ERR [AUTH] Authentication failed.\r\n",
+                        "UIDL" => b"+OK\r\n.\r\n",
+                        _ => b"+OK\r\n",
+                    };
+                    let _ = w.write_all(reply).await;
+                    if line == "QUIT" {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, sign_ins)
+}
+
+#[tokio::test]
+async fn a_watch_whose_sign_in_is_refused_never_signs_in_again() {
+    use std::sync::atomic::Ordering;
+    let (port, sign_ins) = refusing_after_the_first().await;
+    let config = Pop3Config {
+        host: "127.0.0.1".into(),
+        port,
+        encryption: Encryption::None,
+        login: Login { username: "carol@example.test".into(), password: Password::new("pw") },
+        sign_in: mailproof_mail::SignIn::Password,
+        tokens: None,
+        trust: Trust { extra_ca: None, pinned_sha256: None },
+        timeout: Duration::from_secs(5),
+    };
+    let mut watch = mailproof_mail::watch::Pop3Watcher::open(&config).await.unwrap();
+    let first = watch.poll(&mut |_| true).await.unwrap_err();
+    assert!(first.is_sign_in_refusal() && first.to_string().contains("Authentication failed"), "{first}");
+    for _ in 0..5 {
+        let again = watch.poll(&mut |_| true).await.unwrap_err().to_string();
+        assert!(again.contains("Authentication failed") && again.contains("not tried again"), "{again}");
+    }
+    assert_eq!(sign_ins.load(Ordering::SeqCst), 2, "the opening one and the refused one: no more");
+}

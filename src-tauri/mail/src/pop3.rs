@@ -41,11 +41,44 @@ pub enum Pop3Error {
     OAuth(#[from] crate::oauth::OAuthError),
 }
 
+impl Pop3Error {
+    /// The RFC 2449 response code a refusal starts with, e.g. `IN-USE` in `-ERR [IN-USE] locked`.
+    pub fn response_code(&self) -> Option<&str> {
+        let Pop3Error::Refused { reply, .. } = self else { return None };
+        reply.strip_prefix("-ERR [")?.split(']').next()
+    }
+
+    /// A refusal that says to come back later (the maildrop locked by another session, logins too close
+    /// together, a passing system problem), not that the account or password is wrong.
+    pub fn is_transient(&self) -> bool {
+        self.response_code().is_some_and(|c| {
+            let c = c.to_ascii_uppercase();
+            c == "IN-USE" || c == "LOGIN-DELAY" || c.starts_with("SYS/TEMP")
+        })
+    }
+
+    /// The server refused the account or its password: trying again would only count against the account.
+    pub fn is_sign_in_refusal(&self) -> bool {
+        matches!(self, Pop3Error::Refused { command: "USER" | "PASS" | "AUTH", .. }) && !self.is_transient()
+    }
+}
+
+/// The shortest time between two sign-ins the server announces (RFC 2449 LOGIN-DELAY, seconds), if any.
+pub fn login_delay(capabilities: &[String]) -> Option<Duration> {
+    capabilities.iter().find_map(|c| {
+        let mut words = c.split_whitespace();
+        let name = words.next()?;
+        name.eq_ignore_ascii_case("LOGIN-DELAY").then(|| words.next()?.parse().ok().map(Duration::from_secs))?
+    })
+}
+
 /// A POP3 session. `greeting` is the server's first line.
 pub struct Pop3<S> {
     dialogue: Dialogue<S>,
     timeout: Duration,
     pub greeting: String,
+    /// What the server's CAPA announced as the shortest time between sign-ins.
+    pub login_delay: Option<Duration>,
 }
 
 impl Pop3<MailStream> {
@@ -64,6 +97,7 @@ impl Pop3<MailStream> {
             pop = pop.stls(&config.host, &config.trust).await?;
         }
         let capabilities = pop.capa().await.unwrap_or_default();
+        pop.login_delay = login_delay(&capabilities);
         if config.sign_in == SignIn::Ntlm {
             pop.auth_ntlm(&config.login).await?;
         } else if config.sign_in == SignIn::OAuth2 {
@@ -95,7 +129,8 @@ impl Pop3<MailStream> {
         };
         let (tls, _) = observed_client_config(trust)?;
         let stream = start_tls(tcp, host, tls).await?;
-        Ok(Pop3 { dialogue: Dialogue::resume(stream, timeout, transcript), timeout, greeting: self.greeting })
+        let dialogue = Dialogue::resume(stream, timeout, transcript);
+        Ok(Pop3 { dialogue, timeout, greeting: self.greeting, login_delay: None })
     }
 }
 
@@ -108,7 +143,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3<S> {
         if !greeting.starts_with("+OK") {
             return Err(Pop3Error::Refused { command: "greeting", reply: greeting });
         }
-        Ok(Pop3 { dialogue, timeout, greeting })
+        Ok(Pop3 { dialogue, timeout, greeting, login_delay: None })
     }
 
     pub fn transcript(&self) -> &[TranscriptLine] {
@@ -346,6 +381,27 @@ mod tests {
             matches!(&err, Pop3Error::Refused { command: "PASS", reply } if reply.contains("Authentication failed")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_login_delay_and_the_response_codes_are_read_as_rfc_2449_writes_them() {
+        // The CAPA example of RFC 2449, section 6 (IETF Trust; quoted for its exact shape).
+        let capa: Vec<String> = "TOP\nUSER\nSASL CRAM-MD5 KERBEROS_V4\nRESP-CODES\nLOGIN-DELAY 900\nPIPELINING\nEXPIRE 60\nUIDL\nIMPLEMENTATION Shlemazle-Plotz-v302"
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(login_delay(&capa), Some(Duration::from_secs(900)));
+        assert_eq!(login_delay(&capa[..4]), None);
+        let refused = |command, reply: &str| Pop3Error::Refused { command, reply: reply.into() };
+        // RFC 2449 section 8.1's examples, and Dovecot's own wording.
+        let in_use = refused("PASS", "-ERR [IN-USE] Do you have another POP session running?");
+        assert!(in_use.is_transient() && !in_use.is_sign_in_refusal());
+        assert!(refused("PASS", "-ERR [LOGIN-DELAY] minimum time between mail checks violation").is_transient());
+        assert!(refused("AUTH", "-ERR [SYS/TEMP] Temporary authentication failure.").is_transient());
+        let wrong = refused("AUTH", "-ERR [AUTH] Authentication failed.");
+        assert!(wrong.is_sign_in_refusal() && !wrong.is_transient());
+        assert!(refused("PASS", "-ERR invalid password").is_sign_in_refusal());
+        assert!(!refused("UIDL", "-ERR [SYS/PERM] broken").is_sign_in_refusal());
     }
 
     #[tokio::test]

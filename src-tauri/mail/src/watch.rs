@@ -427,32 +427,83 @@ async fn idle_loop(config: ImapConfig, notify: Arc<Notify>, mut ready: Option<to
     }
 }
 
-/// Watches a POP3 maildrop (the inbox only: POP3 cannot see other folders).
+/// The shortest time between two POP3 sign-ins of one watch. POP3 sees new mail only in a new session (the
+/// maildrop is fixed at sign-in, RFC 1939), so every look is a sign-in; providers lock accounts that sign in many
+/// times a minute. A server that announces LOGIN-DELAY gets at least that.
+pub const POP3_PACE: Duration = Duration::from_secs(2);
+
+/// Looks in a row the server may put off (maildrop in use, logins too close together) before the watch fails.
+const POP3_PUT_OFF_LIMIT: u32 = 3;
+
+/// Watches a POP3 maildrop (the inbox only: POP3 cannot see other folders). One sign-in per look, paced;
+/// deletions wait for the next session; after a refused sign-in it never signs in again.
 pub struct Pop3Watcher {
     config: Pop3Config,
     seen: HashSet<String>,
+    pace: Duration,
+    to_delete: Vec<String>,
+    refused: Option<(&'static str, String)>,
+    put_off: u32,
 }
 
 impl Pop3Watcher {
     pub async fn open(config: &Pop3Config) -> Result<Pop3Watcher, Pop3Error> {
         let mut pop = Pop3::connect(config).await?;
         let seen = pop.uidl().await?.into_iter().map(|(_, u)| u).collect();
+        let pace = pop.login_delay.unwrap_or_default().max(POP3_PACE);
         pop.quit().await?;
-        Ok(Pop3Watcher { config: config.clone(), seen })
+        Ok(Pop3Watcher::with(config, seen, pace))
     }
 
     /// A watcher whose first look reads every message in the maildrop (POP3 has no dates to search by): one that
     /// picks up where an interrupted one left off.
     pub async fn open_all(config: &Pop3Config) -> Result<Pop3Watcher, Pop3Error> {
-        Pop3::connect(config).await?.quit().await?;
-        Ok(Pop3Watcher { config: config.clone(), seen: HashSet::new() })
+        let pop = Pop3::connect(config).await?;
+        let pace = pop.login_delay.unwrap_or_default().max(POP3_PACE);
+        pop.quit().await?;
+        Ok(Pop3Watcher::with(config, HashSet::new(), pace))
     }
 
-    /// New messages since the last look; `wanted` sees each one's header (TOP n 0).
+    fn with(config: &Pop3Config, seen: HashSet<String>, pace: Duration) -> Pop3Watcher {
+        Pop3Watcher { config: config.clone(), seen, pace, to_delete: Vec::new(), refused: None, put_off: 0 }
+    }
+
+    /// The shortest time between the beginnings of two looks.
+    pub fn pace(&self) -> Duration {
+        self.pace
+    }
+
+    /// New messages since the last look; `wanted` sees each one's header (TOP n 0). A look the server puts off
+    /// (RFC 2449 IN-USE, LOGIN-DELAY, SYS/TEMP) finds nothing, up to a few in a row.
     pub async fn poll(&mut self, wanted: &mut (dyn FnMut(&[u8]) -> bool + Send)) -> Result<Vec<Arrived>, Pop3Error> {
-        let mut pop = Pop3::connect(&self.config).await?;
+        if let Some((command, reply)) = &self.refused {
+            return Err(Pop3Error::Refused {
+                command,
+                reply: format!(
+                    "{reply} (refused earlier in this watch; not tried again, so as not to lock the account)"
+                ),
+            });
+        }
+        let mut pop = match Pop3::connect(&self.config).await {
+            Ok(pop) => pop,
+            Err(e) if e.is_transient() && self.put_off + 1 < POP3_PUT_OFF_LIMIT => {
+                self.put_off += 1;
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                if let (true, Pop3Error::Refused { command, reply }) = (e.is_sign_in_refusal(), &e) {
+                    self.refused = Some((command, reply.clone()));
+                }
+                return Err(e);
+            }
+        };
+        self.put_off = 0;
         let mut found = Vec::new();
         for (n, uidl) in pop.uidl().await? {
+            if self.to_delete.contains(&uidl) {
+                pop.dele(n).await?;
+                continue;
+            }
             if !self.seen.insert(uidl.clone()) {
                 continue;
             }
@@ -470,14 +521,24 @@ impl Pop3Watcher {
             }
         }
         pop.quit().await?;
+        // Deleted at QUIT (RFC 1939 UPDATE state).
+        self.to_delete.clear();
         Ok(found)
     }
 
-    /// Deletes messages by UIDL (numbers change between sessions).
-    pub async fn delete(&mut self, uidls: &[String]) -> Result<(), Pop3Error> {
+    /// Deletes messages by UIDL (numbers change between sessions) in the next look's session, or at the end.
+    pub fn delete(&mut self, uidls: &[String]) {
+        self.to_delete.extend(uidls.iter().cloned());
+    }
+
+    /// Ends the watch: the deletions no look has done yet are done in one last session.
+    pub async fn finish(self) -> Result<(), Pop3Error> {
+        if self.to_delete.is_empty() || self.refused.is_some() {
+            return Ok(());
+        }
         let mut pop = Pop3::connect(&self.config).await?;
         for (n, uidl) in pop.uidl().await? {
-            if uidls.contains(&uidl) {
+            if self.to_delete.contains(&uidl) {
                 pop.dele(n).await?;
             }
         }

@@ -89,6 +89,10 @@ pub trait Find: Send {
     /// Looks once, in every folder the protocol can see, for mail whose subject holds `subject`; deletes what it
     /// found when `delete`.
     fn find<'a>(&'a mut self, subject: &'a str, delete: bool) -> BoxFuture<'a, Result<Option<Found>, String>>;
+    /// The shortest time between two looks (a protocol that signs in for each look asks for one).
+    fn pace(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Ends the search politely.
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }

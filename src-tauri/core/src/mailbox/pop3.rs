@@ -1,13 +1,15 @@
 //! POP3 maildrops (with SMTP for submission): the inbox only, compared by UIDL between looks; each look is one
-//! session, as POP3 servers expect.
+//! session (POP3 sees new mail only at sign-in), paced so that the account is not signed in to many times a
+//! minute.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mailproof_mail::pop3::{Pop3, Pop3Config};
 use mailproof_mail::smtp::SmtpConfig;
-use mailproof_mail::watch::{Arrived, Pop3Watcher};
+use mailproof_mail::watch::{Arrived, Pop3Watcher, POP3_PACE};
 use tokio::sync::Notify;
 
 use super::{open_submission, Find, Found, Mailbox, Mark, Submit, SubmitRefusal, Watch};
@@ -56,19 +58,25 @@ impl Watch for Pop3Watch {
         Box::pin(async move { self.0.poll(wanted).await.map_err(|e| e.to_string()) })
     }
 
+    /// Done in the next look's session, or at the end of the watch: no sign-in of its own.
     fn delete<'a>(&'a mut self, found: &'a [Arrived]) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let uidls: Vec<String> = found.iter().filter_map(|a| a.uidl.clone()).collect();
-            self.0.delete(&uidls).await.map_err(|e| e.to_string())
-        })
+        let uidls: Vec<String> = found.iter().filter_map(|a| a.uidl.clone()).collect();
+        self.0.delete(&uidls);
+        Box::pin(async { Ok(()) })
     }
 
     fn changes(&self) -> Option<Arc<Notify>> {
         None
     }
 
+    fn pace(&self) -> Duration {
+        self.0.pace()
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
+        Box::pin(async move {
+            let _ = self.0.finish().await;
+        })
     }
 }
 
@@ -105,6 +113,10 @@ impl Find for Pop3Find {
             // POP3 sees the inbox only; a mail filed to Junk is not visible to it.
             Ok(found.then(|| Found { folder: "INBOX".into(), junk: false }))
         })
+    }
+
+    fn pace(&self) -> Duration {
+        POP3_PACE
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {

@@ -109,7 +109,8 @@ pub async fn look_for(mailbox: &dyn Mailbox, subject: &str, timing: &EmailTiming
             break Outcome::not_found(timing);
         }
         // A cancel meanwhile is seen at the top of the next round.
-        cancel.unless(tokio::time::sleep(timing.poll().min(timing.wait().saturating_sub(started.elapsed())))).await;
+        let next = timing.poll().max(finder.pace()).min(timing.wait().saturating_sub(started.elapsed()));
+        cancel.unless(tokio::time::sleep(next)).await;
     };
     // A session that stalls is dropped rather than waited for.
     let _ = tokio::time::timeout(CLOSE_LIMIT, finder.close()).await;
