@@ -4,6 +4,9 @@
 //! The words are read first where they name a control (virus, spam, a block list): a 5.1.1 "blocked as spam" is a
 //! defence at work. Otherwise the status code decides, then the words that name a delivery problem.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
 /// Why a recipient failed.
@@ -245,14 +248,16 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
 /// The reason for one failure: `status` is the enhanced status code when known, `text` the diagnostic (reply or
 /// explanation), both as the report gives them.
 pub fn classify(status: Option<&str>, text: &str) -> Reason {
-    let lower = text.to_ascii_lowercase();
-    let word = |list: &[(&str, Reason)]| list.iter().find(|(w, _)| contains_word(&lower, w)).map(|(_, r)| *r);
-    if let Some(r) = word(EXACT_PHRASES) {
+    static EXACT: LazyLock<Words> = LazyLock::new(|| Words::new(EXACT_PHRASES));
+    static DEFENCE: LazyLock<Words> = LazyLock::new(|| Words::new(DEFENCE_WORDS));
+    static DELIVERY: LazyLock<Words> = LazyLock::new(|| Words::new(DELIVERY_WORDS));
+    if let Some(r) = EXACT.first_in(text) {
         return r;
     }
+    let delivery = DELIVERY.first_in(text);
     // A delivery word that also looks like a control ("relay access denied by policy") is decided below.
-    let delivery = word(DELIVERY_WORDS).filter(|r| r.class() == ReasonClass::Delivery);
-    if let Some(r) = word(DEFENCE_WORDS).filter(|r| *r != Reason::PolicyViolation || delivery.is_none()) {
+    let delivery_word = delivery.filter(|r| r.class() == ReasonClass::Delivery);
+    if let Some(r) = DEFENCE.first_in(text).filter(|r| *r != Reason::PolicyViolation || delivery_word.is_none()) {
         return r;
     }
     let coded = status.and_then(by_status);
@@ -260,20 +265,35 @@ pub fn classify(status: Option<&str>, text: &str) -> Reason {
         return r;
     }
     // A generic code (5.7.1 "not authorised", 5.0.0) says less than the words.
-    word(DELIVERY_WORDS).or(coded.map(|(r, _)| r)).unwrap_or(Reason::Undefined)
+    delivery.or(coded.map(|(r, _)| r)).unwrap_or(Reason::Undefined)
 }
 
-/// `text` holds a word beginning with `w` (so "rbl" is not found in "verbless", "relay" is in "relaying").
-fn contains_word(text: &str, w: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(at) = text[from..].find(w).map(|i| i + from) {
-        if at == 0 || !bytes[at - 1].is_ascii_alphanumeric() {
-            return true;
-        }
-        from = at + 1;
+/// A word list, searched in one pass over the text (bounces and replies can be long; the lists are long too).
+struct Words {
+    list: &'static [(&'static str, Reason)],
+    searcher: AhoCorasick,
+}
+
+impl Words {
+    fn new(list: &'static [(&'static str, Reason)]) -> Words {
+        let searcher = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(list.iter().map(|(w, _)| w))
+            .expect("the word lists are plain strings");
+        Words { list, searcher }
     }
-    false
+
+    /// The reason of the list's first entry (in the list's order) that `text` holds at the start of a word, so
+    /// that "rbl" is not found in "verbless" while "relay" is in "relaying".
+    fn first_in(&self, text: &str) -> Option<Reason> {
+        let b = text.as_bytes();
+        self.searcher
+            .find_overlapping_iter(text)
+            .filter(|m| m.start() == 0 || !b[m.start() - 1].is_ascii_alphanumeric())
+            .map(|m| m.pattern().as_usize())
+            .min()
+            .map(|i| self.list[i].1)
+    }
 }
 
 /// The meaning RFC 3463 (and RFC 7372, 7505, 8689) gives a status code's subject and detail, and whether it is
@@ -352,6 +372,8 @@ mod tests {
         }
         assert_eq!(Reason::VirusDetected.class(), ReasonClass::Defence);
         assert_eq!(Reason::UserUnknown.class(), ReasonClass::Delivery);
-        assert!(!contains_word("the verbless sentence", "rbl"));
+        let words = Words::new(&[("rbl", Reason::Blocked), ("relay", Reason::RelayDenied)]);
+        assert_eq!(words.first_in("the verbless sentence"), None);
+        assert_eq!(words.first_in("Relaying denied"), Some(Reason::RelayDenied));
     }
 }
