@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { setUpWithCli } from "./headless.mjs";
 import { Session, answerSaveDialog, readLab, startDriver } from "./webdriver.mjs";
 import { trustLabCa } from "./cloud.mjs";
+import { auditSecrets, recordIpc } from "./secrets.mjs";
 
 const app = process.env.MAILPROOF_APP;
 const labEnv = process.env.MAILPROOF_LAB_ENV;
@@ -49,6 +50,7 @@ describe("email actions against the lab", { skip }, () => {
   it("says there are no jobs yet, then runs one live and shows its evidence", async () => {
     // The lab's CA, so the app trusts the lab's certificates.
     await trustLabCa(session, lab);
+    await recordIpc(session);
 
     await click('[data-nav="results"]');
     await session.waitFor("[data-empty-state]", { text: "No jobs yet" });
@@ -173,5 +175,18 @@ describe("email actions against the lab", { skip }, () => {
     await session.waitFor("[data-trend] circle");
     assert.equal((await session.findAll("[data-trend] circle")).length, 2, "two runs of the same actions");
     await shoot("results-charts");
+  });
+
+  it("leaves no password anywhere after the job, its exports and the tracking export", async () => {
+    const users = ["alice", "bob", "frank", "erin", "heidi", "verifier"];
+    const passwords = users.map((u) => lab[`LAB_PASSWORD_${u.toUpperCase()}`]);
+    await auditSecrets({
+      session,
+      secrets: passwords,
+      users: users.map((u, i) => [`${u}@example.test`, passwords[i]]),
+      dirs: [dataDir],
+      files: ["job-results.csv", "tracking-export.csv", "driver-actions.log"].map((f) => join(shots, f)),
+      present: ["frank@example.test", "heidi@example.test"],
+    });
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { spawn, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { auditSecrets, recordIpc } from "./secrets.mjs";
 import { Session, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
@@ -84,6 +85,7 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
 
   it("manages security zones and actors in Settings, refusing deletions that would break them", async () => {
     const { session } = running;
+    await recordIpc(session);
     await session.click(await session.waitFor('[data-nav="settings"]'));
     await session.type(await session.waitFor('[name="zone-name"]'), "DMZ");
     await session.click(await session.waitFor('[data-form="add-zone"] button'));
@@ -132,6 +134,15 @@ describe("the Mailproof app", { skip: !app && "MAILPROOF_APP is not set" }, () =
     } finally {
       agent.kill();
     }
+    // The pairing code, shown once by rotate-code and typed into the app, is nowhere else: not in either data
+    // folder, the app's log, its window's IPC, or any process's arguments.
+    await auditSecrets({
+      session,
+      secrets: [code],
+      dirs: [dataDir, agentEnv.MAILPROOF_DATA_DIR],
+      files: [join(shots, "driver.log")],
+      present: ["Mail reader DMZ-1"],
+    });
 
     await session.click(await session.waitFor('[data-zone="DMZ"] [data-action="delete-zone"]'));
     await session.waitFor("[data-directory-error]", { text: "DMZ still has 1 actor(s)" });

@@ -1,11 +1,12 @@
 // The Add Email Profile wizard in the real app against the real mail lab: validation, the live connection test,
 // an untrusted certificate refused then pinned, a wrong password explained, and the saved row in the table.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { auditSecrets, recordIpc } from "./secrets.mjs";
 import { Session, freePort, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
@@ -71,6 +72,7 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
   const shoot = async (name) => writeFileSync(join(shots, `${name}.png`), await session.screenshot());
 
   it("adds bob's IMAP profile from discovery to saved row: bad address refused, certificate pinned, wrong password explained", async () => {
+    await recordIpc(session);
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
 
@@ -240,16 +242,15 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     await shoot("profiles-verified");
   });
 
-  it("leaves no password in the database files or in anything the app printed", async () => {
+  it("leaves no password in the data folder, in anything the app printed or sent its window, or in any process's arguments", async () => {
     const secrets = [lab.LAB_PASSWORD_BOB, lab.LAB_PASSWORD_ALICE, lab.LAB_NTLM_PASSWORD, "wrong-password"].filter(Boolean);
-    const files = readdirSync(dataDir).map((f) => join(dataDir, f));
-    files.push(join(shots, "driver-profiles.log"));
-    assert.ok(files.some((f) => f.endsWith("mailproof.db")));
-    for (const file of files) {
-      const bytes = readFileSync(file);
-      for (const secret of secrets) {
-        assert.equal(bytes.includes(Buffer.from(secret)), false, `${secret} found in ${file}`);
-      }
-    }
+    await auditSecrets({
+      session,
+      secrets,
+      users: [["bob@example.test", lab.LAB_PASSWORD_BOB], ["alice@example.test", lab.LAB_PASSWORD_ALICE]],
+      dirs: [dataDir],
+      files: [join(shots, "driver-profiles.log")],
+      present: ["bob@example.test"],
+    });
   });
 });
