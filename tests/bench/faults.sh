@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The fault matrix: every fault case of tests/rust/faults.rs against a private lab, behind the fault-injecting
 # proxy (tests/rust/support/faults.rs), with the fault cases other suites hold (the engine killed mid-job, Graph's
-# and Gmail's throttling against their fakes, DNS failing under the `mailproof` command). Prints one line per
-# case — fault, expected, seen — and last `faults survived N/M` (a case survives when everything it asserts holds: the verdicts, the reason in words,
-# the time it took, no action lost or decided twice). The same cases run in the normal test suite.
+# and Gmail's throttling against their fakes, DNS failing under the `mailproof` command), and the soak: 10,000
+# actions to ten destinations under random faults (tests/rust/soak.rs; MAILPROOF_SOAK_ACTIONS). Prints one line
+# per case — fault, expected, seen — and last `faults survived N/M` (a case survives when everything it asserts
+# holds: the verdicts, the reason in words, the time it took, no action lost or decided twice). The same cases run
+# in the normal test suite (the soak with 200 actions).
 #
 #   tests/bench/faults.sh          # needs root (the lab); exits non-zero unless every case survives
 set -euo pipefail
@@ -27,6 +29,7 @@ run actions a_job_stopped_mid_run_is_picked_up
 run graph throttling_is_waited_out
 run gmail rate_limits_are_told_apart
 run cli a_run_on_a_machine_whose_dns_fails mailproof-cli
+MAILPROOF_SOAK_ACTIONS=${MAILPROOF_SOAK_ACTIONS:-10000} run soak
 set -e
 python3 - "$work/out.txt" <<'PY'
 import re, sys

@@ -31,13 +31,18 @@ impl Drop for Running {
 }
 
 async fn start(keyring: Keyring, ca: Option<std::path::PathBuf>) -> Running {
+    start_allowing(keyring, ca, Vec::new()).await
+}
+
+/// The same, reaching only the `allowed` mail servers.
+async fn start_allowing(keyring: Keyring, ca: Option<std::path::PathBuf>, allowed: Vec<agent::AllowedHost>) -> Running {
     let code = agent::rotate_code(&keyring).unwrap();
     let identity = AgentIdentity::load_or_create(&keyring).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = AgentAddress { address: listener.local_addr().unwrap().to_string(), fingerprint: identity.fingerprint() };
     let log = Arc::new(Mutex::new(Vec::new()));
     let heard = log.clone();
-    let task = tokio::spawn(agent::serve(listener, identity, keyring.clone(), ca, move |line| {
+    let task = tokio::spawn(agent::serve(listener, identity, keyring.clone(), (ca, allowed), move |line| {
         heard.lock().unwrap().push(line)
     }));
     Running { at, code, keyring, log, task }
@@ -132,4 +137,33 @@ async fn a_search_stops_when_the_workstation_goes_away_and_its_timing_is_bounded
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(agent.heard("Cancelled while looking"), "the search itself ended: {:?}", agent.log.lock().unwrap());
+}
+
+#[tokio::test]
+async fn an_agent_told_which_servers_it_may_reach_refuses_any_other_before_connecting() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.allow")) else { return };
+    let w = World::new(lab, keyring.clone());
+    let draft = w.lab.profile_draft("bob", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
+    let bob = save_profile(&w.store, &w.keyring, None, draft, now()).unwrap();
+    let imaps = w.lab.port("LAB_IMAPS_PORT");
+    // The operator allows the lab's IMAPS port only: the same host's POP3S port is another server.
+    let allowed = vec![format!("{}:{imaps}", w.lab.host()).parse().unwrap()];
+    let agent = start_allowing(keyring, Some(w.lab.ca()), allowed).await;
+    let find = |access: MailboxAccess| FindMail {
+        mailbox: access,
+        subject: format!("never sent {}", uuid::Uuid::new_v4()),
+        timing: EmailTiming { wait_secs: 1, poll_millis: 200, delete_found: false },
+    };
+    let mut other = MailboxAccess::of(&bob, &Secret::new(w.lab.password("bob")));
+    other.port = w.lab.port("LAB_POP3S_PORT");
+    let refused = agent::find_mail(&agent.at, &agent.code, find(other)).await.unwrap_err().to_string();
+    assert!(refused.contains("may reach only") && refused.contains(&format!(":{imaps}")), "{refused}");
+    assert!(agent.heard("not an allowed host"), "{:?}", agent.log.lock().unwrap());
+    assert!(!agent.heard("looking for"), "no search was started");
+    // The allowed server is searched as usual (nothing sent, so nothing found, in words).
+    let access = MailboxAccess::of(&bob, &Secret::new(w.lab.password("bob")));
+    let found = agent::find_mail(&agent.at, &agent.code, find(access)).await.unwrap();
+    assert!(!found.verified && found.detail.contains("not"), "{found:?}");
+    assert!(agent.heard("looking for"), "{:?}", agent.log.lock().unwrap());
 }

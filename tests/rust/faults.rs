@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mailproof_core::jobs::{run_job, ActionState, JobEvent, JobReport, JobSpec, RunOptions, Verdict};
-use mailproof_core::profiles::{save_profile, EmailProfile, ServerType};
+use mailproof_core::profiles::{save_profile, ServerType};
 use mailproof_core::Cancel;
 use mailproof_tests::faults::{matrix, Fault, FaultProxy};
 use mailproof_tests::world::{check, now, World};
@@ -20,12 +20,6 @@ const SERVICE: &str = "dev.mailproof.desktop.tests.faults";
 fn world(name: &str) -> Option<World> {
     let lab = Lab::running()?;
     Some(World::new(lab, real_keyring(&format!("{SERVICE}.{name}"))?))
-}
-
-/// `user`'s IMAP profile reached through `proxy`, verified through it while it relays.
-async fn through(w: &World, user: &str, proxy: &FaultProxy) -> EmailProfile {
-    let draft = w.lab.profile_draft(user, ServerType::Imap, proxy.port);
-    w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await
 }
 
 /// Runs `spec`, calling `fault` once, as the first action is being sent (the job's mailboxes are open by then).
@@ -90,7 +84,7 @@ async fn a_mailbox_that_stalls_mid_job_is_opened_again_and_nothing_is_missed() {
     let Some(w) = world("stall") else { return };
     let alice = w.verified_imap("alice").await;
     let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
-    let bob = through(&w, "bob", &proxy).await;
+    let bob = w.verified_through("bob", proxy.port).await;
     let erin = w.verified_imap("erin").await;
     let spec = w.spec("stall", &alice, &[bob, erin], 20);
     let accepted_at_fault = AtomicUsize::new(0);
@@ -117,7 +111,7 @@ async fn a_server_that_stops_answering_ends_its_actions_errored_in_words_and_spa
     let Some(w) = world("silent") else { return };
     let alice = w.verified_imap("alice").await;
     let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
-    let bob = through(&w, "bob", &proxy).await;
+    let bob = w.verified_through("bob", proxy.port).await;
     let erin = w.verified_imap("erin").await;
     let spec = w.spec("silent", &alice, &[bob, erin], 8);
     // The server goes silent mid-job: open sessions stall, new ones are accepted and never greeted.
@@ -147,7 +141,7 @@ async fn cancel_ends_a_job_stuck_on_a_silent_server_within_a_second() {
     let Some(w) = world("cancel") else { return };
     let alice = w.verified_imap("alice").await;
     let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
-    let bob = through(&w, "bob", &proxy).await;
+    let bob = w.verified_through("bob", proxy.port).await;
     let spec = w.spec("cancel", &alice, &[bob], 60);
     let cancel = Cancel::default();
     let cancelled_at = Arc::new(Mutex::new(None));
@@ -180,8 +174,8 @@ async fn the_imap_connection_cut_while_watching_is_opened_again() {
     let Some(w) = world("cut") else { return };
     let alice = w.verified_imap("alice").await;
     let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
-    let bob = through(&w, "bob", &proxy).await;
-    let judy = through(&w, "judy", &proxy).await;
+    let bob = w.verified_through("bob", proxy.port).await;
+    let judy = w.verified_through("judy", proxy.port).await;
     let spec = w.spec("cut", &alice, &[bob, judy], 20);
     // As when Dovecot restarts or a link flaps: every open session is closed under the watcher.
     let accepted_at_fault = AtomicUsize::new(0);
@@ -206,7 +200,7 @@ async fn a_destination_server_that_goes_down_mid_job_is_errored_in_words() {
     let Some(w) = world("down") else { return };
     let alice = w.verified_imap("alice").await;
     let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
-    let bob = through(&w, "bob", &proxy).await;
+    let bob = w.verified_through("bob", proxy.port).await;
     let erin = w.verified_imap("erin").await;
     let spec = w.spec("down", &alice, &[bob, erin], 8);
     let (report, took) =
@@ -222,13 +216,6 @@ async fn a_destination_server_that_goes_down_mid_job_is_errored_in_words() {
         "bob Errored (connection refused); erin Detected",
         &format!("{} / {} in {:.1} s", seen(bob), seen(erin), took.as_secs_f64()),
     );
-}
-
-/// alice's profile, verified, submitting through `proxy` (in front of the lab's submission port).
-async fn sending_through(w: &World, proxy: &FaultProxy) -> EmailProfile {
-    let mut draft = w.lab.profile_draft("alice", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
-    draft.outgoing.port = proxy.port.into();
-    w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await
 }
 
 #[tokio::test]
@@ -259,7 +246,7 @@ async fn deferrals_after_data_are_retried_with_back_off_then_errored_never_preve
 async fn a_421_greeting_is_retried_then_errored_in_words() {
     let Some(w) = world("421") else { return };
     let proxy = FaultProxy::start(w.lab.port("LAB_SUBMISSION_PORT")).await;
-    let alice = sending_through(&w, &proxy).await;
+    let alice = w.sending_through(proxy.port).await;
     let bob = w.verified_imap("bob").await;
     proxy.set(Fault::Greet("421 4.3.2 mx.example.test Service not available, closing transmission channel"));
     let spec = w.spec("421", &alice, &[bob], 8);
@@ -275,7 +262,7 @@ async fn a_421_greeting_is_retried_then_errored_in_words() {
 async fn an_smtp_session_cut_between_messages_is_opened_again() {
     let Some(w) = world("421mid") else { return };
     let proxy = FaultProxy::start(w.lab.port("LAB_SUBMISSION_PORT")).await;
-    let alice = sending_through(&w, &proxy).await;
+    let alice = w.sending_through(proxy.port).await;
     let bob = w.verified_imap("bob").await;
     // The session is cut under the sender between its two messages (a server restarting, a link flapping); the
     // next connection works.
@@ -299,7 +286,7 @@ async fn an_smtp_session_cut_between_messages_is_opened_again() {
 async fn an_smtp_server_that_answers_a_byte_at_a_time_is_given_up_in_words() {
     let Some(w) = world("drip") else { return };
     let proxy = FaultProxy::start(w.lab.port("LAB_SUBMISSION_PORT")).await;
-    let alice = sending_through(&w, &proxy).await;
+    let alice = w.sending_through(proxy.port).await;
     let bob = w.verified_imap("bob").await;
     proxy.set(Fault::Drip(Duration::from_millis(250)));
     let spec = w.spec("drip", &alice, &[bob], 8);
@@ -477,7 +464,7 @@ async fn a_server_whose_certificate_expired_is_refused_in_words_with_the_date() 
     // other destination's is decided as usual.
     let alice = w.verified_imap("alice").await;
     let proxy = FaultProxy::start(w.lab.port("LAB_IMAPS_PORT")).await;
-    let bob = through(&w, "bob", &proxy).await;
+    let bob = w.verified_through("bob", proxy.port).await;
     let erin = w.verified_imap("erin").await;
     proxy.relay_to("127.0.0.2");
     let spec = w.spec("expired", &alice, &[bob, erin], 8);

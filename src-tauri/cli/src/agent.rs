@@ -14,8 +14,13 @@ use crate::profile::{open_store, CliResult};
 /// The environment variable `actor pair` may read the agent's pairing code from.
 pub const CODE_ENV: &str = "MAILPROOF_AGENT_CODE";
 
-/// `mailproof agent serve [--listen ADDR] [--ca FILE]`: answers the workstation it is paired with until stopped.
-pub fn serve(listen: &str, ca: Option<PathBuf>) -> CliResult {
+/// `mailproof agent serve --listen ADDR [--ca FILE] [--allow-host HOST[:PORT]]…`: answers the workstation it is
+/// paired with until stopped.
+pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliResult {
+    let allowed = allow_host
+        .iter()
+        .map(|h| h.parse::<agent::AllowedHost>().map_err(|e| format!("--allow-host: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let identity = AgentIdentity::load_or_create(&Keyring::default()).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -39,7 +44,13 @@ pub fn serve(listen: &str, ca: Option<PathBuf>) -> CliResult {
             "Pair it on the workstation: Settings → Actors, or `mailproof actor pair NAME --address {bound} --fingerprint {}` with the pairing code on standard input.",
             identity.fingerprint()
         );
-        agent::serve(listener, identity, Keyring::default(), ca, |line| eprintln!("{line}"))
+        if allowed.is_empty() {
+            eprintln!("reaches the mail server of any profile a paired workstation asks about; limit it with --allow-host HOST[:PORT]");
+        } else {
+            let list = allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            eprintln!("reaches only these mail servers: {list}");
+        }
+        agent::serve(listener, identity, Keyring::default(), (ca, allowed), |line| eprintln!("{line}"))
             .await
             .map_err(|e| e.to_string())
     })?;

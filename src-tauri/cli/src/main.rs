@@ -186,6 +186,10 @@ enum AgentCommand {
         /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
         #[arg(long)]
         ca: Option<PathBuf>,
+        /// A mail server the agent may reach for the workstation, as HOST or HOST:PORT; repeat for each. Requests
+        /// for any other are refused. Without it, the agent reaches the server of any profile it is asked about.
+        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+        allow_host: Vec<String>,
     },
     /// Make a new pairing code and show it (once). The old code stops working at once, also for a running
     /// agent: pair the workstations again with the new one.
@@ -341,7 +345,9 @@ fn main() -> ExitCode {
         Command::Actor { command: ActorCommand::Pair { name, address, fingerprint } } => {
             agent::pair(&name, &address, &fingerprint)
         }
-        Command::Agent { command: AgentCommand::Serve { listen, ca } } => agent::serve(&listen, ca),
+        Command::Agent { command: AgentCommand::Serve { listen, ca, allow_host } } => {
+            agent::serve(&listen, ca, &allow_host)
+        }
         Command::Agent { command: AgentCommand::RotateCode } => agent::rotate_code(),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),

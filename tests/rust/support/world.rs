@@ -61,6 +61,20 @@ impl World {
         self.verify(&save_profile(&self.store, &self.keyring, None, draft, now()).unwrap()).await
     }
 
+    /// `user`'s IMAP profile reached through a proxy on `port` (in front of the lab's IMAPS port), verified
+    /// through it.
+    pub async fn verified_through(&self, user: &str, port: u16) -> EmailProfile {
+        let draft = self.lab.profile_draft(user, ServerType::Imap, port);
+        self.verify(&save_profile(&self.store, &self.keyring, None, draft, now()).unwrap()).await
+    }
+
+    /// alice's profile, verified, submitting through a proxy on `port` (in front of the lab's submission port).
+    pub async fn sending_through(&self, port: u16) -> EmailProfile {
+        let mut draft = self.lab.profile_draft("alice", ServerType::Imap, self.lab.port("LAB_IMAPS_PORT"));
+        draft.outgoing.port = port.into();
+        self.verify(&save_profile(&self.store, &self.keyring, None, draft, now()).unwrap()).await
+    }
+
     /// A job of action A100-002 from `source` to `destinations`, eight groups at once.
     pub fn spec(&self, name: &str, source: &EmailProfile, destinations: &[EmailProfile], timeout_secs: u32) -> JobSpec {
         JobSpec {

@@ -6,6 +6,7 @@
 //! printed. One request, one answer, one JSON line each. The agent keeps its certificate, key and code in its
 //! OS keyring; mailbox credentials reach it only inside a request and are never stored.
 
+mod allow;
 mod client;
 mod identity;
 mod pair;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use crate::secrets::SecretsError;
 
+pub use allow::AllowedHost;
 pub use client::{code_key, find_mail, hello, AgentAddress};
 pub use identity::{rotate_code, AgentIdentity};
 pub use pair::{pair, PairError};

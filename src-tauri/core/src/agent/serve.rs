@@ -4,7 +4,8 @@
 //! Hardened for a machine on a network others share: a cap on connections; a caller must finish its TLS
 //! handshake and send its request within [`PRE_AUTH_LIMIT`]; an address that sends wrong pairing codes again
 //! and again is shut out for a while; a failing accept is logged and survived; the time a search may take is
-//! bounded; a search stops when its caller goes away.
+//! bounded; a search stops when its caller goes away; where the operator listed the mail servers it may reach,
+//! it reaches no other.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
+use super::allow::{refusal, AllowedHost};
 use super::wire::{read_line, Answer, Ask, Found, Request};
 use super::{AgentIdentity, PRE_AUTH_LIMIT};
 use crate::cancel::Cancel;
@@ -35,12 +37,12 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(200);
 
 /// Serves the workstation until stopped: each connection is one request. `log` hears what was asked and what was
 /// refused (never a password or the code). The pairing code is read from `keyring` for each request, so a
-/// rotated code takes effect without a restart.
+/// rotated code takes effect without a restart. With `allowed` listed, only those mail servers are reached.
 pub async fn serve(
     listener: TcpListener,
     identity: AgentIdentity,
     keyring: Keyring,
-    extra_ca: Option<PathBuf>,
+    (extra_ca, allowed): (Option<PathBuf>, Vec<AllowedHost>),
     log: impl Fn(String) + Send + Sync + 'static,
 ) -> std::io::Result<()> {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -57,6 +59,7 @@ pub async fn serve(
         identity,
         keyring,
         extra_ca,
+        allowed,
         log: Box::new(log),
         slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
         wrong: Mutex::new(HashMap::new()),
@@ -93,6 +96,7 @@ struct Shared {
     identity: AgentIdentity,
     keyring: Keyring,
     extra_ca: Option<PathBuf>,
+    allowed: Vec<AllowedHost>,
     log: Box<dyn Fn(String) + Send + Sync>,
     slots: Arc<tokio::sync::Semaphore>,
     /// When each address last sent wrong pairing codes.
@@ -177,6 +181,13 @@ impl Shared {
                 if let Some(problem) = find.timing.problem() {
                     log(format!("{peer}: refused a search: {problem}"));
                     return Answer::Refused { reason: format!("the search's timing is out of bounds: {problem}") };
+                }
+                if let Some(reason) = refusal(&self.allowed, &find.mailbox.host, find.mailbox.port) {
+                    log(format!(
+                        "{peer}: refused a search in {}:{}: not an allowed host",
+                        find.mailbox.host, find.mailbox.port
+                    ));
+                    return Answer::Refused { reason };
                 }
                 log(format!(
                     "{peer}: looking for \"{}\" in {}@{}:{} for up to {} s",
