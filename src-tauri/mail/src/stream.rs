@@ -218,17 +218,17 @@ fn tls_words(e: &io::Error) -> String {
 /// Connects within `timeout` (finding the server's address included); the connection then waits `timeout` at
 /// most for each step of the conversation.
 pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<Tcp, ConnectError> {
-    let connect = async {
-        let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|source| ConnectError::Unresolved { host: host.into(), source })?
-            .collect();
-        TcpStream::connect(&addrs[..]).await.map_err(|source| ConnectError::Tcp { host: host.into(), port, source })
-    };
-    match tokio::time::timeout(timeout, connect).await {
+    let timed_out = || ConnectError::TimedOut { host: host.into(), port, secs: timeout.as_secs() };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let addrs: Vec<_> = tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, port)))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|source| ConnectError::Unresolved { host: host.into(), source })?
+        .collect();
+    match tokio::time::timeout_at(deadline, TcpStream::connect(&addrs[..])).await {
         Ok(Ok(s)) => Ok(Tcp::new(s, timeout)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ConnectError::TimedOut { host: host.into(), port, secs: timeout.as_secs() }),
+        Ok(Err(source)) => Err(ConnectError::Tcp { host: host.into(), port, source }),
+        Err(_) => Err(timed_out()),
     }
 }
 
