@@ -19,7 +19,7 @@ const DISPUTED: &[(&str, &str)] = &[(
      it reads as a bounce to us; the corpus files it under not-bounces (Sisimai issue 368)",
 )];
 /// What reaches the reason class, and the floor under it.
-const CLASS_FLOOR: f64 = 0.78;
+const CLASS_FLOOR: f64 = 0.87;
 
 /// Sisimai's reason as a class: did a control refuse the message, or did it never meet one? Its `filtered` mixes
 /// both ("rejected after DATA", for content or, as often, for an unknown user — its documentation says so), so it

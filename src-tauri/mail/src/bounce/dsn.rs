@@ -27,7 +27,7 @@ pub(super) fn parse_dsn(block: &str) -> Bounce {
                 address: address.trim_matches(['<', '>']).to_owned(),
                 action: field(g, "action").map(|a| a.to_ascii_lowercase()),
                 status: field(g, "status").map(|s| s.split_whitespace().next().unwrap_or("").to_owned()),
-                diagnostic: typed(field(g, "diagnostic-code")),
+                diagnostic: diagnostic(field(g, "diagnostic-code")),
                 remote_mta: typed(field(g, "remote-mta")),
                 ..Default::default()
             })
@@ -44,4 +44,18 @@ pub(super) fn parse_dsn(block: &str) -> Bounce {
         original_message_id: None,
         original_subject: None,
     }
+}
+
+/// A Diagnostic-Code's text: none when empty ("SMTP; " says nothing, and the report's words then say why); a
+/// local delivery program's exit status (type X-Unix) in words.
+fn diagnostic(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let (kind, text) = value.split_once(';').map_or(("", value.as_str()), |(k, t)| (k.trim(), t.trim()));
+    if text.is_empty() {
+        return None;
+    }
+    if kind.eq_ignore_ascii_case("x-unix") && text.chars().all(|c| c.is_ascii_digit()) {
+        return Some(format!("the local delivery program failed with exit status {text} (X-Unix; {text})"));
+    }
+    Some(text.to_owned())
 }

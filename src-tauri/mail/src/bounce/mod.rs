@@ -76,6 +76,11 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
     let report = &text[..text::copy_start(&text)];
     for r in &mut b.recipients {
         r.reason = classify(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(report));
+        // A final failure with a transient code (RFC 3464: the retries ran out) says the message expired.
+        let failed = r.action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("failed"));
+        if r.reason == Reason::Undefined && failed && r.status.as_deref().is_some_and(|s| s.starts_with("4.")) {
+            r.reason = Reason::Expired;
+        }
         r.reason_class = r.reason.class();
     }
     Some(b)
@@ -314,5 +319,31 @@ mod tests {
         let b = parse(b"From: MAILER-DAEMON@x.test\r\nSubject: Undelivered Mail\r\n\r\nsomething failed").unwrap();
         assert!(b.permanent);
         assert_eq!(b.format, "unrecognised bounce text");
+    }
+
+    /// A DSN of one recipient with these per-recipient fields, as RFC 3464 lays it out.
+    fn dsn(fields: &str) -> Vec<u8> {
+        format!(
+            "From: MAILER-DAEMON@mx.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nThe message could not be delivered.\r\n--b\r\n\
+             Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\n\
+             Final-Recipient: rfc822; bob@example.test\r\n{fields}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_final_failure_with_a_transient_code_expired_and_an_empty_or_program_diagnostic_says_so() {
+        let r = |fields| parse(&dsn(fields)).unwrap().recipients.remove(0);
+        // The retries ran out (RFC 3464: Action failed, a 4.x.x status): expired, a delivery problem.
+        let gave_up = r("Action: failed\r\nStatus: 4.0.0\r\nDiagnostic-Code: smtp; \r\n");
+        assert_eq!((gave_up.reason, gave_up.diagnostic), (Reason::Expired, None), "an empty code says nothing");
+        // Still being retried: not called expired.
+        assert_eq!(r("Action: delayed\r\nStatus: 4.0.0\r\n").reason, Reason::Undefined);
+        // Sendmail's local mailer exited with a status: the receiving system failed.
+        let program = r("Action: failed\r\nStatus: 5.0.0\r\nDiagnostic-Code: X-Unix; 255\r\n");
+        assert_eq!(program.reason, Reason::SystemError);
+        assert!(program.diagnostic.unwrap().contains("exit status 255"));
     }
 }

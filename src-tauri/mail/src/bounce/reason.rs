@@ -46,6 +46,9 @@ pub enum Reason {
     Expired,
     /// Connections failed, timed out or were reset.
     NetworkError,
+    /// Too many connections, messages or recipients at once: the receiver's rate limit, not a verdict on the
+    /// message.
+    RateLimited,
     /// The receiving system failed (disk, loop, configuration).
     SystemError,
     /// Nothing says why.
@@ -72,7 +75,7 @@ impl Reason {
         match self {
             VirusDetected | SpamDetected | Blocked | PolicyViolation | AuthFailure | Rejected => ReasonClass::Defence,
             UserUnknown | MailboxFull | MailboxDisabled | HostUnknown | NotAccepted | MessageTooBig | RelayDenied
-            | SecurityError | Expired | NetworkError | SystemError => ReasonClass::Delivery,
+            | SecurityError | Expired | NetworkError | RateLimited | SystemError => ReasonClass::Delivery,
             Undefined => ReasonClass::Unknown,
         }
     }
@@ -96,6 +99,7 @@ impl Reason {
             SecurityError => "security error",
             Expired => "expired",
             NetworkError => "network error",
+            RateLimited => "rate limited",
             SystemError => "system error",
             Undefined => "undefined",
         }
@@ -113,6 +117,7 @@ impl Reason {
             RelayDenied => "send through the source profile's own server, signed in",
             SecurityError => "check TLS and authentication on the sending path",
             Expired | NetworkError => "check that the sending server can reach the destination's",
+            RateLimited => "send fewer at once: lower the job's concurrency or add a pause between actions",
             SystemError => "ask the destination's administrator; the receiving system failed",
             _ => "check the setup",
         }
@@ -134,6 +139,30 @@ const EXACT_PHRASES: &[(&str, Reason)] = &[
     ("relay not permitted", Reason::RelayDenied),
     ("not permitted to relay", Reason::RelayDenied),
     ("unable to relay", Reason::RelayDenied),
+    // Limits on how much arrives at once, however they word it ("Ip frequency limited … Blocked IP").
+    ("frequency limited", Reason::RateLimited),
+    ("too many connections", Reason::RateLimited),
+    ("too many recipients", Reason::RateLimited),
+    ("too many messages", Reason::RateLimited),
+    ("rate limit", Reason::RateLimited),
+    // Yahoo's TSS04 deferral: the sending IP's reputation (volume, complaints).
+    ("user complaints", Reason::Blocked),
+    // Postfix's words for a server that refused the session at its greeting.
+    ("refused to talk to me", Reason::Blocked),
+    // Dynamic addresses told to send through their provider.
+    ("server of your isp", Reason::Blocked),
+    // The sender must sign in first: a sending setup problem, whatever else the words say.
+    ("unauthenticated senders", Reason::SecurityError),
+    ("smtp authentication", Reason::SecurityError),
+    // A locked or frozen mailbox (not a block of the message).
+    ("account is blocked", Reason::MailboxDisabled),
+    ("mailbox is frozen", Reason::MailboxDisabled),
+    ("temporary locked", Reason::MailboxDisabled),
+    ("temporarily locked", Reason::MailboxDisabled),
+    // Google Groups: the group is not there, or the sender may not post to it. Its notice comes in the sender's
+    // language; every one links Groups' help.
+    ("permission to post", Reason::Rejected),
+    ("groups.google.com/support", Reason::Rejected),
 ];
 
 /// Defence words, strongest first: each names a control (block lists before spam: "blocked using spamhaus").
@@ -172,6 +201,8 @@ const DEFENCE_WORDS: &[(&str, Reason)] = &[
     ("prohibited", Reason::PolicyViolation),
     ("content", Reason::PolicyViolation),
     ("policy", Reason::PolicyViolation),
+    ("protocol violation", Reason::PolicyViolation),
+    ("network not allowed", Reason::Blocked),
 ];
 
 /// Delivery words, read after the status code.
@@ -208,6 +239,7 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("size limit", Reason::MessageTooBig),
     ("message size", Reason::MessageTooBig),
     ("too big", Reason::MessageTooBig),
+    ("line limit exceeded", Reason::MessageTooBig),
     ("relay", Reason::RelayDenied),
     ("host not found", Reason::HostUnknown),
     ("host unknown", Reason::HostUnknown),
@@ -217,6 +249,9 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("name or service not known", Reason::HostUnknown),
     ("domain does not exist", Reason::HostUnknown),
     ("nxdomain", Reason::HostUnknown),
+    ("no such domain", Reason::HostUnknown),
+    ("domain is not reachable", Reason::HostUnknown),
+    ("dns error", Reason::HostUnknown),
     ("does not accept mail", Reason::NotAccepted),
     ("null mx", Reason::NotAccepted),
     ("tls", Reason::SecurityError),
@@ -225,11 +260,16 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("expired", Reason::Expired),
     ("too long", Reason::Expired),
     ("retry time", Reason::Expired),
+    // Exim's words for a host it stopped trying.
+    ("all hosts have been failing", Reason::Expired),
     ("timed out", Reason::NetworkError),
     ("timeout", Reason::NetworkError),
     ("connection refused", Reason::NetworkError),
     ("connection reset", Reason::NetworkError),
     ("loop", Reason::SystemError),
+    ("service currently unavailable", Reason::SystemError),
+    ("local delivery program failed", Reason::SystemError),
+    ("mailer error", Reason::SystemError),
     ("did not accept our requests to connect", Reason::NetworkError),
     ("socket error", Reason::NetworkError),
     ("not responding", Reason::NetworkError),

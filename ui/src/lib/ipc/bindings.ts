@@ -1132,6 +1132,11 @@ export type Reason =
  */
 "networkError" | 
 /**
+ * Too many connections, messages or recipients at once: the receiver's rate limit, not a verdict on the
+ * message.
+ */
+"rateLimited" | 
+/**
  * The receiving system failed (disk, loop, configuration).
  */
 "systemError" | 
