@@ -167,6 +167,14 @@ fn main() {
         export_secs,
         std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
     );
+    // What the run leaves on disk beside the database while it is still open: the write-ahead log is bounded
+    // (emptied by the writer once it passes 32 MiB), not grown to gigabytes by constant writes.
+    let len = |suffix: &str| {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+    };
+    println!("on disk while open: database {:.0} MB, write-ahead log {:.1} MB", len(""), len("-wal"));
     drop(store);
     let size: u64 = std::fs::read_dir(path.parent().expect("a folder"))
         .expect("dir")

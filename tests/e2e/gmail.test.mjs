@@ -4,12 +4,13 @@
 // profile, verification from the table, and a job to it that shows Detected for the copy Gmail labelled Spam.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { playBrowser, runOneAction, startFake, trustLabCa } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
+import { auditSecrets, recordIpc } from "./secrets.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
@@ -66,6 +67,7 @@ describe("a Gmail profile through the Gmail API", { skip }, () => {
 
   it("adds erin's mailbox with the Gmail path, signs it in through the loopback, tests, verifies it and detects Spam", async () => {
     await trustLabCa(session, lab);
+    await recordIpc(session);
 
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
@@ -116,15 +118,18 @@ describe("a Gmail profile through the Gmail API", { skip }, () => {
     await runOneAction(session, { source: "alice@example.test", destination: "erin@example.test", verdict: "Detected", evidence: "Spam" });
     await shoot("gmail-results");
 
-    // Nothing the app wrote holds the client secret or a token Google issued.
+    // Nothing holds the client secret or a token Google issued: the data folder, the app's log, its window's
+    // IPC, any process's arguments.
     const log = await (await fetch(`${base}/_fake/log`)).json();
-    const needles = [SECRET, ...log.issuedTokens];
     assert.ok(log.issuedTokens.length > 0);
-    for (const name of readdirSync(dataDir)) {
-      if (!name.startsWith("mailproof.db")) continue;
-      const bytes = readFileSync(join(dataDir, name));
-      for (const n of needles) assert.ok(!bytes.includes(Buffer.from(n)), `${name} holds a secret or token`);
-    }
+    await auditSecrets({
+      session,
+      secrets: [SECRET, ...log.issuedTokens],
+      dirs: [dataDir],
+      files: [join(shots, "driver-gmail.log")],
+      present: ["erin@example.test"],
+      skip: [join(dataDir, "google.py.json")],
+    });
   });
 
   it("adds and signs in a Gmail profile headless: the URL on stdout, the consent on the loopback, then verifies it", async () => {

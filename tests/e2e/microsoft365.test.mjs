@@ -2,12 +2,13 @@
 // of the lab: the wizard's Graph path with its live test, the secret's expiry warning in the table, verification
 // from the table, and a job to it that shows Detected for the copy the gateway filed to Junk Email.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runOneAction, startFake, trustLabCa } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
+import { auditSecrets, recordIpc } from "./secrets.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
@@ -58,6 +59,7 @@ describe("a Microsoft 365 profile through Graph", { skip }, () => {
 
   it("adds erin's mailbox with the Graph path, warns of the secret's expiry, verifies it and detects Junk Email", async () => {
     await trustLabCa(session, lab);
+    await recordIpc(session);
 
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
@@ -100,10 +102,15 @@ describe("a Microsoft 365 profile through Graph", { skip }, () => {
     await runOneAction(session, { source: "alice@example.test", destination: "erin@example.test", verdict: "Detected", evidence: "Junk Email" });
     await shoot("m365-results");
 
-    // Nothing the app wrote holds the secret: the database, its write-ahead log, the evidence.
-    for (const name of readdirSync(dataDir)) {
-      if (!name.startsWith("mailproof.db")) continue;
-      assert.ok(!readFileSync(join(dataDir, name)).includes(Buffer.from(SECRET)), `${name} does not hold the client secret`);
-    }
+    // Nothing holds the secret: the data folder (database, write-ahead log, evidence), the app's log, its
+    // window's IPC, any process's arguments.
+    await auditSecrets({
+      session,
+      secrets: [SECRET],
+      dirs: [dataDir],
+      files: [join(shots, "driver-m365.log")],
+      present: ["erin@example.test"],
+      skip: [join(dataDir, "microsoft365.py.json")],
+    });
   });
 });

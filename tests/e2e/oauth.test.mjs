@@ -4,12 +4,13 @@
 // link the app shows when no browser opens (the test plays the browser), the connection test signing in with the
 // token, verification from the table, and a job from the profile whose transcript shows the OAuth sign-in.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { playBrowser, runOneAction, trustLabCa } from "./cloud.mjs";
 import { setUpWithCli } from "./headless.mjs";
+import { auditSecrets, recordIpc } from "./secrets.mjs";
 import { Session, readLab, startDriver } from "./webdriver.mjs";
 
 const app = process.env.MAILPROOF_APP;
@@ -49,6 +50,7 @@ describe("an IMAP profile signing in with OAuth 2.0", { skip }, () => {
 
   it("adds carol with OAuth 2.0 at a custom issuer, signs her in through the loopback, tests, verifies and sends from her", async () => {
     await trustLabCa(session, lab);
+    await recordIpc(session);
 
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
@@ -115,10 +117,13 @@ describe("an IMAP profile signing in with OAuth 2.0", { skip }, () => {
     await runOneAction(session, { source: "carol@example.test", destination: "bob@example.test", verdict: "Missed", evidence: "OAUTHBEARER" });
     await shoot("oauth-results");
 
-    // Nothing the app wrote holds the client secret.
-    for (const name of readdirSync(dataDir)) {
-      if (!name.startsWith("mailproof.db")) continue;
-      assert.ok(!readFileSync(join(dataDir, name)).includes(Buffer.from(lab.LAB_OAUTH_CLIENT_SECRET)), name);
-    }
+    // Nothing holds the client secret: the data folder, the app's log, its window's IPC, any process's arguments.
+    await auditSecrets({
+      session,
+      secrets: [lab.LAB_OAUTH_CLIENT_SECRET],
+      dirs: [dataDir],
+      files: [join(shots, "driver-oauth.log")],
+      present: ["carol@example.test"],
+    });
   });
 });

@@ -41,9 +41,10 @@ function forms(secret) {
  * Asserts that none of `secrets` is in `dirs` (every file, recursively), `files`, the IPC the WebView recorded
  * since `recordIpc` (when `session` is given), or any process's arguments; `users` adds each user's AUTH PLAIN
  * token. `present` is text the flow must have left in the files and the IPC (an address, a name): found by the
- * same scan, it shows the scan reads what is really there. Prints what it read.
+ * same scan, it shows the scan reads what is really there. `skip`: the test's own files in those folders (a fake
+ * service's configuration, which holds the secret it expects). Prints what it read.
  */
-export async function auditSecrets({ session, secrets, users = [], dirs = [], files = [], present = [] }) {
+export async function auditSecrets({ session, secrets, users = [], dirs = [], files = [], present = [], skip = [] }) {
   const secretForms = secrets.filter(Boolean).flatMap((s) => forms(s).map((f) => [s, f]));
   for (const [user, password] of users) {
     const plain = Buffer.from(`\0${user}\0${password}`).toString("base64");
@@ -55,7 +56,7 @@ export async function auditSecrets({ session, secrets, users = [], dirs = [], fi
       if (bytes.includes(Buffer.from(form))) found.push(`${JSON.stringify(secret)} (as ${JSON.stringify(form)}) in ${where}`);
     }
   };
-  const read = [...dirs.flatMap(filesUnder), ...files];
+  const read = [...dirs.flatMap(filesUnder).filter((f) => !skip.includes(f)), ...files];
   let bytes = 0;
   const inFiles = new Set();
   for (const file of read) {
