@@ -410,12 +410,9 @@ async fn an_engine_that_lost_its_job_to_another_stops_touching_it() {
 #[tokio::test]
 async fn a_connection_reset_mid_data_is_sent_again_on_a_new_session_and_arrives_once() {
     let Some(w) = world("middata") else { return };
-    // Straight to the lab's MX in clear text (no sign-in), so that the proxy sees where DATA begins.
+    // In clear text, so that the proxy sees where DATA begins.
     let proxy = FaultProxy::start(w.lab.port("LAB_SMTP_PORT")).await;
-    let mut draft = w.lab.profile_draft("alice", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
-    (draft.outgoing.port, draft.outgoing.security) = (proxy.port.into(), mailproof_core::profiles::Security::None);
-    draft.outgoing.requires_auth = false;
-    let alice = w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await;
+    let alice = sending_in_clear_through(&w, proxy.port).await;
     let bob = w.verified_imap("bob").await;
     // The link is torn down 200 bytes into the message: the server never saw its end, so it kept nothing.
     proxy.set(Fault::CutAfter("DATA\r\n", 200));
@@ -426,14 +423,55 @@ async fn a_connection_reset_mid_data_is_sent_again_on_a_new_session_and_arrives_
     let ev = a.evidence.as_ref().unwrap();
     assert_eq!(ev.attempts, 2, "sent again once: {:?}", ev.transcript);
     assert!(proxy.accepted() >= 2, "on a new session");
-    // The server kept only the whole copy: Dovecot stored the message once.
-    let log = w.lab.ca().parent().unwrap().parent().unwrap().join("log/dovecot.log");
-    let id = ev.message_id.trim_matches(['<', '>']);
-    let stored =
-        std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains(id) && l.contains("stored mail")).count();
-    assert_eq!(stored, 1, "one copy of {id} arrived");
+    assert_eq!(stored(&w, &ev.message_id), 1, "the server kept only the whole copy");
     matrix(
         "connection reset mid-DATA",
+        "sent again on a new session; Missed",
+        &format!("{} ({} tries)", seen(a), ev.attempts),
+    );
+}
+
+/// How many times Dovecot stored the message `message_id`, by its log.
+fn stored(w: &World, message_id: &str) -> usize {
+    let log = w.lab.ca().parent().unwrap().parent().unwrap().join("log/dovecot.log");
+    let id = message_id.trim_matches(['<', '>']);
+    std::fs::read_to_string(log).unwrap().lines().filter(|l| l.contains(id) && l.contains("stored mail")).count()
+}
+
+/// alice's profile, verified, sending straight to the lab's MX in clear text (no sign-in) through a proxy on
+/// `port`, so that the proxy sees the SMTP commands.
+async fn sending_in_clear_through(w: &World, port: u16) -> mailproof_core::profiles::EmailProfile {
+    let mut draft = w.lab.profile_draft("alice", ServerType::Imap, w.lab.port("LAB_IMAPS_PORT"));
+    (draft.outgoing.port, draft.outgoing.security) = (port.into(), mailproof_core::profiles::Security::None);
+    draft.outgoing.requires_auth = false;
+    w.verify(&save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()).await
+}
+
+#[tokio::test]
+async fn a_421_mid_session_is_retried_on_a_new_session_and_arrives_once() {
+    let Some(w) = world("421session") else { return };
+    let proxy = FaultProxy::start(w.lab.port("LAB_SMTP_PORT")).await;
+    let alice = sending_in_clear_through(&w, proxy.port).await;
+    let bob = w.verified_imap("bob").await;
+    // The server shuts down as the message's envelope begins: MAIL FROM is answered 421 and the session closed.
+    proxy.set(Fault::SayAfter(
+        "MAIL FROM:",
+        "421 4.3.2 mx.example.test Service shutting down, closing transmission channel",
+    ));
+    let spec = w.spec("421session", &alice, &[bob], 10);
+    let (report, _) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    let a = &report.actions[0];
+    assert_eq!(a.verdict, Some(Verdict::Missed), "{:?}", a.reason);
+    let ev = a.evidence.as_ref().unwrap();
+    assert_eq!(ev.attempts, 2, "sent again once: {:?}", ev.transcript);
+    assert!(
+        ev.transcript.iter().any(|l| l.starts_with("S: 421 4.3.2")),
+        "the 421 is in the evidence: {:?}",
+        ev.transcript
+    );
+    assert_eq!(stored(&w, &ev.message_id), 1, "one copy arrived");
+    matrix(
+        "421 mid-session (at MAIL FROM)",
         "sent again on a new session; Missed",
         &format!("{} ({} tries)", seen(a), ev.attempts),
     );

@@ -31,6 +31,9 @@ pub enum Fault {
     /// Relays until the client has sent this text and then this many bytes more, then resets the connection
     /// (e.g. mid-DATA) — once: the connections after it are relayed.
     CutAfter(&'static str, usize),
+    /// Relays until the client sends this text, answers it with this line in the server's place and closes (a
+    /// server shutting down mid-session: "421 … closing transmission channel") — once.
+    SayAfter(&'static str, &'static str),
 }
 
 pub struct FaultProxy {
@@ -160,6 +163,15 @@ impl Shared {
                     }
                 })]
             }
+            Fault::SayAfter(text, line) => {
+                let Ok(outbound) = TcpStream::connect((self.upstream_host(), self.upstream)).await else { return };
+                let me = self.clone();
+                vec![tokio::spawn(async move {
+                    if say_after(inbound, outbound, text.as_bytes(), line).await {
+                        *me.fault.lock().unwrap() = Fault::Pass;
+                    }
+                })]
+            }
             Fault::Pass | Fault::Drip(_) => {
                 let Ok(outbound) = TcpStream::connect((self.upstream_host(), self.upstream)).await else { return };
                 let (ir, iw) = inbound.into_split();
@@ -235,6 +247,33 @@ async fn relay_until(
         }
         if cut_at.is_some_and(|c| c <= seen.len()) {
             return true;
+        }
+    }
+}
+
+/// Relays both ways until the client sends `text`; then says `line` to it instead and closes. True if it did.
+async fn say_after(inbound: TcpStream, outbound: TcpStream, text: &[u8], line: &str) -> bool {
+    let ((mut ir, mut iw), (mut or, mut ow)) = (inbound.into_split(), outbound.into_split());
+    let (mut seen, mut up, mut down) = (Vec::new(), vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    loop {
+        tokio::select! {
+            n = ir.read(&mut up) => {
+                let Ok(n @ 1..) = n else { return false };
+                seen.extend_from_slice(&up[..n]);
+                if seen.windows(text.len()).any(|w| w == text) {
+                    let _ = iw.write_all(format!("{line}\r\n").as_bytes()).await;
+                    return true;
+                }
+                if ow.write_all(&up[..n]).await.is_err() {
+                    return false;
+                }
+            }
+            n = or.read(&mut down) => {
+                let Ok(n @ 1..) = n else { return false };
+                if iw.write_all(&down[..n]).await.is_err() {
+                    return false;
+                }
+            }
         }
     }
 }
