@@ -1,6 +1,6 @@
 //! RFC 3464 delivery status blocks: one group per recipient, typed fields.
 
-use super::words::unfold_lines;
+use super::words::{is_address, unfold_lines};
 use super::{Bounce, FailedRecipient};
 
 pub(super) fn parse_dsn(block: &str) -> Bounce {
@@ -22,7 +22,19 @@ pub(super) fn parse_dsn(block: &str) -> Bounce {
     let recipients: Vec<FailedRecipient> = groups
         .iter()
         .filter_map(|g| {
-            let address = typed(field(g, "final-recipient").or_else(|| field(g, "original-recipient")))?;
+            // The address the report failed; an Original-Recipient when the Final-Recipient is not one
+            // (`rfc822; @mx.example.org`).
+            let final_recipient = typed(field(g, "final-recipient"));
+            let original = typed(field(g, "original-recipient"));
+            let address = match (final_recipient, original) {
+                (Some(f), Some(o))
+                    if !is_address(f.trim_matches(['<', '>'])) && is_address(o.trim_matches(['<', '>'])) =>
+                {
+                    o
+                }
+                (Some(f), _) => f,
+                (None, o) => o?,
+            };
             Some(FailedRecipient {
                 address: address.trim_matches(['<', '>']).to_owned(),
                 action: field(g, "action").map(|a| a.to_ascii_lowercase()),

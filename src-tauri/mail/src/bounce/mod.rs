@@ -90,7 +90,9 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
 fn read(raw: &[u8]) -> Option<(Bounce, String)> {
     let msg = crate::message::parse_mime(raw)?;
     let subject = msg.subject().unwrap_or("").to_ascii_lowercase();
-    let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address.as_deref()).unwrap_or("").to_ascii_lowercase();
+    // A bare `From: mailer-daemon` is read as a name without an address.
+    let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address.as_deref().or(a.name.as_deref()));
+    let from = from.unwrap_or("").to_ascii_lowercase();
     let is_report = msg.content_type().is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
     // Exim, Gmail and Google Groups name the failed recipients in a header of their own.
     let x_failed: Vec<String> = msg
@@ -126,6 +128,24 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
 
     if let Some(block) = status_block.filter(|_| is_report) {
         let mut b = parse_dsn(&block);
+        // A DSN without recipient fields (Postfix's, cut short): the report's text, or the returned message's
+        // recipients, say who failed.
+        if b.recipients.is_empty() {
+            let read = parse_text(&text, original.as_deref());
+            b.permanent = read.permanent;
+            b.recipients = read.recipients.into_iter().filter(|r| is_address(&r.address)).collect();
+        }
+        // A DSN whose one recipient is not an address: the report's text names it (Sendmail's "permanent fatal
+        // errors" above a broken Final-Recipient).
+        if let [only] = &mut b.recipients[..] {
+            if !is_address(&only.address) {
+                if let [named] = &parse_text(&text, original.as_deref()).recipients[..] {
+                    if is_address(&named.address) {
+                        only.address = named.address.clone();
+                    }
+                }
+            }
+        }
         fill_original(&mut b, original.as_deref().or(Some(&text)));
         return Some((b, text));
     }
@@ -147,7 +167,9 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
             "delivery notification",
         ]
         .iter()
-        .any(|s| subject.contains(s));
+        .any(|s| subject.contains(s))
+        // A notice in the recipient's language (au one net's), saying so in English beside the returned message.
+        || (original.is_some() && text.to_ascii_lowercase().contains("could not be delivered to:"));
     if !looks_like_bounce {
         return None;
     }
@@ -319,6 +341,23 @@ mod tests {
         let b = parse(b"From: MAILER-DAEMON@x.test\r\nSubject: Undelivered Mail\r\n\r\nsomething failed").unwrap();
         assert!(b.permanent);
         assert_eq!(b.format, "unrecognised bounce text");
+    }
+
+    #[test]
+    fn sendmail_transcript_lines_give_each_recipient_its_own_reply() {
+        let raw = b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.test>\r\nSubject: Returned mail: \
+            see transcript for details\r\n\r\n   ----- Transcript of session follows -----\r\n\
+            550 5.1.1 <bob@example.test>... User unknown\r\n\
+            554 <carol@example.org>... 550 Host unknown (Authoritative answer from name server)\r\n\r\n\
+            \x20  ----- Original message follows -----\r\nTo: dan@example.test\r\n";
+        let b = parse(raw).unwrap();
+        let got: Vec<_> = b.recipients.iter().map(|r| (r.address.as_str(), r.reason)).collect();
+        assert_eq!(got, [("bob@example.test", Reason::UserUnknown), ("carol@example.org", Reason::HostUnknown)]);
+        assert_eq!(b.recipients[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(
+            b.recipients[1].diagnostic.as_deref(),
+            Some("550 Host unknown (Authoritative answer from name server)")
+        );
     }
 
     /// A DSN of one recipient with these per-recipient fields, as RFC 3464 lays it out.

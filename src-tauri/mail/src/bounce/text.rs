@@ -54,7 +54,12 @@ pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
     let mut recipients: Vec<FailedRecipient> = Vec::new();
     let copy_at = copy_start(text);
     let report = &text[..copy_at];
-    let mut failed = failed_addresses(report);
+    // Sendmail's transcript gives each recipient its own line and reply: `550 <a@b>... User unknown`.
+    let per_recipient = sendmail_lines(report);
+    let mut failed: Vec<String> = per_recipient.iter().map(|(a, _)| a.clone()).collect();
+    if failed.is_empty() {
+        failed = failed_addresses(report);
+    }
     if failed.is_empty() {
         // The report names no one (v5 Sendmail, some gateways): the returned message's recipients are the failed.
         // Without a marker, the copy follows the report in the same text.
@@ -98,8 +103,17 @@ pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
     }
     for r in &mut recipients {
         r.action = Some(if permanent { "failed" } else { "delayed" }.into());
-        r.status = status.clone();
-        r.diagnostic = diagnostic.clone();
+        match per_recipient.iter().find(|(a, _)| a.eq_ignore_ascii_case(&r.address)) {
+            Some((_, line)) => {
+                // Its own line only: another recipient's code says nothing about this one.
+                r.status = enhanced_status(line);
+                r.diagnostic = Some(line.clone());
+            }
+            None => {
+                r.status = status.clone();
+                r.diagnostic = diagnostic.clone();
+            }
+        }
     }
     Bounce {
         format: format.into(),
@@ -146,6 +160,29 @@ fn addressed_lines(report: &str) -> Vec<String> {
     out
 }
 
+/// Sendmail's per-recipient lines, `554 <a@b>... 550 Host unknown`: each address and what follows its `...`.
+fn sendmail_lines(report: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in report.lines() {
+        let t = line.trim();
+        let Some((code, rest)) = t.split_once(' ') else { continue };
+        if code.len() != 3 || !code.starts_with(['4', '5']) || !code.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // An enhanced status code may come between: `550 5.1.1 <a@b>... User unknown`.
+        let (status, rest) = match rest.split_once(' ') {
+            Some((s, r)) if enhanced_status(s).as_deref() == Some(s) => (Some(s), r),
+            _ => (None, rest),
+        };
+        let Some((addr, why)) = rest.strip_prefix('<').and_then(|r| r.split_once(">...")) else { continue };
+        if is_address(addr) && !out.iter().any(|(a, _)| a.eq_ignore_ascii_case(addr)) {
+            let why = why.trim();
+            out.push((addr.to_owned(), status.map_or_else(|| why.to_owned(), |s| format!("{s} {why}"))));
+        }
+    }
+    out
+}
+
 /// The recipients the report names after the markers MTAs use.
 fn named_failed(report: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -167,6 +204,18 @@ fn named_failed(report: &str) -> Vec<String> {
         {
             after_marker = true;
             continue;
+        }
+        // The address on the marker's own line: "The following recipients returned permanent errors: a@b.
+        // Reason: …", "Could not be delivered to: <a@b>".
+        for marker in ["returned permanent errors: ", "could not be delivered to: "] {
+            if let Some(at) = tl.find(marker) {
+                let first = t[at + marker.len()..].split_whitespace().next().unwrap_or("");
+                let addr = first.trim_matches(['<', '>', ',', ';']).trim_end_matches('.');
+                let addr = addr.trim_matches(['<', '>']);
+                if is_address(addr) {
+                    out.push(addr.to_owned());
+                }
+            }
         }
         // `address: 550 …`, `address: Domain does not exist` (OpenSMTPD, some gateways).
         if let Some((addr, rest)) = t.split_once(": ") {
