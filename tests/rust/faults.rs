@@ -407,28 +407,24 @@ async fn an_engine_that_lost_its_job_to_another_stops_touching_it() {
     );
 }
 
-#[tokio::test]
-async fn a_connection_reset_mid_data_is_sent_again_on_a_new_session_and_arrives_once() {
-    let Some(w) = world("middata") else { return };
-    // In clear text, so that the proxy sees where DATA begins.
+/// One action from alice to bob, sent straight to the lab's MX in clear text through a proxy that does `fault`
+/// once to the first session: it must be sent again on a new session and arrive once, Missed. Its evidence, and
+/// the matrix line.
+async fn sent_again_after(w: &World, fault: Fault, name: &str) -> mailproof_core::jobs::Evidence {
     let proxy = FaultProxy::start(w.lab.port("LAB_SMTP_PORT")).await;
-    let alice = sending_in_clear_through(&w, proxy.port).await;
+    let alice = sending_in_clear_through(w, proxy.port).await;
     let bob = w.verified_imap("bob").await;
-    // The link is torn down 200 bytes into the message: the server never saw its end, so it kept nothing.
-    proxy.set(Fault::CutAfter("DATA\r\n", 200));
-    let spec = w.spec("middata", &alice, &[bob], 10);
-    let (report, _) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
+    proxy.set(fault);
+    let spec = w.spec(name, &alice, &[bob], 10);
+    let (report, _) = run_with_fault(w, &spec, &w.options(), &Cancel::default(), || {}).await;
     let a = &report.actions[0];
     assert_eq!(a.verdict, Some(Verdict::Missed), "{:?}", a.reason);
-    let ev = a.evidence.as_ref().unwrap();
+    let ev = a.evidence.clone().unwrap();
     assert_eq!(ev.attempts, 2, "sent again once: {:?}", ev.transcript);
     assert!(proxy.accepted() >= 2, "on a new session");
-    assert_eq!(stored(&w, &ev.message_id), 1, "the server kept only the whole copy");
-    matrix(
-        "connection reset mid-DATA",
-        "sent again on a new session; Missed",
-        &format!("{} ({} tries)", seen(a), ev.attempts),
-    );
+    assert_eq!(stored(w, &ev.message_id), 1, "one copy arrived: the server kept nothing of the broken session");
+    matrix(name, "sent again on a new session; Missed", &format!("{} ({} tries)", seen(a), ev.attempts));
+    ev
 }
 
 /// How many times Dovecot stored the message `message_id`, by its log.
@@ -448,32 +444,22 @@ async fn sending_in_clear_through(w: &World, port: u16) -> mailproof_core::profi
 }
 
 #[tokio::test]
+async fn a_connection_reset_mid_data_is_sent_again_on_a_new_session_and_arrives_once() {
+    let Some(w) = world("middata") else { return };
+    // The link is torn down 200 bytes into the message: the server never saw its end, so it kept nothing.
+    sent_again_after(&w, Fault::CutAfter("DATA\r\n", 200), "connection reset mid-DATA").await;
+}
+
+#[tokio::test]
 async fn a_421_mid_session_is_retried_on_a_new_session_and_arrives_once() {
     let Some(w) = world("421session") else { return };
-    let proxy = FaultProxy::start(w.lab.port("LAB_SMTP_PORT")).await;
-    let alice = sending_in_clear_through(&w, proxy.port).await;
-    let bob = w.verified_imap("bob").await;
     // The server shuts down as the message's envelope begins: MAIL FROM is answered 421 and the session closed.
-    proxy.set(Fault::SayAfter(
-        "MAIL FROM:",
-        "421 4.3.2 mx.example.test Service shutting down, closing transmission channel",
-    ));
-    let spec = w.spec("421session", &alice, &[bob], 10);
-    let (report, _) = run_with_fault(&w, &spec, &w.options(), &Cancel::default(), || {}).await;
-    let a = &report.actions[0];
-    assert_eq!(a.verdict, Some(Verdict::Missed), "{:?}", a.reason);
-    let ev = a.evidence.as_ref().unwrap();
-    assert_eq!(ev.attempts, 2, "sent again once: {:?}", ev.transcript);
+    let line = "421 4.3.2 mx.example.test Service shutting down, closing transmission channel";
+    let ev = sent_again_after(&w, Fault::SayAfter("MAIL FROM:", line), "421 mid-session (at MAIL FROM)").await;
     assert!(
         ev.transcript.iter().any(|l| l.starts_with("S: 421 4.3.2")),
         "the 421 is in the evidence: {:?}",
         ev.transcript
-    );
-    assert_eq!(stored(&w, &ev.message_id), 1, "one copy arrived");
-    matrix(
-        "421 mid-session (at MAIL FROM)",
-        "sent again on a new session; Missed",
-        &format!("{} ({} tries)", seen(a), ev.attempts),
     );
 }
 
