@@ -13,7 +13,13 @@ pub(super) fn parse_dsn(block: &str) -> Bounce {
             continue;
         }
         if let Some((name, value)) = line.split_once(':') {
-            groups.last_mut().expect("never empty").push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            let name = name.trim().to_ascii_lowercase();
+            // A field the group already has begins the next one: some reporters (AOL's) leave out the blank
+            // line between recipients.
+            if groups.last().is_some_and(|g| g.iter().any(|(n, _)| *n == name)) {
+                groups.push(Vec::new());
+            }
+            groups.last_mut().expect("never empty").push((name, value.trim().to_owned()));
         }
     }
     let field = |g: &Vec<(String, String)>, name: &str| g.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());

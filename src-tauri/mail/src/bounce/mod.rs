@@ -6,6 +6,7 @@
 
 mod dsn;
 mod reason;
+mod ses;
 mod text;
 mod words;
 
@@ -126,6 +127,13 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
         }
     }
 
+    // A part the parser could not take apart (a boundary parameter not folded as a header continuation, as
+    // Verizon's gateways write it) leaves no text: the body as it stands is read instead.
+    if text.trim().is_empty() {
+        let body_at = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+        let body_at = body_at.or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2));
+        text = String::from_utf8_lossy(&raw[body_at.unwrap_or(raw.len())..]).into_owned();
+    }
     if let Some(block) = status_block.filter(|_| is_report) {
         let mut b = parse_dsn(&block);
         // A DSN without recipient fields (Postfix's, cut short): the report's text, or the returned message's
@@ -150,8 +158,13 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
         return Some((b, text));
     }
 
+    if let Some(b) = ses::parse_ses(&text) {
+        return Some((b, text));
+    }
     let looks_like_bounce = from.starts_with("mailer-daemon")
         || from.starts_with("postmaster")
+        // Verizon's gateways sign as post_master, under a "Re:" subject.
+        || from.starts_with("post_master")
         || !x_failed.is_empty()
         || [
             "undeliver",
@@ -370,6 +383,15 @@ mod tests {
              Final-Recipient: rfc822; bob@example.test\r\n{fields}\r\n--b--\r\n"
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn recipients_without_a_blank_line_between_them_are_still_two() {
+        let b = parse(&dsn("Action: failed\r\nStatus: 5.2.2\r\nFinal-Recipient: rfc822; carol@example.test\r\n\
+                             Action: failed\r\nStatus: 5.1.1\r\n"))
+        .unwrap();
+        let got: Vec<_> = b.recipients.iter().map(|r| (r.address.as_str(), r.reason)).collect();
+        assert_eq!(got, [("bob@example.test", Reason::MailboxFull), ("carol@example.test", Reason::UserUnknown)]);
     }
 
     #[test]

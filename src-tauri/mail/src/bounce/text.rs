@@ -18,6 +18,7 @@ pub(super) fn copy_start(text: &str) -> usize {
         "this is a copy of the message",
         "the header of the original message",
         "------ this is a copy",
+        "included is a copy of the message",
     ]
     .iter()
     .filter_map(|m| lower.find(m))
@@ -187,10 +188,22 @@ fn sendmail_lines(report: &str) -> Vec<(String, String)> {
 fn named_failed(report: &str) -> Vec<String> {
     let mut out = Vec::new();
     let lines: Vec<&str> = report.lines().collect();
-    let mut after_marker = false;
+    let (mut after_marker, mut saw_marker, mut alias_next) = (false, false, false);
     for line in &lines {
         let t = line.trim();
         let tl = t.to_ascii_lowercase();
+        // Postfix's `<final> (expanded from` folded before `<alias>): …`: the alias is not a second recipient.
+        if std::mem::replace(&mut alias_next, tl.ends_with("(expanded from")) && t.starts_with('<') {
+            continue;
+        }
+        // Exchange 2003 lists `a@b on <date>`, each with its reason below it, after the marker.
+        let mut words = t.split_whitespace();
+        if let (true, Some(first), Some("on")) = (saw_marker, words.next(), words.next()) {
+            if is_address(first) && !out.iter().any(|o: &String| o.eq_ignore_ascii_case(first)) {
+                out.push(first.to_owned());
+                continue;
+            }
+        }
         if tl.ends_with("failed:")
             || tl.ends_with("failed permanently:")
             || tl.ends_with("recipient(s):")
@@ -202,12 +215,14 @@ fn named_failed(report: &str) -> Vec<String> {
             || tl.contains("recipients or groups:")
             || tl.contains("permanent fatal errors")
         {
-            after_marker = true;
+            (after_marker, saw_marker) = (true, true);
             continue;
         }
         // The address on the marker's own line: "The following recipients returned permanent errors: a@b.
-        // Reason: …", "Could not be delivered to: <a@b>".
-        for marker in ["returned permanent errors: ", "could not be delivered to: "] {
+        // Reason: …", "Could not be delivered to: <a@b>", "… rejected recipient <a@b> (…)", "undeliverable to a@b".
+        for marker in
+            ["returned permanent errors: ", "could not be delivered to: ", "rejected recipient ", "undeliverable to "]
+        {
             if let Some(at) = tl.find(marker) {
                 let first = t[at + marker.len()..].split_whitespace().next().unwrap_or("");
                 let addr = first.trim_matches(['<', '>', ',', ';']).trim_end_matches('.');

@@ -33,6 +33,9 @@ pub(super) fn is_header_line(line: &str) -> bool {
     ]
     .contains(&name.as_str())
         || name.starts_with("x-")
+        // "Original Sender:", "Envelope-From:": whoever sent it did not fail.
+        || name.contains("sender")
+        || name.ends_with("from")
 }
 
 /// Where a three-digit SMTP reply code (4xx/5xx) starts in `s`.
