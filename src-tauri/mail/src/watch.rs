@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::imap::{self, Folder, ImapConfig, ImapError, Session};
 use crate::pop3::{Pop3, Pop3Config, Pop3Error};
+use crate::stream::MailStream;
 
 /// A new message a caller asked for.
 #[derive(Debug, Clone)]
@@ -450,22 +451,20 @@ impl Pop3Watcher {
     pub async fn open(config: &Pop3Config) -> Result<Pop3Watcher, Pop3Error> {
         let mut pop = Pop3::connect(config).await?;
         let seen = pop.uidl().await?.into_iter().map(|(_, u)| u).collect();
-        let pace = pop.login_delay.unwrap_or_default().max(POP3_PACE);
-        pop.quit().await?;
-        Ok(Pop3Watcher::with(config, seen, pace))
+        Pop3Watcher::with(config, seen, pop).await
     }
 
     /// A watcher whose first look reads every message in the maildrop (POP3 has no dates to search by): one that
     /// picks up where an interrupted one left off.
     pub async fn open_all(config: &Pop3Config) -> Result<Pop3Watcher, Pop3Error> {
-        let pop = Pop3::connect(config).await?;
-        let pace = pop.login_delay.unwrap_or_default().max(POP3_PACE);
-        pop.quit().await?;
-        Ok(Pop3Watcher::with(config, HashSet::new(), pace))
+        Pop3Watcher::with(config, HashSet::new(), Pop3::connect(config).await?).await
     }
 
-    fn with(config: &Pop3Config, seen: HashSet<String>, pace: Duration) -> Pop3Watcher {
-        Pop3Watcher { config: config.clone(), seen, pace, to_delete: Vec::new(), refused: None, put_off: 0 }
+    /// The watcher, paced by what the opening session's server announced; the session ended.
+    async fn with(config: &Pop3Config, seen: HashSet<String>, pop: Pop3<MailStream>) -> Result<Pop3Watcher, Pop3Error> {
+        let pace = pop.login_delay.unwrap_or_default().max(POP3_PACE);
+        pop.quit().await?;
+        Ok(Pop3Watcher { config: config.clone(), seen, pace, to_delete: Vec::new(), refused: None, put_off: 0 })
     }
 
     /// The shortest time between the beginnings of two looks.

@@ -122,10 +122,9 @@ impl Store {
     pub(crate) fn conn(&self) -> Conn<'_> {
         // A panic while holding the lock cannot leave SQLite half-written (statements are atomic), so
         // a poisoned lock is safe to keep using.
-        Conn {
-            guard: self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-            wal: self.wal.as_deref().map(PathBuf::as_path),
-        }
+        let guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let changes_before = guard.total_changes();
+        Conn { guard, wal: self.wal.as_deref().map(PathBuf::as_path), changes_before }
     }
 }
 
@@ -134,6 +133,8 @@ impl Store {
 pub(crate) struct Conn<'a> {
     guard: MutexGuard<'a, Connection>,
     wal: Option<&'a Path>,
+    /// The connection's row changes when it was taken: only a holder that wrote can have grown the journal.
+    changes_before: u64,
 }
 
 impl std::ops::Deref for Conn<'_> {
@@ -151,7 +152,8 @@ impl std::ops::DerefMut for Conn<'_> {
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        let grown = self.wal.is_some_and(|wal| std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT));
+        let wrote = self.guard.total_changes() != self.changes_before;
+        let grown = wrote && self.wal.is_some_and(|wal| std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT));
         if grown && self.guard.is_autocommit() {
             let _ = self.guard.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }

@@ -130,28 +130,23 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
     // A part the parser could not take apart (a boundary parameter not folded as a header continuation, as
     // Verizon's gateways write it) leaves no text: the body as it stands is read instead.
     if text.trim().is_empty() {
-        let body_at = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
-        let body_at = body_at.or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2));
-        text = String::from_utf8_lossy(&raw[body_at.unwrap_or(raw.len())..]).into_owned();
+        if let Some(root) = msg.parts.first() {
+            text = part_text(raw, root);
+        }
     }
     if let Some(block) = status_block.filter(|_| is_report) {
         let mut b = parse_dsn(&block);
-        // A DSN without recipient fields (Postfix's, cut short): the report's text, or the returned message's
-        // recipients, say who failed.
-        if b.recipients.is_empty() {
+        // A DSN without recipient fields (Postfix's, cut short), or whose one recipient is not an address
+        // (Sendmail's "permanent fatal errors" above a broken Final-Recipient): the report's text, or the
+        // returned message's recipients, say who failed.
+        let broken = matches!(&b.recipients[..], [only] if !is_address(&only.address));
+        if b.recipients.is_empty() || broken {
             let read = parse_text(&text, original.as_deref());
-            b.permanent = read.permanent;
-            b.recipients = read.recipients.into_iter().filter(|r| is_address(&r.address)).collect();
-        }
-        // A DSN whose one recipient is not an address: the report's text names it (Sendmail's "permanent fatal
-        // errors" above a broken Final-Recipient).
-        if let [only] = &mut b.recipients[..] {
-            if !is_address(&only.address) {
-                if let [named] = &parse_text(&text, original.as_deref()).recipients[..] {
-                    if is_address(&named.address) {
-                        only.address = named.address.clone();
-                    }
-                }
+            let named: Vec<FailedRecipient> = read.recipients.into_iter().filter(|r| is_address(&r.address)).collect();
+            match (&mut b.recipients[..], &named[..]) {
+                ([], _) => (b.recipients, b.permanent) = (named, read.permanent),
+                ([only], [one]) => only.address = one.address.clone(),
+                _ => {}
             }
         }
         fill_original(&mut b, original.as_deref().or(Some(&text)));

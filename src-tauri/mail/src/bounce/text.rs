@@ -1,7 +1,7 @@
 //! The human-written formats: who failed and why, by the markers each mail system uses, by lines that name an
 //! address, and failing both by the returned message's own recipients.
 
-use super::words::{enhanced_status, is_address, is_header_line, smtp_code, unfold_lines};
+use super::words::{address_word, enhanced_status, is_address, is_header_line, smtp_code, unfold_lines};
 use super::{Bounce, FailedRecipient};
 
 /// Reads the human-written formats: who failed and why, by the markers each MTA uses.
@@ -149,13 +149,10 @@ fn addressed_lines(report: &str) -> Vec<String> {
         }
         // `a@b<mailto:a@b>` is what HTML reports (Office 365) leave once their tags are gone.
         let first = t.split_whitespace().next().unwrap_or("").split("<mailto:").next().unwrap_or("");
-        let first = first.trim_matches(['<', '>', ':', ',', ';']);
-        let last = t.rsplit_once(": ").map(|(_, a)| a.trim().trim_matches(['<', '>', '.', ',']));
-        for candidate in [Some(first), last].into_iter().flatten() {
-            if is_address(candidate) && !out.iter().any(|o| o.eq_ignore_ascii_case(candidate)) {
-                out.push(candidate.to_owned());
-                break;
-            }
+        let last = t.rsplit_once(": ").map(|(_, a)| a.trim());
+        let new = |a: &&str| !out.iter().any(|o| o.eq_ignore_ascii_case(a));
+        if let Some(a) = [Some(first), last].into_iter().flatten().filter_map(address_word).find(new) {
+            out.push(a.to_owned());
         }
     }
     out
@@ -183,6 +180,15 @@ fn sendmail_lines(report: &str) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Markers followed, on the same line, by the failed recipient's address.
+const SAME_LINE_MARKERS: [&str; 5] = [
+    "returned permanent errors: ",
+    "could not be delivered to: ",
+    "rejected recipient ",
+    "undeliverable to ",
+    "wasn't delivered to ",
+];
 
 /// The recipients the report names after the markers MTAs use.
 fn named_failed(report: &str) -> Vec<String> {
@@ -219,15 +225,11 @@ fn named_failed(report: &str) -> Vec<String> {
             continue;
         }
         // The address on the marker's own line: "The following recipients returned permanent errors: a@b.
-        // Reason: …", "Could not be delivered to: <a@b>", "… rejected recipient <a@b> (…)", "undeliverable to a@b".
-        for marker in
-            ["returned permanent errors: ", "could not be delivered to: ", "rejected recipient ", "undeliverable to "]
-        {
+        // Reason: …", "Could not be delivered to: <a@b>", "… rejected recipient <a@b> (…)", "undeliverable to a@b",
+        // Gmail's "wasn't delivered to a@b because …".
+        for marker in SAME_LINE_MARKERS {
             if let Some(at) = tl.find(marker) {
-                let first = t[at + marker.len()..].split_whitespace().next().unwrap_or("");
-                let addr = first.trim_matches(['<', '>', ',', ';']).trim_end_matches('.');
-                let addr = addr.trim_matches(['<', '>']);
-                if is_address(addr) {
+                if let Some(addr) = t[at + marker.len()..].split_whitespace().next().and_then(address_word) {
                     out.push(addr.to_owned());
                 }
             }
@@ -255,14 +257,6 @@ fn named_failed(report: &str) -> Vec<String> {
                 out.push(first.to_owned());
             } else if !t.is_empty() && !out.is_empty() {
                 after_marker = false;
-            }
-        }
-        if let Some(at) = tl.find("wasn't delivered to ") {
-            let rest = &t[at + "wasn't delivered to ".len()..];
-            if let Some(addr) = rest.split_whitespace().next().map(|a| a.trim_matches(['<', '>', '.', ','])) {
-                if is_address(addr) {
-                    out.push(addr.to_owned());
-                }
             }
         }
     }

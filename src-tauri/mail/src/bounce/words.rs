@@ -10,6 +10,12 @@ pub(super) fn is_address(s: &str) -> bool {
     local_ok && domain.contains('.') && domain.split('.').all(label_ok)
 }
 
+/// The address a report wrote as `word`, without the brackets and punctuation around it (`<a@b>,`, `a@b.`).
+pub(super) fn address_word(word: &str) -> Option<&str> {
+    let a = word.trim_matches(['<', '>', ',', ';', ':']).trim_end_matches('.').trim_matches(['<', '>']);
+    is_address(a).then_some(a)
+}
+
 /// Header fields of a returned message, whose addresses are not failed recipients.
 pub(super) fn is_header_line(line: &str) -> bool {
     let Some((name, _)) = line.split_once(':') else { return false };
