@@ -3,8 +3,10 @@
 //!
 //! This crate knows nothing of profiles or verdicts; it speaks protocols and reports what servers said.
 
+pub mod authres;
 pub mod bounce;
 pub mod certificate;
+pub mod date;
 pub mod diagnose;
 pub mod dialogue;
 pub mod discover;
@@ -16,6 +18,7 @@ pub mod message;
 pub mod ntlm;
 pub mod oauth;
 pub mod pop3;
+pub mod received;
 pub mod sasl;
 pub mod smtp;
 pub mod stream;

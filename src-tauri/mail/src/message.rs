@@ -2,10 +2,11 @@
 //! shows: identity headers, a digest of every content part, the links in its text, and the Received chain as
 //! hops. Parsing never panics; what cannot be read is left out.
 
-use std::net::IpAddr;
-
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
+
+use crate::authres::{self, AuthResults};
+use crate::received;
 
 /// One content part (a body or an attachment): what it is called and a fingerprint of its decoded bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +24,7 @@ pub struct PartDigest {
     pub attachment: bool,
 }
 
-/// One Received header, read from the origin towards the final mailbox.
+/// One Received header, read from the origin towards the final mailbox ([`received`] says how).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
@@ -37,10 +38,16 @@ pub struct Hop {
     pub with: Option<String>,
     /// TLS version and cipher when the hop said; `None` when it did not.
     pub tls: Option<String>,
+    /// The receiving host's queue id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// A message picked up on the host itself, not received from another ("Postfix, from userid 1000").
+    #[serde(default)]
+    pub pickup: Option<String>,
     /// The hop's timestamp as Unix seconds.
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub at: Option<i64>,
-    /// Seconds since the previous hop (negative when clocks disagree).
+    /// Seconds since the previous dated hop (negative when the two hosts' clocks disagree).
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub delay_secs: Option<i64>,
     /// The header as written.
@@ -69,6 +76,9 @@ pub struct Analysis {
     pub hops: Vec<Hop>,
     /// Authentication-Results headers, newest first as written.
     pub authentication_results: Vec<String>,
+    /// Every Authentication-Results and ARC-Authentication-Results field read, in header order (newest first).
+    #[serde(default)]
+    pub authentication: Vec<AuthResults>,
     /// The parser met bytes it could not decode (bad base64, bad charset); what was readable is kept.
     pub encoding_problem: bool,
     /// The decoded text of every body part (text and HTML), joined; not serialized.
@@ -138,61 +148,65 @@ pub fn analyse(raw: &[u8]) -> Analysis {
             attachment,
         });
     }
-    // Received headers are prepended by each hop: reverse to read from the origin.
-    let received: Vec<(String, Option<&mail_parser::Received>)> = msg
+    // The trace fields in header order (newest first: each hop prepends its own).
+    let trace: Vec<(&str, String)> = msg
         .headers()
         .iter()
-        .filter(|h| h.name.as_str().eq_ignore_ascii_case("received"))
-        .map(|h| {
-            let raw = unfold(std::str::from_utf8(&raw[h.offset_start as usize..h.offset_end as usize]).unwrap_or(""));
-            let parsed = match &h.value {
-                HeaderValue::Received(r) => Some(r.as_ref()),
-                _ => None,
-            };
-            (raw, parsed)
+        .filter_map(|h| {
+            let name = h.name.as_str();
+            let kind = ["received", "authentication-results", "arc-authentication-results"]
+                .into_iter()
+                .find(|k| name.eq_ignore_ascii_case(k))?;
+            let value = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+            Some((kind, unfold(&String::from_utf8_lossy(value))))
         })
         .collect();
+    let stamps = trace.iter().filter(|(kind, _)| *kind == "received").count();
     let mut previous: Option<i64> = None;
-    for (raw, r) in received.into_iter().rev() {
-        let at = r.and_then(|r| r.date).map(|d| d.to_timestamp());
+    // Reversed, to read from the origin.
+    for (_, raw) in trace.iter().rev().filter(|(kind, _)| *kind == "received") {
+        let s = received::parse(raw);
         let hop = Hop {
-            from: r.and_then(|r| r.from.as_ref().or(r.helo.as_ref())).map(host_text),
-            from_ip: r.and_then(|r| r.from_ip).map(|ip: IpAddr| ip.to_string()),
-            by: r.and_then(|r| r.by.as_ref()).map(host_text),
-            with: r.and_then(|r| r.with).map(|w| w.to_string()),
-            tls: r.and_then(|r| {
-                let version = r.tls_version.map(|v| v.to_string());
-                match (version, r.tls_cipher.as_deref()) {
-                    (None, None) => None,
-                    (v, c) => Some([v.as_deref(), c].into_iter().flatten().collect::<Vec<_>>().join(" ")),
-                }
-            }),
-            at,
-            delay_secs: match (previous, at) {
-                (Some(p), Some(a)) => Some(a - p),
-                _ => None,
-            },
-            raw,
+            from: s.from,
+            from_ip: s.from_ip,
+            by: s.by,
+            with: s.with,
+            tls: s.tls,
+            id: s.id,
+            pickup: s.pickup,
+            at: s.at,
+            delay_secs: previous.zip(s.at).map(|(p, a)| a - p),
+            raw: raw.clone(),
         };
-        if at.is_some() {
-            previous = at;
-        }
+        previous = s.at.or(previous);
         out.hops.push(hop);
     }
-    out.authentication_results = out
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("authentication-results"))
-        .map(|(_, v)| v.trim().to_owned())
-        .collect();
+    // Received fields above each authentication field, counted from the top: the rest are below it.
+    let mut above = 0;
+    for (kind, value) in &trace {
+        if *kind == "received" {
+            above += 1;
+            continue;
+        }
+        let mut field = authres::parse(value, *kind == "arc-authentication-results");
+        field.hop = hop_of(&out.hops, &field, stamps - above);
+        out.authentication.push(field);
+    }
+    out.authentication_results =
+        trace.iter().filter(|(kind, _)| *kind == "authentication-results").map(|(_, v)| v.clone()).collect();
     out
 }
 
-fn host_text(h: &mail_parser::Host) -> String {
-    match h {
-        mail_parser::Host::Name(n) => n.to_string(),
-        mail_parser::Host::IpAddr(ip) => ip.to_string(),
-    }
+/// The hop (origin first) that added an authentication field: the one whose host is the field's authserv-id,
+/// else the hop whose Received field is the nearest below it (`below` Received fields are older than it) —
+/// receivers add their results and their Received field together.
+fn hop_of(hops: &[Hop], field: &AuthResults, below: usize) -> Option<u32> {
+    let named = field
+        .authserv_id
+        .as_deref()
+        .and_then(|id| hops.iter().rposition(|h| h.by.as_deref().is_some_and(|by| by.eq_ignore_ascii_case(id))));
+    let nearest = below.checked_sub(1);
+    named.or(nearest).and_then(|i| u32::try_from(i).ok())
 }
 
 fn first_address(a: &Address) -> Option<String> {
@@ -293,6 +307,31 @@ Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text
         assert_eq!(a.hops[1].delay_secs, Some(2));
         assert_eq!(a.source_ip(), Some("192.0.2.7"));
         assert!(a.hops[0].raw.starts_with("from [192.0.2.7]"), "{}", a.hops[0].raw);
+    }
+
+    // RFC 8601 Appendix B.5 (its DKIM-Signature left out): two receivers, each adding its results with its Received
+    // field; the dates month first.
+    const RFC8601_B5: &str = "Authentication-Results: example.com;\r\n          dkim=pass (good signature) header.d=example.com\r\n\
+Received: from mail-router.example.com\r\n              (mail-router.example.com [192.0.2.1])\r\n          by auth-checker.example.com (8.11.6/8.11.6)\r\n              with ESMTP id i7PK0sH7021929;\r\n          Fri, Feb 15 2002 17:19:22 -0800\r\n\
+Authentication-Results: example.com;\r\n          auth=pass (cram-md5) smtp.auth=sender@example.com;\r\n          spf=fail smtp.mailfrom=example.com\r\n\
+Received: from dialup-1-2-3-4.example.net\r\n              (dialup-1-2-3-4.example.net [192.0.2.200])\r\n          by mail-router.example.com (8.11.6/8.11.6)\r\n              with ESMTPA id g1G0r1kA003489;\r\n          Fri, Feb 15 2002 17:19:07 -0800\r\n\
+From: sender@example.com\r\nDate: Fri, Feb 15 2002 16:54:30 -0800\r\nTo: receiver@example.com\r\n\
+Message-Id: <12345.abc@example.com>\r\nSubject: here's a sample\r\n\r\nHello!  Goodbye!\r\n";
+
+    #[test]
+    fn authentication_results_belong_to_the_hop_that_wrote_them() {
+        let a = analyse(RFC8601_B5.as_bytes());
+        assert_eq!(a.hops.len(), 2);
+        assert_eq!(a.hops[0].from_ip.as_deref(), Some("192.0.2.200"));
+        assert_eq!(a.hops[1].by.as_deref(), Some("auth-checker.example.com"));
+        assert_eq!(a.hops[1].delay_secs, Some(15), "{:?}", a.hops);
+        assert_eq!(a.authentication.len(), 2);
+        assert_eq!((a.authentication[0].summary.as_str(), a.authentication[0].hop), ("DKIM pass", Some(1)));
+        assert_eq!(
+            (a.authentication[1].summary.as_str(), a.authentication[1].hop),
+            ("SMTP AUTH pass · SPF fail", Some(0))
+        );
+        assert_eq!(a.authentication_results.len(), 2);
     }
 
     #[test]
