@@ -349,20 +349,36 @@ pub fn inspect(file: &Path, json: bool) -> CliResult {
             h.at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
                 .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
                 .unwrap_or_else(|| "time unknown".into());
-        let delay = h.delay_secs.map(|d| format!(" (+{d} s)")).unwrap_or_default();
+        let delay = match h.delay_secs {
+            Some(d) if d < 0 => format!(" ({d} s: the two hosts' clocks disagree)"),
+            Some(d) => format!(" (+{d} s)"),
+            None => String::new(),
+        };
+        let from = match (&h.from, &h.pickup) {
+            (Some(from), _) => from.clone(),
+            (None, Some(pickup)) => format!("picked up locally ({pickup})"),
+            (None, None) => "?".into(),
+        };
         println!(
-            "  {}. {} → {} with {}{}, {at}{delay}",
+            "  {}. {from}{} → {} with {}{}, {at}{delay}",
             i + 1,
-            h.from.as_deref().unwrap_or("?"),
+            h.from_ip
+                .as_deref()
+                .filter(|ip| h.from.as_deref() != Some(*ip))
+                .map(|ip| format!(" [{ip}]"))
+                .unwrap_or_default(),
             h.by.as_deref().unwrap_or("?"),
             h.with.as_deref().unwrap_or("?"),
             h.tls.as_deref().map(|t| format!(" [{t}]")).unwrap_or_default(),
         );
     }
-    if !analysis.authentication_results.is_empty() {
-        println!("\nAuthentication-Results:");
-        for a in &analysis.authentication_results {
-            println!("  {a}");
+    if !analysis.authentication.is_empty() {
+        println!("\nAuthentication results, newest first:");
+        for a in &analysis.authentication {
+            let by = a.authserv_id.as_deref().unwrap_or("(no authserv-id)");
+            let hop = a.hop.map(|h| format!(", hop {}", h + 1)).unwrap_or_default();
+            let arc = a.arc_instance.map(|i| format!("ARC i={i} ")).unwrap_or_default();
+            println!("  {arc}{by}{hop}: {}", a.summary);
         }
     }
     println!("\nParts:");

@@ -5,6 +5,7 @@ pub mod export;
 mod run;
 pub mod verdict;
 
+use mailproof_mail::authres::AuthResults;
 use mailproof_mail::bounce::Bounce;
 use mailproof_mail::message::{Hop, PartDigest};
 use serde::{Deserialize, Serialize};
@@ -237,6 +238,9 @@ pub struct ReceivedCopy {
     pub parts: Vec<PartDigest>,
     pub links: Vec<String>,
     pub authentication_results: Vec<String>,
+    /// The same fields read (and ARC's), newest first.
+    #[serde(default)]
+    pub authentication: Vec<AuthResults>,
     pub source_ip: Option<String>,
     pub size: u32,
     /// The copy was larger than Mailproof keeps; `raw_received` holds its beginning.

@@ -1,5 +1,6 @@
 //! Deciding an action from what happened to its message. Pure functions: the runner feeds them facts.
 
+use mailproof_mail::authres;
 use mailproof_mail::bounce::{classify, enhanced_status, Bounce, Reason, ReasonClass};
 use mailproof_mail::message::{Analysis, PartDigest};
 use mailproof_mail::submit::Refusal;
@@ -172,9 +173,25 @@ pub fn arrived(sent: &SentShape, got: &Analysis, filed: Filed) -> Decision {
         };
         (Verdict::Detected, cause, format!("Arrived intact but flagged: {}.", flags.join("; ")))
     } else {
-        (Verdict::Missed, Cause::Clean, format!("Arrived intact and unflagged in {folder}."))
+        (Verdict::Missed, Cause::Clean, format!("Arrived intact and unflagged in {folder}.{}", noticed(got)))
     };
     Decision { verdict, cause, reason, changes, flags }
+}
+
+/// A receiver that recorded a failed sender check and delivered anyway noticed and let it through. That stays
+/// Missed: the result sits in a header nobody reads, the message reached the inbox untouched and unmarked —
+/// nothing a recipient or an analyst would see acted on it. Said, so the analyst knows the gateway saw it.
+fn noticed(got: &Analysis) -> String {
+    let Some(field) = authres::newest(&got.authentication) else { return String::new() };
+    let failed: Vec<String> = field.results.iter().filter(|r| r.failed()).map(|r| r.label()).collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    let by = field.authserv_id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default();
+    format!(
+        " The receiving gateway{by} recorded {} and delivered it anyway: it noticed, and did not act on it.",
+        failed.join(", ")
+    )
 }
 
 fn changes(sent: &SentShape, got: &Analysis) -> Vec<String> {
@@ -282,6 +299,28 @@ mod tests {
         let mut a = analyse(format!("{headers}Subject: [MP-x] T\r\n\r\n{body}").as_bytes());
         a.parts.extend(files.iter().map(|(n, s)| part(Some(n), s)));
         a
+    }
+
+    #[test]
+    fn a_failed_check_recorded_and_let_through_stays_missed_and_is_said() {
+        let parts = [part(None, "b")];
+        let payload = vec![];
+        let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
+        let headers = "Authentication-Results: mx.example.test; spf=softfail smtp.mailfrom=example.test;\r\n dmarc=fail (p=REJECT sp=REJECT dis=NONE) header.from=ceo.example\r\n\
+ARC-Authentication-Results: i=1; relay.example; dmarc=fail header.from=x.example\r\n";
+        let d = arrived(&sent, &got(headers, &[], "hi"), Filed::in_folder("INBOX"));
+        assert_eq!(d.verdict, Verdict::Missed, "{d:?}");
+        assert!(
+            d.reason.ends_with(
+                "The receiving gateway (mx.example.test) recorded SPF softfail, DMARC fail (p=reject) and delivered it \
+                 anyway: it noticed, and did not act on it."
+            ),
+            "{}",
+            d.reason
+        );
+        let passing = "Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=example.test\r\n";
+        let d = arrived(&sent, &got(passing, &[], "hi"), Filed::in_folder("INBOX"));
+        assert_eq!(d.reason, "Arrived intact and unflagged in INBOX.");
     }
 
     #[test]

@@ -562,6 +562,27 @@ export type AuthMethod = "plain" |
  * [`OAuthSettings`] and the account's consent.
  */
 "oauth2"
+/**
+ * One Authentication-Results or ARC-Authentication-Results field.
+ */
+export type AuthResults = { 
+/**
+ * Who checked (the authserv-id, usually the receiving host's name); Microsoft leaves it out.
+ */
+authservId: string | null; 
+/**
+ * The ARC instance (`i=`) of an ARC-Authentication-Results field; `None` for Authentication-Results.
+ */
+arcInstance: number | null; 
+/**
+ * The hop that added the field, as an index into the Received trace (origin first), when it can be told.
+ */
+hop: number | null; results: MethodResult[]; 
+/**
+ * "SPF pass · DKIM none · DMARC fail (p=reject)": each method once, in the field's order; "none" when the
+ * field names no method.
+ */
+summary: string }
 export type Bounce = { 
 /**
  * Which format was recognised: `RFC 3464 DSN`, `Exim`, `Exchange`, …
@@ -821,7 +842,7 @@ secretExpires: string; cloud: Cloud }
 export type HintProtocol = "imap" | "pop3" | "smtp"
 export type HintSecurity = "none" | "startTls" | "tls"
 /**
- * One Received header, read from the origin towards the final mailbox.
+ * One Received header, read from the origin towards the final mailbox ([`received`] says how).
  */
 export type Hop = { 
 /**
@@ -841,11 +862,19 @@ with: string | null;
  */
 tls: string | null; 
 /**
+ * The receiving host's queue id.
+ */
+id?: string | null; 
+/**
+ * A message picked up on the host itself, not received from another ("Postfix, from userid 1000").
+ */
+pickup?: string | null; 
+/**
  * The hop's timestamp as Unix seconds.
  */
 at: number | null; 
 /**
- * Seconds since the previous hop (negative when clocks disagree).
+ * Seconds since the previous dated hop (negative when the two hosts' clocks disagree).
  */
 delaySecs: number | null; 
 /**
@@ -941,6 +970,34 @@ export type ManualVerification = { email: string; uuid: string;
  * The exact subject to send, parentheses included.
  */
 subject: string }
+/**
+ * What one method found.
+ */
+export type MethodResult = { 
+/**
+ * `spf`, `dkim`, `dmarc`, `arc`, `iprev`, `auth`, … lower case.
+ */
+method: string; 
+/**
+ * `pass`, `fail`, `softfail`, `none`, `neutral`, `temperror`, `permerror`, … lower case.
+ */
+result: string; 
+/**
+ * The `reason=` value.
+ */
+reason: string | null; 
+/**
+ * `smtp.mailfrom`, `header.d`, `header.from`, `policy.dmarc`, … in order, names lower case.
+ */
+properties: Property[]; 
+/**
+ * DMARC's published policy (`reject`, `quarantine`, `none`) when the field says it.
+ */
+policy: string | null; 
+/**
+ * The comments beside the result, joined (Gmail's "google.com: domain of … designates …").
+ */
+comment: string | null }
 /**
  * The OAuth 2.0 issuer an autoconfig file names for its servers, as Thunderbird reads it. Empty fields are unknown.
  */
@@ -1063,6 +1120,7 @@ gmail?: GmailSettings | null;
  * Required when a server of an IMAP or POP3 profile signs in with OAuth 2.0.
  */
 oauth?: OAuthSettings | null }
+export type Property = { name: string; value: string }
 /**
  * Why a recipient failed.
  */
@@ -1159,7 +1217,11 @@ export type ReasonClass =
 /**
  * The copy of the message that arrived.
  */
-export type ReceivedCopy = { folder: string; junk: boolean; headers: ([string, string])[]; hops: Hop[]; parts: PartDigest[]; links: string[]; authenticationResults: string[]; sourceIp: string | null; size: number; 
+export type ReceivedCopy = { folder: string; junk: boolean; headers: ([string, string])[]; hops: Hop[]; parts: PartDigest[]; links: string[]; authenticationResults: string[]; 
+/**
+ * The same fields read (and ARC's), newest first.
+ */
+authentication?: AuthResults[]; sourceIp: string | null; size: number; 
 /**
  * The copy was larger than Mailproof keeps; `raw_received` holds its beginning.
  */

@@ -76,6 +76,7 @@ pub(super) fn judge_arrival(job: &JobCtx, mut p: Pending, a: Arrived) -> Result<
         parts: got.parts.clone(),
         links: got.links.clone(),
         authentication_results: got.authentication_results.clone(),
+        authentication: got.authentication.clone(),
         source_ip: got.source_ip().map(str::to_owned),
         size: u32::try_from(a.raw.len()).unwrap_or(u32::MAX),
         truncated: truncated || a.raw.len() > RAW_CAP,
