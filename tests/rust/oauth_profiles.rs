@@ -4,7 +4,10 @@
 //! source of a job whose verdicts are those of a password profile. Dovecot's oauth2 passdb checks every token at the
 //! issuer, so a consent of another account is refused before anything is stored, and a revoked one is explained.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use mailproof_core::jobs::{run_job, ActionState, JobEvent, Verdict};
 
 use mailproof_core::profiles::{
     authorize_profile, credentials_for_test, save_profile, test_connection, AuthMethod, AuthorizeError, EmailProfile,
@@ -136,4 +139,40 @@ async fn an_oauth_pop3_profile_verifies_and_changing_its_issuer_forgets_the_cons
     assert!(w.keyring.retrieve(&erin.refresh_token_key()).unwrap().is_none());
     let e = mailproof_core::profiles::profile_credentials(&w.store, &w.keyring, &erin).unwrap_err();
     assert!(matches!(e, ProfileError::NotAuthorized { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_consent_revoked_while_a_job_waits_ends_that_mailboxs_actions_errored_and_no_others() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.revoked")) else { return };
+    let w = World::new(lab, keyring);
+    let source = w.verified_imap("alice").await;
+    // POP3 signs in for every look, so the issuer's refusal reaches the watch at its next look. Heidi's mail is
+    // held by the gateway, so her mailbox is still watched when her consent goes; judy's arrives tagged.
+    let mut dests = Vec::new();
+    for user in ["judy", "heidi"] {
+        let p = save_profile(&w.store, &w.keyring, None, oauth_draft(&w.lab, user, ServerType::Pop3), now()).unwrap();
+        dests.push(w.verify(&sign_in(&w, &p, None).await.expect("the user's own consent")).await);
+    }
+    let revoked = Arc::new(Mutex::new(false));
+    let on_event = {
+        let (revoked, control) = (revoked.clone(), format!("{}/_fake/control", w.lab.var("LAB_OAUTH_URL")));
+        move |e: JobEvent| {
+            let mut done = revoked.lock().unwrap();
+            if e.state == ActionState::Watching && !*done {
+                *done = true;
+                let request = reqwest::Client::new().post(control.clone()).body(r#"{"revoke": "heidi@example.test"}"#);
+                tokio::spawn(async move { request.send().await.unwrap().error_for_status().unwrap() });
+            }
+        }
+    };
+    let spec = w.spec("OAuth 2.0 destinations", &source, &dests, 15);
+    let job = run_job(&w.store, &w.keyring, &spec, &w.options(), &Cancel::default(), &on_event).await.unwrap();
+    assert!(*revoked.lock().unwrap());
+    let report = w.store.job_report(&job).unwrap().unwrap();
+    check(&report, &[("judy", Verdict::Detected, "tagged")], "unharmed");
+    let heidi = report.actions.iter().find(|a| a.destination_email.starts_with("heidi")).unwrap();
+    let reason = heidi.reason.clone().unwrap_or_default();
+    assert_eq!(heidi.verdict, Some(Verdict::Errored), "{reason}");
+    assert!(reason.contains("no longer accepts") && reason.contains("sign the profile in again"), "{reason}");
 }

@@ -92,24 +92,36 @@ async fn connect_unbounded(config: &ImapConfig) -> Result<Session, ImapError> {
             let offered = mechanisms(&mut client).await?;
             let mechanism = crate::sasl::oauth_mechanism(&offered)
                 .ok_or_else(|| ImapError::NoOAuth { offered: offered.join(", ") })?;
-            let token = crate::secret_of(&config.login, &config.tokens).await?;
-            let response = crate::sasl::oauth_response(
-                mechanism,
-                &config.login.username,
-                token.expose(),
-                &config.host,
-                config.port,
-            );
-            let why = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let auth = OAuthAuthenticator { mechanism, response: Some(response), why: why.clone() };
-            client.authenticate(mechanism, auth).await.map_err(|(e, _)| {
+            let mut token = crate::secret_of(&config.login, &config.tokens).await?;
+            let mut renewed_once = false;
+            loop {
+                let response = crate::sasl::oauth_response(
+                    mechanism,
+                    &config.login.username,
+                    token.expose(),
+                    &config.host,
+                    config.port,
+                );
+                let why = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let auth = OAuthAuthenticator { mechanism, response: Some(response), why: why.clone() };
+                let (e, back) = match client.authenticate(mechanism, auth).await {
+                    Ok(session) => return Ok(session),
+                    Err(refused) => refused,
+                };
+                // A refused token is renewed once: the issuer either hands out a new one or says why not.
+                if !renewed_once {
+                    if let Some(new) = crate::renewed(&config.tokens, &token).await? {
+                        (client, token, renewed_once) = (back, new, true);
+                        continue;
+                    }
+                }
                 let said = why.lock().unwrap_or_else(|p| p.into_inner()).take();
                 let detail = match said {
                     Some(said) => format!("{e} (the server's reason: {said})"),
                     None => e.to_string(),
                 };
-                ImapError::TokenRefused { username: config.login.username.clone(), detail }
-            })
+                return Err(ImapError::TokenRefused { username: config.login.username.clone(), detail });
+            }
         }
         SignIn::Password => client.login(&config.login.username, config.login.password.expose()).await.map_err(refused),
     }

@@ -81,6 +81,18 @@ pub(crate) async fn secret_of(
     }
 }
 
+/// After a server refused the OAuth 2.0 access token `refused`: a new one to try once more, or the issuer's words
+/// when it no longer accepts the sign-in (see [`oauth::TokenSource::renew`]). `None` without a token source.
+pub(crate) async fn renewed(
+    tokens: &Option<oauth::TokenSource>,
+    refused: &Password,
+) -> Result<Option<Password>, oauth::OAuthError> {
+    match tokens {
+        Some(source) => source.renew(refused).await,
+        None => Ok(None),
+    }
+}
+
 /// A password on its way to a server. Prints `<redacted>`.
 #[derive(Clone)]
 pub struct Password(String);

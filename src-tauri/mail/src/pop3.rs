@@ -104,7 +104,13 @@ impl Pop3<MailStream> {
             let offered: Vec<String> = capabilities.iter().flat_map(|c| sasl_mechanisms(c)).collect();
             let token = crate::secret_of(&config.login, &config.tokens).await?;
             let login = Login { username: config.login.username.clone(), password: token };
-            pop.auth_oauth(&login, &offered, (&config.host, config.port)).await?;
+            let server = (config.host.as_str(), config.port);
+            if let Err(refused) = pop.auth_oauth(&login, &offered, server).await {
+                let offers_oauth = crate::sasl::oauth_mechanism(&offered).is_some();
+                let renewed = if offers_oauth { crate::renewed(&config.tokens, &login.password).await? } else { None };
+                let Some(token) = renewed else { return Err(refused) };
+                pop.auth_oauth(&Login { password: token, ..login }, &offered, server).await?;
+            }
         } else if capabilities.iter().any(|c| sasl_mechanisms(c).iter().any(|m| m == "PLAIN")) {
             pop.auth_plain(&config.login).await?;
         } else {

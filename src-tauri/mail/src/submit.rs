@@ -171,7 +171,19 @@ impl Session {
                     Ok(t) => t,
                     Err(e) => return Err(fail(Stage::Auth, None, e.to_string(), Some(&d))),
                 };
-                oauth_login(Protocol::Smtp, &mut d, &mechs, (user, token.expose()), (&config.host, config.port)).await
+                let server = (config.host.as_str(), config.port);
+                let first = oauth_login(Protocol::Smtp, &mut d, &mechs, (user, token.expose()), server).await;
+                match first {
+                    // A refused token is renewed once: the issuer either hands out a new one or says why not.
+                    Ok(Err(reply)) if !reply.is_empty() => match crate::renewed(&config.tokens, &token).await {
+                        Ok(Some(new)) => {
+                            oauth_login(Protocol::Smtp, &mut d, &mechs, (user, new.expose()), server).await
+                        }
+                        Ok(None) => Ok(Err(reply)),
+                        Err(e) => return Err(fail(Stage::Auth, None, e.to_string(), Some(&d))),
+                    },
+                    other => other,
+                }
             } else if mechs.iter().any(|m| m == "PLAIN") || !mechs.iter().any(|m| m == "LOGIN") {
                 let token = STANDARD.encode(format!("\0{user}\0{pass}"));
                 match d.send_shown(&format!("AUTH PLAIN {token}"), "AUTH PLAIN <credentials removed>").await {

@@ -45,6 +45,22 @@ impl TokenSource {
         }
         Ok(slot.as_ref().map(|t| t.access.clone()).expect("just filled"))
     }
+
+    /// A mail server refused `refused`, a token from here: a new one to try once more, `None` when the issuer
+    /// hands out the same token again, or the issuer's own refusal ("… no longer accepts this profile's sign-in
+    /// …") — which says what to do where the server's "authentication failed" does not.
+    pub async fn renew(&self, refused: &Password) -> Result<Option<Password>, OAuthError> {
+        let i = &self.inner;
+        let mut slot = i.cached.lock().await;
+        // Another session of the mailbox may have renewed it meanwhile.
+        if let Some(t) = slot.as_ref().filter(|t| t.fresh() && t.access.expose() != refused.expose()) {
+            return Ok(Some(t.access.clone()));
+        }
+        let tokens = refresh(&i.http, &i.provider, &i.client, &i.refresh_token, i.timeout).await?;
+        let new = (tokens.access.expose() != refused.expose()).then(|| tokens.access.clone());
+        *slot = Some(tokens);
+        Ok(new)
+    }
 }
 
 impl std::fmt::Debug for TokenSource {
