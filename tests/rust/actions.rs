@@ -387,3 +387,25 @@ async fn an_email_rule_can_call_a_bounce_a_setup_problem() {
     assert!(a.reason.as_deref().unwrap_or("").contains("Lab refusal is a setup problem"), "{:?}", a.reason);
     assert!(a.evidence.as_ref().unwrap().bounce.is_some(), "the bounce is kept as evidence");
 }
+
+#[tokio::test]
+async fn a_user_unknown_bounce_is_a_setup_problem_and_a_policy_bounce_a_block() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.unknown")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    // The lab's gateway accepts mike's mail, then reports him unknown: Postfix's own DSN, 5.1.1.
+    let (mike, grace) = (w.verified("mike").await, w.verified("grace").await);
+    let report = w.run(&w.spec(&alice, &[&mike, &grace], &["A100-002"], 20)).await;
+    let by = |user: &str| report.actions.iter().find(|a| a.destination_email.starts_with(user)).unwrap();
+    let (m, g) = (by("mike"), by("grace"));
+    let reason = m.reason.clone().unwrap_or_default();
+    assert_eq!((m.verdict, m.cause.as_deref()), (Some(Verdict::Errored), Some("setup")), "{reason}");
+    assert!(reason.starts_with("Bounced for a delivery reason, not by a defence: user unknown"), "{reason}");
+    assert!(reason.contains("5.1.1") && reason.contains("To fix:"), "{reason}");
+    let dsn = m.evidence.as_ref().unwrap().bounce.clone().expect("the DSN is kept as evidence");
+    assert_eq!(dsn.recipients[0].address, "mike@example.test");
+    assert_eq!(dsn.recipients[0].reason_class, mailproof_mail::bounce::ReasonClass::Delivery);
+    // The same gateway's 5.7.1 refusal after acceptance is a defence at work.
+    assert_eq!((g.verdict, g.cause.as_deref()), (Some(Verdict::Prevented), Some("bounced")), "{:?}", g.reason);
+}
