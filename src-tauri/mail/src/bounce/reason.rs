@@ -226,12 +226,15 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("address not found", Reason::UserUnknown),
     ("unrouteable address", Reason::UserUnknown),
     ("not a valid", Reason::UserUnknown),
+    // PowerMTA relaying a provider's "This user doesn't have a example.com account".
+    ("user doesn't have a", Reason::UserUnknown),
     ("no longer", Reason::MailboxDisabled),
     ("disabled", Reason::MailboxDisabled),
     ("suspended", Reason::MailboxDisabled),
     ("inactive", Reason::MailboxDisabled),
     ("mailbox full", Reason::MailboxFull),
     ("mailbox is full", Reason::MailboxFull),
+    ("mailfolder is full", Reason::MailboxFull),
     ("quota", Reason::MailboxFull),
     ("insufficient storage", Reason::MailboxFull),
     ("storage space", Reason::MailboxFull),
@@ -260,6 +263,8 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("expired", Reason::Expired),
     ("too long", Reason::Expired),
     ("retry time", Reason::Expired),
+    // Yahoo: "Unable to deliver message after multiple retries, giving up."
+    ("retries, giving up", Reason::Expired),
     // Exim's words for a host it stopped trying.
     ("all hosts have been failing", Reason::Expired),
     ("timed out", Reason::NetworkError),
