@@ -5,10 +5,10 @@
 //! bounces, 0 panics). Skipped with a message where the corpus is absent, as in a user's own clone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mailproof_mail::bounce::{self, ReasonClass};
-use mailproof_tests::missing;
+use mailproof_tests::sisimai_corpus as corpus;
 
 /// What this version reaches; a change that reads fewer right fails here.
 const RECIPIENTS_FLOOR: f64 = 0.98;
@@ -37,15 +37,6 @@ fn sisimai_class(reason: &str) -> ReasonClass {
 
 /// Sisimai's reasons for messages that are not failures.
 const NOT_FAILURES: [&str; 3] = ["delivered", "vacation", "feedback"];
-
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/bounces-sisimai");
-    if dir.join("expected.json").is_file() {
-        Some(dir)
-    } else {
-        missing("the bounce corpus (../shared/corpora/bounces-sisimai)")
-    }
-}
 
 fn read(path: &Path) -> Result<Option<bounce::Bounce>, String> {
     let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -8,22 +8,13 @@
 //! corpus is absent, as in a user's own clone.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mailproof_mail::{authres, received};
-use mailproof_tests::missing;
+use mailproof_tests::sisimai_corpus as corpus;
 
 /// Share of dated Received fields whose date is read.
 const DATES_FLOOR: f64 = 0.999;
-
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/bounces-sisimai");
-    if dir.join("expected.json").is_file() {
-        Some(dir)
-    } else {
-        missing("the bounce corpus (../shared/corpora/bounces-sisimai)")
-    }
-}
 
 /// Every field called `name` (case-insensitive) anywhere in the corpus, headers of returned messages included,
 /// unfolded, with the file it came from. Fields still in a returned part's transfer encoding ("=3D", a soft line

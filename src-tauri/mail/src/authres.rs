@@ -139,22 +139,7 @@ fn tokens(value: &str) -> Vec<Token<'_>> {
     while i < bytes.len() {
         match bytes[i] {
             b'(' => {
-                let (mut depth, start) = (0usize, i + 1);
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'\\' => i += 1,
-                        b'(' => depth += 1,
-                        b')' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                let end = i.min(bytes.len());
+                let (start, end) = (i + 1, crate::received::comment_end(bytes, i));
                 out.push(Token::Comment(value.get(start..end).unwrap_or("").trim()));
                 i = end + 1;
             }

@@ -50,22 +50,7 @@ fn tokens(value: &str) -> Vec<Token<'_>> {
     while i < bytes.len() {
         match bytes[i] {
             b'(' => {
-                let (mut depth, start) = (0usize, i + 1);
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'\\' => i += 1,
-                        b'(' => depth += 1,
-                        b')' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                let end = i.min(bytes.len());
+                let (start, end) = (i + 1, comment_end(bytes, i));
                 out.push(Token::Comment(value.get(start..end).unwrap_or("")));
                 i = end + 1;
             }
@@ -86,6 +71,27 @@ fn tokens(value: &str) -> Vec<Token<'_>> {
         }
     }
     out
+}
+
+/// Where the comment opening at `bytes[open]` (a `(`) closes: the index of its `)`, nested comments and
+/// backslash escapes honoured, or the end of `bytes` when it never closes (RFC 5322 §3.2.2).
+pub(crate) fn comment_end(bytes: &[u8], open: usize) -> usize {
+    let (mut depth, mut i) = (0usize, open);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    i.min(bytes.len())
 }
 
 #[derive(Default)]

@@ -28,6 +28,18 @@ pub fn missing<T>(what: &str) -> Option<T> {
     None
 }
 
+/// The Sisimai project's real bounces with its reading (`../shared/corpora/bounces-sisimai`, BSD 2-Clause), read
+/// in place — never copied here; `None` (a skip, or a failure under `MAILPROOF_REQUIRE_REAL=1`) where it is absent,
+/// as in a user's own clone.
+pub fn sisimai_corpus() -> Option<PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/bounces-sisimai");
+    if dir.join("expected.json").is_file() {
+        Some(dir)
+    } else {
+        missing("the bounce corpus (../shared/corpora/bounces-sisimai)")
+    }
+}
+
 /// The running lab, read from `$MAILPROOF_LAB_ENV`.
 pub struct Lab {
     vars: HashMap<String, String>,
