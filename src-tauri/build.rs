@@ -14,6 +14,7 @@ fn main() {
         "validate_profile",
         "save_profile",
         "delete_profile",
+        "set_alerts_mailbox",
         "test_connection",
         "authorize_profile",
         "cancel_authorization",

@@ -170,7 +170,7 @@ describe("email actions against the lab", { skip }, () => {
     bus.kill();
     await session.cmd("POST", "/window/rect", rect); // back in front
     assert.match(calls, /Mailproof: job finished/);
-    assert.match(calls, /2 Prevented · 1 Detected · 1 Missed · 0 Errored · prevention rate 50%/);
+    assert.match(calls, /2 Prevented · 1 Detected · 0 Alerted · 1 Missed · 0 Errored · prevention rate 50%/);
     await click("[data-finished] a");
     await session.waitFor("[data-trend] circle");
     assert.equal((await session.findAll("[data-trend] circle")).length, 2, "two runs of the same actions");

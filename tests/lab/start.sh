@@ -14,7 +14,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ntlm=false
 # Every lab mailbox; the gateway treats some specially (conf/recipient_access, README).
-LAB_USER_NAMES="alice bob carol dan erin frank grace heidi ivan judy kate leo mike verifier"
+LAB_USER_NAMES="alice bob carol dan erin frank grace heidi ivan judy kate leo mike nina olga alerts verifier"
 args=()
 for a in "$@"; do
   if [ "$a" = --ntlm ]; then ntlm=true; else args+=("$a"); fi
@@ -105,6 +105,7 @@ cp "$here/conf/gateway.sieve" "$D/sieve/"
 render "$here/filters/strip-attachments.py" "$D/bin/strip-attachments"
 cp "$here/filters/bounce.sh" "$D/bin/bounce"
 cp "$here/filters/unknown.sh" "$D/bin/unknown"
+render "$here/filters/notify.py" "$D/bin/notify"
 chmod 755 "$D/bin/"*
 chown -R dovecot:dovecot "$D/mail"
 chown postfix "$D/data"

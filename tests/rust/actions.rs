@@ -409,3 +409,58 @@ async fn a_user_unknown_bounce_is_a_setup_problem_and_a_policy_bounce_a_block() 
     // The same gateway's 5.7.1 refusal after acceptance is a defence at work.
     assert_eq!((g.verdict, g.cause.as_deref()), (Some(Verdict::Prevented), Some("bounced")), "{:?}", g.reason);
 }
+
+#[tokio::test]
+async fn a_gateway_s_notice_in_the_alerts_mailbox_makes_a_delivered_message_alerted() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.alerted")) else { return };
+    let w = World::new(lab, keyring);
+    let alice = w.verified("alice").await;
+    // nina's mail is delivered untouched and reported to alerts@ (an incident report); olga's is held in
+    // quarantine and reported there too; bob's is delivered and reported nowhere.
+    let (nina, olga, bob) = (w.verified("nina").await, w.verified("olga").await, w.verified("bob").await);
+    let alerts = w.verified("alerts").await;
+    let spec = w.spec(&alice, &[&nina, &olga, &bob], &["A100-002"], 8);
+
+    // Not marked as an alerts mailbox yet: nobody reads the notice, and nina's message counts as missed.
+    let report = w.run(&spec).await;
+    let by = |r: &mailproof_core::jobs::JobReport, user: &str| {
+        r.actions.iter().find(|a| a.destination_email.starts_with(user)).cloned().unwrap()
+    };
+    assert_eq!(by(&report, "nina").verdict, Some(Verdict::Missed), "{:?}", by(&report, "nina").reason);
+
+    mailproof_core::profiles::set_alerts_mailbox(&w.store, &alerts.id, true, now()).unwrap();
+    let report = w.run(&spec).await;
+    let (n, o, b) = (by(&report, "nina"), by(&report, "olga"), by(&report, "bob"));
+    let reason = n.reason.clone().unwrap_or_default();
+    assert_eq!((n.verdict, n.cause.as_deref()), (Some(Verdict::Alerted), Some("notified")), "{reason}");
+    assert!(
+        reason.starts_with(
+            "A gateway reported it: a notice about it reached alerts@example.test from Lab gateway \
+             <gateway-alerts@example.test>: \"Incident report: a message to nina@example.test matched a lab gateway rule\"."
+        ) && reason.ends_with("Arrived intact and unflagged in INBOX."),
+        "{reason}"
+    );
+    let evidence = n.evidence.clone().unwrap();
+    assert_eq!(evidence.notices.len(), 1, "one notice, kept once");
+    assert!(evidence.notices[0].excerpt.contains(&n.message_id.clone().unwrap()), "{:?}", evidence.notices[0]);
+    assert!(evidence.received.is_some(), "the delivered copy is kept beside the notice");
+
+    // Held and reported: still Prevented, with the notice said and kept.
+    let reason = o.reason.clone().unwrap_or_default();
+    assert_eq!((o.verdict, o.cause.as_deref()), (Some(Verdict::Prevented), Some("notDelivered")), "{reason}");
+    assert!(reason.contains("The gateway also sent a notice about it to alerts@example.test"), "{reason}");
+    assert!(o.evidence.as_ref().unwrap().notices[0].subject.starts_with("Quarantine notice"));
+    assert_eq!(b.verdict, Some(Verdict::Missed), "no notice for bob's: {:?}", b.reason);
+
+    assert_eq!(report.count(Verdict::Alerted), 1);
+    assert!(report.summary().starts_with("1 Prevented · 0 Detected · 1 Alerted · 1 Missed"), "{}", report.summary());
+    let jobs = w.store.list_jobs().unwrap();
+    assert_eq!((jobs[0].alerted, jobs[0].missed), (1, 1));
+    let csv = mailproof_core::jobs::export::to_csv(&report);
+    assert!(csv.lines().next().unwrap().ends_with(",changes,notices"));
+    assert!(
+        csv.contains("Alerted") && csv.contains("alerts@example.test from Lab gateway <gateway-alerts@example.test>"),
+        "{csv}"
+    );
+}

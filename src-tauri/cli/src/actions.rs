@@ -38,7 +38,7 @@ fn parse_category(s: &str) -> Result<Category, String> {
 pub enum FailOn {
     /// Any action Missed.
     Missed,
-    /// Any action not Prevented (Missed, Detected, Errored or Incomplete).
+    /// Any action not Prevented (Detected, Alerted, Missed, Errored or Incomplete).
     NotPrevented,
     /// Only when the job could not run at all.
     Never,
@@ -227,11 +227,7 @@ fn run_engine<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T,
 
 /// A job's verdicts counted, in words.
 fn counts(report: &jobs::JobReport) -> String {
-    [Verdict::Prevented, Verdict::Detected, Verdict::Missed, Verdict::Errored, Verdict::Incomplete]
-        .iter()
-        .map(|v| format!("{} {}", report.count(*v), v.label()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Verdict::ALL.iter().map(|v| format!("{} {}", report.count(*v), v.label())).collect::<Vec<_>>().join(", ")
 }
 
 /// An action's progress, one line on stderr.
@@ -256,8 +252,18 @@ pub fn jobs_list(json: bool) -> CliResult {
     }
     for j in &list {
         println!(
-            "{}  {:<10} {}  {} actions: {} prevented, {} detected, {} missed, {} errored, {} incomplete  {}",
-            j.id, j.status, j.created_at, j.actions, j.prevented, j.detected, j.missed, j.errored, j.incomplete, j.name
+            "{}  {:<10} {}  {} actions: {} prevented, {} detected, {} alerted, {} missed, {} errored, {} incomplete  {}",
+            j.id,
+            j.status,
+            j.created_at,
+            j.actions,
+            j.prevented,
+            j.detected,
+            j.alerted,
+            j.missed,
+            j.errored,
+            j.incomplete,
+            j.name
         );
     }
     if list.is_empty() {
@@ -290,7 +296,8 @@ pub fn jobs_show(id: &str, json: bool) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// JUnit XML: one test case per action; Missed is a failure, Errored an error, Incomplete skipped.
+/// JUnit XML: one test case per action; Missed is a failure, Errored an error, Incomplete skipped; Prevented,
+/// Detected and Alerted pass (a defence acted), their reason in the output.
 fn junit(report: &JobReport) -> String {
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");

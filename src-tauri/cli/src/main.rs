@@ -42,7 +42,7 @@ enum Command {
         #[command(subcommand)]
         command: ActionsCommand,
     },
-    /// Send test threats from one profile to others and decide each: Prevented, Detected, Missed or Errored.
+    /// Send test threats from one profile to others and decide each: Prevented, Detected, Alerted, Missed or Errored.
     /// Progress goes to stderr; the exit code is 1 when an action was Missed (see --fail-on).
     Run(actions::RunArgs),
     /// Email rules: regular expressions on bounces that classify them as Blocked or Error.
@@ -307,6 +307,14 @@ enum ProfileCommand {
         /// The profile's email address.
         name: String,
     },
+    /// Mark a profile as an alerts mailbox, where a gateway's notices arrive (quarantine notices, incident
+    /// reports): every job watches it, and an action reported there but otherwise missed is Alerted.
+    Alerts {
+        /// The profile's email address.
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -318,6 +326,7 @@ fn main() -> ExitCode {
             ProfileCommand::Discover { email, json } => profile::discover(&email, json),
             ProfileCommand::Test { name, json, ca } => profile::test(&name, json, ca.as_deref()),
             ProfileCommand::Delete { name } => profile::delete(&name),
+            ProfileCommand::Alerts { name, state } => profile::alerts(&name, state == "on"),
             ProfileCommand::Authorize { name, open, wait, ca } => profile::authorize(&name, open, wait, ca.as_deref()),
             ProfileCommand::Verify { name, manual_uuid, json, ca, wait, poll, no_idle } => {
                 verify::verify(&name, manual_uuid, json, ca.as_deref(), wait, poll, !no_idle)

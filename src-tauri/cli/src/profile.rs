@@ -224,6 +224,23 @@ pub fn delete(name: &str) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mailproof profile alerts NAME on|off`: whether jobs watch this profile's mailbox for gateways' notices.
+pub fn alerts(name: &str, on: bool) -> CliResult {
+    let store = open_store()?;
+    let profile = find(&store, name)?;
+    let p = profiles::set_alerts_mailbox(&store, &profile.id, on, time::OffsetDateTime::now_utc()).map_err(explain)?;
+    if on {
+        println!(
+            "{} is an alerts mailbox: jobs watch it for gateways' notices about their messages (once it is verified \
+             from this workstation), and an action reported there but otherwise missed is Alerted.",
+            p.email
+        );
+    } else {
+        println!("{} is no longer an alerts mailbox.", p.email);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn discover(email: &str, json: bool) -> CliResult {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let found = runtime.block_on(profiles::discover_settings(email));

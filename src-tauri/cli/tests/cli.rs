@@ -521,7 +521,7 @@ mod actions {
         assert_eq!(out.status.code(), Some(1), "bob's copy arrives untouched: Missed fails the run\n{progress}");
         assert!(progress.contains("A100-002 EICAR test file as .txt: Missed"), "{progress}");
         assert!(progress.contains("A100-002 EICAR test file as .txt: Prevented — Rejected at SMTP"), "{progress}");
-        assert!(stdout(&out).contains("1 Prevented, 0 Detected, 1 Missed"), "{}", stdout(&out));
+        assert!(stdout(&out).contains("1 Prevented, 0 Detected, 0 Alerted, 1 Missed"), "{}", stdout(&out));
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         let actions = report["actions"].as_array().unwrap();
         assert_eq!(actions.len(), 2);
@@ -602,7 +602,10 @@ mod actions {
             .output()
             .unwrap();
         let (said, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
-        assert!(said.contains("0 Prevented, 0 Detected, 0 Missed, 1 Errored, 0 Incomplete"), "{said}\n{progress}");
+        assert!(
+            said.contains("0 Prevented, 0 Detected, 0 Alerted, 0 Missed, 1 Errored, 0 Incomplete"),
+            "{said}\n{progress}"
+        );
         assert!(progress.contains("cannot find the server localhost"), "{progress}");
         assert!(progress.contains("this machine's DNS is not working"), "says what to check: {progress}");
         eprintln!(
@@ -662,7 +665,10 @@ mod actions {
         let out = with_stale(&["jobs", "resume", "--ca", ca.to_str().unwrap()]);
         let (said, progress) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
         assert!(out.status.success(), "{said}\n{progress}");
-        assert!(said.contains("completed: 1 Prevented, 0 Detected, 1 Missed, 0 Errored, 0 Incomplete"), "{said}");
+        assert!(
+            said.contains("completed: 1 Prevented, 0 Detected, 0 Alerted, 1 Missed, 0 Errored, 0 Incomplete"),
+            "{said}"
+        );
         assert!(progress.contains("Not delivered within 6 s"), "{progress}");
         let out = mailproof(&data, &["jobs", "show", jobs[0]["id"].as_str().unwrap(), "--json"]);
         let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -31,6 +31,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         profiles::validate_profile,
         profiles::save_profile,
         profiles::delete_profile,
+        profiles::set_alerts_mailbox,
         profiles::test_connection,
         profiles::authorize_profile,
         profiles::cancel_authorization,

@@ -48,6 +48,15 @@ pub async fn save_profile(
     blocking(move || profiles::save_profile(&store, &keyring, id.as_deref(), draft, now)).await
 }
 
+/// Marks a profile as the alerts mailbox gateways' notices reach (or no longer); returns it as stored.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_alerts_mailbox(state: State<'_, AppState>, id: String, on: bool) -> IpcResult<EmailProfile> {
+    let store = state.store()?.clone();
+    let now = time::OffsetDateTime::now_utc();
+    blocking(move || profiles::set_alerts_mailbox(&store, &id, on, now).map(|p| p.with_notice(now.date()))).await
+}
+
 /// Deletes a profile and its keyring entry.
 #[tauri::command]
 #[specta::specta]

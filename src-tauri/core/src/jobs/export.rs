@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ActionResult, JobReport, Verdict};
+use super::{ActionResult, JobReport};
 use crate::store::{Store, StoreError};
 
 /// Every action with its verdict, reason and evidence, as the CLI's `--json` writes it.
@@ -12,7 +12,7 @@ pub fn to_json(report: &JobReport) -> String {
 }
 
 const CSV_HEADER: &str = "group,source,destination,action_id,action,category,risk,direction,verdict,cause,reason,\
-message_id,sent_utc,accepted_utc,delivered_utc,decided_utc,smtp_reply,queue_id,folder,source_ip,bounce_status,changes";
+message_id,sent_utc,accepted_utc,delivered_utc,decided_utc,smtp_reply,queue_id,folder,source_ip,bounce_status,changes,notices";
 
 /// One row per action; times are UTC (RFC 3339) as stored; cells a spreadsheet would run are neutralised.
 pub fn to_csv(report: &JobReport) -> String {
@@ -31,7 +31,7 @@ pub fn to_csv(report: &JobReport) -> String {
             a.category.clone(),
             a.risk.clone(),
             a.direction.clone(),
-            a.verdict.map(|v| verdict_label(v).to_owned()).unwrap_or_default(),
+            a.verdict.map(|v| v.label().to_owned()).unwrap_or_default(),
             a.cause.clone().unwrap_or_default(),
             a.reason.clone().unwrap_or_default(),
             a.message_id.clone().unwrap_or_default(),
@@ -45,21 +45,12 @@ pub fn to_csv(report: &JobReport) -> String {
             got.and_then(|g| g.source_ip.clone()).unwrap_or_default(),
             bounce,
             ev.map(|e| e.changes.join("; ")).unwrap_or_default(),
+            ev.map(|e| e.notices.iter().map(|n| n.summary()).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
         ];
         out.push_str(&crate::csv::row(&cells));
         out.push_str("\r\n");
     }
     out
-}
-
-fn verdict_label(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Prevented => "Prevented",
-        Verdict::Detected => "Detected",
-        Verdict::Missed => "Missed",
-        Verdict::Errored => "Errored",
-        Verdict::Incomplete => "Incomplete",
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +72,7 @@ pub fn write_file(path: &Path, text: &[u8]) -> Result<(), ExportError> {
 
 /// Saves a job's evidence into a new folder inside `parent`: `job.json`, `results.csv`, and per action a
 /// folder with `evidence.json`, `transcript.txt`, `received-headers.txt` and `received.eml` (the copy as
-/// found, size-capped) where there is one. Returns the folder made.
+/// found, size-capped) where there is one, and `notice-N.txt` per gateway notice about it. Returns the folder made.
 pub fn save_evidence(store: &Store, report: &JobReport, parent: &Path) -> Result<PathBuf, ExportError> {
     let short = report.id.get(..8).unwrap_or(&report.id);
     let dir = parent.join(format!("mailproof-{}-{short}", file_safe(&report.name)));
@@ -102,6 +93,13 @@ pub fn save_evidence(store: &Store, report: &JobReport, parent: &Path) -> Result
         if let Some(got) = &ev.received {
             let hops: Vec<String> = got.hops.iter().map(|h| format!("Received: {}", h.raw)).collect();
             write_file(&sub.join("received-headers.txt"), (hops.join("\n") + "\n").as_bytes())?;
+        }
+        for (n, notice) in ev.notices.iter().enumerate() {
+            let text = format!(
+                "Alerts mailbox: {}\nFound: {}\nFrom: {}\nSubject: {}\nMessage-ID: {}\n\n{}\n",
+                notice.mailbox, notice.found_at, notice.from, notice.subject, notice.message_id, notice.excerpt
+            );
+            write_file(&sub.join(format!("notice-{}.txt", n + 1)), text.as_bytes())?;
         }
         if let Some(raw) = store.raw_received(&a.row_id)? {
             write_file(&sub.join("received.eml"), &raw)?;

@@ -63,6 +63,8 @@ pub enum Verdict {
     Prevented,
     /// Arrived intact but flagged: junk folder, tagged subject, verdict headers.
     Detected,
+    /// Arrived intact and unflagged, but a gateway sent a notice about it to an alerts mailbox.
+    Alerted,
     /// Arrived intact and unflagged.
     Missed,
     /// Could not run for a setup reason; never counted as blocked.
@@ -76,20 +78,30 @@ impl Verdict {
         match self {
             Verdict::Prevented => "prevented",
             Verdict::Detected => "detected",
+            Verdict::Alerted => "alerted",
             Verdict::Missed => "missed",
             Verdict::Errored => "errored",
             Verdict::Incomplete => "incomplete",
         }
     }
+    /// Every verdict, in the order counts are shown.
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Prevented,
+        Verdict::Detected,
+        Verdict::Alerted,
+        Verdict::Missed,
+        Verdict::Errored,
+        Verdict::Incomplete,
+    ];
+
     pub fn parse(s: &str) -> Option<Verdict> {
-        [Verdict::Prevented, Verdict::Detected, Verdict::Missed, Verdict::Errored, Verdict::Incomplete]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
     }
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Prevented => "Prevented",
             Verdict::Detected => "Detected",
+            Verdict::Alerted => "Alerted",
             Verdict::Missed => "Missed",
             Verdict::Errored => "Errored",
             Verdict::Incomplete => "Incomplete",
@@ -111,12 +123,33 @@ pub enum Cause {
     Junk,
     Tagged,
     Flagged,
+    /// Arrived untouched, and a gateway's notice about it reached an alerts mailbox.
+    Notified,
     Clean,
     Setup,
     Stopped,
 }
 
 impl Cause {
+    pub const ALL: [Cause; 12] = [
+        Cause::Rejected,
+        Cause::Bounced,
+        Cause::Modified,
+        Cause::Removed,
+        Cause::NotDelivered,
+        Cause::Junk,
+        Cause::Tagged,
+        Cause::Flagged,
+        Cause::Notified,
+        Cause::Clean,
+        Cause::Setup,
+        Cause::Stopped,
+    ];
+
+    pub fn parse(s: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cause::Rejected => "rejected",
@@ -127,6 +160,7 @@ impl Cause {
             Cause::Junk => "junk",
             Cause::Tagged => "tagged",
             Cause::Flagged => "flagged",
+            Cause::Notified => "notified",
             Cause::Clean => "clean",
             Cause::Setup => "setup",
             Cause::Stopped => "stopped",
@@ -276,6 +310,33 @@ pub struct Evidence {
     pub delay_notices: Vec<String>,
     pub changes: Vec<String>,
     pub flags: Vec<String>,
+    /// Gateways' notices about this message found in alerts mailboxes (quarantine notices, incident reports).
+    #[serde(default)]
+    pub notices: Vec<Notice>,
+}
+
+/// A gateway's notice that names one of the job's messages, found in an alerts mailbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// The alerts mailbox it reached.
+    pub mailbox: String,
+    pub from: String,
+    pub subject: String,
+    pub message_id: String,
+    /// When Mailproof found it, UTC, RFC 3339.
+    pub found_at: String,
+    /// Its text, from the beginning, at most a few kilobytes.
+    pub excerpt: String,
+}
+
+impl Notice {
+    /// "alerts@example.test from gateway@example.test: \"Incident report …\"" — for a verdict's reason.
+    pub fn summary(&self) -> String {
+        let from = if self.from.is_empty() { String::new() } else { format!(" from {}", self.from) };
+        format!("{}{from}: \"{}\"", self.mailbox, self.subject)
+    }
 }
 
 /// Something changed in a running job: for live progress.
@@ -334,6 +395,7 @@ pub struct JobSummary {
     pub actions: u32,
     pub prevented: u32,
     pub detected: u32,
+    pub alerted: u32,
     pub missed: u32,
     pub errored: u32,
     pub incomplete: u32,
@@ -367,23 +429,21 @@ impl JobReport {
 
     /// Prevented among the actions that ran (Errored and Incomplete count neither way); `None` when none ran.
     pub fn prevention_rate(&self) -> Option<f64> {
-        let ran = self.count(Verdict::Prevented) + self.count(Verdict::Detected) + self.count(Verdict::Missed);
+        let ran = [Verdict::Prevented, Verdict::Detected, Verdict::Alerted, Verdict::Missed]
+            .into_iter()
+            .map(|v| self.count(v))
+            .sum::<usize>();
         (ran > 0).then(|| self.count(Verdict::Prevented) as f64 / ran as f64)
     }
 
     /// One line for a notification or a log: the counts and the prevention rate.
     pub fn summary(&self) -> String {
-        let mut parts: Vec<String> = [
-            (Verdict::Prevented, "Prevented"),
-            (Verdict::Detected, "Detected"),
-            (Verdict::Missed, "Missed"),
-            (Verdict::Errored, "Errored"),
-            (Verdict::Incomplete, "Incomplete"),
-        ]
-        .iter()
-        .filter(|(v, _)| *v != Verdict::Incomplete || self.count(*v) > 0)
-        .map(|(v, label)| format!("{} {label}", self.count(*v)))
-        .collect();
+        // Incomplete only where a run stopped.
+        let mut parts: Vec<String> = Verdict::ALL
+            .into_iter()
+            .filter(|v| *v != Verdict::Incomplete || self.count(*v) > 0)
+            .map(|v| format!("{} {}", self.count(v), v.label()))
+            .collect();
         if let Some(rate) = self.prevention_rate() {
             parts.push(format!("prevention rate {:.0}%", rate * 100.0));
         }
@@ -449,8 +509,17 @@ mod tests {
                 .map(|v| action(Some(v)))
                 .collect(),
         };
-        assert_eq!(report.summary(), "3 Prevented · 0 Detected · 1 Missed · 1 Errored · prevention rate 75%");
+        assert_eq!(
+            report.summary(),
+            "3 Prevented · 0 Detected · 0 Alerted · 1 Missed · 1 Errored · prevention rate 75%"
+        );
+        report.actions[3] = action(Some(Verdict::Alerted));
+        assert_eq!(
+            report.summary(),
+            "3 Prevented · 0 Detected · 1 Alerted · 0 Missed · 1 Errored · prevention rate 75%",
+            "an alerted action ran and was not prevented"
+        );
         report.actions = vec![action(Some(Verdict::Errored)), action(Some(Verdict::Incomplete))];
-        assert_eq!(report.summary(), "0 Prevented · 0 Detected · 0 Missed · 1 Errored · 1 Incomplete");
+        assert_eq!(report.summary(), "0 Prevented · 0 Detected · 0 Alerted · 0 Missed · 1 Errored · 1 Incomplete");
     }
 }

@@ -5,7 +5,7 @@ use mailproof_mail::bounce::{classify, enhanced_status, Bounce, Reason, ReasonCl
 use mailproof_mail::message::{Analysis, PartDigest};
 use mailproof_mail::submit::Refusal;
 
-use super::{Cause, Verdict};
+use super::{Cause, Notice, Verdict};
 
 /// A verdict with its reason in words and the observations behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,29 @@ pub fn not_delivered(wait_secs: u32) -> Decision {
         changes: Vec::new(),
         flags: Vec::new(),
     }
+}
+
+/// A gateway's notice about the message reached an alerts mailbox. In the order verdicts rank — a defence that
+/// stopped it, then one that flagged it, then one that only reported it — a notice makes an untouched arrival
+/// Alerted; a message stopped or flagged keeps its verdict (a quarantine that also tells someone is still a
+/// quarantine), and the notice is said beside it. Applied once per notice, to a decision made or about to be.
+pub fn with_notice(d: Decision, n: &Notice) -> Decision {
+    let said = n.summary();
+    let (verdict, cause, reason) = match d.verdict {
+        Verdict::Missed => (
+            Verdict::Alerted,
+            Cause::Notified,
+            format!("A gateway reported it: a notice about it reached {said}. {}", d.reason),
+        ),
+        Verdict::Alerted => (d.verdict, d.cause, format!("{} Another notice reached {said}.", d.reason)),
+        Verdict::Prevented | Verdict::Detected => {
+            (d.verdict, d.cause, format!("{} The gateway also sent a notice about it to {said}.", d.reason))
+        }
+        Verdict::Errored | Verdict::Incomplete => {
+            (d.verdict, d.cause, format!("{} A gateway's notice about it reached {said}.", d.reason))
+        }
+    };
+    Decision { verdict, cause, reason, ..d }
 }
 
 /// Where a received copy was found.
@@ -401,6 +424,46 @@ ARC-Authentication-Results: i=1; relay.example; dmarc=fail header.from=x.example
         // Removed wins over flags: the defence acted after flagging it.
         let d = arrived(&sent, &got("X-Spam-Flag: YES\r\n", &[], "hi"), trash);
         assert_eq!(d.cause, Cause::Removed);
+    }
+
+    #[test]
+    fn a_notice_makes_an_untouched_arrival_alerted_and_is_said_beside_a_block() {
+        let parts = [part(None, "b")];
+        let payload = vec![];
+        let sent = SentShape { subject: "[MP-x] T", parts: &parts, body_payload: &payload };
+        let notice = Notice {
+            mailbox: "alerts@example.test".into(),
+            from: "gateway@example.test".into(),
+            subject: "Incident report: [MP-x] T".into(),
+            ..Notice::default()
+        };
+        let missed = arrived(&sent, &got("", &[], "hi"), Filed::in_folder("INBOX"));
+        let d = with_notice(missed, &notice);
+        assert_eq!((d.verdict, d.cause), (Verdict::Alerted, Cause::Notified), "{d:?}");
+        assert_eq!(
+            d.reason,
+            "A gateway reported it: a notice about it reached alerts@example.test from gateway@example.test: \
+             \"Incident report: [MP-x] T\". Arrived intact and unflagged in INBOX."
+        );
+        let twice = with_notice(d, &notice);
+        assert_eq!(twice.verdict, Verdict::Alerted);
+        assert!(twice.reason.ends_with(
+            "Another notice reached alerts@example.test from gateway@example.test: \"Incident report: [MP-x] T\"."
+        ));
+
+        // Held and reported: still Prevented — the notice does not rank a stopped message lower.
+        let d = with_notice(not_delivered(30), &notice);
+        assert_eq!((d.verdict, d.cause), (Verdict::Prevented, Cause::NotDelivered));
+        assert!(
+            d.reason.ends_with(
+                "The gateway also sent a notice about it to alerts@example.test from \
+             gateway@example.test: \"Incident report: [MP-x] T\"."
+            ),
+            "{}",
+            d.reason
+        );
+        let junk = arrived(&sent, &got("", &[], "hi"), Filed { folder: "Junk", junk: true, removed: false });
+        assert_eq!(with_notice(junk, &notice).verdict, Verdict::Detected);
     }
 
     #[test]

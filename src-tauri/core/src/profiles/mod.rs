@@ -25,8 +25,8 @@ pub use connection::{test_connection, ProfileDiagnosis, Side, StepEvent, STEP_TI
 pub use discovery::{discover_settings, discovery_config, DNS_ENV, HTTP_BASE_ENV, ISPDB_ENV};
 pub use oauth::{OAuthIssuer, OAuthSettings};
 pub use save::{
-    credentials_for_test, delete_profile, profile_credentials, profile_password, save_profile, Credentials,
-    ProfileError,
+    credentials_for_test, delete_profile, profile_credentials, profile_password, save_profile, set_alerts_mailbox,
+    Credentials, ProfileError,
 };
 pub use validate::{validate_draft, validate_outgoing, FieldIssue, Findings};
 
@@ -358,6 +358,10 @@ pub struct EmailProfile {
     pub oauth: Option<OAuthSettings>,
     /// When the account last gave its consent (a Gmail or OAuth 2.0 profile), UTC, RFC 3339; `None` until it has.
     pub authorized_at: Option<String>,
+    /// Gateways' notices (quarantine notices, incident reports) arrive here: every job watches it for notices
+    /// naming its messages, and an action reported there but otherwise missed is Alerted.
+    #[serde(default)]
+    pub alerts_mailbox: bool,
     /// Something to tell the user about the profile now (a client secret about to expire, a consent still to
     /// give), in words.
     pub secret_notice: Option<String>,

@@ -200,6 +200,20 @@ pub fn profile_password(store: &Store, keyring: &Keyring, id: &str) -> Result<Se
     keyring.retrieve(&SecretKey::new(key))?.ok_or(ProfileError::PasswordMissing)
 }
 
+/// Marks profile `id` as the mailbox gateways' notices reach (or no longer); returns the profile as stored. Jobs
+/// watch it once this workstation has verified it.
+pub fn set_alerts_mailbox(
+    store: &Store,
+    id: &str,
+    on: bool,
+    now: OffsetDateTime,
+) -> Result<EmailProfile, ProfileError> {
+    if !store.set_alerts_mailbox(id, on, &utc_text(now))? {
+        return Err(ProfileError::NotFound(id.to_owned()));
+    }
+    store.get_profile(id)?.ok_or_else(|| ProfileError::NotFound(id.to_owned()))
+}
+
 /// Deletes the profile and its keyring entry. The row goes first: a keyring failure then leaves at most an
 /// orphaned entry, never a profile without its password.
 pub fn delete_profile(store: &Store, keyring: &Keyring, id: &str) -> Result<(), ProfileError> {

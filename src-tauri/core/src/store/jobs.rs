@@ -5,8 +5,8 @@ use rusqlite::{params, OptionalExtension};
 use super::{Store, StoreError};
 use crate::actions::ActionDef;
 use crate::jobs::{
-    ActionResult, ActionState, Evidence, JobReport, JobSpec, JobStatus, JobSummary, JobTiming, Rerun, RuntimeParams,
-    Verdict,
+    ActionResult, ActionState, Cause, Evidence, JobReport, JobSpec, JobStatus, JobSummary, JobTiming, Rerun,
+    RuntimeParams, Verdict,
 };
 use crate::tracking::model::{EventKind, TrackEvent, TrackStatus};
 
@@ -199,6 +199,50 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// A decided action's decision and evidence, to revise it when a gateway's notice about it comes later;
+    /// `None` when it is not decided (or its stored evidence cannot be read: it is then left as it is).
+    pub(crate) fn decided_action(
+        &self,
+        row_id: &str,
+    ) -> Result<Option<(Verdict, Cause, String, Evidence)>, StoreError> {
+        type Row = (String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Row> = self
+            .conn()
+            .query_row(
+                "SELECT verdict, cause, reason, evidence FROM job_actions WHERE id = ?1 AND state = 'decided'",
+                [row_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((verdict, cause, reason, evidence)) = row else { return Ok(None) };
+        let (Some(verdict), Some(cause)) = (Verdict::parse(&verdict), cause.as_deref().and_then(Cause::parse)) else {
+            return Ok(None);
+        };
+        let Some(evidence) = evidence.and_then(|e| serde_json::from_str::<Evidence>(&e).ok()) else { return Ok(None) };
+        Ok(Some((verdict, cause, reason.unwrap_or_default(), evidence)))
+    }
+
+    /// Revises a decided action's verdict (a gateway's notice came after it was decided), if `owner` still owns
+    /// its job. Returns whether it did.
+    pub(crate) fn action_revised(
+        &self,
+        row_id: &str,
+        verdict: Verdict,
+        cause: &str,
+        reason: &str,
+        evidence: &Evidence,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE job_actions SET verdict = ?2, cause = ?3, reason = ?4, evidence = ?5
+             WHERE id = ?1 AND state = 'decided'
+               AND (SELECT j.owner FROM jobs j JOIN job_groups g ON g.job_id = j.id WHERE g.id = job_actions.group_id)
+                   = ?6",
+            params![row_id, verdict.as_str(), cause, reason, to_json(evidence), owner],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Ends the job, if `owner` still owns it.
     pub fn finish_job(
         &self,
@@ -297,7 +341,7 @@ impl Store {
         let mut stmt = conn.prepare(&format!(
             "SELECT j.id, j.name, j.status, j.created_at, j.started_at, j.ended_at, count(a.id),
                     sum(a.verdict = 'prevented'), sum(a.verdict = 'detected'), sum(a.verdict = 'missed'),
-                    sum(a.verdict = 'errored'), sum(a.verdict = 'incomplete')
+                    sum(a.verdict = 'errored'), sum(a.verdict = 'incomplete'), sum(a.verdict = 'alerted')
              FROM jobs j LEFT JOIN job_groups g ON g.job_id = j.id LEFT JOIN job_actions a ON a.group_id = g.id
              WHERE {condition} GROUP BY j.id ORDER BY j.rowid DESC"
         ))?;
@@ -317,6 +361,7 @@ impl Store {
                     missed: n(r, 9)?,
                     errored: n(r, 10)?,
                     incomplete: n(r, 11)?,
+                    alerted: n(r, 12)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[Migration] = &[
         ..Migration::new(9, "OAuth 2.0 sign-in", include_str!("migrations/0009_oauth_sign_in.sql"))
     },
     Migration::new(10, "one owner per running job", include_str!("migrations/0010_job_owner.sql")),
+    Migration {
+        rebuilds: true,
+        ..Migration::new(11, "Alerted, and alerts mailboxes", include_str!("migrations/0011_alerted.sql"))
+    },
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -152,6 +156,43 @@ mod tests {
                 conn.query_row("SELECT count(*) FROM settings WHERE key = 'probe'", [], |r| r.get(0)).unwrap();
             assert_eq!((version, kept), (MIGRATIONS.len() as i64, 1), "upgrading from version {stop}");
         }
+    }
+
+    #[test]
+    fn job_actions_rebuilt_for_alerted_keep_their_rows_and_the_messages_tracked_for_them() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_list(&mut conn, &MIGRATIONS[..10], t0()).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (id, name, status, selection, params, created_at) VALUES ('j', 'n', 'completed', '{}', '{}', 'now');
+             INSERT INTO job_groups (id, job_id, position, source_email, destination_email) VALUES ('g', 'j', 0, 'a@x', 'b@x');
+             INSERT INTO job_actions (id, group_id, position, action_id, action_name, category, risk, direction, state, verdict)
+                 VALUES ('a', 'g', 0, 'A100-001', 'EICAR', 'Malware', 'high', 'inbound', 'decided', 'missed');
+             INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject, status,
+                 received_at, job_action_id) VALUES ('<m>', 'a@x', 'a@x', 'b@x', 'b@x', 's', 'delivered', 1, 'a');",
+        )
+        .unwrap();
+        assert!(conn.execute("UPDATE job_actions SET verdict = 'alerted'", []).is_err(), "not allowed before");
+        apply(&mut conn, t0()).unwrap();
+        let kept: (String, Option<String>) = conn
+            .query_row("SELECT a.verdict, t.job_action_id FROM job_actions a, tracked_messages t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(kept, ("missed".to_owned(), Some("a".to_owned())), "the action and its tracked message's link");
+        conn.execute("UPDATE job_actions SET verdict = 'alerted'", []).unwrap();
+        assert!(conn.execute("UPDATE job_actions SET verdict = 'shrugged'", []).is_err());
+        conn.execute("DELETE FROM jobs", []).unwrap();
+        let left: i64 = conn.query_row("SELECT count(*) FROM job_actions", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "deleting a job still deletes its actions");
+        let alerts: bool = conn
+            .query_row(
+                "SELECT count(*) = 0 FROM pragma_table_info('email_profiles') WHERE name = 'alerts_mailbox'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!alerts, "profiles have the alerts_mailbox column");
     }
 
     /// A parent table rebuilt to widen its CHECK, as a later migration of `email_profiles` will be.

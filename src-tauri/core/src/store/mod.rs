@@ -93,8 +93,16 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        let before: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(open_err)?;
         migrations::apply(&mut conn, now)?;
         let in_file = conn.path().is_some_and(|p| !p.is_empty());
+        let migrated =
+            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)).map_err(open_err)? != before;
+        if in_file && migrated {
+            // An upgrade (a table rebuilt) writes much at once: its journal is emptied and cut back at once,
+            // rather than kept at that size on disk for as long as Mailproof runs.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(open_err)?;
+        }
         if in_file {
             // Checkpoints write the WAL back and fsync the database, which can take a few hundred ms on a busy
             // disk: done on a connection of their own, they never hold up the engine or the UI behind this lock.

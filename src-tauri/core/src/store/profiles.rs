@@ -16,7 +16,8 @@ const SELECT: &str = "SELECT p.id, p.email, p.server_type, p.manual_verification
         p.outgoing_host, p.outgoing_port, p.outgoing_security, p.outgoing_requires_auth, p.outgoing_auth,
         p.outgoing_pinned_sha256, p.created_at, p.updated_at,
         p.graph_tenant_id, p.graph_client_id, p.graph_secret_expires, p.graph_cloud, p.gmail_client_id, p.authorized_at,
-        p.oauth_issuer, p.oauth_client_id, p.oauth_tenant, p.oauth_authorization_url, p.oauth_token_url, p.oauth_scopes
+        p.oauth_issuer, p.oauth_client_id, p.oauth_tenant, p.oauth_authorization_url, p.oauth_token_url, p.oauth_scopes,
+        p.alerts_mailbox
     FROM email_profiles p LEFT JOIN security_zones z ON z.id = p.zone_id";
 
 impl Store {
@@ -54,6 +55,15 @@ impl Store {
             Some(id) => self.get_profile(&id),
             None => Ok(None),
         }
+    }
+
+    /// Marks profile `id` as an alerts mailbox (or no longer); `false` when there is no such profile.
+    pub fn set_alerts_mailbox(&self, id: &str, on: bool, now: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE email_profiles SET alerts_mailbox = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, on, now],
+        )?;
+        Ok(n == 1)
     }
 
     /// Records when the account of profile `id` gave its consent (`None`: it has to give it again).
@@ -317,6 +327,7 @@ fn profile_from_row(r: &Row<'_>) -> rusqlite::Result<Result<EmailProfile, StoreE
         gmail: r.get::<_, Option<String>>(24)?.map(|client_id| GmailSettings { client_id }),
         oauth,
         authorized_at: r.get(25)?,
+        alerts_mailbox: r.get(32)?,
         secret_notice: None,
         actors: Vec::new(),
         created_at: r.get(18)?,

@@ -97,14 +97,15 @@ describe("progress and results", () => {
     expect(rows[1]).toBe(r2);
     const c = countVerdicts(rows.map((r) => r.verdict));
     expect(c.prevented).toBe(1);
-    expect(preventionRate({ prevented: 1, detected: 0, missed: 1 })).toBe(0.5);
-    expect(percent(preventionRate({ prevented: 0, detected: 0, missed: 0 }))).toBe("—");
+    expect(preventionRate({ prevented: 1, detected: 0, alerted: 0, missed: 1 })).toBe(0.5);
+    expect(preventionRate({ prevented: 1, detected: 0, alerted: 1, missed: 0 })).toBe(0.5);
+    expect(percent(preventionRate({ prevented: 0, detected: 0, alerted: 0, missed: 0 }))).toBe("—");
   });
 
   it("shows UTC, sorts jobs and reads the job id from the route", () => {
     expect(utc("2026-11-24T08:00:05.123Z")).toBe("2026-11-24 08:00:05 UTC");
     const j = (id: string, startedAt: string, prevented: number) =>
-      ({ id, name: id, status: "completed" as const, createdAt: startedAt, startedAt, endedAt: null, actions: 2, prevented, detected: 0, missed: 2 - prevented, errored: 0, incomplete: 0 });
+      ({ id, name: id, status: "completed" as const, createdAt: startedAt, startedAt, endedAt: null, actions: 2, prevented, detected: 0, alerted: 0, missed: 2 - prevented, errored: 0, incomplete: 0 });
     const jobs = [j("a", "2026-11-24T08:00:00Z", 2), j("b", "2026-11-24T09:00:00Z", 0)];
     expect(sortJobs(jobs, "started", true).map((x) => x.id)).toEqual(["b", "a"]);
     expect(sortJobs(jobs, "rate", true).map((x) => x.id)).toEqual(["a", "b"]);

@@ -128,14 +128,14 @@ export function applyEvents(rows: LiveRow[], index: Map<string, number>, events:
 export type Counts = Record<Verdict, number>;
 
 export function countVerdicts(verdicts: (Verdict | null)[]): Counts {
-  const c: Counts = { prevented: 0, detected: 0, missed: 0, errored: 0, incomplete: 0 };
+  const c: Counts = { prevented: 0, detected: 0, alerted: 0, missed: 0, errored: 0, incomplete: 0 };
   for (const v of verdicts) if (v) c[v] += 1;
   return c;
 }
 
 /** Prevented among the actions that ran (Errored and Incomplete do not count either way); null when none ran. */
-export function preventionRate(c: { prevented: number; detected: number; missed: number }): number | null {
-  const ran = c.prevented + c.detected + c.missed;
+export function preventionRate(c: { prevented: number; detected: number; alerted: number; missed: number }): number | null {
+  const ran = c.prevented + c.detected + c.alerted + c.missed;
   return ran === 0 ? null : c.prevented / ran;
 }
 
@@ -146,6 +146,7 @@ export function percent(rate: number | null): string {
 export const verdictLabel: Record<Verdict, string> = {
   prevented: "Prevented",
   detected: "Detected",
+  alerted: "Alerted",
   missed: "Missed",
   errored: "Errored",
   incomplete: "Incomplete",

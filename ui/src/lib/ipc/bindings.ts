@@ -196,6 +196,17 @@ async deleteProfile(id: string) : Promise<Result<null, IpcError>> {
 }
 },
 /**
+ * Marks a profile as the alerts mailbox gateways' notices reach (or no longer); returns it as stored.
+ */
+async setAlertsMailbox(id: string, on: boolean) : Promise<Result<EmailProfile, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_alerts_mailbox", { id, on }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Tests both servers of `draft`, streaming each step to `onStep`. The password is the draft's, or else the
  * stored one of `profileId` (editing or testing a saved profile), with that profile's consent where it has one.
  */
@@ -695,6 +706,11 @@ oauth: OAuthSettings | null;
  */
 authorizedAt: string | null; 
 /**
+ * Gateways' notices (quarantine notices, incident reports) arrive here: every job watches it for notices
+ * naming its messages, and an action reported there but otherwise missed is Alerted.
+ */
+alertsMailbox?: boolean; 
+/**
  * Something to tell the user about the profile now (a client secret about to expire, a consent still to
  * give), in words.
  */
@@ -785,7 +801,11 @@ attempts: number; sentParts: PartDigest[]; bodyPayload: string[]; received: Rece
 /**
  * Delay warnings (temporary DSNs) seen while waiting.
  */
-delayNotices: string[]; changes: string[]; flags: string[] }
+delayNotices: string[]; changes: string[]; flags: string[]; 
+/**
+ * Gateways' notices about this message found in alerts mailboxes (quarantine notices, incident reports).
+ */
+notices?: Notice[] }
 export type FailedRecipient = { address: string; 
 /**
  * DSN Action: failed, delayed, delivered, relayed, expanded.
@@ -944,7 +964,7 @@ export type JobStatus = "running" |
 /**
  * A job as the jobs list shows it.
  */
-export type JobSummary = { id: string; name: string; status: JobStatus; createdAt: string; startedAt: string | null; endedAt: string | null; actions: number; prevented: number; detected: number; missed: number; errored: number; incomplete: number }
+export type JobSummary = { id: string; name: string; status: JobStatus; createdAt: string; startedAt: string | null; endedAt: string | null; actions: number; prevented: number; detected: number; alerted: number; missed: number; errored: number; incomplete: number }
 export type JobTiming = { 
 /**
  * How long to wait for each message (or its bounce) after it was accepted.
@@ -998,6 +1018,22 @@ policy: string | null;
  * The comments beside the result, joined (Gmail's "google.com: domain of … designates …").
  */
 comment: string | null }
+/**
+ * A gateway's notice that names one of the job's messages, found in an alerts mailbox.
+ */
+export type Notice = { 
+/**
+ * The alerts mailbox it reached.
+ */
+mailbox: string; from: string; subject: string; messageId: string; 
+/**
+ * When Mailproof found it, UTC, RFC 3339.
+ */
+foundAt: string; 
+/**
+ * Its text, from the beginning, at most a few kilobytes.
+ */
+excerpt: string }
 /**
  * The OAuth 2.0 issuer an autoconfig file names for its servers, as Thunderbird reads it. Empty fields are unknown.
  */
@@ -1497,6 +1533,10 @@ export type Verdict =
  * Arrived intact but flagged: junk folder, tagged subject, verdict headers.
  */
 "detected" | 
+/**
+ * Arrived intact and unflagged, but a gateway sent a notice about it to an alerts mailbox.
+ */
+"alerted" | 
 /**
  * Arrived intact and unflagged.
  */

@@ -5,11 +5,12 @@ use std::sync::Mutex;
 use mailproof_mail::message::analyse;
 use time::OffsetDateTime;
 
-use super::board::{lock, tokens_in, Board, Claim, Pending};
+use super::board::{lock, tokens_in, Board, Claim, Noticed, Pending, Sent};
 use super::engine::JobCtx;
 use crate::ids::TOKEN_LEN;
+use crate::jobs::verdict::Decision;
 use crate::jobs::verdict::{self, SentShape};
-use crate::jobs::{Cause, ReceivedCopy};
+use crate::jobs::{ActionState, Cause, JobEvent, Notice, ReceivedCopy};
 use crate::mailbox::{Arrived, MAX_FETCH};
 use crate::store::jobs::NewTracked;
 use crate::store::{utc_text, StoreError};
@@ -159,4 +160,105 @@ pub(super) fn on_bounce(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Resul
         seen.source_ip(),
     )?;
     p.group.decide(&p.row_id, p.def, &d, &mut p.evidence, None, None)
+}
+
+/// The most of a notice's text kept as evidence.
+const NOTICE_EXCERPT: usize = 4096;
+
+/// Is a message in an alerts mailbox a gateway's notice rather than a copy of a test message (which carries our
+/// Message-ID or action header) or — where that mailbox is also the job's source — a bounce of one?
+pub(super) fn is_notice(raw: &[u8], bounces_arrive_here: bool) -> bool {
+    let header_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len().min(64 * 1024));
+    let header = String::from_utf8_lossy(&raw[..header_end]);
+    let ours = header.lines().any(|l| {
+        let name = l.split(':').next().unwrap_or("").trim();
+        (name.eq_ignore_ascii_case("message-id") && l.contains("<mp-"))
+            || name.eq_ignore_ascii_case("x-mailproof-action")
+    });
+    let bounce =
+        bounces_arrive_here && looks_like_bounce(header.as_bytes()) && mailproof_mail::bounce::parse(raw).is_some();
+    !ours && !bounce
+}
+
+/// A gateway's notice reached alerts mailbox `mailbox`: every action of the job it names (by token, in its
+/// subject, its text or a quoted Message-ID) keeps it as evidence, and a decision already made is revised.
+pub(super) fn on_notice(job: &JobCtx, board: &Mutex<Board>, mailbox: &str, a: Arrived) -> Result<(), StoreError> {
+    let text = String::from_utf8_lossy(&a.raw[..a.raw.len().min(RAW_CAP)]).into_owned();
+    let mut tokens = tokens_in(&text);
+    tokens.sort_unstable();
+    tokens.dedup();
+    let seen = analyse(&a.raw[..a.raw.len().min(RAW_CAP)]);
+    let mut excerpt = seen.body_text.trim().to_owned();
+    if excerpt.len() > NOTICE_EXCERPT {
+        let mut end = NOTICE_EXCERPT;
+        while !excerpt.is_char_boundary(end) {
+            end -= 1;
+        }
+        excerpt.truncate(end);
+        excerpt.push('…');
+    }
+    let notice = Notice {
+        mailbox: mailbox.to_owned(),
+        from: seen.from.clone().unwrap_or_default(),
+        subject: seen.subject.clone().unwrap_or_default(),
+        message_id: seen.message_id.clone().unwrap_or_default(),
+        found_at: job.clock.now_text(),
+        excerpt,
+    };
+    let mut about = None;
+    for t in tokens {
+        let noticed = lock(board).notice(t, &notice);
+        match noticed {
+            Noticed::Unknown => continue,
+            Noticed::Kept => {}
+            Noticed::Decided(sent) => notice_after(job, &sent, &notice)?,
+        }
+        if about.is_none() {
+            about = lock(board).sent.get(t).map(|s| s.row_id.clone());
+        }
+    }
+    let Some(row_id) = about else { return Ok(()) };
+    // The notice is a message Mailproof saw: logged as its own row, tied to the (first) action it names.
+    job.store.track_seen(
+        &NewTracked {
+            message_id: &notice.message_id,
+            envelope_sender: seen.header("Return-Path").unwrap_or(""),
+            from_header: &notice.from,
+            recipients: mailbox,
+            to_header: &seen.to.join(", "),
+            subject: &notice.subject,
+            risk: None,
+            at_millis: job.clock.now_millis(),
+            job_action_id: Some(&row_id),
+            verification_of: None,
+        },
+        &format!("Gateway notice delivered to {} of {mailbox}", a.folder),
+        seen.source_ip(),
+    )?;
+    Ok(())
+}
+
+/// A gateway's notice about an action decided already: its decision is revised (an untouched arrival becomes
+/// Alerted; any other keeps its verdict and says the notice) and the change reported.
+fn notice_after(job: &JobCtx, sent: &Sent, notice: &Notice) -> Result<(), StoreError> {
+    let Some((verdict, cause, reason, mut evidence)) = job.store.decided_action(&sent.row_id)? else { return Ok(()) };
+    if evidence.notices.contains(notice) {
+        return Ok(());
+    }
+    evidence.notices.push(notice.clone());
+    let before = Decision { verdict, cause, reason, changes: evidence.changes.clone(), flags: evidence.flags.clone() };
+    let d = verdict::with_notice(before, notice);
+    if job.store.action_revised(&sent.row_id, d.verdict, d.cause.as_str(), &d.reason, &evidence, &job.owner)? {
+        let _ = job.events.send(JobEvent {
+            job_id: job.job_id.to_string(),
+            group: sent.group,
+            row_id: sent.row_id.clone(),
+            action_id: sent.id.to_owned(),
+            action_name: sent.name.to_owned(),
+            state: ActionState::Decided,
+            verdict: Some(d.verdict),
+            reason: Some(d.reason),
+        });
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::engine::GroupCtx;
 use crate::actions::ActionDef;
 use crate::ids::TOKEN_LEN;
-use crate::jobs::Evidence;
+use crate::jobs::{Evidence, Notice};
 use crate::mailbox::Arrived;
 
 /// An action sent and accepted, waiting for its fate.
@@ -37,6 +37,10 @@ pub(super) struct Wait {
 pub(super) trait Waiting {
     fn wait(&self) -> &Wait;
     fn wait_mut(&mut self) -> &mut Wait;
+    /// Which action it is, kept after it is decided: a gateway's notice may come later.
+    fn sent(&self) -> Sent;
+    /// A gateway's notice about it, kept until it is decided.
+    fn add_notice(&mut self, notice: Notice);
 }
 
 impl Waiting for Pending {
@@ -46,6 +50,31 @@ impl Waiting for Pending {
     fn wait_mut(&mut self) -> &mut Wait {
         &mut self.wait
     }
+    fn sent(&self) -> Sent {
+        Sent { row_id: self.row_id.clone(), group: self.group.group, id: self.def.id, name: self.def.name }
+    }
+    fn add_notice(&mut self, notice: Notice) {
+        self.evidence.notices.push(notice);
+    }
+}
+
+/// An action of the job that was sent, decided or not.
+#[derive(Debug, Clone)]
+pub(super) struct Sent {
+    pub row_id: String,
+    pub group: u32,
+    pub id: &'static str,
+    pub name: &'static str,
+}
+
+/// Where a gateway's notice about a token goes.
+pub(super) enum Noticed {
+    /// Not one of this job's messages.
+    Unknown,
+    /// Kept with the action, which is still waiting (or not registered yet).
+    Kept,
+    /// The action was decided already: its decision is to be revised.
+    Decided(Sent),
 }
 
 /// Where an arrival for a token goes.
@@ -73,11 +102,23 @@ pub(super) struct Board<P = Pending> {
     pub unclaimed: HashMap<String, Vec<(Arrived, bool)>>,
     /// Actions registered since the watcher last looked: it looks again soon.
     pub registered: u64,
+    /// Every action registered as sent, decided or not, by token.
+    pub sent: HashMap<String, Sent>,
+    /// Notices that named an open action before it was registered: handed to it when it is.
+    pub early_notices: HashMap<String, Vec<Notice>>,
 }
 
 impl<P: Waiting> Board<P> {
     pub fn new(senders: usize, open: HashMap<String, String>) -> Self {
-        Board { pending: HashMap::new(), senders, open, unclaimed: HashMap::new(), registered: 0 }
+        Board {
+            pending: HashMap::new(),
+            senders,
+            open,
+            unclaimed: HashMap::new(),
+            registered: 0,
+            sent: HashMap::new(),
+            early_notices: HashMap::new(),
+        }
     }
 
     /// Nothing is sending and nothing waits: the watch is over.
@@ -86,10 +127,30 @@ impl<P: Waiting> Board<P> {
     }
 
     /// An action was accepted: it waits from now on. Returns what arrived for it already.
-    pub fn register(&mut self, token: String, pending: P) -> Vec<(Arrived, bool)> {
+    pub fn register(&mut self, token: String, mut pending: P) -> Vec<(Arrived, bool)> {
         self.registered += 1;
+        self.sent.insert(token.clone(), pending.sent());
+        for n in self.early_notices.remove(&token).unwrap_or_default() {
+            pending.add_notice(n);
+        }
         self.pending.insert(token.clone(), pending);
         self.unclaimed.remove(&token).unwrap_or_default()
+    }
+
+    /// A gateway's notice named `token`.
+    pub fn notice(&mut self, token: &str, notice: &Notice) -> Noticed {
+        if let Some(p) = self.pending.get_mut(token) {
+            p.add_notice(notice.clone());
+            return Noticed::Kept;
+        }
+        if let Some(sent) = self.sent.get(token) {
+            return Noticed::Decided(sent.clone());
+        }
+        if self.open.contains_key(token) {
+            self.early_notices.entry(token.to_owned()).or_default().push(notice.clone());
+            return Noticed::Kept;
+        }
+        Noticed::Unknown
     }
 
     /// An action ended before it waited (refused, not built, cancelled): nothing is fetched for it any more.
@@ -176,7 +237,7 @@ mod tests {
 
     use super::*;
 
-    struct Item(Wait);
+    struct Item(Wait, Vec<Notice>);
 
     impl Waiting for Item {
         fn wait(&self) -> &Wait {
@@ -184,6 +245,12 @@ mod tests {
         }
         fn wait_mut(&mut self) -> &mut Wait {
             &mut self.0
+        }
+        fn sent(&self) -> Sent {
+            Sent { row_id: "row".into(), group: 0, id: "A", name: "a" }
+        }
+        fn add_notice(&mut self, notice: Notice) {
+            self.1.push(notice);
         }
     }
 
@@ -218,7 +285,7 @@ mod tests {
         assert!(matches!(b.claim_copy("aaaa", &copy(), now), Claim::Unclaimed));
         assert!(matches!(b.claim_copy("zzzz", &copy(), now), Claim::Unknown), "not this job's");
         let wait = Wait { due: now, deadline: now + Duration::from_secs(5), early: None };
-        let early = b.register("aaaa".into(), Item(wait));
+        let early = b.register("aaaa".into(), Item(wait, Vec::new()));
         assert_eq!(early.len(), 1, "the early copy comes back with the registration");
         assert!(matches!(b.claim_copy("aaaa", &copy(), now), Claim::Taken(_)));
         assert!(b.pending.is_empty() && b.open.is_empty());
@@ -233,9 +300,9 @@ mod tests {
             deadline: now + Duration::from_secs(deadline),
             early: None,
         };
-        b.register("early".into(), Item(wait(2, 10)));
-        b.register("quiet".into(), Item(wait(0, 3)));
-        b.register("later".into(), Item(wait(0, 60)));
+        b.register("early".into(), Item(wait(2, 10), Vec::new()));
+        b.register("quiet".into(), Item(wait(0, 3), Vec::new()));
+        b.register("later".into(), Item(wait(0, 60), Vec::new()));
         assert!(matches!(b.claim_copy("early", &copy(), now), Claim::Early), "its extra sleep has not passed");
         let (due, expired) = b.take_due(now + Duration::from_secs(1));
         assert!(due.is_empty() && expired.is_empty());
@@ -246,5 +313,21 @@ mod tests {
         assert!(!b.done());
         b.take_where(|_| true);
         assert!(b.done());
+    }
+
+    #[test]
+    fn a_notice_is_kept_with_its_action_before_and_while_it_waits_and_revises_it_after() {
+        let now = Instant::now();
+        let mut b = board(&["aaaa", "bbbb"]);
+        let n = Notice { subject: "quarantined".into(), ..Notice::default() };
+        assert!(matches!(b.notice("zzzz", &n), Noticed::Unknown), "not this job's");
+        assert!(matches!(b.notice("aaaa", &n), Noticed::Kept), "open, not registered yet");
+        let wait = Wait { due: now, deadline: now + Duration::from_secs(5), early: None };
+        b.register("aaaa".into(), Item(wait.clone(), Vec::new()));
+        assert_eq!(b.pending["aaaa"].1.len(), 1, "the early notice came with the registration");
+        assert!(matches!(b.notice("aaaa", &n), Noticed::Kept));
+        assert_eq!(b.pending["aaaa"].1.len(), 2);
+        b.take("aaaa");
+        assert!(matches!(b.notice("aaaa", &n), Noticed::Decided(s) if s.row_id == "row"), "decided: revised");
     }
 }

@@ -9,7 +9,7 @@ use super::{JobError, RunOptions, HEARTBEAT};
 use crate::actions::{ActionDef, BuildContext};
 use crate::cancel::Cancel;
 use crate::clock::SharedClock;
-use crate::jobs::verdict::Decision;
+use crate::jobs::verdict::{self, Decision};
 use crate::jobs::{ActionState, Cause, Evidence, JobEvent, JobSpec, Verdict};
 use crate::mailbox::{Mark, Watch};
 use crate::profiles::{profile_credentials, Credentials, EmailProfile};
@@ -75,6 +75,8 @@ pub(super) struct JobCtx {
     pub events: tokio::sync::mpsc::UnboundedSender<JobEvent>,
     pub rules: Arc<crate::rules::Classifier>,
     pub clock: SharedClock,
+    /// Alerts mailboxes that could not be opened, with why: a Missed verdict says a notice there went unseen.
+    pub unwatched_alerts: std::sync::Mutex<Vec<String>>,
 }
 
 /// One group (source → destination): its actions (row id, action, token) and how many are still undecided.
@@ -119,6 +121,14 @@ impl GroupCtx {
         delivered_at: Option<&str>,
         raw: Option<&[u8]>,
     ) -> Result<(), StoreError> {
+        // Notices that came while it waited, each said once.
+        let mut d = evidence.notices.iter().fold(d.clone(), verdict::with_notice);
+        if d.verdict == Verdict::Missed {
+            for unseen in self.job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                d.reason.push_str(&format!(" {unseen}: a gateway's notice about it there would not have been seen."));
+            }
+        }
+        let d = &d;
         evidence.changes = d.changes.clone();
         evidence.flags = d.flags.clone();
         let store = &self.job.store;
@@ -143,7 +153,9 @@ impl GroupCtx {
         }
         Ok(())
     }
+}
 
+impl GroupCtx {
     pub(super) fn error_all(&self, reason: &str) -> Result<(), StoreError> {
         let d = setup(reason.to_owned());
         for (row_id, def, _) in self.actions.iter() {
@@ -161,13 +173,16 @@ impl GroupCtx {
     }
 }
 
-/// A mailbox the job watches: a destination's, where copies arrive, and the source's, where bounces do (one
-/// mailbox may be both, when a profile sends to itself). Each is watched once, however many groups use it.
+/// A mailbox the job watches: a destination's, where copies arrive, the source's, where bounces do, and every
+/// alerts mailbox, where gateways' notices do (one mailbox may be several, when a profile sends to itself). Each
+/// is watched once, however many groups use it.
 pub(super) struct Watched {
     pub profile_id: String,
+    pub email: String,
     pub watch: Box<dyn Watch>,
     pub copies: bool,
     pub bounces: bool,
+    pub notices: bool,
 }
 
 /// Opens every mailbox the job watches, side by side, before anything is sent: mail arriving from then on
@@ -201,6 +216,17 @@ pub(super) async fn open_mailboxes(
             profiles.push((g.dest.clone(), credentials));
         }
     }
+    // Then the alerts mailboxes this workstation verified.
+    let mut alerts = Vec::new();
+    for p in job.store.list_profiles()? {
+        if p.alerts_mailbox && super::start::verified_here(&job.store, &p)? {
+            alerts.push(p.id.clone());
+            if !profiles.iter().any(|(q, _)| q.id == p.id) {
+                let credentials = profile_credentials(&job.store, keyring, &p).map_err(|e| e.to_string());
+                profiles.push((Arc::new(p), credentials));
+            }
+        }
+    }
     let opened = futures::future::join_all(profiles.iter().map(|(profile, credentials)| async move {
         match credentials {
             Ok(c) => job
@@ -219,11 +245,18 @@ pub(super) async fn open_mailboxes(
         match watcher {
             Ok(watch) => mailboxes.push(Watched {
                 profile_id: profile.id.clone(),
+                email: profile.email.clone(),
                 watch,
                 copies: groups.iter().any(|g| g.dest.id == profile.id),
                 bounces: profile.id == job.source.id,
+                notices: alerts.contains(&profile.id),
             }),
             Err(reason) => {
+                if alerts.contains(&profile.id) {
+                    let why = reason.trim_start_matches("Setup: ");
+                    let unseen = format!("The alerts mailbox {} could not be watched ({why})", profile.email);
+                    job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner()).push(unseen);
+                }
                 failed.insert(profile.id.clone(), reason);
             }
         }

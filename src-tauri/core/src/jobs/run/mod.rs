@@ -124,6 +124,7 @@ pub async fn run_job(
         events,
         rules,
         clock: opts.clock.clone(),
+        unwatched_alerts: Default::default(),
     });
     let work = async {
         // The block owns the job's context: progress ends when it is done.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::board::{Board, Pending, Wait};
+use super::board::{Board, Pending, Wait, Waiting};
 use super::engine::{heartbeat, open_mailboxes, GroupCtx, JobCtx};
 use super::watch::watch_all;
 use super::{JobError, RunOptions};
@@ -80,6 +80,7 @@ pub(super) async fn resume_job(
         events,
         rules: Arc::new(crate::rules::Classifier::load(store)?),
         clock: opts.clock.clone(),
+        unwatched_alerts: Default::default(),
     });
     let work = async {
         let ctx = ctx;
@@ -151,21 +152,20 @@ pub(super) async fn resume_job(
             }
             let token = a.evidence.token.clone();
             board.open.insert(token.clone(), group.dest.id.clone());
-            board.pending.insert(
-                token,
-                Pending {
-                    group,
-                    row_id: a.row_id.clone(),
-                    def,
-                    evidence: a.evidence.clone(),
-                    tracked: a.tracked.unwrap_or_default(),
-                    wait: Wait {
-                        due: at(&a.accepted_at, sleep),
-                        deadline: at(&a.accepted_at, sleep + timeout),
-                        early: None,
-                    },
+            let pending = Pending {
+                group,
+                row_id: a.row_id.clone(),
+                def,
+                evidence: a.evidence.clone(),
+                tracked: a.tracked.unwrap_or_default(),
+                wait: Wait {
+                    due: at(&a.accepted_at, sleep),
+                    deadline: at(&a.accepted_at, sleep + timeout),
+                    early: None,
                 },
-            );
+            };
+            board.sent.insert(token.clone(), pending.sent());
+            board.pending.insert(token, pending);
         }
         watch_all(ctx, Arc::new(Mutex::new(board)), mailboxes).await?;
         Ok::<(), JobError>(())

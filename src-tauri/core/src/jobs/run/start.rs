@@ -17,7 +17,7 @@ pub(super) struct Checked {
 }
 
 /// A profile counts as verified when this workstation — the actor that does the watching — has verified it.
-fn verified_here(store: &Store, profile: &EmailProfile) -> Result<bool, StoreError> {
+pub(super) fn verified_here(store: &Store, profile: &EmailProfile) -> Result<bool, StoreError> {
     let actors = store.list_actors()?;
     Ok(profile.actors.iter().any(|pa| {
         pa.status == VerificationStatus::Verified

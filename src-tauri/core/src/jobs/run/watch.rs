@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
-use super::arrival::{judge_arrival, looks_like_bounce, on_bounce, on_copy};
+use super::arrival::{is_notice, judge_arrival, looks_like_bounce, on_bounce, on_copy, on_notice};
 use super::board::{lock, tokens_in, Board, Pending};
 use super::engine::{setup, stopped, JobCtx, Watched};
 use crate::jobs::verdict;
@@ -20,6 +20,10 @@ const FAST_LOOK: Duration = Duration::from_millis(5);
 
 /// For this long after an action was accepted, its mail is expected any moment: looks stay fast.
 const EXPECT_SOON: Duration = Duration::from_secs(2);
+
+/// How long alerts mailboxes are still watched after the last action was decided, at most (the job's time-out
+/// if shorter): a gateway's notice about a delivered message comes after the message.
+pub const NOTICE_WAIT: Duration = Duration::from_secs(30);
 
 /// How often the loop wakes, at the longest, to end waits that ran out and to notice a cancel, whatever the
 /// mailboxes are doing.
@@ -71,9 +75,17 @@ async fn watch_loop(job: &JobCtx, board: &Mutex<Board>, slots: &mut [Option<Slot
     let poll = Duration::from_millis(job.spec.timing.poll_millis.max(20).into());
     let changes: Vec<_> = slots.iter().flatten().filter_map(|s| s.m.watch.changes()).collect();
     let mut looks: FuturesUnordered<BoxFuture<'static, Looked>> = FuturesUnordered::new();
+    let alerts = slots.iter().flatten().any(|s| s.m.notices);
+    let notice_wait = NOTICE_WAIT.min(Duration::from_secs(job.spec.timing.timeout_secs.into()));
+    let mut all_decided_at = None;
     loop {
         if lock(board).done() {
-            return Ok(());
+            // Notices about the last messages may still be on their way to an alerts mailbox.
+            let now = job.clock.instant();
+            let since = *all_decided_at.get_or_insert(now);
+            if !alerts || job.cancel.is_cancelled() || now >= since + notice_wait {
+                return Ok(());
+            }
         }
         if job.cancel.is_cancelled() {
             let pending = lock(board).take_where(|_| true);
@@ -127,15 +139,16 @@ fn start_looks(
         return;
     }
     // What is awaited, read once for all the looks that start now.
-    let (open, registered) = {
+    let (open, registered, any_sent) = {
         let b = lock(board);
-        (Arc::new(b.open.clone()), b.registered)
+        (Arc::new(b.open.clone()), b.registered, !b.sent.is_empty())
     };
     for (i, entry) in slots.iter_mut().enumerate() {
         let Some(slot) = entry.as_mut().filter(|s| s.due() <= now) else { continue };
         let copies = slot.m.copies && open.values().any(|dest| *dest == slot.m.profile_id);
         let bounces = slot.m.bounces && !open.is_empty();
-        if !copies && !bounces {
+        let notices = slot.m.notices && (any_sent || !open.is_empty());
+        if !copies && !bounces && !notices {
             slot.ready_at = now + FAST_LOOK;
             continue;
         }
@@ -144,8 +157,10 @@ fn start_looks(
         slot.registered = registered;
         let open = open.clone();
         looks.push(Box::pin(async move {
+            // A notice may name the message in its text only: every new message of an alerts mailbox is read.
             let mut wanted = move |header: &[u8]| {
-                (copies && tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains_key(*t)))
+                notices
+                    || (copies && tokens_in(&String::from_utf8_lossy(header)).iter().any(|t| open.contains_key(*t)))
                     || (bounces && looks_like_bounce(header))
             };
             let found = slot.m.watch.look(&mut wanted).await;
@@ -166,13 +181,23 @@ fn judge_look(
         Ok(found) => {
             let any = !found.is_empty();
             for a in found {
-                if m.copies {
+                if m.notices && is_notice(&a.raw, m.bounces) {
+                    on_notice(job, board, &m.email, a)?;
+                } else if m.copies {
                     on_copy(job, board, a)?;
-                } else {
+                } else if m.bounces {
                     on_bounce(job, board, a)?;
                 }
             }
             Ok(any)
+        }
+        Err(e) if !m.copies && !m.bounces => {
+            let unseen = format!("The alerts mailbox {} could not be watched ({e})", m.email);
+            let mut list = job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner());
+            if !list.iter().any(|u| u.starts_with(&format!("The alerts mailbox {} ", m.email))) {
+                list.push(unseen);
+            }
+            Ok(false)
         }
         Err(e) if m.bounces => {
             fail_pending(board, |_| true, &format!("Lost the source mailbox while watching for bounces: {e}"))?;
