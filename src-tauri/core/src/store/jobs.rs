@@ -189,11 +189,11 @@ impl Store {
         owner: &str,
     ) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            "UPDATE job_actions SET state = 'decided', verdict = ?2, cause = ?3, reason = ?4, evidence = ?5,
-                 delivered_at = ?6, raw_received = ?7, decided_at = ?8
-             WHERE id = ?1 AND state <> 'decided'
-               AND (SELECT j.owner FROM jobs j JOIN job_groups g ON g.job_id = j.id WHERE g.id = job_actions.group_id)
-                   = ?9",
+            &format!(
+                "UPDATE job_actions SET state = 'decided', verdict = ?2, cause = ?3, reason = ?4, evidence = ?5,
+                     delivered_at = ?6, raw_received = ?7, decided_at = ?8
+                 WHERE id = ?1 AND state <> 'decided' AND {OWNED_BY} = ?9"
+            ),
             params![row_id, verdict.as_str(), cause, reason, to_json(evidence), delivered_at, raw_received, at, owner],
         )?;
         Ok(n == 1)
@@ -234,10 +234,10 @@ impl Store {
         owner: &str,
     ) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            "UPDATE job_actions SET verdict = ?2, cause = ?3, reason = ?4, evidence = ?5
-             WHERE id = ?1 AND state = 'decided'
-               AND (SELECT j.owner FROM jobs j JOIN job_groups g ON g.job_id = j.id WHERE g.id = job_actions.group_id)
-                   = ?6",
+            &format!(
+                "UPDATE job_actions SET verdict = ?2, cause = ?3, reason = ?4, evidence = ?5
+                 WHERE id = ?1 AND state = 'decided' AND {OWNED_BY} = ?6"
+            ),
             params![row_id, verdict.as_str(), cause, reason, to_json(evidence), owner],
         )?;
         Ok(n == 1)
@@ -613,6 +613,10 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// The engine that owns a job action's job, in an UPDATE of `job_actions`: it writes a verdict only while it is.
+const OWNED_BY: &str =
+    "(SELECT j.owner FROM jobs j JOIN job_groups g ON g.job_id = j.id WHERE g.id = job_actions.group_id)";
 
 fn to_json(e: &Evidence) -> String {
     serde_json::to_string(e).expect("evidence always serializes")
