@@ -19,7 +19,50 @@ const DISPUTED: &[(&str, &str)] = &[(
      it reads as a bounce to us; the corpus files it under not-bounces (Sisimai issue 368)",
 )];
 /// What reaches the reason class, and the floor under it.
-const CLASS_FLOOR: f64 = 0.88;
+const CLASS_FLOOR: f64 = 0.95;
+
+/// Bounces whose reason Sisimai reads against the bounce's own words, with the class Mailproof gives each and
+/// why. Left out of the reason-class share (and printed, with the share against Sisimai's reading of every file);
+/// a file listed here that Mailproof reads in another class than the one given counts as wrong.
+const CLASS_DISPUTED: &[(&str, ReasonClass, &str)] = &[
+    ("rhost-zoho-03.eml", ReasonClass::Defence, "\"Email flagged as Spam\": a spam filter refused it (Sisimai: securityerror)"),
+    ("rhost-zoho-02.eml", ReasonClass::Defence, "\"Email policy violation detected\" (5.7.7): a policy control (Sisimai: securityerror)"),
+    ("lhost-postfix-80.eml", ReasonClass::Defence, "\"MailFrom domain is listed in Spamhaus\": a block list (Sisimai: userunknown, from 5.1.0)"),
+    (
+        "lhost-exim-56.eml",
+        ReasonClass::Delivery,
+        "\"You've reached your daily relay quota\": the sender's own allowance, no control on the message (Sisimai: blocked)",
+    ),
+    (
+        "lhost-v5sendmail-05.eml",
+        ReasonClass::Delivery,
+        "\"Connection reset by peer during result wait\": the connection failed, nothing names a control (Sisimai: blocked)",
+    ),
+    (
+        "lhost-sendmail-21.eml",
+        ReasonClass::Delivery,
+        "\"Deferred: Connection refused by mx… could not be delivered for 8 hours\": retries ran out against a closed \
+         port (Sisimai: blocked)",
+    ),
+    (
+        "rhost-google-04.eml",
+        ReasonClass::Defence,
+        "5.7.26 \"blocked because the sender is unauthenticated\": the receiver's sender-authentication control \
+         refused it — for Mailproof the control spoofing actions test (Sisimai: securityerror, a sending problem)",
+    ),
+    (
+        "rhost-microsoft-06.eml",
+        ReasonClass::Defence,
+        "5.7.515 \"sending domain doesn't meet the required authentication level\": the same control at Microsoft \
+         (Sisimai: securityerror)",
+    ),
+    (
+        "rhost-google-08.eml",
+        ReasonClass::Defence,
+        "\"not RFC 5322 compliant … multiple Subject headers\": a compliance control — what Sisimai itself calls \
+         notcompliantrfc, a refusal (Sisimai here: securityerror)",
+    ),
+];
 
 /// Sisimai's reason as a class: did a control refuse the message, or did it never meet one? Its `filtered` mixes
 /// both ("rejected after DATA", for content or, as often, for an unknown user — its documentation says so), so it
@@ -53,6 +96,7 @@ fn real_bounces_are_read_as_sisimai_reads_them_and_nothing_else_is_read_as_one()
     let (mut class_right, mut class_counted) = (0usize, 0usize);
     let mut class_confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut delays = 0usize;
+    let mut disputed = 0usize;
     let mut filtered: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut wrong_by_system: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut beyond_sisimai = Vec::new();
@@ -125,6 +169,12 @@ fn real_bounces_are_read_as_sisimai_reads_them_and_nothing_else_is_read_as_one()
                 delays += 1;
                 continue;
             }
+            let name = file.trim_start_matches("bounces/");
+            if mine.reason_class != want && CLASS_DISPUTED.iter().any(|(f, c, _)| *f == name && *c == mine.reason_class)
+            {
+                disputed += 1;
+                continue;
+            }
             class_counted += 1;
             if mine.reason_class == want {
                 class_right += 1;
@@ -157,9 +207,15 @@ fn real_bounces_are_read_as_sisimai_reads_them_and_nothing_else_is_read_as_one()
     let class_share = class_right as f64 / class_counted.max(1) as f64;
     println!(
         "  reason class right (defence or delivery, against Sisimai's reason): {class_right} of {class_counted} = \
-         {:.1}% (target >= 95%)",
-        class_share * 100.0
+         {:.1}% (target >= 95%), {disputed} disputed left out (below); against Sisimai's reading of every file: \
+         {class_right} of {} = {:.1}%",
+        class_share * 100.0,
+        class_counted + disputed,
+        class_right as f64 / (class_counted + disputed).max(1) as f64 * 100.0
     );
+    for (f, c, why) in CLASS_DISPUTED {
+        println!("    disputed: bounces/{f} ({c:?} here): {why}");
+    }
     println!("  Sisimai's 'filtered' (left out above), as Mailproof reads it: {filtered:?}");
     println!("  delay notices Sisimai calls expired (not final here, left out above): {delays}");
     let mut confusion: Vec<_> = class_confusion.into_iter().collect();

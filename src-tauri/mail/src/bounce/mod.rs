@@ -72,11 +72,21 @@ impl Bounce {
 
 /// Reads `raw` as a bounce. `None` when it does not look like one.
 pub fn parse(raw: &[u8]) -> Option<Bounce> {
-    let (mut b, text) = read(raw)?;
+    let (mut b, text, more) = read(raw)?;
     // Without a diagnostic, the report's own words say why — not the returned message after them.
     let report = &text[..text::copy_start(&text)];
+    let report = &jis(report);
     for r in &mut b.recipients {
-        r.reason = classify(r.status.as_deref(), r.diagnostic.as_deref().unwrap_or(report));
+        if let Some(d) = r.diagnostic.as_mut() {
+            *d = jis(d);
+        }
+        let said = r.diagnostic.as_deref().unwrap_or(report);
+        // "Expired" (X.4.7) is the reporter giving up; the remote server's last reply says why it kept refusing.
+        let own = words::enhanced_status(said).filter(|_| r.status.as_deref().is_some_and(|s| s.ends_with(".4.7")));
+        r.reason = classify(own.as_deref().or(r.status.as_deref()), said);
+        if r.reason == Reason::Undefined && r.diagnostic.is_none() && !more.is_empty() {
+            r.reason = classify(r.status.as_deref(), &more[..text::copy_start(&more)]);
+        }
         // A final failure with a transient code (RFC 3464: the retries ran out) says the message expired.
         let failed = r.action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("failed"));
         if r.reason == Reason::Undefined && failed && r.status.as_deref().is_some_and(|s| s.starts_with("4.")) {
@@ -87,8 +97,19 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
     Some(b)
 }
 
+/// Text a Japanese mail system wrote in ISO-2022-JP without saying so (Domino's and Notes' reports): decoded,
+/// so its words can be read. Any other text comes back as it is.
+fn jis(text: &str) -> String {
+    match mail_parser::decoders::charsets::map::charset_decoder(b"iso-2022-jp") {
+        Some(decode) if text.contains("\u{1b}$B") => decode(text.as_bytes()),
+        _ => text.to_owned(),
+    }
+}
+
 /// The bounce as read, and its human-readable text (what classifies a failure without a diagnostic).
-fn read(raw: &[u8]) -> Option<(Bounce, String)> {
+/// Also the report's further text parts (a gateway's notice above the mail server's own report, as InterScan
+/// sends it), read for why only when the first says nothing.
+fn read(raw: &[u8]) -> Option<(Bounce, String, String)> {
     let msg = crate::message::parse_mime(raw)?;
     let subject = msg.subject().unwrap_or("").to_ascii_lowercase();
     // A bare `From: mailer-daemon` is read as a name without an address.
@@ -106,6 +127,7 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
     let mut status_block: Option<String> = None;
     let mut original: Option<String> = None;
     let mut text = String::new();
+    let mut more = String::new();
     for part in &msg.parts {
         let ct = part
             .content_type()
@@ -119,6 +141,9 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
         } else if let PartType::Text(t) = &part.body {
             if text.is_empty() {
                 text = t.to_string();
+            } else if original.is_none() {
+                more.push_str(t);
+                more.push('\n');
             }
         } else if let PartType::Html(t) = &part.body {
             if text.is_empty() {
@@ -127,6 +152,18 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
         }
     }
 
+    // A gateway that returns the mail server's own bounce as the attached message (InterScan): that report's
+    // words are the further text.
+    if more.is_empty() {
+        if let Some(o) = original.as_deref().filter(|o| {
+            let lower = o.to_ascii_lowercase();
+            lower.contains("session follows") || lower.contains("permanent fatal errors")
+        }) {
+            // Its words, after its own header.
+            let body = o.find("\r\n\r\n").map(|i| i + 4).or_else(|| o.find("\n\n").map(|i| i + 2));
+            more = o[body.unwrap_or(0)..].to_owned();
+        }
+    }
     // A part the parser could not take apart (a boundary parameter not folded as a header continuation, as
     // Verizon's gateways write it) leaves no text: the body as it stands is read instead.
     if text.trim().is_empty() {
@@ -150,11 +187,11 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
             }
         }
         fill_original(&mut b, original.as_deref().or(Some(&text)));
-        return Some((b, text));
+        return Some((b, text, more));
     }
 
     if let Some(b) = ses::parse_ses(&text) {
-        return Some((b, text));
+        return Some((b, text, more));
     }
     let looks_like_bounce = from.starts_with("mailer-daemon")
         || from.starts_with("postmaster")
@@ -214,7 +251,7 @@ fn read(raw: &[u8]) -> Option<(Bounce, String)> {
             .collect();
     }
     fill_original(&mut b, original.as_deref().or(Some(&text)));
-    Some((b, text))
+    Some((b, text, more))
 }
 
 /// The part's body as text: decoded for text parts, raw bytes for structured ones.

@@ -134,11 +134,27 @@ const EXACT_PHRASES: &[(&str, Reason)] = &[
     ("mismatches client ip", Reason::Blocked),
     ("not accepting connections", Reason::NotAccepted),
     ("sender address", Reason::Rejected),
+    // A recipient address refused with nothing said after it ("550 #5.1.0 Address rejected.", Postfix's bare
+    // "Recipient address rejected."): the address itself, not a control that would name itself.
+    ("address rejected.", Reason::UserUnknown),
     ("relay access denied", Reason::RelayDenied),
     ("relaying denied", Reason::RelayDenied),
     ("relay not permitted", Reason::RelayDenied),
     ("not permitted to relay", Reason::RelayDenied),
     ("unable to relay", Reason::RelayDenied),
+    // Throttled for what the sending address did: the reputation control, not a limit on volume (Microsoft's
+    // 4.7.650 "temporarily rate limited due to IP reputation").
+    ("due to ip reputation", Reason::Blocked),
+    // A sender's own daily allowance (Exim's "daily relay quota"): not the recipient's mailbox.
+    ("relay quota", Reason::RateLimited),
+    // Lotus Domino and Notes: the recipient is not in the directory (not a block list).
+    ("not listed in domino directory", Reason::UserUnknown),
+    ("not listed in public name", Reason::UserUnknown),
+    // The same in Japanese: "not found in the directory", "not in the directory's list".
+    ("ディレクトリには見つかりません", Reason::UserUnknown),
+    ("ディレクトリのリストにありません", Reason::UserUnknown),
+    // A receiver refusing the From header's domain.
+    ("provide a valid from", Reason::Rejected),
     // Limits on how much arrives at once, however they word it ("Ip frequency limited … Blocked IP").
     ("frequency limited", Reason::RateLimited),
     ("too many connections", Reason::RateLimited),
@@ -156,6 +172,7 @@ const EXACT_PHRASES: &[(&str, Reason)] = &[
     ("smtp authentication", Reason::SecurityError),
     // A locked or frozen mailbox (not a block of the message).
     ("account is blocked", Reason::MailboxDisabled),
+    ("account is locked", Reason::MailboxDisabled),
     ("mailbox is frozen", Reason::MailboxDisabled),
     ("temporary locked", Reason::MailboxDisabled),
     ("temporarily locked", Reason::MailboxDisabled),
@@ -188,6 +205,8 @@ const DEFENCE_WORDS: &[(&str, Reason)] = &[
     ("rdns", Reason::Blocked),
     ("access denied", Reason::Blocked),
     ("not accept messages from", Reason::Blocked),
+    // Orange's session refusal for a sender's reputation ("Service refused, please try later. OFR_999").
+    ("service refused", Reason::Blocked),
     ("connections not accepted", Reason::Blocked),
     ("spam", Reason::SpamDetected),
     ("junk mail", Reason::SpamDetected),
@@ -228,6 +247,11 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("not a valid", Reason::UserUnknown),
     // PowerMTA relaying a provider's "This user doesn't have a example.com account".
     ("user doesn't have a", Reason::UserUnknown),
+    // Exchange 2003, IMail, InterScan and Verizon's words for an address that is not there.
+    ("name is not recognized", Reason::UserUnknown),
+    ("delivery userid", Reason::UserUnknown),
+    ("check if address is correct", Reason::UserUnknown),
+    ("no valid recipients", Reason::UserUnknown),
     ("no longer", Reason::MailboxDisabled),
     ("disabled", Reason::MailboxDisabled),
     ("suspended", Reason::MailboxDisabled),
@@ -235,6 +259,8 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("mailbox full", Reason::MailboxFull),
     ("mailbox is full", Reason::MailboxFull),
     ("mailfolder is full", Reason::MailboxFull),
+    // "User mailbox exceeds allowed size", "the number of messages in recipient's mailbox exceeded the local limit".
+    ("mailbox exceed", Reason::MailboxFull),
     ("quota", Reason::MailboxFull),
     ("insufficient storage", Reason::MailboxFull),
     ("storage space", Reason::MailboxFull),
@@ -257,6 +283,8 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("dns error", Reason::HostUnknown),
     ("does not accept mail", Reason::NotAccepted),
     ("null mx", Reason::NotAccepted),
+    // An MX or SRV record saying the domain has no mail service.
+    ("no smtp service", Reason::NotAccepted),
     ("tls", Reason::SecurityError),
     ("encryption", Reason::SecurityError),
     ("authentication required", Reason::SecurityError),
@@ -271,10 +299,20 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
     ("timeout", Reason::NetworkError),
     ("connection refused", Reason::NetworkError),
     ("connection reset", Reason::NetworkError),
+    ("network error", Reason::NetworkError),
+    ("not reachable", Reason::NetworkError),
     ("loop", Reason::SystemError),
     ("service currently unavailable", Reason::SystemError),
     ("local delivery program failed", Reason::SystemError),
     ("mailer error", Reason::SystemError),
+    // Exim's pipe delivery that failed: the recipient's program, not a control.
+    ("pipe to |", Reason::SystemError),
+    // RFC 5321's replies for commands a server did not take: the two servers' dialogue failed, no control did.
+    ("syntax error", Reason::SystemError),
+    ("command unrecognized", Reason::SystemError),
+    ("command not implemented", Reason::SystemError),
+    ("command parameter not implemented", Reason::SystemError),
+    ("sequence of commands", Reason::SystemError),
     ("did not accept our requests to connect", Reason::NetworkError),
     ("socket error", Reason::NetworkError),
     ("not responding", Reason::NetworkError),
@@ -293,6 +331,8 @@ const DELIVERY_WORDS: &[(&str, Reason)] = &[
 /// The reason for one failure: `status` is the enhanced status code when known, `text` the diagnostic (reply or
 /// explanation), both as the report gives them.
 pub fn classify(status: Option<&str>, text: &str) -> Reason {
+    // Reports fold long lines anywhere ("Host not\n    found"): words are read across the folds.
+    let text = &text.split_whitespace().collect::<Vec<_>>().join(" ");
     static EXACT: LazyLock<Words> = LazyLock::new(|| Words::new(EXACT_PHRASES));
     static DEFENCE: LazyLock<Words> = LazyLock::new(|| Words::new(DEFENCE_WORDS));
     static DELIVERY: LazyLock<Words> = LazyLock::new(|| Words::new(DELIVERY_WORDS));
@@ -367,7 +407,9 @@ fn by_status(status: &str) -> Option<(Reason, bool)> {
         ("4", "7") => Reason::Expired,
         ("6", _) => Reason::PolicyViolation,
         ("7", "1") => Reason::Rejected,
-        ("7", "23") | ("7", "24") | ("7", "25") | ("7", "26") | ("7", "27") => Reason::AuthFailure,
+        ("7", "23") | ("7", "24") | ("7", "25") | ("7", "26") => Reason::AuthFailure,
+        // RFC 7505: the sender's domain publishes a null MX — it takes no mail, so no reply could reach it.
+        ("7", "27") => Reason::NotAccepted,
         ("7", "10") | ("7", "11") | ("7", "8") | ("7", "0") => Reason::SecurityError,
         ("7", _) => Reason::PolicyViolation,
         _ => return None,
@@ -411,6 +453,15 @@ mod tests {
             ),
             (Some("5.7.1"), "550 5.7.1 Delivery not authorized", Reason::Rejected),
             (None, "host mx.example.org said: go away", Reason::Undefined),
+            // Folded where the report wrapped it.
+            (None, "Name service error for domain example.org: Host not\n    found, try again", Reason::HostUnknown),
+            (
+                Some("4.7.650"),
+                "451 4.7.650 The mail server [192.0.2.25] has been temporarily rate limited due to IP reputation.",
+                Reason::Blocked,
+            ),
+            (None, "User some.name (bob@example.org) not listed in Domino Directory", Reason::UserUnknown),
+            (Some("5.5.1"), "503 5.5.1 Bad sequence of commands", Reason::SystemError),
         ];
         for (status, text, want) in cases {
             assert_eq!(classify(status, text), want, "{text}");

@@ -22,6 +22,9 @@ pub(super) fn copy_start(text: &str) -> usize {
     ]
     .iter()
     .filter_map(|m| lower.find(m))
+    // Or the returned message's own first header, where a report gives it without a marker (Zoho's
+    // "Received:from …" after "Transcript of session follows").
+    .chain(["\nreceived:", "\nreturn-path:"].iter().filter_map(|m| lower.find(m).map(|at| at + 1)))
     .min()
     .unwrap_or(text.len())
 }
@@ -82,6 +85,8 @@ pub(super) fn parse_text(text: &str, original: Option<&str>) -> Bounce {
     let diagnostic = diagnostic_line(report);
     let status = diagnostic.as_deref().and_then(enhanced_status).or_else(|| enhanced_status(report));
     let temporary_words = lower[..copy_at].contains("warning only")
+        || lower[..copy_at].contains("warning message only")
+        || lower[..copy_at].contains("will be retried")
         || lower[..copy_at].contains("temporary")
         || lower[..copy_at].contains("will retry")
         || lower[..copy_at].contains("will keep trying")
