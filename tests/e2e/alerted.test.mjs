@@ -69,6 +69,9 @@ describe("a gateway's notice in the alerts mailbox", { skip }, () => {
     await click('[data-group="0"] [data-expand="A100-002"]');
     await session.waitFor('[data-group="0"] [data-notice="0"]', { text: "Incident report: a message to nina@example.test" });
     await session.waitFor('[data-group="0"] [data-notice="0"]', { text: "to alerts@example.test" });
+    // The received copy's authentication results, as the lab gateway's DKIM verifier (OpenDKIM) wrote them.
+    await session.waitFor('[data-group="0"] [data-auth-summary]', { text: "DKIM none" });
+    await session.waitFor('[data-group="0"] [data-auth-results]', { text: "mx.example.test" });
     await shoot("alerted-evidence", '[data-group="0"] [data-notice="0"]');
     await click('[data-group="1"] [data-expand="A100-002"]');
     await session.waitFor('[data-group="1"] [data-result="A100-002"]', { text: "The gateway also sent a notice about it" });

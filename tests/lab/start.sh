@@ -24,7 +24,7 @@ mkdir -p "$D"
 D=$(cd "$D" && pwd)
 NAME=$(basename "$D" | tr -c 'a-zA-Z0-9\n' '-')
 
-tools=(postfix dovecot openssl python3 sievec)
+tools=(postfix dovecot opendkim openssl python3 sievec)
 $ntlm && tools+=(samba samba-tool ntlm_auth)
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "lab: $tool is missing; run tests/tools/install-deps.sh" >&2; exit 1; }
@@ -100,6 +100,7 @@ render "$here/conf/dovecot.conf" "$D/etc/dovecot.conf"
 render "$here/conf/dovecot-oauth2.conf.ext" "$D/etc/dovecot-oauth2.conf.ext"
 render "$here/conf/main.cf" "$D/etc/main.cf"
 render "$here/conf/master.cf" "$D/etc/master.cf"
+render "$here/conf/opendkim.conf" "$D/etc/opendkim.conf"
 cp "$here/conf/header_checks" "$here/conf/body_checks" "$here/conf/recipient_access" "$here/conf/data_access" "$here/conf/trusted_senders" "$D/etc/"
 cp "$here/conf/gateway.sieve" "$D/sieve/"
 render "$here/filters/strip-attachments.py" "$D/bin/strip-attachments"
@@ -148,6 +149,9 @@ touch -d "@$(( $(date +%s) - 10 ))" "$D"/etc/*
 
 dovecot -c "$D/etc/dovecot.conf"
 $ntlm && dovecot -c "$D/etc/dovecot-ntlm.conf"
+mkdir -p "$D/run/opendkim" && chown postfix "$D/run/opendkim"
+opendkim -x "$D/etc/opendkim.conf" || { echo "lab: OpenDKIM did not start" >&2; exit 1; }
+for _ in $(seq 100); do [ -S "$D/run/opendkim/opendkim.sock" ] && break; sleep 0.05; done
 # Postfix prints its errors only to a terminal.
 if ! script -qec "postfix -c $D/etc check && postfix -c $D/etc start" /dev/null > "$D/log/postfix-start.log" 2>&1; then
   cat "$D/log/postfix-start.log" >&2

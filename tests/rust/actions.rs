@@ -444,7 +444,10 @@ async fn a_gateway_s_notice_in_the_alerts_mailbox_makes_a_delivered_message_aler
     let evidence = n.evidence.clone().unwrap();
     assert_eq!(evidence.notices.len(), 1, "one notice, kept once");
     assert!(evidence.notices[0].excerpt.contains(&n.message_id.clone().unwrap()), "{:?}", evidence.notices[0]);
-    assert!(evidence.received.is_some(), "the delivered copy is kept beside the notice");
+    // The gateway's verifier (the lab's OpenDKIM) recorded what it found: Mailproof's message is not signed.
+    let auth = &evidence.received.as_ref().expect("the delivered copy is kept beside the notice").authentication;
+    assert_eq!(auth[0].authserv_id.as_deref(), Some("mx.example.test"), "{auth:?}");
+    assert!(auth[0].summary.starts_with("DKIM none"), "{auth:?}");
 
     // Held and reported: still Prevented, with the notice said and kept.
     let reason = o.reason.clone().unwrap_or_default();

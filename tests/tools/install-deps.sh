@@ -20,7 +20,7 @@ packages=(
 if $for_tests; then
   packages+=(
     # the mail lab (tests/lab)
-    postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve openssl python3 bsdutils procps
+    postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve opendkim openssl python3 bsdutils procps
     # a local DNS server for the autodiscovery tests
     dnsmasq-base
     # the lab's NTLM side: a Samba AD DC on loopback that Dovecot asks through winbind
