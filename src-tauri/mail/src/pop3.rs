@@ -42,6 +42,14 @@ pub enum Pop3Error {
 }
 
 impl Pop3Error {
+    /// The message asked for was removed by another session since this one listed it (Dovecot's "-ERR Message 2
+    /// expunged.", "no such message"): skipped, not a failure of the mailbox.
+    pub fn message_gone(&self) -> bool {
+        let Pop3Error::Refused { command: "TOP" | "RETR" | "DELE", reply } = self else { return false };
+        let lower = reply.to_ascii_lowercase();
+        ["expunged", "no such message", "has been deleted", "message deleted"].iter().any(|w| lower.contains(w))
+    }
+
     /// The RFC 2449 response code a refusal starts with, e.g. `IN-USE` in `-ERR [IN-USE] locked`.
     pub fn response_code(&self) -> Option<&str> {
         let Pop3Error::Refused { reply, .. } = self else { return None };
@@ -355,6 +363,8 @@ mod tests {
                 ("STAT", "+OK 2 320\r\n"),
                 ("UIDL", "+OK\r\n1 aaa\r\n2 bbb\r\n.\r\n"),
                 ("TOP 2 0", "+OK\r\nSubject: hi\r\n..dotted\r\n\r\n.\r\n"),
+                // Another session expunged message 1 since the list (Dovecot's words).
+                ("TOP 1 0", "-ERR Message 1 expunged.\r\n"),
                 ("DELE 2", "+OK deleted\r\n"),
                 ("QUIT", "+OK bye\r\n"),
             ],
@@ -366,6 +376,8 @@ mod tests {
         assert_eq!(pop.stat().await.unwrap(), (2, 320));
         assert_eq!(pop.uidl().await.unwrap(), [(1, "aaa".into()), (2, "bbb".into())]);
         assert_eq!(pop.top(2, 0).await.unwrap(), b"Subject: hi\r\n.dotted\r\n\r\n");
+        let gone = pop.top(1, 0).await.unwrap_err();
+        assert!(gone.message_gone(), "{gone}");
         pop.dele(2).await.unwrap();
         let transcript: Vec<String> = pop.transcript().iter().map(|l| l.text.clone()).collect();
         assert!(transcript.contains(&"AUTH PLAIN <redacted>".to_owned()));

@@ -506,9 +506,16 @@ impl Pop3Watcher {
             if !self.seen.insert(uidl.clone()) {
                 continue;
             }
-            let head = pop.top(n, 0).await?;
+            // A message removed by another session since the list is skipped, not a lost mailbox.
+            let head = match pop.top(n, 0).await {
+                Err(e) if e.message_gone() => continue,
+                head => head?,
+            };
             if wanted(&head) {
-                let raw = pop.retr_capped(n, MAX_FETCH).await?;
+                let raw = match pop.retr_capped(n, MAX_FETCH).await {
+                    Err(e) if e.message_gone() => continue,
+                    raw => raw?,
+                };
                 found.push(Arrived {
                     folder: "INBOX".into(),
                     junk: false,

@@ -96,7 +96,11 @@ impl Find for Pop3Find {
                 if self.checked.contains(&uid) {
                     continue;
                 }
-                let head = pop.top(n, 0).await.map_err(|e| e.to_string())?;
+                let head = match pop.top(n, 0).await {
+                    // Removed by another session since the list: nothing to look at.
+                    Err(e) if e.message_gone() => continue,
+                    head => head.map_err(|e| e.to_string())?,
+                };
                 let head = String::from_utf8_lossy(&head);
                 let subject_line =
                     |l: &str| l.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("subject:")) && l.contains(subject);
