@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mailproof_core::actions::{self, Category, Selection};
-use mailproof_core::jobs::{self, ActionState, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
+use mailproof_core::jobs::{self, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
 use mailproof_core::secrets::Keyring;
 use mailproof_core::{Cancel, Clock, SystemClock};
 use mailproof_mail::{bounce, message};
 
 use crate::profile::{open_store, CliResult};
+use crate::progress::{Progress, Style};
 
 /// `mailproof actions list [--category C] [--json]`.
 pub fn list(category: Option<&str>, json: bool) -> CliResult {
@@ -95,6 +96,9 @@ pub struct RunArgs {
     /// Run the selection this many times over (load tests and benchmarks).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// No progress on stderr: only the job's last line (and any warning or error).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `mailproof run --from P --to P …`: runs a job with progress on stderr.
@@ -136,10 +140,15 @@ pub fn run(args: RunArgs) -> CliResult {
         },
     };
     let options = RunOptions { extra_ca: args.ca.clone(), ..Default::default() };
-    let (store_ref, spec) = (&store, &spec);
-    let job_id = run_engine(|cancel| async move {
-        jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, &progress).await
-    })?;
+    let total = spec.selection.resolve().map(|a| a.len() * spec.destination_profile_ids.len()).ok();
+    let shown = Progress::new(Style::detect(args.quiet), total);
+    let on_event = |e| lock(&shown).event(e);
+    let (store_ref, spec, on_event) = (&store, &spec, &on_event);
+    let ran = run_engine(|cancel| async move {
+        jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, on_event).await
+    });
+    lock(&shown).finish();
+    let job_id = ran?;
     let report = store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -183,13 +192,17 @@ fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
 
 /// `mailproof jobs resume [--ca FILE]`: picks up the jobs whose engine stopped mid-job and runs them to their end,
 /// with progress on stderr.
-pub fn jobs_resume(ca: Option<PathBuf>) -> CliResult {
+pub fn jobs_resume(ca: Option<PathBuf>, quiet: bool) -> CliResult {
     let store = open_store()?;
     let options = RunOptions { extra_ca: ca, ..Default::default() };
-    let store_ref = &store;
-    let ids = run_engine(|cancel| async move {
-        jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, &progress).await
-    })?;
+    let shown = Progress::new(Style::detect(quiet), None);
+    let on_event = |e| lock(&shown).event(e);
+    let (store_ref, on_event) = (&store, &on_event);
+    let ran = run_engine(|cancel| async move {
+        jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, on_event).await
+    });
+    lock(&shown).finish();
+    let ids = ran?;
     if ids.is_empty() {
         eprintln!("No job is waiting to be picked up.");
     }
@@ -230,15 +243,8 @@ fn counts(report: &jobs::JobReport) -> String {
     Verdict::ALL.iter().map(|v| format!("{} {}", report.count(*v), v.label())).collect::<Vec<_>>().join(", ")
 }
 
-/// An action's progress, one line on stderr.
-fn progress(e: jobs::JobEvent) {
-    match (e.state, e.verdict) {
-        (ActionState::Decided, Some(v)) => {
-            eprintln!("{} {}: {} — {}", e.action_id, e.action_name, v.label(), e.reason.unwrap_or_default())
-        }
-        (ActionState::Sending, _) => eprintln!("{} {}: sending…", e.action_id, e.action_name),
-        _ => {}
-    }
+fn lock(p: &std::sync::Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    p.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `mailproof jobs list [--json]`: every job with its counts, newest first.

@@ -3,6 +3,7 @@
 mod actions;
 mod agent;
 mod profile;
+mod progress;
 mod rules;
 mod track;
 mod verify;
@@ -215,6 +216,9 @@ enum JobsCommand {
         /// A CA certificate (PEM) to trust beyond the public roots.
         #[arg(long)]
         ca: Option<PathBuf>,
+        /// No progress on stderr: only each job's last line.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -360,7 +364,7 @@ fn main() -> ExitCode {
         Command::Agent { command: AgentCommand::RotateCode } => agent::rotate_code(),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
-        Command::Jobs { command: JobsCommand::Resume { ca } } => actions::jobs_resume(ca),
+        Command::Jobs { command: JobsCommand::Resume { ca, quiet } } => actions::jobs_resume(ca, quiet),
     };
     result.unwrap_or_else(|message| {
         eprintln!("mailproof: {message}");

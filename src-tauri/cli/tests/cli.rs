@@ -567,6 +567,75 @@ mod actions {
         assert!(String::from_utf8_lossy(&out.stderr).contains("is not a date and time"));
     }
 
+    /// `mailproof run` on a pseudo-terminal (util-linux `script`), as a person at a terminal sees it.
+    fn on_a_terminal(data: &Path, args: &[&str], no_color: bool) -> String {
+        let line = std::iter::once(env!("CARGO_BIN_EXE_mailproof"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env("MAILPROOF_DATA_DIR", data).env("TERM", "xterm");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().expect("script(1) runs (util-linux)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn run_draws_a_bar_and_colours_verdicts_on_a_terminal_plain_lines_elsewhere_and_nothing_when_quiet() {
+        let Some(lab) = Lab::running() else { return };
+        if real_keyring("dev.mailproof.desktop.tests.cli-progress").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        verified_profiles(&lab, dir.path(), &["alice", "bob", "frank"]);
+        let data = dir.path().join("data");
+        let ca = lab.ca();
+        let args = [
+            "run",
+            "--from",
+            "alice@example.test",
+            "--to",
+            "bob@example.test",
+            "--to",
+            "frank@example.test",
+            "--actions",
+            "A100-002",
+            "--timeout",
+            "10",
+            "--poll",
+            "100",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--fail-on",
+            "never",
+        ];
+        // A terminal: the bar is redrawn in place (carriage return, erase line) and ends full; verdicts in colour.
+        let seen = on_a_terminal(&data, &args, false);
+        assert!(seen.contains("\r\x1b[2K"), "{seen:?}");
+        assert!(seen.contains("[########################] 2/2"), "{seen:?}");
+        assert!(seen.contains("\x1b[31mMissed\x1b[0m") && seen.contains("\x1b[32mPrevented\x1b[0m"), "{seen:?}");
+        assert!(seen.contains("1 Prevented, 0 Detected, 0 Alerted, 1 Missed"), "{seen:?}");
+        // NO_COLOR: the same bar, no colour.
+        let seen = on_a_terminal(&data, &args, true);
+        assert!(seen.contains("] 2/2") && !seen.contains("\x1b[3"), "{seen:?}");
+        // Not a terminal: a plain line per verdict, not one control character.
+        let out = mailproof(&data, &args);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(said.contains("A100-002 EICAR test file as .txt: Missed") && !said.contains('\x1b'), "{said:?}");
+        // --quiet: only the job's last line.
+        let mut quiet = args.to_vec();
+        quiet.push("--quiet");
+        let out = mailproof(&data, &quiet);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!said.contains("A100-002"), "{said:?}");
+        assert!(stdout(&out).starts_with("Job ") && stdout(&out).contains("1 Prevented"), "{}", stdout(&out));
+    }
+
     #[test]
     fn a_run_on_a_machine_whose_dns_fails_errors_its_actions_in_words_and_loses_none() {
         let Some(lab) = Lab::running() else { return };
