@@ -76,7 +76,9 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     await click('[data-nav="profiles"]');
     await click('[data-action="add-profile"]');
 
-    // Step 1: a bad address is refused inline.
+    // Step 1 warns, before anything is typed, that test threats will arrive in the mailbox.
+    await session.waitFor("[data-dedicated-mailbox]", { text: "a mailbox set aside for testing that nobody reads" });
+    // A bad address is refused inline.
     await session.type(await input("email"), "bob");
     await next();
     await session.waitFor('[data-field-error="email"]', { text: "such as name@example.com" });
@@ -87,6 +89,8 @@ describe("the Add Email Profile wizard against the lab", { skip }, () => {
     // password first.
     await atStep(1, 15000);
     assert.equal(await session.execute('return document.querySelector("[name=username]").value'), "bob@example.test");
+    // Before the first failure: what a two-factor account needs instead of its password.
+    await session.waitFor("[data-app-password]", { text: "create an app password" });
     await session.type(await input("password"), "wrong-password");
     await next();
 

@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { applyDiscovery, offeredMethods, domainOf, emptyDraft, guessFromAddress, hostPort, issuesOfStep, standardPort } from "./draft";
+import {
+  applyDiscovery,
+  offeredMethods,
+  domainOf,
+  emptyDraft,
+  guessFromAddress,
+  hostPort,
+  issuesOfStep,
+  protocolLabel,
+  serverTypeLabel,
+  standardPort,
+} from "./draft";
 
 describe("the profile draft", () => {
   it("guesses common host names and encrypted ports from the address, without overwriting typed values", () => {
@@ -144,5 +155,12 @@ describe("a Gmail draft", () => {
     expect(stepAfter("gmail", 5, -1, false)).toBe(1);
     expect(stepsOf("gmail", true)).toEqual([0, 1, 4, 5]);
     expect(stepAfter("gmail", 1, 1, true)).toBe(4);
+  });
+
+  it("names every server type from one table", () => {
+    expect(Object.keys(serverTypeLabel).sort()).toEqual(["gmail", "graph", "imap", "pop3"]);
+    expect(protocolLabel("pop3", "incoming")).toBe("POP3");
+    expect(protocolLabel("pop3", "outgoing")).toBe("SMTP");
+    expect(protocolLabel("imap", "incoming")).toBe("IMAP");
   });
 });

@@ -35,6 +35,19 @@ export function issuesOf(findings: Findings | null, field: string): string[] {
  * The steps a draft goes through: a Microsoft 365 or Gmail profile has no servers to enter, and a Gmail profile
  * can be tested only once its account has consented (`signedIn`), which happens after saving.
  */
+/** What each server type is called, everywhere the app names one. */
+export const serverTypeLabel: Record<ServerType, string> = {
+  imap: "IMAP",
+  pop3: "POP3",
+  graph: "Microsoft 365 (Graph API)",
+  gmail: "Gmail (Gmail API)",
+};
+
+/** The protocol a side of a classic profile speaks: "SMTP" out, the server type's own name in. */
+export function protocolLabel(serverType: ServerType, side: "incoming" | "outgoing"): string {
+  return side === "outgoing" ? "SMTP" : serverTypeLabel[serverType];
+}
+
 export function stepsOf(serverType: ServerType, signedIn = true): number[] {
   if (serverType === "gmail") return signedIn ? [0, 1, 4, 5] : [0, 1, 5];
   return serverType === "graph" ? [0, 1, 4, 5] : [0, 1, 2, 3, 4, 5];
