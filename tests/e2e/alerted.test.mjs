@@ -86,7 +86,17 @@ describe("a gateway's notice in the alerts mailbox", { skip }, () => {
     assert.match(rows[0], /,notices$/);
     assert.ok(rows.some((r) => r.includes("nina@example.test") && r.includes(",Alerted,")), rows.join("\n"));
 
-    await click('a[href="#/results"]');
+    // Message Tracking tells the notice Mailproof received from the test messages it sent.
+    await click('[data-nav="tracking"]');
+    await session.type(await session.waitFor('[name="track-subject"]'), "incident report");
+    await click("[data-track-search]");
+    await session.waitFor("[data-track-count]", { text: "1–1 of 1" });
+    await session.waitFor('[data-track-results] [data-direction="received"]', { text: "Received" });
+    await click("button", { text: "Clear filters" });
+    await session.waitFor('[data-track-results] [data-direction="sent"]', { text: "Sent" });
+    await shoot("alerted-tracking");
+
+    await click('[data-nav="results"]');
     const row = await session.waitFor("[data-jobs] [data-job]");
     // Prevented, Detected, Alerted, Missed, Errored: 1, 0, 1, 0, 0; the rate counts the alerted action as not stopped.
     const cells = await session.execute(

@@ -8,7 +8,7 @@ use crate::jobs::{
     ActionResult, ActionState, Cause, Evidence, JobReport, JobSpec, JobStatus, JobSummary, JobTiming, Rerun,
     RuntimeParams, Verdict,
 };
-use crate::tracking::model::{EventKind, TrackEvent, TrackStatus};
+use crate::tracking::model::{EventKind, TrackDirection, TrackEvent, TrackStatus};
 
 /// A job about to start: its groups and actions, ids chosen by the caller.
 pub struct NewJob<'a> {
@@ -507,8 +507,8 @@ impl Store {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject,
-                 risk, status, received_at, job_action_id, verification_of, source_ip)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?10, ?12)",
+                 risk, status, received_at, job_action_id, verification_of, source_ip, direction)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?10, ?12, ?13)",
             params![
                 m.message_id,
                 m.envelope_sender,
@@ -521,7 +521,9 @@ impl Store {
                 m.job_action_id,
                 m.verification_of,
                 status.as_str(),
-                source_ip
+                source_ip,
+                // What Mailproof queues it sent; anything else it saw arrive.
+                if status == TrackStatus::Queued { TrackDirection::Sent } else { TrackDirection::Received }.as_str(),
             ],
         )?;
         let id = tx.last_insert_rowid();

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
         rebuilds: true,
         ..Migration::new(11, "Alerted, and alerts mailboxes", include_str!("migrations/0011_alerted.sql"))
     },
+    Migration::new(12, "tracked messages: sent or received", include_str!("migrations/0012_tracked_direction.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -21,7 +21,7 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
     let mut w = std::io::BufWriter::new(out);
     writeln!(
         w,
-        "received_utc,message_id,envelope_sender,from,recipients,to,subject,source_ip,risk,latest_status,job_id"
+        "received_utc,message_id,envelope_sender,from,recipients,to,subject,source_ip,risk,latest_status,job_id,direction"
     )
     .map_err(io)?;
     let mut written = 0u64;
@@ -47,6 +47,7 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
                 r.risk.as_deref().unwrap_or(""),
                 r.status.label(),
                 r.job_id.as_deref().unwrap_or(""),
+                r.direction.label(),
             ];
             writeln!(w, "{}", crate::csv::row(&cells)).map_err(io)?;
             written += 1;

@@ -269,4 +269,34 @@ mod tests {
         let line = String::from_utf8(small).unwrap().lines().nth(1).unwrap().to_owned();
         assert!(line.contains("2026-09-21T") && line.contains("mp-000000000003.x@example.test"), "{line}");
     }
+
+    #[test]
+    fn a_message_mailproof_sent_is_sent_and_one_it_only_saw_arrive_is_received() {
+        let store = Store::open_in_memory().unwrap();
+        let m = |id: &'static str, subject: &'static str| crate::store::jobs::NewTracked {
+            message_id: id,
+            envelope_sender: "alice@example.test",
+            from_header: "alice@example.test",
+            recipients: "bob@example.test",
+            to_header: "bob@example.test",
+            subject,
+            risk: None,
+            at_millis: T0,
+            job_action_id: None,
+            verification_of: None,
+        };
+        store.track_message(&m("<sent@example.test>", "a test message")).unwrap();
+        store
+            .track_seen(&m("<seen@example.test>", "Undelivered Mail Returned to Sender"), "Bounce report", None)
+            .unwrap();
+        let page = query(&store, &q()).unwrap();
+        let direction = |id: &str| page.rows.iter().find(|r| r.message_id == id).unwrap().direction;
+        assert_eq!(direction("<sent@example.test>"), TrackDirection::Sent);
+        assert_eq!(direction("<seen@example.test>"), TrackDirection::Received);
+        let mut out = Vec::new();
+        export_csv(&store, &q(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().next().unwrap().ends_with(",job_id,direction"), "{text}");
+        assert!(text.lines().any(|l| l.contains("seen@example.test") && l.ends_with(",Received")), "{text}");
+    }
 }

@@ -10,6 +10,36 @@ pub const MAX_PAGE: u32 = 1_000;
 /// Longest text accepted in a filter.
 pub const MAX_FILTER_LEN: usize = 256;
 
+/// Whether Mailproof sent a message or saw it arrive without sending it (a bounce report, a gateway's notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum TrackDirection {
+    #[default]
+    Sent,
+    Received,
+}
+
+impl TrackDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackDirection::Sent => "sent",
+            TrackDirection::Received => "received",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TrackDirection> {
+        [TrackDirection::Sent, TrackDirection::Received].into_iter().find(|d| d.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TrackDirection::Sent => "Sent",
+            TrackDirection::Received => "Received",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
@@ -104,6 +134,8 @@ pub struct TrackedRow {
     pub source_ip: Option<String>,
     pub risk: Option<String>,
     pub status: TrackStatus,
+    /// Sent by Mailproof, or received (seen arrive without sending it).
+    pub direction: TrackDirection,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub received_ms: i64,
     pub job_action_id: Option<String>,

@@ -3,7 +3,7 @@
 
 use super::filter::{phrase, prepare, Prepared, TextFilter};
 use super::fuzzy::{budget, candidate_trigrams, close_substring};
-use super::model::{TrackError, TrackEvent, TrackPage, TrackQuery, TrackStatus, TrackedRow, MAX_PAGE};
+use super::model::{TrackDirection, TrackError, TrackEvent, TrackPage, TrackQuery, TrackStatus, TrackedRow, MAX_PAGE};
 use crate::store::jobs::track_event_row;
 use crate::store::Store;
 
@@ -33,7 +33,7 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
 }
 
 const COLUMNS: &str = "m.id, m.message_id, m.envelope_sender, m.from_header, m.recipients, m.to_header, m.subject,
-    m.source_ip, m.risk, m.status, m.received_at, m.job_action_id, g.job_id, m.verification_of";
+    m.source_ip, m.risk, m.status, m.received_at, m.job_action_id, g.job_id, m.verification_of, m.direction";
 const FROM: &str = "tracked_messages m LEFT JOIN job_actions a ON a.id = m.job_action_id
     LEFT JOIN job_groups g ON g.id = a.group_id";
 
@@ -54,6 +54,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<TrackedRow> {
         job_action_id: r.get(11)?,
         job_id: r.get(12)?,
         verification_of: r.get(13)?,
+        direction: TrackDirection::parse(&r.get::<_, String>(14)?).unwrap_or_default(),
     })
 }
 

@@ -1468,6 +1468,10 @@ export type TrackDetail = { message: TrackedRow; history: TrackEvent[];
  * The Received chain of the copy Mailproof found, origin first, and its folder; empty when none was found.
  */
 hops: Hop[]; folder: string | null }
+/**
+ * Whether Mailproof sent a message or saw it arrive without sending it (a bounce report, a gateway's notice).
+ */
+export type TrackDirection = "sent" | "received"
 export type TrackEvent = { atMs: number; kind: EventKind; detail: string }
 /**
  * Where an export went and how much it wrote.
@@ -1523,7 +1527,11 @@ statuses: TrackStatus[];
  */
 page: number; pageSize: number }
 export type TrackStatus = "queued" | "delivered" | "deliveredToJunk" | "unsuccessful" | "notReceived" | "modified" | "deleted"
-export type TrackedRow = { id: number; messageId: string; envelopeSender: string; fromHeader: string; recipients: string; toHeader: string; subject: string; sourceIp: string | null; risk: string | null; status: TrackStatus; receivedMs: number; jobActionId: string | null; jobId: string | null; verificationOf: string | null }
+export type TrackedRow = { id: number; messageId: string; envelopeSender: string; fromHeader: string; recipients: string; toHeader: string; subject: string; sourceIp: string | null; risk: string | null; status: TrackStatus; 
+/**
+ * Sent by Mailproof, or received (seen arrive without sending it).
+ */
+direction: TrackDirection; receivedMs: number; jobActionId: string | null; jobId: string | null; verificationOf: string | null }
 export type Verdict = 
 /**
  * Rejected, bounced, modified in transit, or never arrived in time.
