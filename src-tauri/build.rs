@@ -34,6 +34,8 @@ fn main() {
         "verification_uuid",
         "test_email_sender",
         "list_actions",
+        "get_action_timing",
+        "save_action_timing",
         "run_job",
         "cancel_job",
         "list_jobs",

@@ -123,6 +123,15 @@ impl From<EmailSettingError> for IpcError {
     }
 }
 
+impl From<mailproof_core::jobs::defaults::TimingError> for IpcError {
+    fn from(e: mailproof_core::jobs::defaults::TimingError) -> Self {
+        match e {
+            mailproof_core::jobs::defaults::TimingError::Invalid(m) => invalid(m),
+            mailproof_core::jobs::defaults::TimingError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<SettingsError> for IpcError {
     fn from(e: SettingsError) -> Self {
         match e {

@@ -52,11 +52,22 @@ describe("a gateway's notice in the alerts mailbox", { skip }, () => {
     assert.equal((await session.findAll("[data-alerts-mailbox]")).length, 1, "only the one marked");
     await shoot("alerts-mailbox");
 
+    // The job's wait comes from Settings → Email Actions, not from the builder: a bad value is refused in words,
+    // a good one saved and found in the builder.
+    await click('[data-nav="settings"]');
+    await session.type(await session.waitFor('[name="default-timeout"]'), "1");
+    await click('[data-action="save-action-timing"]');
+    await session.waitFor('[data-field-error="action-timing"]', { text: "a whole number of seconds from 3 to 86,400" });
+    await session.type(await session.waitFor('[name="default-timeout"]'), "6");
+    await click('[data-action="save-action-timing"]');
+    await session.waitFor('[data-saved="action-timing"]', { text: "new jobs start from this timing" });
+
     await click('[data-nav="actions"]');
+    await session.waitFor('[data-action="A100-002"]');
+    assert.equal(await session.execute('return document.querySelector("[name=timeout]").value'), "6", "from Settings");
     await click('[data-action="A100-002"] input[type="checkbox"]');
     await click('select[name="source"] option', { text: "alice@example.test" });
     for (const who of ["nina", "olga"]) await click(`input[name="destination"][value="${who}@example.test"]`);
-    await session.type(await session.waitFor('[name="timeout"]'), "6");
     await click("[data-start-job]");
     await session.waitFor("[data-finished]", { timeoutMs: 60000 });
     await session.waitFor('[data-progress] [data-row="A100-002"]', { text: "Alerted" });

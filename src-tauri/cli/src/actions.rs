@@ -66,21 +66,21 @@ pub struct RunArgs {
     /// The From address spoofing actions claim.
     #[arg(long)]
     pub spoof: Option<String>,
-    /// Seconds to wait for each message or its bounce.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u32,
+    /// Seconds to wait for each message or its bounce [default: Settings → Email Actions; 300 until saved there].
+    #[arg(long)]
+    pub timeout: Option<u32>,
     /// Seconds to wait after sending before looking.
     #[arg(long, default_value_t = 0)]
     pub sleep: u32,
-    /// Milliseconds between looks at the mailboxes.
-    #[arg(long, default_value_t = 250)]
-    pub poll: u32,
-    /// Milliseconds to pause between one action and the next.
-    #[arg(long, default_value_t = 0)]
-    pub pause: u32,
-    /// How many destinations to test at once (1-16).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
-    pub concurrency: u32,
+    /// Milliseconds between looks at the mailboxes [default: Settings → Email Actions; 250].
+    #[arg(long)]
+    pub poll: Option<u32>,
+    /// Milliseconds to pause between one action and the next [default: Settings → Email Actions; 0].
+    #[arg(long)]
+    pub pause: Option<u32>,
+    /// How many destinations to test at once, 1-16 [default: Settings → Email Actions; 4].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub concurrency: Option<u32>,
     /// Write every action's verdict, reason and evidence as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -126,6 +126,8 @@ pub fn run(args: RunArgs) -> CliResult {
     if let Some(spoof) = &args.spoof {
         eprintln!("Warning: spoofing actions will claim to come from {spoof}.");
     }
+    // What the options leave out comes from Settings → Email Actions, as in the app's job builder.
+    let stored = jobs::defaults::load_timing(&store).map_err(|e| e.to_string())?;
     let spec = JobSpec {
         name: format!("{} → {}", source.email, args.to.join(", ")),
         selection,
@@ -133,10 +135,10 @@ pub fn run(args: RunArgs) -> CliResult {
         destination_profile_ids: destinations,
         params: RuntimeParams { spoofed_from: args.spoof.clone(), extra_sleep_secs: args.sleep },
         timing: JobTiming {
-            timeout_secs: args.timeout,
-            pause_millis: args.pause,
-            poll_millis: args.poll,
-            concurrency: args.concurrency,
+            timeout_secs: args.timeout.unwrap_or(stored.timeout_secs),
+            pause_millis: args.pause.unwrap_or(stored.pause_millis),
+            poll_millis: args.poll.unwrap_or(stored.poll_millis),
+            concurrency: args.concurrency.unwrap_or(stored.concurrency),
         },
     };
     let options = RunOptions { extra_ca: args.ca.clone(), ..Default::default() };

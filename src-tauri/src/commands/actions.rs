@@ -19,6 +19,22 @@ pub async fn list_actions() -> IpcResult<Vec<ActionInfo>> {
     Ok(actions::list())
 }
 
+/// The global timing every new job starts from (Settings → Email Actions).
+#[tauri::command]
+#[specta::specta]
+pub async fn get_action_timing(state: State<'_, AppState>) -> IpcResult<jobs::JobTiming> {
+    Ok(jobs::defaults::load_timing(state.store()?)?)
+}
+
+/// Saves the global timing after checking it as a job's timing is checked; returns it as stored.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_action_timing(state: State<'_, AppState>, timing: jobs::JobTiming) -> IpcResult<jobs::JobTiming> {
+    let store = state.store()?;
+    jobs::defaults::save_timing(store, &timing, time::OffsetDateTime::now_utc())?;
+    Ok(jobs::defaults::load_timing(store)?)
+}
+
 /// How often progress goes to the UI at most: each message costs the WebView a script evaluation, so events are
 /// sent in batches rather than one by one (a 1,000-action job makes some 3,000 events).
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(50);

@@ -46,6 +46,8 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         verification::verification_uuid,
         verification::test_email_sender,
         actions::list_actions,
+        actions::get_action_timing,
+        actions::save_action_timing,
         actions::run_job::<tauri::Wry>,
         actions::cancel_job,
         actions::list_jobs,

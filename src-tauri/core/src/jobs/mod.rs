@@ -1,6 +1,7 @@
 //! Email action jobs: what a job is, how its actions end, and the evidence each keeps. The runner sends and
 //! watches; the verdict module decides; the store keeps everything as it happens.
 
+pub mod defaults;
 pub mod export;
 mod run;
 pub mod verdict;

@@ -367,6 +367,28 @@ async listActions() : Promise<Result<ActionInfo[], IpcError>> {
 }
 },
 /**
+ * The global timing every new job starts from (Settings → Email Actions).
+ */
+async getActionTiming() : Promise<Result<JobTiming, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("get_action_timing") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Saves the global timing after checking it as a job's timing is checked; returns it as stored.
+ */
+async saveActionTiming(timing: JobTiming) : Promise<Result<JobTiming, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_action_timing", { timing }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Runs a job to its end, streaming every action's progress in batches; returns the job id. `run_key` names the
  * run for `cancel_job`.
  */
