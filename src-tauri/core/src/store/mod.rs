@@ -122,6 +122,13 @@ impl Store {
         Ok(Store { conn, wal })
     }
 
+    /// Writes the journal back into the database and empties it, as the store does itself once the journal grew
+    /// past its limit: the next write needs new room on the disk.
+    pub fn empty_journal(&self) -> Result<(), StoreError> {
+        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// The schema version this database is at.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn().pragma_query_value(None, "user_version", |r| r.get(0))?)
