@@ -274,7 +274,7 @@ impl Relay {
 }
 
 #[tokio::test]
-async fn unverified_destinations_are_refused_before_anything_is_sent() {
+async fn unverified_profiles_are_refused_before_anything_is_sent() {
     let Some(lab) = Lab::running() else { return };
     let Some(keyring) = real_keyring(&format!("{SERVICE}.unverified")) else { return };
     let w = World::new(lab, keyring);
@@ -292,6 +292,20 @@ async fn unverified_destinations_are_refused_before_anything_is_sent() {
     .unwrap_err();
     assert!(matches!(err, JobError::Unverified { ref email } if email == "carol@example.test"), "{err}");
     assert!(err.to_string().contains("Verify it"), "{err}");
+    // Nor from an unverified source: its mailbox, where bounces come back, was never shown readable.
+    let err = run_job(
+        &w.store,
+        &w.keyring,
+        &w.spec(&carol, &[&alice], &["A100-001"], 4),
+        &w.options(),
+        &Cancel::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, JobError::SourceUnverified { ref email } if email == "carol@example.test"), "{err}");
+    assert!(err.to_string().contains("will not send test threats from it"), "{err}");
+    assert!(w.store.list_jobs().unwrap().is_empty(), "no job was made");
 }
 
 #[tokio::test]

@@ -48,7 +48,7 @@ pub enum FailOn {
 /// `mailproof run`'s options.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The source profile (its address): sends the actions and receives the bounces.
+    /// The source profile (its address): sends the actions and receives the bounces. It must be verified.
     #[arg(long)]
     pub from: String,
     /// A destination profile (its address); repeat for several. Only verified profiles are accepted.

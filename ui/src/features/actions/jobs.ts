@@ -65,7 +65,7 @@ function whole(value: string, min: number, max: number): number | null {
 export function validateJob(form: JobForm, library: ActionInfo[]): Record<string, string> {
   const issues: Record<string, string> = {};
   if (form.selected.length === 0) issues.actions = "Pick at least one action, or a preset.";
-  if (!form.sourceId) issues.source = "Choose the profile that sends the actions.";
+  if (!form.sourceId) issues.source = "Choose the profile that sends the actions: one this workstation has verified.";
   if (form.destinationIds.length === 0) issues.destinations = "Choose at least one verified destination.";
   const spoof = form.spoofedFrom.trim();
   if (spoof && !EMAIL.test(spoof)) issues.spoofedFrom = `"${spoof}" is not an email address (name@domain.tld).`;

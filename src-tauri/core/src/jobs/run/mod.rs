@@ -69,6 +69,8 @@ pub enum JobError {
     UnknownProfile(String),
     #[error("{email} is not verified, so Mailproof will not send test threats to it. Verify it in Email Profiles (or `mailproof profile verify`) first.")]
     Unverified { email: String },
+    #[error("{email} is not verified, so Mailproof will not send test threats from it: bounces come back to its mailbox, which must be shown readable first. Verify it in Email Profiles (or `mailproof profile verify`).")]
+    SourceUnverified { email: String },
     #[error("the client secret of {email} expired on {on}: create a new one under the app's Certificates & secrets in the Entra admin centre, then edit the profile with it and its expiry date.")]
     SecretExpired { email: String, on: String },
     #[error("the spoofed From address \"{0}\" is not a valid email address")]

@@ -1,5 +1,5 @@
-//! Checking a job's spec before anything is stored — the selection, the timing, the spoofed From, the destinations
-//! (verified by this workstation) — and the rows that describe it.
+//! Checking a job's spec before anything is stored — the selection, the timing, the spoofed From, the source and
+//! the destinations (each verified by this workstation) — and the rows that describe it.
 
 use super::JobError;
 use crate::actions::ActionDef;
@@ -52,6 +52,10 @@ pub(super) fn check(store: &Store, spec: &JobSpec, today: time::Date) -> Result<
         }
     };
     let source = load(&spec.source_profile_id)?;
+    // As the reference requires of every profile a job uses: its bounces are read from its mailbox.
+    if !verified_here(store, &source)? {
+        return Err(JobError::SourceUnverified { email: source.email });
+    }
     let mut destinations = Vec::new();
     for id in &spec.destination_profile_ids {
         let d = load(id)?;
