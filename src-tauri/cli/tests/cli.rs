@@ -484,6 +484,15 @@ mod actions {
         }
     }
 
+    /// `mailproof run` of A100-002 from alice to bob (delivered untouched: Missed) and frank (refused: Prevented).
+    fn alice_to_bob_and_frank(ca: &str) -> Vec<&str> {
+        let to = ["--to", "bob@example.test", "--to", "frank@example.test", "--actions", "A100-002"];
+        let mut args = vec!["run", "--from", "alice@example.test"];
+        args.extend(to);
+        args.extend(["--timeout", "10", "--poll", "100", "--ca", ca]);
+        args
+    }
+
     #[test]
     fn run_reports_json_and_junit_and_fails_when_an_action_is_missed() {
         let Some(lab) = Lab::running() else { return };
@@ -495,27 +504,8 @@ mod actions {
         let data = dir.path().join("data");
         let (json, junit) = (dir.path().join("job.json"), dir.path().join("job.xml"));
         let ca = lab.ca();
-        let args = [
-            "run",
-            "--from",
-            "alice@example.test",
-            "--to",
-            "bob@example.test",
-            "--to",
-            "frank@example.test",
-            "--actions",
-            "A100-002",
-            "--timeout",
-            "10",
-            "--poll",
-            "100",
-            "--ca",
-            ca.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-        ];
+        let mut args = alice_to_bob_and_frank(ca.to_str().unwrap());
+        args.extend(["--json", json.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
         let out = mailproof(&data, &args);
         let progress = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(1), "bob's copy arrives untouched: Missed fails the run\n{progress}");
@@ -531,8 +521,7 @@ mod actions {
         assert!(xml.contains("<failure message=\"Missed\">"), "{xml}");
 
         // --fail-on never: the same kind of run succeeds; jobs list shows both runs.
-        let mut never = args.to_vec();
-        never.truncate(15);
+        let mut never = alice_to_bob_and_frank(ca.to_str().unwrap());
         never.extend(["--fail-on", "never"]);
         assert!(mailproof(&data, &never).status.success());
         let out = mailproof(&data, &["jobs", "list", "--json"]);
@@ -595,25 +584,8 @@ mod actions {
         verified_profiles(&lab, dir.path(), &["alice", "bob", "frank"]);
         let data = dir.path().join("data");
         let ca = lab.ca();
-        let args = [
-            "run",
-            "--from",
-            "alice@example.test",
-            "--to",
-            "bob@example.test",
-            "--to",
-            "frank@example.test",
-            "--actions",
-            "A100-002",
-            "--timeout",
-            "10",
-            "--poll",
-            "100",
-            "--ca",
-            ca.to_str().unwrap(),
-            "--fail-on",
-            "never",
-        ];
+        let mut args = alice_to_bob_and_frank(ca.to_str().unwrap());
+        args.extend(["--fail-on", "never"]);
         // A terminal: the bar is redrawn in place (carriage return, erase line) and ends full; verdicts in colour.
         let seen = on_a_terminal(&data, &args, false);
         assert!(seen.contains("\r\x1b[2K"), "{seen:?}");
