@@ -27,6 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the shell completion script for SHELL (e.g. `mailproof completions bash > /etc/bash_completion.d/mailproof`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or with --dir write one page per command there (mailproof.1, mailproof-run.1, …).
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Check that the database opens and migrates and that the OS keyring works.
     Doctor {
         /// Print the report as JSON.
@@ -324,6 +334,8 @@ enum ProfileCommand {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Doctor { json } => return run_doctor(json),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Profile { command } => match command {
             ProfileCommand::Add { file } => profile::add(&file),
             ProfileCommand::List { json } => profile::list(json),
@@ -398,4 +410,40 @@ fn run_doctor(json: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `mailproof completions SHELL`: built in memory (the generator panics on a write error) and then written, so a
+/// closed pipe (`| head`) ends the command quietly.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode, String> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "mailproof", &mut script);
+    print_all(&script)
+}
+
+/// Writes `bytes` to stdout; a reader that went away is not an error.
+fn print_all(bytes: &[u8]) -> Result<ExitCode, String> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `mailproof man [--dir DIR]`: the man pages, from the same definitions as `--help`.
+fn man(dir: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(cmd, dir)
+                .map_err(|e| format!("cannot write the man pages to {}: {e}", dir.display()))?;
+            println!("Man pages written to {}.", dir.display());
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page).map_err(|e| e.to_string())?;
+            return print_all(&page);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -76,6 +76,27 @@ fn sender_set_refuses_what_settings_refuses_in_the_same_words_and_saves_nothing(
 }
 
 #[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, mark) in [("bash", "_mailproof()"), ("zsh", "#compdef mailproof"), ("fish", "complete -c mailproof")] {
+        let out = mailproof(dir.path(), &["completions", shell]);
+        let script = stdout(&out);
+        assert!(out.status.success() && script.contains(mark), "{shell}: {script}");
+        assert!(script.contains("resume") && script.contains("alerts"), "{shell} knows the subcommands");
+    }
+    let out = mailproof(dir.path(), &["man"]);
+    let page = stdout(&out);
+    assert!(page.contains(".TH mailproof 1") && page.contains("email defences"), "{page}");
+    let pages = dir.path().join("man");
+    let out = mailproof(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = std::fs::read_to_string(pages.join("mailproof-run.1")).unwrap();
+    assert!(run.contains("\\-\\-quiet") && run.contains("Settings → Email Actions"), "{run}");
+    let out = mailproof(dir.path(), &["completions", "tcsh"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("possible values"));
+}
+
+#[test]
 fn version_prints_the_package_version() {
     let dir = tempfile::tempdir().unwrap();
     let out = mailproof(dir.path(), &["--version"]);
