@@ -33,4 +33,8 @@ export MAILPROOF_APP="$root/target/debug/mailproof-desktop" MAILPROOF_CLI="$root
 export MAILPROOF_E2E_OUT="$out/e2e"
 bash tests/tools/with-session.sh xvfb-run -a -s "-screen 0 1280x800x24 -noreset" node --test --test-concurrency=1 tests/e2e/
 
+say "The .deb: built from the test build, installed with apt, started, removed"
+deb=$(bash tests/tools/build-deb.sh --debug | tail -n 1)
+bash tests/tools/with-session.sh bash tests/tools/deb-check.sh "$deb" "$out/deb"
+
 say "All tests passed. Screenshots: $out/e2e"
