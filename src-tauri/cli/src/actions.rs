@@ -143,14 +143,10 @@ pub fn run(args: RunArgs) -> CliResult {
     };
     let options = RunOptions { extra_ca: args.ca.clone(), ..Default::default() };
     let total = spec.selection.resolve().map(|a| a.len() * spec.destination_profile_ids.len()).ok();
-    let shown = Progress::new(Style::detect(args.quiet), total);
-    let on_event = |e| lock(&shown).event(e);
-    let (store_ref, spec, on_event) = (&store, &spec, &on_event);
-    let ran = run_engine(|cancel| async move {
-        jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, on_event).await
-    });
-    lock(&shown).finish();
-    let job_id = ran?;
+    let (store_ref, spec) = (&store, &spec);
+    let job_id = run_engine(Style::detect(args.quiet), total, |cancel, on_event| async move {
+        jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, &*on_event).await
+    })?;
     let report = store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
@@ -197,14 +193,10 @@ fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
 pub fn jobs_resume(ca: Option<PathBuf>, quiet: bool) -> CliResult {
     let store = open_store()?;
     let options = RunOptions { extra_ca: ca, ..Default::default() };
-    let shown = Progress::new(Style::detect(quiet), None);
-    let on_event = |e| lock(&shown).event(e);
-    let (store_ref, on_event) = (&store, &on_event);
-    let ran = run_engine(|cancel| async move {
-        jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, on_event).await
-    });
-    lock(&shown).finish();
-    let ids = ran?;
+    let store_ref = &store;
+    let ids = run_engine(Style::detect(quiet), None, |cancel, on_event| async move {
+        jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, &*on_event).await
+    })?;
     if ids.is_empty() {
         eprintln!("No job is waiting to be picked up.");
     }
@@ -215,29 +207,40 @@ pub fn jobs_resume(ca: Option<PathBuf>, quiet: bool) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `work` on a runtime of two workers (sending and watching side by side). Ctrl-C cancels it: what is not
-/// decided by then ends Incomplete.
+/// Where a running job's events go: its progress, shown as `Style` says.
+type OnEvent = std::sync::Arc<dyn Fn(jobs::JobEvent) + Send + Sync>;
+
+/// Runs `work` on a runtime of two workers (sending and watching side by side), its progress shown in `style`
+/// (`total` actions, when known) and taken off the screen at the end. Ctrl-C cancels it: what is not decided by
+/// then ends Incomplete.
 fn run_engine<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-    work: impl FnOnce(Cancel) -> F,
+    style: Style,
+    total: Option<usize>,
+    work: impl FnOnce(Cancel, OnEvent) -> F,
 ) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let shown = std::sync::Arc::new(Progress::new(style, total));
+    let on_event: OnEvent = {
+        let shown = shown.clone();
+        std::sync::Arc::new(move |e| lock(&shown).event(e))
+    };
     let cancel = Cancel::default();
-    runtime
-        .block_on(async {
-            let stop = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("Stopping: actions not yet decided end as Incomplete.");
-                    stop.cancel();
-                }
-            });
-            work(cancel).await
-        })
-        .map_err(|e| e.to_string())
+    let done = runtime.block_on(async {
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Stopping: actions not yet decided end as Incomplete.");
+                stop.cancel();
+            }
+        });
+        work(cancel, on_event).await
+    });
+    lock(&shown).finish();
+    done.map_err(|e| e.to_string())
 }
 
 /// A job's verdicts counted, in words.

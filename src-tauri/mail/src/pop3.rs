@@ -41,6 +41,15 @@ pub enum Pop3Error {
     OAuth(#[from] crate::oauth::OAuthError),
 }
 
+/// A TOP, RETR or DELE's outcome with a message another session removed since the list as `None`: for a
+/// caller that skips it (nothing to read, or nothing left to delete) rather than failing the session.
+pub fn still_there<T>(outcome: Result<T, Pop3Error>) -> Result<Option<T>, Pop3Error> {
+    match outcome {
+        Err(e) if e.message_gone() => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 impl Pop3Error {
     /// The message asked for was removed by another session since this one listed it (Dovecot's "-ERR Message 2
     /// expunged.", "no such message"): skipped, not a failure of the mailbox.
@@ -376,8 +385,9 @@ mod tests {
         assert_eq!(pop.stat().await.unwrap(), (2, 320));
         assert_eq!(pop.uidl().await.unwrap(), [(1, "aaa".into()), (2, "bbb".into())]);
         assert_eq!(pop.top(2, 0).await.unwrap(), b"Subject: hi\r\n.dotted\r\n\r\n");
-        let gone = pop.top(1, 0).await.unwrap_err();
-        assert!(gone.message_gone(), "{gone}");
+        let gone = pop.top(1, 0).await;
+        assert!(matches!(&gone, Err(e) if e.message_gone()), "{gone:?}");
+        assert!(still_there(gone).unwrap().is_none(), "skipped, not an error");
         pop.dele(2).await.unwrap();
         let transcript: Vec<String> = pop.transcript().iter().map(|l| l.text.clone()).collect();
         assert!(transcript.contains(&"AUTH PLAIN <redacted>".to_owned()));

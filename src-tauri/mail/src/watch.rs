@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use tokio::sync::Notify;
 
 use crate::imap::{self, Folder, ImapConfig, ImapError, Session};
-use crate::pop3::{Pop3, Pop3Config, Pop3Error};
+use crate::pop3::{still_there, Pop3, Pop3Config, Pop3Error};
 use crate::stream::MailStream;
 
 /// A new message a caller asked for.
@@ -500,22 +500,16 @@ impl Pop3Watcher {
         let mut found = Vec::new();
         for (n, uidl) in pop.uidl().await? {
             if self.to_delete.contains(&uidl) {
-                pop.dele(n).await?;
+                still_there(pop.dele(n).await)?;
                 continue;
             }
             if !self.seen.insert(uidl.clone()) {
                 continue;
             }
             // A message removed by another session since the list is skipped, not a lost mailbox.
-            let head = match pop.top(n, 0).await {
-                Err(e) if e.message_gone() => continue,
-                head => head?,
-            };
+            let Some(head) = still_there(pop.top(n, 0).await)? else { continue };
             if wanted(&head) {
-                let raw = match pop.retr_capped(n, MAX_FETCH).await {
-                    Err(e) if e.message_gone() => continue,
-                    raw => raw?,
-                };
+                let Some(raw) = still_there(pop.retr_capped(n, MAX_FETCH).await)? else { continue };
                 found.push(Arrived {
                     folder: "INBOX".into(),
                     junk: false,
@@ -545,7 +539,7 @@ impl Pop3Watcher {
         let mut pop = Pop3::connect(&self.config).await?;
         for (n, uidl) in pop.uidl().await? {
             if self.to_delete.contains(&uidl) {
-                pop.dele(n).await?;
+                still_there(pop.dele(n).await)?;
             }
         }
         pop.quit().await

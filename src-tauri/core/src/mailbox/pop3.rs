@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use mailproof_mail::pop3::{Pop3, Pop3Config};
+use mailproof_mail::pop3::{still_there, Pop3, Pop3Config};
 use mailproof_mail::smtp::SmtpConfig;
 use mailproof_mail::watch::{Arrived, Pop3Watcher, POP3_PACE};
 use tokio::sync::Notify;
@@ -96,11 +96,8 @@ impl Find for Pop3Find {
                 if self.checked.contains(&uid) {
                     continue;
                 }
-                let head = match pop.top(n, 0).await {
-                    // Removed by another session since the list: nothing to look at.
-                    Err(e) if e.message_gone() => continue,
-                    head => head.map_err(|e| e.to_string())?,
-                };
+                // Removed by another session since the list: nothing to look at.
+                let Some(head) = still_there(pop.top(n, 0).await).map_err(|e| e.to_string())? else { continue };
                 let head = String::from_utf8_lossy(&head);
                 let subject_line =
                     |l: &str| l.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("subject:")) && l.contains(subject);
@@ -109,7 +106,7 @@ impl Find for Pop3Find {
                 } else {
                     found = true;
                     if delete {
-                        pop.dele(n).await.map_err(|e| e.to_string())?;
+                        still_there(pop.dele(n).await).map_err(|e| e.to_string())?;
                     }
                 }
             }

@@ -47,11 +47,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(12, "tracked messages: sent or received", include_str!("migrations/0012_tracked_direction.sql")),
 ];
 
-pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<(), StoreError> {
+/// Applies the migrations not applied yet; says whether there were any.
+pub(super) fn apply(conn: &mut Connection, now: OffsetDateTime) -> Result<bool, StoreError> {
     apply_list(conn, MIGRATIONS, now)
 }
 
-fn apply_list(conn: &mut Connection, migrations: &[Migration], now: OffsetDateTime) -> Result<(), StoreError> {
+fn apply_list(conn: &mut Connection, migrations: &[Migration], now: OffsetDateTime) -> Result<bool, StoreError> {
     let known = migrations.last().map_or(0, |m| m.version);
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > known {
@@ -86,7 +87,7 @@ fn apply_list(conn: &mut Connection, migrations: &[Migration], now: OffsetDateTi
         }
         applied.map_err(err)?;
     }
-    Ok(())
+    Ok(current < known)
 }
 
 #[cfg(test)]

@@ -93,15 +93,12 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
-        let before: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(open_err)?;
-        migrations::apply(&mut conn, now)?;
+        let migrated = migrations::apply(&mut conn, now)?;
         let in_file = conn.path().is_some_and(|p| !p.is_empty());
-        let migrated =
-            conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)).map_err(open_err)? != before;
         if in_file && migrated {
             // An upgrade (a table rebuilt) writes much at once: its journal is emptied and cut back at once,
             // rather than kept at that size on disk for as long as Mailproof runs.
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(open_err)?;
+            truncate_journal(&conn).map_err(open_err)?;
         }
         if in_file {
             // Checkpoints write the WAL back and fsync the database, which can take a few hundred ms on a busy
@@ -125,8 +122,7 @@ impl Store {
     /// Writes the journal back into the database and empties it, as the store does itself once the journal grew
     /// past its limit: the next write needs new room on the disk.
     pub fn empty_journal(&self) -> Result<(), StoreError> {
-        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        Ok(truncate_journal(&self.conn())?)
     }
 
     /// The schema version this database is at.
@@ -170,9 +166,14 @@ impl Drop for Conn<'_> {
         let wrote = self.guard.total_changes() != self.changes_before;
         let grown = wrote && self.wal.is_some_and(|wal| std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT));
         if grown && self.guard.is_autocommit() {
-            let _ = self.guard.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            let _ = truncate_journal(&self.guard);
         }
     }
+}
+
+/// Writes the journal (WAL) back into the database and cuts it to nothing.
+fn truncate_journal(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
 }
 
 /// Makes `path` readable by this user only (Unix; elsewhere the per-user app-data folder already is).

@@ -10,6 +10,8 @@ mod ses;
 mod text;
 mod words;
 
+use std::borrow::Cow;
+
 use mail_parser::{MimeHeaders, PartType};
 
 use dsn::parse_dsn;
@@ -78,11 +80,14 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
     let report = &jis(report);
     for r in &mut b.recipients {
         if let Some(d) = r.diagnostic.as_mut() {
-            *d = jis(d);
+            if let Cow::Owned(decoded) = jis(d) {
+                *d = decoded;
+            }
         }
         let said = r.diagnostic.as_deref().unwrap_or(report);
         // "Expired" (X.4.7) is the reporter giving up; the remote server's last reply says why it kept refusing.
-        let own = words::enhanced_status(said).filter(|_| r.status.as_deref().is_some_and(|s| s.ends_with(".4.7")));
+        let expired = r.status.as_deref().is_some_and(|s| s.ends_with(".4.7"));
+        let own = if expired { words::enhanced_status(said) } else { None };
         r.reason = classify(own.as_deref().or(r.status.as_deref()), said);
         if r.reason == Reason::Undefined && r.diagnostic.is_none() && !more.is_empty() {
             r.reason = classify(r.status.as_deref(), &more[..text::copy_start(&more)]);
@@ -99,10 +104,10 @@ pub fn parse(raw: &[u8]) -> Option<Bounce> {
 
 /// Text a Japanese mail system wrote in ISO-2022-JP without saying so (Domino's and Notes' reports): decoded,
 /// so its words can be read. Any other text comes back as it is.
-fn jis(text: &str) -> String {
+fn jis(text: &str) -> Cow<'_, str> {
     match mail_parser::decoders::charsets::map::charset_decoder(b"iso-2022-jp") {
-        Some(decode) if text.contains("\u{1b}$B") => decode(text.as_bytes()),
-        _ => text.to_owned(),
+        Some(decode) if text.contains("\u{1b}$B") => Cow::Owned(decode(text.as_bytes())),
+        _ => Cow::Borrowed(text),
     }
 }
 

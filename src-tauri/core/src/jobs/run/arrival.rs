@@ -30,14 +30,31 @@ pub(super) fn looks_like_bounce(header: &[u8]) -> bool {
             .any(|s| h.contains(s))
 }
 
+/// A message's header block (up to the blank line; its first 64 KiB when there is none).
+fn header_of(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len().min(64 * 1024));
+    String::from_utf8_lossy(&raw[..end])
+}
+
+/// Does the header say the message is one of ours — our Message-ID, or our action header (kept where a service
+/// replaced the Message-ID)?
+fn is_ours(header: &str) -> bool {
+    header.lines().any(|l| {
+        let name = l.split(':').next().unwrap_or("").trim();
+        (name.eq_ignore_ascii_case("message-id") && l.contains("<mp-"))
+            || name.eq_ignore_ascii_case("x-mailproof-action")
+    })
+}
+
+/// Is `raw`, with its `header`, a bounce report?
+fn is_bounce(header: &str, raw: &[u8]) -> bool {
+    looks_like_bounce(header.as_bytes()) && mailproof_mail::bounce::parse(raw).is_some()
+}
+
 /// A copy of one of our messages arrived (or a bounce that reached the destination, when sending to oneself).
 pub(super) fn on_copy(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Result<(), StoreError> {
-    let header_end = a.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(a.raw.len().min(64 * 1024));
-    let header = String::from_utf8_lossy(&a.raw[..header_end]).into_owned();
-    let ours = header
-        .lines()
-        .any(|l| l.get(..11).is_some_and(|n| n.eq_ignore_ascii_case("message-id:")) && l.contains("<mp-"));
-    if !ours && looks_like_bounce(header.as_bytes()) && mailproof_mail::bounce::parse(&a.raw).is_some() {
+    let header = header_of(&a.raw).into_owned();
+    if !is_ours(&header) && is_bounce(&header, &a.raw) {
         return on_bounce(job, board, a);
     }
     let candidates = tokens_in(&header);
@@ -168,16 +185,8 @@ const NOTICE_EXCERPT: usize = 4096;
 /// Is a message in an alerts mailbox a gateway's notice rather than a copy of a test message (which carries our
 /// Message-ID or action header) or — where that mailbox is also the job's source — a bounce of one?
 pub(super) fn is_notice(raw: &[u8], bounces_arrive_here: bool) -> bool {
-    let header_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len().min(64 * 1024));
-    let header = String::from_utf8_lossy(&raw[..header_end]);
-    let ours = header.lines().any(|l| {
-        let name = l.split(':').next().unwrap_or("").trim();
-        (name.eq_ignore_ascii_case("message-id") && l.contains("<mp-"))
-            || name.eq_ignore_ascii_case("x-mailproof-action")
-    });
-    let bounce =
-        bounces_arrive_here && looks_like_bounce(header.as_bytes()) && mailproof_mail::bounce::parse(raw).is_some();
-    !ours && !bounce
+    let header = header_of(raw);
+    !(is_ours(&header) || (bounces_arrive_here && is_bounce(&header, raw)))
 }
 
 /// A gateway's notice reached alerts mailbox `mailbox`: every action of the job it names (by token, in its

@@ -75,8 +75,19 @@ pub(super) struct JobCtx {
     pub events: tokio::sync::mpsc::UnboundedSender<JobEvent>,
     pub rules: Arc<crate::rules::Classifier>,
     pub clock: SharedClock,
-    /// Alerts mailboxes that could not be opened, with why: a Missed verdict says a notice there went unseen.
-    pub unwatched_alerts: std::sync::Mutex<Vec<String>>,
+    /// Alerts mailboxes that could not be opened or read (address, why): a Missed verdict says a notice there
+    /// would have gone unseen.
+    pub unwatched_alerts: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl JobCtx {
+    /// Alerts mailbox `email` cannot be watched, for `why`: said once, however often it fails.
+    pub(super) fn alerts_unwatched(&self, email: &str, why: &str) {
+        let mut list = self.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner());
+        if !list.iter().any(|(e, _)| e == email) {
+            list.push((email.to_owned(), why.to_owned()));
+        }
+    }
 }
 
 /// One group (source → destination): its actions (row id, action, token) and how many are still undecided.
@@ -124,8 +135,11 @@ impl GroupCtx {
         // Notices that came while it waited, each said once.
         let mut d = evidence.notices.iter().fold(d.clone(), verdict::with_notice);
         if d.verdict == Verdict::Missed {
-            for unseen in self.job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                d.reason.push_str(&format!(" {unseen}: a gateway's notice about it there would not have been seen."));
+            for (email, why) in self.job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                d.reason.push_str(&format!(
+                    " The alerts mailbox {email} could not be watched ({why}): a gateway's notice about it there \
+                     would not have been seen."
+                ));
             }
         }
         let d = &d;
@@ -153,9 +167,7 @@ impl GroupCtx {
         }
         Ok(())
     }
-}
 
-impl GroupCtx {
     pub(super) fn error_all(&self, reason: &str) -> Result<(), StoreError> {
         let d = setup(reason.to_owned());
         for (row_id, def, _) in self.actions.iter() {
@@ -218,8 +230,9 @@ pub(super) async fn open_mailboxes(
     }
     // Then the alerts mailboxes this workstation verified.
     let mut alerts = Vec::new();
+    let actors = job.store.list_actors()?;
     for p in job.store.list_profiles()? {
-        if p.alerts_mailbox && super::start::verified_here(&job.store, &p)? {
+        if p.alerts_mailbox && super::start::verified_here(&actors, &p) {
             alerts.push(p.id.clone());
             if !profiles.iter().any(|(q, _)| q.id == p.id) {
                 let credentials = profile_credentials(&job.store, keyring, &p).map_err(|e| e.to_string());
@@ -253,9 +266,7 @@ pub(super) async fn open_mailboxes(
             }),
             Err(reason) => {
                 if alerts.contains(&profile.id) {
-                    let why = reason.trim_start_matches("Setup: ");
-                    let unseen = format!("The alerts mailbox {} could not be watched ({why})", profile.email);
-                    job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner()).push(unseen);
+                    job.alerts_unwatched(&profile.email, reason.trim_start_matches("Setup: "));
                 }
                 failed.insert(profile.id.clone(), reason);
             }

@@ -3,11 +3,11 @@
 
 use super::JobError;
 use crate::actions::ActionDef;
-use crate::directory::ActorKind;
+use crate::directory::{Actor, ActorKind};
 use crate::jobs::JobSpec;
 use crate::profiles::{EmailProfile, VerificationStatus};
 use crate::store::jobs::NewGroup;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// A spec that may run: its actions and its profiles.
 pub(super) struct Checked {
@@ -16,13 +16,13 @@ pub(super) struct Checked {
     pub destinations: Vec<EmailProfile>,
 }
 
-/// A profile counts as verified when this workstation — the actor that does the watching — has verified it.
-pub(super) fn verified_here(store: &Store, profile: &EmailProfile) -> Result<bool, StoreError> {
-    let actors = store.list_actors()?;
-    Ok(profile.actors.iter().any(|pa| {
+/// A profile counts as verified when this workstation — the actor that does the watching — has verified it;
+/// `actors` are the store's, read once by the caller.
+pub(super) fn verified_here(actors: &[Actor], profile: &EmailProfile) -> bool {
+    profile.actors.iter().any(|pa| {
         pa.status == VerificationStatus::Verified
             && actors.iter().any(|a| a.id == pa.actor_id && a.kind == ActorKind::Workstation)
-    }))
+    })
 }
 
 /// Checks `spec` on `today`; an error here creates no job.
@@ -51,15 +51,16 @@ pub(super) fn check(store: &Store, spec: &JobSpec, today: time::Date) -> Result<
             _ => Ok(p),
         }
     };
+    let actors = store.list_actors()?;
     let source = load(&spec.source_profile_id)?;
     // As the reference requires of every profile a job uses: its bounces are read from its mailbox.
-    if !verified_here(store, &source)? {
+    if !verified_here(&actors, &source) {
         return Err(JobError::SourceUnverified { email: source.email });
     }
     let mut destinations = Vec::new();
     for id in &spec.destination_profile_ids {
         let d = load(id)?;
-        if !verified_here(store, &d)? {
+        if !verified_here(&actors, &d) {
             return Err(JobError::Unverified { email: d.email });
         }
         destinations.push(d);

@@ -192,11 +192,7 @@ fn judge_look(
             Ok(any)
         }
         Err(e) if !m.copies && !m.bounces => {
-            let unseen = format!("The alerts mailbox {} could not be watched ({e})", m.email);
-            let mut list = job.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner());
-            if !list.iter().any(|u| u.starts_with(&format!("The alerts mailbox {} ", m.email))) {
-                list.push(unseen);
-            }
+            job.alerts_unwatched(&m.email, &e);
             Ok(false)
         }
         Err(e) if m.bounces => {
