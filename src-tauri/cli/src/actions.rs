@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use mailproof_core::actions::{self, Category, Selection};
 use mailproof_core::jobs::{self, JobReport, JobSpec, JobTiming, RunOptions, RuntimeParams, Verdict};
-use mailproof_core::secrets::Keyring;
 use mailproof_core::{Cancel, Clock, SystemClock};
 use mailproof_mail::{bounce, message};
 
@@ -141,13 +140,8 @@ pub fn run(args: RunArgs) -> CliResult {
             concurrency: args.concurrency.unwrap_or(stored.concurrency),
         },
     };
-    let options = RunOptions { extra_ca: args.ca.clone(), ..Default::default() };
-    let total = spec.selection.resolve().map(|a| a.len() * spec.destination_profile_ids.len()).ok();
-    let (store_ref, spec) = (&store, &spec);
-    let job_id = run_engine(Style::detect(args.quiet), total, |cancel, on_event| async move {
-        jobs::run_job(store_ref, &Keyring::default(), spec, &options, &cancel, &*on_event).await
-    })?;
-    let report = store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or("the job vanished")?;
+    let options = RunOptions { extra_ca: trusted_ca(&store, args.ca.clone())?, ..Default::default() };
+    let report = run_spec(&store, &spec, &options, args.quiet)?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         mailproof_core::files::write_atomic(path, text.as_bytes())
@@ -164,6 +158,28 @@ pub fn run(args: RunArgs) -> CliResult {
         FailOn::Never => false,
     };
     Ok(if fail { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Runs `spec` with progress on stderr (unless `quiet`) and returns its report.
+pub fn run_spec(
+    store: &mailproof_core::Store,
+    spec: &JobSpec,
+    options: &RunOptions,
+    quiet: bool,
+) -> Result<JobReport, String> {
+    let total = spec.selection.resolve().map(|a| a.len() * spec.destination_profile_ids.len()).ok();
+    let job_id = run_engine(Style::detect(quiet), total, |cancel, on_event| async move {
+        jobs::run_job(store, &crate::profile::keyring(), spec, options, &cancel, &*on_event).await
+    })?;
+    store.job_report(&job_id).map_err(|e| e.to_string())?.ok_or_else(|| "the job vanished".to_owned())
+}
+
+/// The CA to trust beyond the public roots: the one given, else the one Settings hold (the app's "trusted CA").
+pub fn trusted_ca(store: &mailproof_core::Store, given: Option<PathBuf>) -> Result<Option<PathBuf>, String> {
+    match given {
+        Some(ca) => Ok(Some(ca)),
+        None => Ok(mailproof_core::settings::load(store).map_err(|e| e.to_string())?.trusted_ca_file.map(Into::into)),
+    }
 }
 
 /// How long a job's engine must have been silent before the job counts as interrupted.
@@ -192,10 +208,11 @@ fn hint_interrupted(store: &mailproof_core::Store) -> Result<(), String> {
 /// with progress on stderr.
 pub fn jobs_resume(ca: Option<PathBuf>, quiet: bool) -> CliResult {
     let store = open_store()?;
-    let options = RunOptions { extra_ca: ca, ..Default::default() };
+    let options = RunOptions { extra_ca: trusted_ca(&store, ca)?, ..Default::default() };
     let store_ref = &store;
     let ids = run_engine(Style::detect(quiet), None, |cancel, on_event| async move {
-        jobs::resume_interrupted(store_ref, &Keyring::default(), &options, stale_after(), &cancel, &*on_event).await
+        jobs::resume_interrupted(store_ref, &crate::profile::keyring(), &options, stale_after(), &cancel, &*on_event)
+            .await
     })?;
     if ids.is_empty() {
         eprintln!("No job is waiting to be picked up.");
@@ -244,7 +261,7 @@ fn run_engine<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T,
 }
 
 /// A job's verdicts counted, in words.
-fn counts(report: &jobs::JobReport) -> String {
+pub fn counts(report: &jobs::JobReport) -> String {
     Verdict::ALL.iter().map(|v| format!("{} {}", report.count(*v), v.label())).collect::<Vec<_>>().join(", ")
 }
 

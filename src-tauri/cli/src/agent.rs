@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use mailproof_core::agent::{self, AgentIdentity};
 use mailproof_core::directory::ActorKind;
-use mailproof_core::secrets::{Keyring, Secret};
+use mailproof_core::secrets::Secret;
 
 use crate::profile::{open_store, CliResult};
 
@@ -21,7 +21,7 @@ pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliRes
         .iter()
         .map(|h| h.parse::<agent::AllowedHost>().map_err(|e| format!("--allow-host: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let identity = AgentIdentity::load_or_create(&Keyring::default()).map_err(|e| e.to_string())?;
+    let identity = AgentIdentity::load_or_create(&crate::profile::keyring()).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,7 +50,7 @@ pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliRes
             let list = allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
             eprintln!("reaches only these mail servers: {list}");
         }
-        agent::serve(listener, identity, Keyring::default(), (ca, allowed), |line| eprintln!("{line}"))
+        agent::serve(listener, identity, crate::profile::keyring(), (ca, allowed), |line| eprintln!("{line}"))
             .await
             .map_err(|e| e.to_string())
     })?;
@@ -59,7 +59,7 @@ pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliRes
 
 /// `mailproof agent rotate-code`: a new pairing code, shown once.
 pub fn rotate_code() -> CliResult {
-    let code = agent::rotate_code(&Keyring::default()).map_err(|e| e.to_string())?;
+    let code = agent::rotate_code(&crate::profile::keyring()).map_err(|e| e.to_string())?;
     println!("pairing code {}", code.expose());
     eprintln!("The old code no longer works: pair the workstations again with this one (Settings → Actors).");
     Ok(ExitCode::SUCCESS)
@@ -120,7 +120,7 @@ pub fn pair(name: &str, address: &str, fingerprint: &str) -> CliResult {
     let store = open_store()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let agent = runtime
-        .block_on(agent::pair(&store, &Keyring::default(), name, address, fingerprint, &code))
+        .block_on(agent::pair(&store, &crate::profile::keyring(), name, address, fingerprint, &code))
         .map_err(|e| e.to_string())?;
     println!("Paired {name} with the agent at {}: verification checks from that machine now.", agent.address);
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 
 mod actions;
 mod agent;
+mod lab;
 mod profile;
 mod progress;
 mod rules;
@@ -21,6 +22,9 @@ use mailproof_core::{doctor, paths, secrets};
     about = "Tests whether your email defences stop what they should, with real mail."
 )]
 struct Cli {
+    /// Work in the demo workspace: the local demo gateway's profiles and jobs (`mailproof lab start` sets it up).
+    #[arg(long, global = true)]
+    demo: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,10 +91,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The local demo gateway: a private Postfix + Dovecot on loopback with a gateway policy, and a demo workspace
+    /// of its own with profiles on it, verified, to try Mailproof without test mailboxes. Starting it needs root.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
     /// The account Mailproof sends verification mail from.
     Sender {
         #[command(subcommand)]
         command: SenderCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Start the demo gateway (if it is not running) and ready the demo workspace: profiles added and verified.
+    Start,
+    /// Stop the demo gateway; its mailboxes and logs stay.
+    Stop,
+    /// Whether the demo gateway runs, and on which ports; exit code 1 when it does not.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the demo job (starting the gateway and readying the workspace first if needed) and print each verdict.
+    Run {
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -332,7 +361,11 @@ enum ProfileCommand {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    if cli.demo {
+        profile::set_workspace(paths::Workspace::Demo);
+    }
+    let result = match cli.command {
         Command::Doctor { json } => return run_doctor(json),
         Command::Completions { shell } => completions(shell),
         Command::Man { dir } => man(dir.as_deref()),
@@ -350,6 +383,12 @@ fn main() -> ExitCode {
             ProfileCommand::Uuid { name, regenerate } => verify::show_uuid(&name, regenerate),
         },
         Command::Sender { command: SenderCommand::Set { file } } => verify::set_sender(&file),
+        Command::Lab { command } => match command {
+            LabCommand::Start => lab::start(),
+            LabCommand::Stop => lab::stop(),
+            LabCommand::Status { json } => lab::status(json),
+            LabCommand::Run { quiet } => lab::run(quiet),
+        },
         Command::Actions { command: ActionsCommand::List { category, json } } => {
             actions::list(category.as_deref(), json)
         }
@@ -386,7 +425,7 @@ fn main() -> ExitCode {
 
 fn run_doctor(json: bool) -> ExitCode {
     let now = time::OffsetDateTime::now_utc();
-    let database = match paths::data_dir() {
+    let database = match profile::workspace().data_dir() {
         Some(dir) => doctor::check_database(&paths::database_path(&dir), now),
         None => doctor::Check {
             name: "Database".into(),
@@ -395,7 +434,7 @@ fn run_doctor(json: bool) -> ExitCode {
         },
     };
     let probe = secrets::Secret::new(uuid::Uuid::new_v4().to_string());
-    let keyring = doctor::check_keyring(&secrets::Keyring::default(), &probe);
+    let keyring = doctor::check_keyring(&profile::keyring(), &probe);
     let report = doctor::DoctorReport { checks: vec![database, keyring] };
 
     if json {

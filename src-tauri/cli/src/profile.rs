@@ -16,8 +16,24 @@ pub const PASSWORD_ENV: &str = "MAILPROOF_PASSWORD";
 
 pub type CliResult = Result<ExitCode, String>;
 
+/// The workspace this run works in (`--demo`: the demo workspace), set once at start.
+static WORKSPACE: std::sync::OnceLock<paths::Workspace> = std::sync::OnceLock::new();
+
+pub fn set_workspace(workspace: paths::Workspace) {
+    let _ = WORKSPACE.set(workspace);
+}
+
+pub fn workspace() -> paths::Workspace {
+    WORKSPACE.get().copied().unwrap_or_default()
+}
+
+/// The keyring of this run's workspace.
+pub fn keyring() -> Keyring {
+    Keyring::for_workspace(workspace())
+}
+
 pub fn open_store() -> Result<Store, String> {
-    let dir = paths::data_dir().ok_or_else(|| {
+    let dir = workspace().data_dir().ok_or_else(|| {
         format!("cannot find this user's data folder. Set {} to a folder you own.", paths::DATA_DIR_ENV)
     })?;
     let (store, _) =
@@ -86,8 +102,8 @@ pub fn add(file: &Path) -> CliResult {
     draft.password =
         if oauth { read_secret("Client secret (empty for a public client)")? } else { Some(read_password()?) };
     let store = open_store()?;
-    let saved = profiles::save_profile(&store, &Keyring::default(), None, draft, time::OffsetDateTime::now_utc())
-        .map_err(explain)?;
+    let saved =
+        profiles::save_profile(&store, &keyring(), None, draft, time::OffsetDateTime::now_utc()).map_err(explain)?;
     if oauth {
         println!(
             "Added {} ({}). Next: `mailproof profile authorize {}` to sign it in at {}.",
@@ -135,8 +151,7 @@ pub fn test(name: &str, json: bool, extra_ca: Option<&Path>) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
     let draft = profile.draft();
-    let credentials =
-        profiles::credentials_for_test(&store, &Keyring::default(), &draft, Some(&profile.id)).map_err(explain)?;
+    let credentials = profiles::credentials_for_test(&store, &keyring(), &draft, Some(&profile.id)).map_err(explain)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let cloud = draft.server_type.is_cloud();
     let (reading, sending) = if cloud { ("reading", "sending") } else { ("incoming", "outgoing") };
@@ -185,7 +200,7 @@ fn mark(status: StepStatus) -> &'static str {
 pub fn authorize(name: &str, open: bool, wait_secs: u64, extra_ca: Option<&Path>) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
-    let keyring = Keyring::default();
+    let keyring = keyring();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let consent =
         runtime.block_on(profiles::authorize_profile(&store, &keyring, &profile.id, extra_ca.map(Path::to_owned)));
@@ -219,7 +234,7 @@ pub fn authorize(name: &str, open: bool, wait_secs: u64, extra_ca: Option<&Path>
 pub fn delete(name: &str) -> CliResult {
     let store = open_store()?;
     let profile = find(&store, name)?;
-    profiles::delete_profile(&store, &Keyring::default(), &profile.id).map_err(explain)?;
+    profiles::delete_profile(&store, &keyring(), &profile.id).map_err(explain)?;
     println!("Deleted {} and its keyring entry.", profile.email);
     Ok(ExitCode::SUCCESS)
 }

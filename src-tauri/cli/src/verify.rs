@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use mailproof_core::secrets::Keyring;
 use mailproof_core::verification::{self, manual_verification, timing_for_run, EmailSender, Phase, VerifyRun};
 use mailproof_core::Cancel;
 
@@ -16,7 +15,7 @@ pub fn set_sender(file: &Path) -> CliResult {
         toml::from_str(&text).map_err(|e| format!("{} is not a valid sender file: {e}", file.display()))?;
     let store = open_store()?;
     let password = if sender.requires_auth { Some(read_password()?) } else { None };
-    verification::set_sender(&store, &Keyring::default(), &sender, password, time::OffsetDateTime::now_utc())
+    verification::set_sender(&store, &crate::profile::keyring(), &sender, password, time::OffsetDateTime::now_utc())
         .map_err(|e| e.to_string())?;
     println!("Mailproof sends verification mail from {} through {}:{}.", sender.from_address, sender.host, sender.port);
     Ok(ExitCode::SUCCESS)
@@ -46,12 +45,13 @@ pub fn verify(
     // The run's timing is checked first, with the words the app's Settings → Email uses.
     let timing = timing_for_run(&store, wait, poll).map_err(|e| e.to_string())?;
     let profile = crate::profile::find(&store, name)?;
-    let run = VerifyRun { manual, timing, extra_ca: extra_ca.map(Path::to_owned), idle, clock: Default::default() };
+    let extra_ca = crate::actions::trusted_ca(&store, extra_ca.map(Path::to_owned))?;
+    let run = VerifyRun { manual, timing, extra_ca, idle, clock: Default::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let outcomes = runtime
         .block_on(verification::verify_profile(
             &store,
-            &Keyring::default(),
+            &crate::profile::keyring(),
             &profile.id,
             &run,
             &Cancel::default(),

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod cancel;
 pub mod clock;
 pub mod csv;
+pub mod demo;
 pub mod directory;
 pub mod doctor;
 pub mod files;

@@ -21,3 +21,34 @@ pub fn data_dir() -> Option<PathBuf> {
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("mailproof.db")
 }
+
+/// Which set of profiles, jobs and keyring entries Mailproof works in: the user's own, or the demo workspace
+/// that the local demo gateway's profiles live in (a data folder and keyring service of its own, so nothing of
+/// the demo mixes with real profiles or results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum Workspace {
+    #[default]
+    Real,
+    Demo,
+}
+
+impl Workspace {
+    /// The workspace's data folder: the data folder itself, or its `demo` folder.
+    pub fn data_dir(self) -> Option<PathBuf> {
+        let real = data_dir()?;
+        Some(match self {
+            Workspace::Real => real,
+            Workspace::Demo => real.join("demo"),
+        })
+    }
+
+    /// The keyring service its entries are filed under.
+    pub fn keyring_service(self) -> &'static str {
+        match self {
+            Workspace::Real => APP_IDENTIFIER,
+            Workspace::Demo => "dev.mailproof.desktop.demo",
+        }
+    }
+}
