@@ -3,6 +3,11 @@ fn main() {
     // refuse any command a capability (capabilities/*.json) does not grant.
     let manifest = tauri_build::AppManifest::new().commands(&[
         "app_status",
+        "demo_status",
+        "open_demo",
+        "demo_job",
+        "leave_demo",
+        "stop_demo_gateway",
         "get_settings",
         "set_theme",
         "list_actors",

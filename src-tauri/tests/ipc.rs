@@ -128,3 +128,25 @@ fn email_rules_are_added_in_order_refused_when_bad_and_deleted() {
     let left = invoke(&w, "delete_email_rule", json!({ "name": "Mailbox full" })).unwrap();
     assert_eq!(left.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_demo_workspace_is_refused_while_a_job_runs_and_outside_it_there_is_no_demo_job() {
+    let (app, w) = app();
+    assert_eq!(invoke(&w, "app_status", json!({})).unwrap()["workspace"], "real");
+    let err = invoke(&w, "demo_job", json!({})).unwrap_err();
+    assert_eq!(err["message"], "The demo job runs in the demo workspace only.");
+    {
+        use tauri::Manager;
+        let state = app.state::<AppState>();
+        state.running_jobs().insert("k".into(), mailproof_core::Cancel::default());
+    }
+    let same = invoke(&w, "leave_demo", json!({})).unwrap();
+    assert_eq!(same, Value::Null, "opening the workspace open already is no switch, so not refused");
+    use tauri::Manager;
+    let refused = app
+        .state::<AppState>()
+        .switch_to(mailproof_core::paths::Workspace::Demo, time::OffsetDateTime::now_utc())
+        .unwrap_err();
+    assert_eq!(refused.message, "Cannot switch workspaces while a job is running: let it finish or cancel it first.");
+    assert_eq!(invoke(&w, "app_status", json!({})).unwrap()["workspace"], "real");
+}

@@ -55,7 +55,8 @@ fn the_demo_job_ends_prevented_detected_and_missed_in_a_workspace_of_its_own() {
     assert!(said.contains("Junk"), "erin's copies are found in Junk: {said}");
     assert!(said.contains("mail for frank is refused"), "{said}");
     assert!(
-        said.trim_end().ends_with("completed: 9 actions — 3 Prevented, 3 Detected, 0 Alerted, 3 Missed, 0 Errored, 0 Incomplete"),
+        said.trim_end()
+            .ends_with("completed: 9 actions — 3 Prevented, 3 Detected, 0 Alerted, 3 Missed, 0 Errored, 0 Incomplete"),
         "{said}"
     );
 

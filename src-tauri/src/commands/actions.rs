@@ -23,14 +23,14 @@ pub async fn list_actions() -> IpcResult<Vec<ActionInfo>> {
 #[tauri::command]
 #[specta::specta]
 pub async fn get_action_timing(state: State<'_, AppState>) -> IpcResult<jobs::JobTiming> {
-    Ok(jobs::defaults::load_timing(state.store()?)?)
+    Ok(jobs::defaults::load_timing(&*state.store()?)?)
 }
 
 /// Saves the global timing after checking it as a job's timing is checked; returns it as stored.
 #[tauri::command]
 #[specta::specta]
 pub async fn save_action_timing(state: State<'_, AppState>, timing: jobs::JobTiming) -> IpcResult<jobs::JobTiming> {
-    let store = state.store()?;
+    let store = &*state.store()?;
     jobs::defaults::save_timing(store, &timing, time::OffsetDateTime::now_utc())?;
     Ok(jobs::defaults::load_timing(store)?)
 }
@@ -73,7 +73,7 @@ pub async fn run_job<R: Runtime>(
             }
         })
     };
-    let result = jobs::run_job(&store, &state.keyring, &spec, &options, &cancel, &send).await;
+    let result = jobs::run_job(&store, &state.keyring(), &spec, &options, &cancel, &send).await;
     flusher.abort();
     let rest = take(&buffer);
     if !rest.is_empty() {
@@ -127,7 +127,7 @@ pub async fn list_jobs(state: State<'_, AppState>) -> IpcResult<Vec<JobSummary>>
 pub async fn adopt_interrupted_jobs<R: Runtime>(app: AppHandle<R>) {
     use tauri::Manager;
     let state = app.state::<AppState>();
-    let Ok(store) = state.store().cloned() else { return };
+    let Ok(store) = state.store() else { return };
     loop {
         let options = match mailproof_core::settings::load(&store) {
             Ok(s) => RunOptions { extra_ca: s.trusted_ca_file.map(Into::into), ..Default::default() },
@@ -136,8 +136,15 @@ pub async fn adopt_interrupted_jobs<R: Runtime>(app: AppHandle<R>) {
                 RunOptions::default()
             }
         };
-        match jobs::resume_interrupted(&store, &state.keyring, &options, jobs::STALE_AFTER, &Cancel::default(), &|_| {})
-            .await
+        match jobs::resume_interrupted(
+            &store,
+            &state.keyring(),
+            &options,
+            jobs::STALE_AFTER,
+            &Cancel::default(),
+            &|_| {},
+        )
+        .await
         {
             Ok(ids) => {
                 for id in ids {

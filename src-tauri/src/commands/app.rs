@@ -12,6 +12,8 @@ use crate::state::AppState;
 pub struct AppStatus {
     pub version: String,
     pub data_dir: Option<String>,
+    /// The workspace open: the user's own, or the demo workspace of the local demo gateway.
+    pub workspace: mailproof_core::paths::Workspace,
     pub schema_version: Option<u32>,
     /// A problem found at start-up (damaged database moved aside, database unusable), in words.
     pub startup_notice: Option<String>,
@@ -23,7 +25,8 @@ pub struct AppStatus {
 pub async fn app_status(state: State<'_, AppState>) -> IpcResult<AppStatus> {
     Ok(AppStatus {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        data_dir: state.data_dir.as_ref().map(|d| d.display().to_string()),
+        data_dir: state.data_dir().as_ref().map(|d| d.display().to_string()),
+        workspace: state.workspace(),
         schema_version: state.store().ok().and_then(|s| s.schema_version().ok()).map(|v| v as u32),
         startup_notice: state.startup_notice(),
     })
@@ -33,7 +36,7 @@ pub async fn app_status(state: State<'_, AppState>) -> IpcResult<AppStatus> {
 #[tauri::command]
 #[specta::specta]
 pub async fn check_keyring(state: State<'_, AppState>) -> IpcResult<mailproof_core::doctor::Check> {
-    let keyring = state.keyring.clone();
+    let keyring = state.keyring();
     let probe = mailproof_core::secrets::Secret::new(uuid::Uuid::new_v4().to_string());
     let check = tokio::task::spawn_blocking(move || mailproof_core::doctor::check_keyring(&keyring, &probe))
         .await

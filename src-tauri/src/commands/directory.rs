@@ -48,7 +48,7 @@ pub async fn create_actor(state: State<'_, AppState>, name: String, zone_id: Str
 #[specta::specta]
 pub async fn delete_actor(state: State<'_, AppState>, id: String) -> IpcResult<()> {
     state.store()?.delete_actor(&id)?;
-    if let Err(e) = state.keyring.delete(&agent::code_key(&id)) {
+    if let Err(e) = state.keyring().delete(&agent::code_key(&id)) {
         eprintln!("mailproof: cannot remove the deleted actor's pairing code from the keyring: {e}");
     }
     Ok(())
@@ -65,7 +65,7 @@ pub async fn pair_actor_agent(
     fingerprint: String,
     code: String,
 ) -> IpcResult<Vec<Actor>> {
-    let store = state.store()?;
-    agent::pair(store, &state.keyring, &actor_id, &address, &fingerprint, &Secret::new(code)).await?;
+    let store = &*state.store()?;
+    agent::pair(store, &state.keyring(), &actor_id, &address, &fingerprint, &Secret::new(code)).await?;
     Ok(store.list_actors()?)
 }

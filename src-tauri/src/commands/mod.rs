@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod demo;
 pub mod directory;
 pub mod profiles;
 pub mod rules;
@@ -62,6 +63,11 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         tracking::track_query,
         tracking::track_history,
         tracking::track_export::<tauri::Wry>,
+        demo::demo_status,
+        demo::open_demo,
+        demo::demo_job,
+        demo::leave_demo,
+        demo::stop_demo_gateway,
     ])
 }
 

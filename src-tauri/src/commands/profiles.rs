@@ -43,7 +43,7 @@ pub async fn save_profile(
     id: Option<String>,
     draft: ProfileDraft,
 ) -> IpcResult<EmailProfile> {
-    let (store, keyring) = (state.store()?.clone(), state.keyring.clone());
+    let (store, keyring) = (state.store()?.clone(), state.keyring());
     let now = time::OffsetDateTime::now_utc();
     blocking(move || profiles::save_profile(&store, &keyring, id.as_deref(), draft, now)).await
 }
@@ -61,7 +61,7 @@ pub async fn set_alerts_mailbox(state: State<'_, AppState>, id: String, on: bool
 #[tauri::command]
 #[specta::specta]
 pub async fn delete_profile(state: State<'_, AppState>, id: String) -> IpcResult<()> {
-    let (store, keyring) = (state.store()?.clone(), state.keyring.clone());
+    let (store, keyring) = (state.store()?.clone(), state.keyring());
     blocking(move || profiles::delete_profile(&store, &keyring, &id)).await
 }
 
@@ -75,10 +75,10 @@ pub async fn test_connection(
     profile_id: Option<String>,
     on_step: Channel<StepEvent>,
 ) -> IpcResult<ProfileDiagnosis> {
-    let (store, keyring, given) = (state.store()?.clone(), state.keyring.clone(), draft.clone());
+    let (store, keyring, given) = (state.store()?.clone(), state.keyring(), draft.clone());
     let credentials =
         blocking(move || profiles::credentials_for_test(&store, &keyring, &given, profile_id.as_deref())).await?;
-    let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
+    let extra_ca = mailproof_core::settings::load(&*state.store()?)?.trusted_ca_file.map(Into::into);
     Ok(profiles::test_connection(&draft, &credentials, extra_ca, profiles::STEP_TIMEOUT, |event| {
         let _ = on_step.send(event);
     })
@@ -97,13 +97,13 @@ pub async fn authorize_profile(
 ) -> IpcResult<EmailProfile> {
     let store = state.store()?.clone();
     let extra_ca = mailproof_core::settings::load(&store)?.trusted_ca_file.map(Into::into);
-    let consent = profiles::authorize_profile(&store, &state.keyring, &id, extra_ca).await?;
+    let consent = profiles::authorize_profile(&store, &state.keyring(), &id, extra_ca).await?;
     let opened = profiles::open_in_browser(consent.url());
     let _ = on_url.send(ConsentPage { url: consent.url().to_owned(), browser_error: opened.err() });
     let cancel = Cancel::default();
     state.running_authorizations().insert(id.clone(), cancel.clone());
     let now = time::OffsetDateTime::now_utc();
-    let result = consent.finish(&store, &state.keyring, profiles::CONSENT_WAIT, &cancel, now).await;
+    let result = consent.finish(&store, &state.keyring(), profiles::CONSENT_WAIT, &cancel, now).await;
     state.running_authorizations().remove(&id);
     Ok(result?.with_notice(now.date()))
 }

@@ -10,14 +10,14 @@ use crate::state::AppState;
 #[tauri::command]
 #[specta::specta]
 pub async fn list_email_rules(state: State<'_, AppState>) -> IpcResult<Vec<EmailRule>> {
-    Ok(rules::list(state.store()?)?)
+    Ok(rules::list(&*state.store()?)?)
 }
 
 /// Adds a rule after the others and returns them all.
 #[tauri::command]
 #[specta::specta]
 pub async fn add_email_rule(state: State<'_, AppState>, rule: EmailRule) -> IpcResult<Vec<EmailRule>> {
-    let store = state.store()?;
+    let store = &*state.store()?;
     rules::add(store, rule, time::OffsetDateTime::now_utc())?;
     Ok(rules::list(store)?)
 }
@@ -26,7 +26,7 @@ pub async fn add_email_rule(state: State<'_, AppState>, rule: EmailRule) -> IpcR
 #[tauri::command]
 #[specta::specta]
 pub async fn delete_email_rule(state: State<'_, AppState>, name: String) -> IpcResult<Vec<EmailRule>> {
-    let store = state.store()?;
+    let store = &*state.store()?;
     rules::delete(store, &name, time::OffsetDateTime::now_utc())?;
     Ok(rules::list(store)?)
 }

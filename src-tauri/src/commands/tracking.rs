@@ -13,7 +13,7 @@ use crate::state::AppState;
 #[tauri::command]
 #[specta::specta]
 pub async fn track_query(state: State<'_, AppState>, query: TrackQuery) -> IpcResult<TrackPage> {
-    Ok(tracking::query(state.store()?, &query)?)
+    Ok(tracking::query(&*state.store()?, &query)?)
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -30,7 +30,7 @@ pub struct TrackDetail {
 #[tauri::command]
 #[specta::specta]
 pub async fn track_history(state: State<'_, AppState>, id: f64) -> IpcResult<TrackDetail> {
-    let store = state.store()?;
+    let store = &*state.store()?;
     let (message, history) = tracking::history(store, id as i64)?
         .ok_or_else(|| IpcError::new(ErrorCode::Invalid, "This message is no longer in the log."))?;
     // The copy an action found is this message's only when the Message-IDs agree (its bounce shares the action).

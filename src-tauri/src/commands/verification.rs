@@ -22,9 +22,9 @@ pub struct EmailSettings {
 }
 
 fn email_settings(state: &AppState) -> IpcResult<EmailSettings> {
-    let store = state.store()?;
+    let store = &*state.store()?;
     let sender = verification::load_sender(store)?;
-    let stored = state.keyring.retrieve(&verification::sender_password_key())?.is_some();
+    let stored = state.keyring().retrieve(&verification::sender_password_key())?.is_some();
     Ok(EmailSettings { sender, sender_password_stored: stored, timing: verification::load_timing(store)? })
 }
 
@@ -51,7 +51,7 @@ pub async fn save_email_sender(
     sender: EmailSender,
     password: Option<Secret>,
 ) -> IpcResult<EmailSettings> {
-    verification::set_sender(state.store()?, &state.keyring, &sender, password, time::OffsetDateTime::now_utc())?;
+    verification::set_sender(&*state.store()?, &state.keyring(), &sender, password, time::OffsetDateTime::now_utc())?;
     email_settings(&state)
 }
 
@@ -59,7 +59,7 @@ pub async fn save_email_sender(
 #[tauri::command]
 #[specta::specta]
 pub async fn save_email_timing(state: State<'_, AppState>, timing: EmailTiming) -> IpcResult<EmailSettings> {
-    verification::save_timing(state.store()?, &timing, time::OffsetDateTime::now_utc())?;
+    verification::save_timing(&*state.store()?, &timing, time::OffsetDateTime::now_utc())?;
     email_settings(&state)
 }
 
@@ -84,7 +84,7 @@ pub async fn verify_profile(
     };
     let cancel = Cancel::default();
     state.running_verifications().insert(id.clone(), cancel.clone());
-    let result = verification::verify_profile(&store, &state.keyring, &id, &run, &cancel, |e| {
+    let result = verification::verify_profile(&store, &state.keyring(), &id, &run, &cancel, |e| {
         let _ = on_event.send(e);
     })
     .await;
@@ -110,7 +110,7 @@ pub async fn verification_uuid(
     id: String,
     regenerate: bool,
 ) -> IpcResult<ManualVerification> {
-    Ok(verification::manual_verification(state.store()?, &id, regenerate)?)
+    Ok(verification::manual_verification(&*state.store()?, &id, regenerate)?)
 }
 
 /// Tests the sender's SMTP server step by step, streaming each step to `onStep`. The password is the one given,
@@ -123,8 +123,8 @@ pub async fn test_email_sender(
     password: Option<Secret>,
     on_step: Channel<mailproof_mail::diagnose::Step>,
 ) -> IpcResult<mailproof_mail::diagnose::Diagnosis> {
-    let password = verification::password_for_test(&state.keyring, &sender, password)?;
-    let extra_ca = mailproof_core::settings::load(state.store()?)?.trusted_ca_file.map(Into::into);
+    let password = verification::password_for_test(&state.keyring(), &sender, password)?;
+    let extra_ca = mailproof_core::settings::load(&*state.store()?)?.trusted_ca_file.map(Into::into);
     Ok(verification::test_sender(&sender, password.as_ref(), extra_ca, |step| {
         let _ = on_step.send(step.clone());
     })

@@ -546,6 +546,63 @@ async trackExport(query: TrackQuery) : Promise<Result<TrackExport | null, IpcErr
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The workspace open now, the demo gateway's state and the demo's mailboxes.
+ */
+async demoStatus() : Promise<Result<DemoStatus, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("demo_status") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Starts the demo gateway (unless it runs), opens the demo workspace and readies it: the demo profiles added
+ * and verified. Each step goes to `on_step` in words; returns the demo job, ready to run. On a failure before the
+ * switch the user's own workspace stays open.
+ */
+async openDemo(onStep: TAURI_CHANNEL<string>) : Promise<Result<JobSpec, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_demo", { onStep }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * The demo job in the open demo workspace, for the job builder's "Demo job" preset.
+ */
+async demoJob() : Promise<Result<JobSpec, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("demo_job") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens the user's own workspace again; the demo's profiles and jobs stay in the demo workspace.
+ */
+async leaveDemo() : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("leave_demo") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stops the demo gateway; its folder, mailboxes and logs stay.
+ */
+async stopDemoGateway() : Promise<Result<GatewayStatus, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("stop_demo_gateway") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -577,7 +634,11 @@ agentAddress: string | null }
  * The machine an actor is. This workstation is built in; remote actors come with the profiles feature.
  */
 export type ActorKind = "workstation" | "remote"
-export type AppStatus = { version: string; dataDir: string | null; schemaVersion: number | null; 
+export type AppStatus = { version: string; dataDir: string | null; 
+/**
+ * The workspace open: the user's own, or the demo workspace of the local demo gateway.
+ */
+workspace: Workspace; schemaVersion: number | null; 
 /**
  * A problem found at start-up (damaged database moved aside, database unusable), in words.
  */
@@ -668,6 +729,19 @@ export type Cloud = "global" |
  * The consent page of a sign-in under way, and why the system browser did not open, if it did not.
  */
 export type ConsentPage = { url: string; browserError: string | null }
+/**
+ * A demo mailbox and what the demo gateway does to mail for it.
+ */
+export type DemoMailbox = { email: string; policy: string }
+export type DemoStatus = { 
+/**
+ * The workspace open now.
+ */
+workspace: Workspace; gateway: GatewayStatus; 
+/**
+ * The demo job's source.
+ */
+source: string; destinations: DemoMailbox[] }
 export type Diagnosis = { 
 /**
  * What was tested, as people name it: "IMAP", "POP3", "SMTP", "Microsoft Graph".
@@ -854,6 +928,18 @@ reasonClass?: ReasonClass }
  */
 export type FieldIssue = { field: string; message: string }
 export type Findings = { errors: FieldIssue[]; warnings: FieldIssue[] }
+/**
+ * What the app and `mailproof lab status` show.
+ */
+export type GatewayStatus = { running: boolean; folder: string; 
+/**
+ * Each listener, e.g. "Submission 127.0.0.1:40021", while running.
+ */
+listeners: string[]; 
+/**
+ * In words: running, stopped, or what stands in the way of starting it and what to do.
+ */
+detail: string }
 /**
  * A Gmail mailbox's OAuth client: a "Desktop app" client of the user's Google Cloud project. Its secret is the
  * profile's secret in the OS keyring, and the refresh token the account's consent gave is another keyring entry;
@@ -1599,6 +1685,12 @@ detail: string;
  * When verified: how long after the mail was sent (and the search began) it was found.
  */
 foundAfterMillis: number | null }
+/**
+ * Which set of profiles, jobs and keyring entries Mailproof works in: the user's own, or the demo workspace
+ * that the local demo gateway's profiles live in (a data folder and keyring service of its own, so nothing of
+ * the demo mixes with real profiles or results).
+ */
+export type Workspace = "real" | "demo"
 
 /** tauri-specta globals **/
 
