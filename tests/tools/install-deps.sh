@@ -17,10 +17,12 @@ packages=(
   # run: a Secret Service keyring for passwords
   gnome-keyring dbus dbus-x11 libsecret-tools
 )
+# The local demo gateway (`mailproof lab start`, the first run's "Try it on the local demo gateway") and the
+# tests' mail lab, which runs the same gateway: Postfix, Dovecot, OpenDKIM, run with their own configuration.
+gateway=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve opendkim openssl python3 bsdutils procps)
+packages+=("${gateway[@]}")
 if $for_tests; then
   packages+=(
-    # the mail lab (tests/lab)
-    postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve opendkim openssl python3 bsdutils procps
     # a local DNS server for the autodiscovery tests
     dnsmasq-base
     # the lab's NTLM side: a Samba AD DC on loopback that Dovecot asks through winbind
@@ -44,6 +46,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "postfix postfix/mailname string localhost" | debconf-set-selections
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+  # The demo gateway runs these daemons with its own configuration on loopback; the system's own services, which
+  # the packages just installed may have started (Dovecot's listens on every interface), are stopped and disabled.
+  # Services of packages that were there before are left alone.
+  for unit in postfix:postfix dovecot-imapd:dovecot dovecot-pop3d:dovecot opendkim:opendkim; do
+    case " ${missing[*]} " in
+      *" ${unit%%:*} "*)
+        if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+          systemctl disable --now "${unit#*:}.service" >/dev/null 2>&1 || true
+        else
+          service "${unit#*:}" stop >/dev/null 2>&1 || true
+        fi ;;
+    esac
+  done
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
