@@ -54,7 +54,12 @@ impl AppState {
     /// Opens the user's own workspace in `data_dir`. A failure does not stop the app: the UI shows it and what
     /// to do.
     pub fn open(data_dir: Option<PathBuf>, now: OffsetDateTime) -> Self {
-        AppState::with(Opened::open(Workspace::Real, data_dir, Keyring::for_workspace(Workspace::Real), now))
+        AppState::with(Opened::open(
+            Workspace::Real,
+            data_dir,
+            Keyring::with_service(Workspace::Real.keyring_service()),
+            now,
+        ))
     }
 
     /// For tests: an in-memory store and a keyring under its own service name.
@@ -99,7 +104,8 @@ impl AppState {
                 format!("Cannot switch workspaces while {what}: let it finish or cancel it first."),
             ));
         }
-        let opened = Opened::open(workspace, workspace.data_dir(), Keyring::for_workspace(workspace), now);
+        let opened =
+            Opened::open(workspace, workspace.data_dir(), Keyring::with_service(workspace.keyring_service()), now);
         if let Err(e) = &opened.store {
             return Err(IpcError::new(ErrorCode::Storage, format!("Cannot open the workspace's database: {e}")));
         }

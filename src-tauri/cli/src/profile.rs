@@ -29,7 +29,7 @@ pub fn workspace() -> paths::Workspace {
 
 /// The keyring of this run's workspace.
 pub fn keyring() -> Keyring {
-    Keyring::for_workspace(workspace())
+    Keyring::with_service(workspace().keyring_service())
 }
 
 pub fn open_store() -> Result<Store, String> {

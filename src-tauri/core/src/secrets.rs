@@ -88,11 +88,6 @@ impl Default for Keyring {
 }
 
 impl Keyring {
-    /// The keyring of a workspace: the user's own entries, or the demo workspace's.
-    pub fn for_workspace(workspace: crate::paths::Workspace) -> Self {
-        Keyring { service: workspace.keyring_service().to_owned() }
-    }
-
     /// A keyring under another service name, so tests never touch the user's real entries.
     pub fn with_service(service: impl Into<String>) -> Self {
         Keyring { service: service.into() }
