@@ -70,6 +70,7 @@ impl World {
             destination_profile_ids: destinations.iter().map(|d| d.id.clone()).collect(),
             params: RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 },
             timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 100, concurrency: 4 },
+            actors: Default::default(),
         }
     }
 

@@ -167,3 +167,55 @@ async fn an_agent_told_which_servers_it_may_reach_refuses_any_other_before_conne
     assert!(!found.verified && found.detail.contains("not"), "{found:?}");
     assert!(agent.heard("looking for"), "{:?}", agent.log.lock().unwrap());
 }
+
+/// The mailbox seam through an agent, as a job uses it: a message submitted from the actor's machine, with the
+/// transcript naming the actor, and found by a watch there; looked at again, nothing is passed on twice.
+#[tokio::test]
+async fn a_remote_actor_submits_and_watches_through_its_agent() {
+    use mailproof_core::mailbox::Mark;
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(&format!("{SERVICE}.sessions")) else { return };
+    let w = World::new(lab, keyring.clone());
+    let imaps = w.lab.port("LAB_IMAPS_PORT");
+    let alice = save_profile(&w.store, &w.keyring, None, w.lab.profile_draft("alice", ServerType::Imap, imaps), now());
+    let bob = save_profile(&w.store, &w.keyring, None, w.lab.profile_draft("bob", ServerType::Imap, imaps), now());
+    let (alice, bob) = (alice.unwrap(), bob.unwrap());
+    let agent = start(keyring, Some(w.lab.ca())).await;
+    let actor = agent::RemoteActor { name: "Branch PC".into(), agent: agent.at.clone(), code: agent.code.clone() };
+
+    let bob_box = agent::remote_mailbox(&actor, &bob, &Secret::new(w.lab.password("bob")));
+    let mut watch = bob_box.watch(Mark::Now, true).await.unwrap();
+    let alice_box = agent::remote_mailbox(&actor, &alice, &Secret::new(w.lab.password("alice")));
+    let mut submit = alice_box.submit().await.unwrap_or_else(|(r, t)| panic!("{r:?} {t:?}"));
+    let token = uuid::Uuid::new_v4().to_string();
+    let raw = format!(
+        "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: through the agent {token}\r\n\
+         Message-ID: <{token}@mailproof.test>\r\n\r\nHello from the branch office.\r\n"
+    );
+    let sent = submit.send("alice@example.test", &["bob@example.test".to_owned()], raw.as_bytes()).await;
+    let accepted = sent.result.unwrap_or_else(|r| panic!("{r:?} {:?}", sent.transcript));
+    assert_eq!(accepted.code, 250);
+    assert!(sent.transcript[0].contains("through actor Branch PC (agent at 127.0.0.1:"), "{:?}", sent.transcript);
+    assert!(sent.transcript.iter().any(|l| l.starts_with("S: 250")), "{:?}", sent.transcript);
+    assert!(submit.usable());
+    assert!(agent.heard("submitted a message for bob@example.test"), "{:?}", agent.log.lock().unwrap());
+
+    let mut ours = |header: &[u8]| String::from_utf8_lossy(header).contains(&token);
+    let started = Instant::now();
+    let found = loop {
+        let found = watch.look(&mut ours).await.unwrap();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the copy did not arrive");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].folder, "INBOX");
+    assert!(String::from_utf8_lossy(&found[0].raw).contains("Hello from the branch office."));
+    assert!(watch.look(&mut ours).await.unwrap().is_empty(), "nothing new, nothing twice");
+    watch.delete(&found).await.unwrap();
+    assert!(agent.heard("watching bob@example.test"), "{:?}", agent.log.lock().unwrap());
+    submit.quit().await;
+    watch.close().await;
+}

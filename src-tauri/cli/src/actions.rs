@@ -53,6 +53,13 @@ pub struct RunArgs {
     /// A destination profile (its address); repeat for several. Only verified profiles are accepted.
     #[arg(long, required = true)]
     pub to: Vec<String>,
+    /// The actor that sends from the source (and reads its bounces), by name: a remote actor sends from its own
+    /// machine through its agent [default: this workstation].
+    #[arg(long)]
+    pub from_actor: Option<String>,
+    /// The actor that reads the destinations, by name [default: this workstation].
+    #[arg(long)]
+    pub to_actor: Option<String>,
     /// Comma-separated action IDs, e.g. A100-001,A400-001.
     #[arg(long)]
     pub actions: Option<String>,
@@ -122,6 +129,20 @@ pub fn run(args: RunArgs) -> CliResult {
     for to in &args.to {
         destinations.push(crate::profile::find(&store, to)?.id);
     }
+    let actor_id = |name: &Option<String>| -> Result<Option<String>, String> {
+        let Some(name) = name else { return Ok(None) };
+        let actors = store.list_actors().map_err(|e| e.to_string())?;
+        actors
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name) || a.id == *name)
+            .map(|a| Some(a.id.clone()))
+            .ok_or_else(|| format!("no actor {name}. `mailproof actor list` shows the actors."))
+    };
+    let reader = actor_id(&args.to_actor)?;
+    let actors = jobs::JobActors {
+        source: actor_id(&args.from_actor)?,
+        destinations: reader.map(|r| destinations.iter().map(|d| (d.clone(), r.clone())).collect()).unwrap_or_default(),
+    };
     if let Some(spoof) = &args.spoof {
         eprintln!("Warning: spoofing actions will claim to come from {spoof}.");
     }
@@ -139,6 +160,7 @@ pub fn run(args: RunArgs) -> CliResult {
             poll_millis: args.poll.unwrap_or(stored.poll_millis),
             concurrency: args.concurrency.unwrap_or(stored.concurrency),
         },
+        actors,
     };
     let options = RunOptions { extra_ca: trusted_ca(&store, args.ca.clone())?, ..Default::default() };
     let report = run_spec(&store, &spec, &options, args.quiet)?;

@@ -14,6 +14,22 @@ use crate::profile::{open_store, CliResult};
 /// The environment variable `actor pair` may read the agent's pairing code from.
 pub const CODE_ENV: &str = "MAILPROOF_AGENT_CODE";
 
+/// Prints a line on stdout; an agent goes on serving when nobody reads its output any more (a closed pipe).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// The same on stderr, where the agent logs what it was asked.
+macro_rules! tell {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// `mailproof agent serve --listen ADDR [--ca FILE] [--allow-host HOST[:PORT]]…`: answers the workstation it is
 /// paired with until stopped.
 pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliResult {
@@ -32,25 +48,25 @@ pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliRes
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}. Choose another address with --listen."))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("Mailproof agent listening on {bound}");
-        println!("fingerprint {}", identity.fingerprint());
+        say!("Mailproof agent listening on {bound}");
+        say!("fingerprint {}", identity.fingerprint());
         if identity.new {
             // Shown once, when it is made: it is not printed again on later starts.
-            println!("pairing code {}", identity.pairing_code());
+            say!("pairing code {}", identity.pairing_code());
         } else {
-            println!("pairing code shown when it was made; `mailproof agent rotate-code` makes a new one");
+            say!("pairing code shown when it was made; `mailproof agent rotate-code` makes a new one");
         }
-        println!(
+        say!(
             "Pair it on the workstation: Settings → Actors, or `mailproof actor pair NAME --address {bound} --fingerprint {}` with the pairing code on standard input.",
             identity.fingerprint()
         );
         if allowed.is_empty() {
-            eprintln!("reaches the mail server of any profile a paired workstation asks about; limit it with --allow-host HOST[:PORT]");
+            tell!("reaches the mail server of any profile a paired workstation asks about; limit it with --allow-host HOST[:PORT]");
         } else {
             let list = allowed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-            eprintln!("reaches only these mail servers: {list}");
+            tell!("reaches only these mail servers: {list}");
         }
-        agent::serve(listener, identity, crate::profile::keyring(), (ca, allowed), |line| eprintln!("{line}"))
+        agent::serve(listener, identity, crate::profile::keyring(), (ca, allowed), |line| tell!("{line}"))
             .await
             .map_err(|e| e.to_string())
     })?;

@@ -27,9 +27,16 @@ pub fn workspace() -> paths::Workspace {
     WORKSPACE.get().copied().unwrap_or_default()
 }
 
-/// The keyring of this run's workspace.
+/// Files this run's keyring entries under another service name: two agents on one machine, each with an identity
+/// of its own (and the tests' agents beside the user's).
+pub const KEYRING_SERVICE_ENV: &str = "MAILPROOF_KEYRING_SERVICE";
+
+/// The keyring of this run's workspace (or of `MAILPROOF_KEYRING_SERVICE`).
 pub fn keyring() -> Keyring {
-    Keyring::with_service(workspace().keyring_service())
+    match std::env::var(KEYRING_SERVICE_ENV) {
+        Ok(service) if !service.trim().is_empty() => Keyring::with_service(service.trim()),
+        _ => Keyring::with_service(workspace().keyring_service()),
+    }
 }
 
 pub fn open_store() -> Result<Store, String> {

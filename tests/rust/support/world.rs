@@ -84,6 +84,7 @@ impl World {
             destination_profile_ids: destinations.iter().map(|d| d.id.clone()).collect(),
             params: RuntimeParams { spoofed_from: None, extra_sleep_secs: 0 },
             timing: JobTiming { timeout_secs, pause_millis: 0, poll_millis: 200, concurrency: 8 },
+            actors: Default::default(),
         }
     }
 

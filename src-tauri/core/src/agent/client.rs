@@ -12,7 +12,8 @@ use super::{AgentError, CONNECT_TIMEOUT};
 pub use crate::directory::AgentAddress;
 use crate::secrets::{Secret, SecretKey};
 
-async fn ask(agent: &AgentAddress, code: &Secret, ask: Ask, wait: Duration) -> Result<Answer, AgentError> {
+/// Connects to `agent` over TLS pinned to its certificate.
+pub(super) async fn connect(agent: &AgentAddress) -> Result<tokio_rustls::client::TlsStream<TcpStream>, AgentError> {
     let address = agent.address.clone();
     let unreachable = |detail: String| AgentError::Unreachable { address: address.clone(), detail };
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&agent.address))
@@ -25,19 +26,23 @@ async fn ask(agent: &AgentAddress, code: &Secret, ask: Ask, wait: Duration) -> R
     let tls = tokio::time::timeout(CONNECT_TIMEOUT, tokio_rustls::TlsConnector::from(config).connect(name, tcp))
         .await
         .map_err(|_| unreachable("the TLS handshake timed out".into()))?;
-    let tls = match tls {
-        Ok(t) => t,
+    match tls {
+        Ok(t) => Ok(t),
         Err(e) => {
             let presented = observer.presented().and_then(|p| p.chain.first().map(|c| sha256_hex(c)));
-            return Err(match presented {
+            Err(match presented {
                 Some(fp) if fp != agent.fingerprint => AgentError::WrongCertificate {
                     address: agent.address.clone(),
                     detail: format!("it presented {fp}"),
                 },
                 _ => unreachable(e.to_string()),
-            });
+            })
         }
-    };
+    }
+}
+
+async fn ask(agent: &AgentAddress, code: &Secret, ask: Ask, wait: Duration) -> Result<Answer, AgentError> {
+    let tls = connect(agent).await?;
     let (mut read, mut write) = tokio::io::split(tls);
     let mut text = serde_json::to_string(&Request { code: OnTheWire(code.clone()), ask }).expect("serializes");
     text.push('\n');
@@ -54,10 +59,11 @@ async fn ask(agent: &AgentAddress, code: &Secret, ask: Ask, wait: Duration) -> R
     }
 }
 
-/// Proves the pairing: the agent answers, with the pinned certificate, and takes the code.
-pub async fn hello(agent: &AgentAddress, code: &Secret) -> Result<(), AgentError> {
+/// Proves the pairing: the agent answers, with the pinned certificate, and takes the code. Returns the agent's
+/// version (empty from agents that did not say it).
+pub async fn hello(agent: &AgentAddress, code: &Secret) -> Result<String, AgentError> {
     match ask(agent, code, Ask::Hello, CONNECT_TIMEOUT).await? {
-        Answer::Hello { .. } => Ok(()),
+        Answer::Hello { version, .. } => Ok(version),
         _ => Err(AgentError::Broken { address: agent.address.clone(), detail: "an unexpected answer".into() }),
     }
 }

@@ -10,7 +10,9 @@ mod allow;
 mod client;
 mod identity;
 mod pair;
+mod remote;
 mod serve;
+mod session;
 mod wire;
 
 use std::time::Duration;
@@ -21,8 +23,9 @@ pub use allow::AllowedHost;
 pub use client::{code_key, find_mail, hello, AgentAddress};
 pub use identity::{rotate_code, AgentIdentity};
 pub use pair::{pair, PairError};
+pub use remote::{remote_mailbox, RemoteActor, SILENCE};
 pub use serve::{serve, MAX_CONNECTIONS, SHUT_OUT, WRONG_CODES};
-pub use wire::{FindMail, Found, MailboxAccess};
+pub use wire::{FindMail, Found, MailboxAccess, OutgoingAccess};
 
 /// The port an agent listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7465;

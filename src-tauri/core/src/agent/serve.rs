@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 
 use super::allow::{refusal, AllowedHost};
+use super::session::{self, Opening};
 use super::wire::{read_line, Answer, Ask, Found, Request};
 use super::{AgentIdentity, PRE_AUTH_LIMIT};
 use crate::cancel::Cancel;
@@ -127,9 +128,36 @@ impl Shared {
             let line = read_line(&mut read).await?;
             Ok::<_, String>((read, write, line))
         };
-        let (mut read, mut write, line) = tokio::time::timeout(PRE_AUTH_LIMIT, request)
+        let (read, write, line) = tokio::time::timeout(PRE_AUTH_LIMIT, request)
             .await
             .map_err(|_| format!("closed: no request within {} s", PRE_AUTH_LIMIT.as_secs()))??;
+        let ask = match self.admit(&line, peer) {
+            Ok(ask) => ask,
+            Err(refused) => return self.say(write, &refused).await,
+        };
+        let opening = match ask {
+            Ask::Watch(w) => Opening::Watch(w),
+            Ask::Submit(s) => Opening::Submit(s),
+            ask => return self.one_answer(ask, read, write, peer).await,
+        };
+        let (host, port) = match &opening {
+            Opening::Watch(w) => (w.mailbox.host.clone(), w.mailbox.port),
+            Opening::Submit(s) => (s.host.clone(), s.port),
+        };
+        if let Some(reason) = refusal(&self.allowed, &host, port) {
+            (self.log)(format!("{peer}: refused a session with {host}:{port}: not an allowed host"));
+            return self.say(write, &Answer::Refused { reason }).await;
+        }
+        let log = |line: String| (self.log)(format!("{peer}: {line}"));
+        session::run(opening, tokio::io::BufReader::new(read), write, &self.extra_ca, &log).await
+    }
+
+    /// A request that is answered once: the answer, unless the caller went away first.
+    async fn one_answer<R, W>(&self, ask: Ask, mut read: R, write: W, peer: std::net::SocketAddr) -> Result<(), String>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
         // A caller that closes the connection, or says anything more, has gone away: what it asked stops.
         let gone = Cancel::default();
         let watch_caller = {
@@ -142,13 +170,18 @@ impl Shared {
             }
         };
         let answer = tokio::select! {
-            answer = self.answer(&line, peer, &gone) => answer,
+            answer = self.answer(ask, peer, &gone) => answer,
             () = watch_caller => unreachable!("watching the caller never ends by itself"),
         };
         if gone.is_cancelled() {
             return Err("the workstation went away; the search was stopped".into());
         }
-        let mut text = serde_json::to_string(&answer).expect("answers serialize");
+        self.say(write, &answer).await
+    }
+
+    /// Sends `answer` and closes.
+    async fn say(&self, mut write: impl tokio::io::AsyncWrite + Unpin, answer: &Answer) -> Result<(), String> {
+        let mut text = serde_json::to_string(answer).expect("answers serialize");
         text.push('\n');
         let sent = async {
             write.write_all(text.as_bytes()).await?;
@@ -160,23 +193,29 @@ impl Shared {
             .map_err(|e| e.to_string())
     }
 
-    async fn answer(&self, line: &str, peer: std::net::SocketAddr, gone: &Cancel) -> Answer {
-        let log = &self.log;
+    /// The request, if it is one this agent understands with the pairing code it shows; else the refusal.
+    fn admit(&self, line: &str, peer: std::net::SocketAddr) -> Result<Ask, Answer> {
         let Ok(request) = serde_json::from_str::<Request>(line) else {
-            return Answer::Refused {
+            return Err(Answer::Refused {
                 reason: "the request is not one this agent understands (versions differ?)".into(),
-            };
+            });
         };
         let code = self.identity.current_code(&self.keyring);
         if !same(request.code.0.expose().as_bytes(), code.expose().as_bytes()) {
             self.wrong_code(peer.ip());
-            log(format!("{peer}: refused a request with a wrong pairing code"));
-            return Answer::Refused {
+            (self.log)(format!("{peer}: refused a request with a wrong pairing code"));
+            return Err(Answer::Refused {
                 reason: "wrong pairing code: pair this agent again with the code it shows".into(),
-            };
+            });
         }
-        match request.ask {
-            Ask::Hello => Answer::Hello { fingerprint: self.identity.fingerprint() },
+        Ok(request.ask)
+    }
+
+    async fn answer(&self, ask: Ask, peer: std::net::SocketAddr, gone: &Cancel) -> Answer {
+        let log = &self.log;
+        match ask {
+            Ask::Hello => Answer::Hello { fingerprint: self.identity.fingerprint(), version: VERSION.to_owned() },
+            Ask::Watch(_) | Ask::Submit(_) => unreachable!("sessions are run apart"),
             Ask::FindMail(find) => {
                 if let Some(problem) = find.timing.problem() {
                     log(format!("{peer}: refused a search: {problem}"));
@@ -205,6 +244,9 @@ impl Shared {
         }
     }
 }
+
+/// This agent's version, said in its hello.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Compares without stopping at the first difference.
 fn same(a: &[u8], b: &[u8]) -> bool {

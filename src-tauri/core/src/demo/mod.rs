@@ -153,6 +153,7 @@ pub fn demo_job(store: &Store, timing: &JobTiming) -> Result<JobSpec, DemoError>
             poll_millis: timing.poll_millis,
             concurrency: DESTINATIONS.len() as u32,
         },
+        actors: Default::default(),
     })
 }
 

@@ -259,6 +259,22 @@ pub struct JobSpec {
     pub destination_profile_ids: Vec<String>,
     pub params: RuntimeParams,
     pub timing: JobTiming,
+    /// Which actors send and read, where not this workstation.
+    #[serde(default)]
+    pub actors: JobActors,
+}
+
+/// The actors a job runs between: the source's (it sends and reads the bounces) and each destination's (it reads
+/// the copies). A profile not named here is this workstation's. Each must have verified its profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct JobActors {
+    /// The actor that sends from the source profile; `None`: this workstation.
+    pub source: Option<String>,
+    /// The actor that reads each destination profile, by profile id.
+    #[serde(default)]
+    pub destinations: std::collections::BTreeMap<String, String>,
 }
 
 /// The copy of the message that arrived.
@@ -365,6 +381,12 @@ pub struct ActionResult {
     pub group: u32,
     pub source_email: String,
     pub destination_email: String,
+    /// The actor that sent it, by name; `None`: this workstation.
+    #[serde(default)]
+    pub source_actor: Option<String>,
+    /// The actor that read the destination, by name; `None`: this workstation.
+    #[serde(default)]
+    pub destination_actor: Option<String>,
     pub action_id: String,
     pub action_name: String,
     pub category: String,
@@ -474,6 +496,8 @@ mod tests {
             group: 0,
             source_email: String::new(),
             destination_email: String::new(),
+            source_actor: None,
+            destination_actor: None,
             action_id: String::new(),
             action_name: String::new(),
             category: String::new(),

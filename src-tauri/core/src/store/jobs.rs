@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 use super::{Store, StoreError};
 use crate::actions::ActionDef;
 use crate::jobs::{
-    ActionResult, ActionState, Cause, Evidence, JobReport, JobSpec, JobStatus, JobSummary, JobTiming, Rerun,
+    ActionResult, ActionState, Cause, Evidence, JobActors, JobReport, JobSpec, JobStatus, JobSummary, JobTiming, Rerun,
     RuntimeParams, Verdict,
 };
 use crate::tracking::model::{EventKind, TrackDirection, TrackEvent, TrackStatus};
@@ -28,6 +28,9 @@ pub struct NewGroup<'a> {
     pub source_email: &'a str,
     pub destination_profile_id: &'a str,
     pub destination_email: &'a str,
+    /// The actors (id, name) it runs between; `None`: this workstation.
+    pub source_actor: Option<(&'a str, &'a str)>,
+    pub destination_actor: Option<(&'a str, &'a str)>,
     pub actions: Vec<(String, &'static ActionDef, String)>,
 }
 
@@ -112,8 +115,9 @@ impl Store {
         for (gi, g) in groups.iter().enumerate() {
             tx.execute(
                 "INSERT INTO job_groups (id, job_id, position, source_profile_id, source_email,
-                     destination_profile_id, destination_email)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     destination_profile_id, destination_email, source_actor_id, source_actor_name,
+                     destination_actor_id, destination_actor_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     g.id,
                     job.id,
@@ -121,7 +125,11 @@ impl Store {
                     g.source_profile_id,
                     g.source_email,
                     g.destination_profile_id,
-                    g.destination_email
+                    g.destination_email,
+                    g.source_actor.map(|a| a.0),
+                    g.source_actor.map(|a| a.1),
+                    g.destination_actor.map(|a| a.0),
+                    g.destination_actor.map(|a| a.1)
                 ],
             )?;
             for (ai, (row_id, def, token)) in g.actions.iter().enumerate() {
@@ -382,14 +390,21 @@ impl Store {
         let selection = serde_json::from_str(&selection)
             .map_err(|e| StoreError::BadValue { key: format!("job {job_id} selection"), detail: e.to_string() })?;
         let mut stmt = conn.prepare(
-            "SELECT source_profile_id, destination_profile_id FROM job_groups WHERE job_id = ?1 ORDER BY position",
+            "SELECT source_profile_id, destination_profile_id, source_actor_id, destination_actor_id FROM job_groups
+             WHERE job_id = ?1 ORDER BY position",
         )?;
-        let groups: Vec<(Option<String>, Option<String>)> =
-            stmt.query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-        let source_profile_id = groups.iter().find_map(|(s, _)| s.clone()).unwrap_or_default();
-        let destination_profile_ids = groups.into_iter().filter_map(|(_, d)| d).collect();
+        type Row = (Option<String>, Option<String>, Option<String>, Option<String>);
+        let groups: Vec<Row> = stmt
+            .query_map([job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        let source_profile_id = groups.iter().find_map(|g| g.0.clone()).unwrap_or_default();
+        let actors = JobActors {
+            source: groups.iter().find_map(|g| g.2.clone()),
+            destinations: groups.iter().filter_map(|g| Some((g.1.clone()?, g.3.clone()?))).collect(),
+        };
+        let destination_profile_ids = groups.into_iter().filter_map(|g| g.1).collect();
         Ok(Some(Rerun {
-            spec: JobSpec { name, selection, source_profile_id, destination_profile_ids, params, timing },
+            spec: JobSpec { name, selection, source_profile_id, destination_profile_ids, params, timing, actors },
             deleted_profiles: deleted_profiles(&conn, job_id)?,
         }))
     }
@@ -426,7 +441,8 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT a.id, g.position, g.source_email, g.destination_email, a.action_id, a.action_name, a.category,
                     a.risk, a.direction, a.state, a.verdict, a.cause, a.reason, a.message_id, a.sent_at,
-                    a.accepted_at, a.delivered_at, a.decided_at, a.evidence
+                    a.accepted_at, a.delivered_at, a.decided_at, a.evidence, g.source_actor_name,
+                    g.destination_actor_name
              FROM job_actions a JOIN job_groups g ON g.id = a.group_id
              WHERE g.job_id = ?1 ORDER BY g.position, a.position",
         )?;
@@ -440,6 +456,8 @@ impl Store {
                     group: r.get::<_, i64>(1)? as u32,
                     source_email: r.get(2)?,
                     destination_email: r.get(3)?,
+                    source_actor: r.get(19)?,
+                    destination_actor: r.get(20)?,
                     action_id: r.get(4)?,
                     action_name: r.get(5)?,
                     category: r.get(6)?,

@@ -125,6 +125,8 @@ mod tests {
             source_email: "a@example.test",
             destination_profile_id: "q",
             destination_email: "b@example.test",
+            source_actor: None,
+            destination_actor: None,
             actions: vec![("row-1".into(), def, "token".into())],
         };
         store.create_job(&new_job(&id, "engine-a"), &[group]).unwrap();

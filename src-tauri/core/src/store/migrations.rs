@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
         ..Migration::new(11, "Alerted, and alerts mailboxes", include_str!("migrations/0011_alerted.sql"))
     },
     Migration::new(12, "tracked messages: sent or received", include_str!("migrations/0012_tracked_direction.sql")),
+    Migration::new(13, "job groups: the actors they ran between", include_str!("migrations/0013_group_actors.sql")),
 ];
 
 /// Applies the migrations not applied yet; says whether there were any.

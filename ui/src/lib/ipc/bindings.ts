@@ -623,7 +623,15 @@ export type ActionInfo = { id: string; name: string; category: Category; categor
 /**
  * One action of a stored job.
  */
-export type ActionResult = { rowId: string; group: number; sourceEmail: string; destinationEmail: string; actionId: string; actionName: string; category: string; risk: string; direction: string; state: ActionState; verdict: Verdict | null; cause: string | null; reason: string | null; messageId: string | null; sentAt: string | null; acceptedAt: string | null; deliveredAt: string | null; decidedAt: string | null; evidence: Evidence | null }
+export type ActionResult = { rowId: string; group: number; sourceEmail: string; destinationEmail: string; 
+/**
+ * The actor that sent it, by name; `None`: this workstation.
+ */
+sourceActor?: string | null; 
+/**
+ * The actor that read the destination, by name; `None`: this workstation.
+ */
+destinationActor?: string | null; actionId: string; actionName: string; category: string; risk: string; direction: string; state: ActionState; verdict: Verdict | null; cause: string | null; reason: string | null; messageId: string | null; sentAt: string | null; acceptedAt: string | null; deliveredAt: string | null; decidedAt: string | null; evidence: Evidence | null }
 export type ActionState = "queued" | "sending" | "watching" | "decided"
 export type Actor = { id: string; name: string; kind: ActorKind; zoneId: string; zoneName: string; builtIn: boolean; 
 /**
@@ -1024,6 +1032,19 @@ host: string; port: number; security: Security; auth: AuthMethod;
 pinnedSha256: string | null }
 export type IpcError = { code: ErrorCode; message: string }
 /**
+ * The actors a job runs between: the source's (it sends and reads the bounces) and each destination's (it reads
+ * the copies). A profile not named here is this workstation's. Each must have verified its profile.
+ */
+export type JobActors = { 
+/**
+ * The actor that sends from the source profile; `None`: this workstation.
+ */
+source: string | null; 
+/**
+ * The actor that reads each destination profile, by profile id.
+ */
+destinations?: Partial<{ [key in string]: string }> }
+/**
  * Something changed in a running job: for live progress.
  */
 export type JobEvent = { jobId: string; group: number; 
@@ -1048,7 +1069,11 @@ deletedProfiles: string[]; actions: ActionResult[] }
 /**
  * What to run.
  */
-export type JobSpec = { name: string; selection: Selection; sourceProfileId: string; destinationProfileIds: string[]; params: RuntimeParams; timing: JobTiming }
+export type JobSpec = { name: string; selection: Selection; sourceProfileId: string; destinationProfileIds: string[]; params: RuntimeParams; timing: JobTiming; 
+/**
+ * Which actors send and read, where not this workstation.
+ */
+actors?: JobActors }
 /**
  * Where a job is: running, or how it ended.
  */

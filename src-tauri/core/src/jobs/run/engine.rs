@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::actors::Remotes;
 use super::{JobError, RunOptions, HEARTBEAT};
 use crate::actions::{ActionDef, BuildContext};
 use crate::cancel::Cancel;
 use crate::clock::SharedClock;
 use crate::jobs::verdict::{self, Decision};
 use crate::jobs::{ActionState, Cause, Evidence, JobEvent, JobSpec, Verdict};
-use crate::mailbox::{Mark, Watch};
+use crate::mailbox::{Mailbox, Mark, Watch};
 use crate::profiles::{profile_credentials, Credentials, EmailProfile};
 use crate::secrets::Keyring;
 use crate::store::{Store, StoreError};
@@ -78,9 +79,19 @@ pub(super) struct JobCtx {
     /// Alerts mailboxes that could not be opened or read (address, why): a Missed verdict says a notice there
     /// would have gone unseen.
     pub unwatched_alerts: std::sync::Mutex<Vec<(String, String)>>,
+    /// The remote actors that send from the source or read destinations; the rest is this workstation's.
+    pub remotes: Arc<Remotes>,
 }
 
 impl JobCtx {
+    /// `profile`'s mailbox, reached by the actor the job chose for it: through its agent, or from here.
+    pub(super) fn mailbox(&self, profile: &EmailProfile, credentials: &Credentials) -> Box<dyn Mailbox> {
+        match self.remotes.of(&profile.id, &self.source.id) {
+            Some(actor) => crate::agent::remote_mailbox(actor, profile, &credentials.password),
+            None => self.opts.mailbox(profile, credentials),
+        }
+    }
+
     /// Alerts mailbox `email` cannot be watched, for `why`: said once, however often it fails.
     pub(super) fn alerts_unwatched(&self, email: &str, why: &str) {
         let mut list = self.unwatched_alerts.lock().unwrap_or_else(|p| p.into_inner());
@@ -243,7 +254,6 @@ pub(super) async fn open_mailboxes(
     let opened = futures::future::join_all(profiles.iter().map(|(profile, credentials)| async move {
         match credentials {
             Ok(c) => job
-                .opts
                 .mailbox(profile, c)
                 .watch(mark, true)
                 .await

@@ -5,6 +5,7 @@
 //! `start` checks a spec, `engine` is the frame both entries share, `board` holds the actions in flight, `send`
 //! submits, `watch` looks, `arrival` decides what came back, `resume` rebuilds an interrupted job.
 
+mod actors;
 mod arrival;
 mod board;
 mod engine;
@@ -73,6 +74,18 @@ pub enum JobError {
     SourceUnverified { email: String },
     #[error("the client secret of {email} expired on {on}: create a new one under the app's Certificates & secrets in the Entra admin centre, then edit the profile with it and its expiry date.")]
     SecretExpired { email: String, on: String },
+    #[error("there is no actor {0}")]
+    UnknownActor(String),
+    #[error("{email} is not verified for actor {actor}, so that actor may not send or read its test mail. Verify it for {actor} in Email Profiles (or `mailproof profile verify`), or pick an actor that has.")]
+    ActorUnverified { email: String, actor: String },
+    #[error("{email} signs in with OAuth 2.0 or is a Microsoft 365 or Gmail profile: reading it through a remote actor's agent is not built yet (agents sign in with passwords). Run its part of the job from this workstation.")]
+    RemoteUnsupported { email: String, actor: String },
+    #[error("actor {actor} has no paired agent: pair it in Settings → Actors (or `mailproof actor pair`)")]
+    NotPaired { actor: String },
+    #[error("actor {actor}'s agent cannot take the job, so nothing was sent: {detail}")]
+    Agent { actor: String, detail: String },
+    #[error("{0} is chosen twice with different actors: a mailbox is read by one actor per job")]
+    TwoActors(String),
     #[error("the spoofed From address \"{0}\" is not a valid email address")]
     BadSpoofedFrom(String),
     #[error("{0}")]
@@ -94,6 +107,8 @@ pub async fn run_job(
     on_event: &(dyn Fn(JobEvent) + Send + Sync),
 ) -> Result<String, JobError> {
     let checked = start::check(store, spec, opts.clock.now().date())?;
+    // Every remote actor's agent answers, as paired, before anything is stored or sent.
+    let remotes = Arc::new(actors::reach(store, keyring, spec).await?);
     let (job_id, groups) = start::rows(&checked);
     let (source, destinations) = (&checked.source, &checked.destinations);
     let now = opts.clock.now();
@@ -127,6 +142,7 @@ pub async fn run_job(
         rules,
         clock: opts.clock.clone(),
         unwatched_alerts: Default::default(),
+        remotes,
     });
     let work = async {
         // The block owns the job's context: progress ends when it is done.
@@ -157,7 +173,7 @@ pub async fn run_job(
         let mut watcher = JobTask(tokio::spawn(watch::watch_all(job.clone(), board.clone(), mailboxes)));
         let source_credentials =
             source_credentials.as_ref().expect("groups are ready only with the source's credentials");
-        let outbox = opts.mailbox(source, source_credentials);
+        let outbox = job.mailbox(source, source_credentials);
         let outbox = &*outbox;
         let concurrency = spec.timing.concurrency.clamp(1, super::MAX_CONCURRENCY) as usize;
         let mut sending = futures::stream::iter(ready.into_iter().map(|g| {

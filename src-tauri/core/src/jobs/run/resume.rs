@@ -68,6 +68,18 @@ pub(super) async fn resume_job(
             return Ok(());
         }
     };
+    // The actors it ran between reach its mailboxes again; without them it cannot be watched as it was.
+    let remotes = match super::actors::reach(store, keyring, &job.spec).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            let reason =
+                format!("Mailproof stopped before this action was decided, and the job cannot be picked up: {e}");
+            for a in job.groups.iter().flat_map(|g| &g.watching) {
+                give_up(a, &reason)?;
+            }
+            return Ok(());
+        }
+    };
     let (events, mut progress) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(JobCtx {
         store: store.clone(),
@@ -81,6 +93,7 @@ pub(super) async fn resume_job(
         rules: Arc::new(crate::rules::Classifier::load(store)?),
         clock: opts.clock.clone(),
         unwatched_alerts: Default::default(),
+        remotes,
     });
     let work = async {
         let ctx = ctx;

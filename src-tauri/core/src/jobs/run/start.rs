@@ -1,6 +1,7 @@
 //! Checking a job's spec before anything is stored — the selection, the timing, the spoofed From, the source and
-//! the destinations (each verified by this workstation) — and the rows that describe it.
+//! the destinations (each verified by the actor that sends or reads it) — and the rows that describe it.
 
+use super::actors::chosen;
 use super::JobError;
 use crate::actions::ActionDef;
 use crate::directory::{Actor, ActorKind};
@@ -9,11 +10,14 @@ use crate::profiles::{EmailProfile, VerificationStatus};
 use crate::store::jobs::NewGroup;
 use crate::store::Store;
 
-/// A spec that may run: its actions and its profiles.
+/// A spec that may run: its actions, its profiles and the remote actors that send or read them (`None`: this
+/// workstation).
 pub(super) struct Checked {
     pub actions: Vec<&'static ActionDef>,
     pub source: EmailProfile,
     pub destinations: Vec<EmailProfile>,
+    pub source_actor: Option<Actor>,
+    pub destination_actors: Vec<Option<Actor>>,
 }
 
 /// A profile counts as verified when this workstation — the actor that does the watching — has verified it;
@@ -53,32 +57,44 @@ pub(super) fn check(store: &Store, spec: &JobSpec, today: time::Date) -> Result<
     };
     let actors = store.list_actors()?;
     let source = load(&spec.source_profile_id)?;
-    // As the reference requires of every profile a job uses: its bounces are read from its mailbox.
-    if !verified_here(&actors, &source) {
-        return Err(JobError::SourceUnverified { email: source.email });
+    // As the reference requires of every profile a job uses, for the actor that uses it: the source's bounces are
+    // read from its mailbox by the actor that sends.
+    let source_actor = chosen(&actors, &source, spec.actors.source.as_deref(), true)?.cloned();
+    if let Some(other) = spec.actors.destinations.get(&source.id) {
+        if spec.actors.source.as_deref() != Some(other.as_str()) {
+            return Err(JobError::TwoActors(source.email));
+        }
     }
     let mut destinations = Vec::new();
+    let mut destination_actors = Vec::new();
     for id in &spec.destination_profile_ids {
         let d = load(id)?;
-        if !verified_here(&actors, &d) {
-            return Err(JobError::Unverified { email: d.email });
-        }
+        let reader = if d.id == source.id {
+            spec.actors.source.as_deref()
+        } else {
+            spec.actors.destinations.get(id).map(String::as_str)
+        };
+        destination_actors.push(chosen(&actors, &d, reader, false)?.cloned());
         destinations.push(d);
     }
-    Ok(Checked { actions, source, destinations })
+    Ok(Checked { actions, source, destinations, source_actor, destination_actors })
 }
 
 /// The job's id and its groups' rows: one group per destination, each action with its row id and token.
 pub(super) fn rows<'a>(checked: &'a Checked) -> (String, Vec<NewGroup<'a>>) {
+    let named = |a: &'a Option<Actor>| a.as_ref().map(|a| (a.id.as_str(), a.name.as_str()));
     let groups = checked
         .destinations
         .iter()
-        .map(|d| NewGroup {
+        .zip(&checked.destination_actors)
+        .map(|(d, reader)| NewGroup {
             id: crate::ids::new_id(),
             source_profile_id: &checked.source.id,
             source_email: &checked.source.email,
             destination_profile_id: &d.id,
             destination_email: &d.email,
+            source_actor: named(&checked.source_actor),
+            destination_actor: named(reader),
             actions: checked.actions.iter().map(|a| (crate::ids::new_id(), *a, crate::ids::new_token())).collect(),
         })
         .collect();

@@ -1,0 +1,215 @@
+//! Jobs between actors: two agents as separate processes on loopback (`mailproof agent serve`, each with an
+//! identity of its own), each a remote actor. A job from actor A's profile to actor B's profiles through the lab
+//! gets the same verdicts as the same job from this workstation; the transcript says A sent it, Results name both
+//! actors, and each agent's log shows its part. A changed pairing code refuses the job before anything is sent; an
+//! agent killed while the job waits ends that actor's actions Errored, in words.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use mailproof_core::agent;
+use mailproof_core::jobs::JobReport;
+use mailproof_core::profiles::{save_profile, ServerType};
+use mailproof_core::secrets::Secret;
+use mailproof_tests::world::{now, World};
+use mailproof_tests::{real_keyring, Lab};
+
+const WORKSTATION: &str = "dev.mailproof.desktop.tests.cli-actors";
+
+struct Agent {
+    child: Child,
+    address: String,
+    fingerprint: String,
+    code: String,
+    service: String,
+    data: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mailproof(data: &Path, service: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailproof"))
+        .args(args)
+        .env("MAILPROOF_DATA_DIR", data)
+        .env("MAILPROOF_KEYRING_SERVICE", service)
+        .output()
+        .expect("the mailproof binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An agent process with its own data folder and keyring service; its address, fingerprint and pairing code.
+fn start_agent(dir: &Path, name: &str, ca: &Path) -> Agent {
+    let data = dir.join(name);
+    let service = format!("{WORKSTATION}.{name}");
+    let rotated = mailproof(&data, &service, &["agent", "rotate-code"]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    let code = text(&rotated.stdout).trim().strip_prefix("pairing code ").expect("the new code").to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
+        .args(["agent", "serve", "--listen", "127.0.0.1:0", "--ca", ca.to_str().unwrap()])
+        .env("MAILPROOF_DATA_DIR", &data)
+        .env("MAILPROOF_KEYRING_SERVICE", &service)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut shown = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let mut field = |label: &str| {
+        shown.next().and_then(|l| l.strip_prefix(label).map(str::to_owned)).unwrap_or_else(|| panic!("{label}"))
+    };
+    let address = field("Mailproof agent listening on ");
+    let fingerprint = field("fingerprint ");
+    // The rest of what it prints is read, as a terminal would.
+    std::thread::spawn(move || shown.for_each(drop));
+    Agent { child, address, fingerprint, code, service, data }
+}
+
+impl Agent {
+    /// Stops the agent and returns what it logged.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let mut log = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = err.read_to_string(&mut log);
+        }
+        log
+    }
+}
+
+/// The job `mailproof run --json` wrote.
+fn report(path: &Path) -> JobReport {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Each destination's verdict and cause.
+fn verdicts(r: &JobReport) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = r
+        .actions
+        .iter()
+        .map(|a| {
+            let verdict = a.verdict.map(|v| v.label().to_owned()).unwrap_or_default();
+            (a.destination_email.clone(), verdict, a.cause.clone().unwrap_or_default())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_names_them() {
+    let Some(lab) = Lab::running() else { return };
+    let Some(keyring) = real_keyring(WORKSTATION) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new(lab, keyring.clone());
+    let ca = w.lab.ca();
+    let agent_a = start_agent(dir.path(), "agent-a", &ca);
+    let agent_b = start_agent(dir.path(), "agent-b", &ca);
+    assert_ne!(agent_a.fingerprint, agent_b.fingerprint, "two identities");
+
+    // The actors, paired with their agents.
+    let zone = w.store.list_zones().unwrap()[0].id.clone();
+    let branch_a = w.store.create_actor("Branch A", &zone, now()).unwrap();
+    let branch_b = w.store.create_actor("Branch B", &zone, now()).unwrap();
+    for (actor, agent) in [(&branch_a, &agent_a), (&branch_b, &agent_b)] {
+        let code = Secret::new(agent.code.clone());
+        agent::pair(&w.store, &keyring, &actor.id, &agent.address, &agent.fingerprint, &code).await.unwrap();
+    }
+    // alice is read by this workstation and A; the destinations by this workstation and B. All verified.
+    let imaps = w.lab.port("LAB_IMAPS_PORT");
+    let profile = |user: &str, remote: &str| {
+        let mut draft = w.lab.profile_draft(user, ServerType::Imap, imaps);
+        draft.actor_ids.push(remote.to_owned());
+        save_profile(&w.store, &w.keyring, None, draft, now()).unwrap()
+    };
+    let alice = profile("alice", &branch_a.id);
+    let dests: Vec<_> = ["bob", "erin", "frank", "heidi"].iter().map(|u| profile(u, &branch_b.id)).collect();
+    for p in std::iter::once(&alice).chain(&dests) {
+        w.verify(p).await;
+    }
+
+    let ca_arg = ca.to_str().unwrap().to_owned();
+    let run = |extra: &[&str], to: &[&str], json: &Path| {
+        let mut args = vec!["run", "--from", "alice@example.test", "--actions", "A100-002", "--timeout", "20"];
+        for t in to {
+            args.extend(["--to", t]);
+        }
+        args.extend(["--ca", &ca_arg, "--fail-on", "never", "--quiet", "--json", json.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailproof"));
+        cmd.args(args).env("MAILPROOF_DATA_DIR", w.dir.path()).env("MAILPROOF_KEYRING_SERVICE", WORKSTATION);
+        cmd
+    };
+    let between = ["--from-actor", "Branch A", "--to-actor", "Branch B"];
+    let to = ["bob@example.test", "erin@example.test", "frank@example.test"];
+    let here = dir.path().join("here.json");
+    let out = run(&[], &to, &here).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let remote = dir.path().join("remote.json");
+    let out = run(&between, &to, &remote).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (here, remote) = (report(&here), report(&remote));
+    // Missed, Detected (Junk), Prevented (refused at RCPT) — the same from the branch machines as from here.
+    assert_eq!(verdicts(&remote), verdicts(&here));
+    let seen: Vec<String> = verdicts(&remote).iter().map(|(_, v, c)| format!("{v}/{c}")).collect();
+    assert_eq!(seen, ["Missed/clean", "Detected/junk", "Prevented/rejected"]);
+    let sent_by = format!("through actor Branch A (agent at {})", agent_a.address);
+    for a in &remote.actions {
+        assert_eq!(a.source_actor.as_deref(), Some("Branch A"));
+        assert_eq!(a.destination_actor.as_deref(), Some("Branch B"));
+        let transcript = &a.evidence.as_ref().unwrap().transcript;
+        assert!(transcript[0].contains(&sent_by), "{transcript:?}");
+    }
+    assert!(here.actions.iter().all(|a| a.source_actor.is_none() && a.destination_actor.is_none()));
+
+    // A pairing code changed on A's machine: the job is refused before anything is stored or sent.
+    let jobs_before = w.store.list_jobs().unwrap().len();
+    let rotated = mailproof(&agent_a.data, &agent_a.service, &["agent", "rotate-code"]);
+    assert!(rotated.status.success());
+    let out = run(&between, &to, &dir.path().join("refused.json")).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("actor Branch A's agent cannot take the job, so nothing was sent"), "{err}");
+    assert!(err.contains("wrong pairing code"), "{err}");
+    assert_eq!(w.store.list_jobs().unwrap().len(), jobs_before, "no job was made");
+
+    // B's agent killed while the job waits for heidi's copy (held by the gateway): her action ends Errored in
+    // words, without waiting out the 20 s.
+    let waiting = dir.path().join("waiting.json");
+    let mut job = run(&["--to-actor", "Branch B"], &["heidi@example.test"], &waiting).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !w.store.list_jobs().unwrap().iter().any(|j| j.name.contains("heidi")) {
+        assert!(started.elapsed().as_secs() < 20, "the job did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let log_b = agent_b.stop();
+    let status = job.wait().unwrap();
+    assert!(status.success());
+    assert!(started.elapsed().as_secs() < 20, "decided when the agent went, not at the time-out");
+    let cut = report(&waiting);
+    let a = &cut.actions[0];
+    let reason = a.reason.clone().unwrap_or_default();
+    assert_eq!(a.verdict.map(|v| v.label()), Some("Errored"), "{reason}");
+    assert!(
+        reason.contains("the watch through actor Branch B") && reason.contains("could not be opened again"),
+        "{reason}"
+    );
+
+    let log_a = agent_a.stop();
+    assert!(log_a.contains("submitted a message for bob@example.test"), "{log_a}");
+    assert!(log_a.contains("watching alice@example.test"), "A reads alice's bounces: {log_a}");
+    assert!(log_b.contains("watching bob@example.test") && log_b.contains("watching heidi@example.test"), "{log_b}");
+    for secret in ["alice", "bob", "heidi"].map(|u| w.lab.password(u)) {
+        assert!(!log_a.contains(&secret) && !log_b.contains(&secret), "no password in an agent's log");
+    }
+}

@@ -1,0 +1,7 @@
+-- The actors a group ran between (jobs between actors): the one that sent from the source and the one that read
+-- the destination. NULL is this workstation, as every group before this was. Names are kept as they were then, for
+-- Results, should the actor be renamed or deleted since.
+ALTER TABLE job_groups ADD COLUMN source_actor_id TEXT;
+ALTER TABLE job_groups ADD COLUMN source_actor_name TEXT;
+ALTER TABLE job_groups ADD COLUMN destination_actor_id TEXT;
+ALTER TABLE job_groups ADD COLUMN destination_actor_name TEXT;
