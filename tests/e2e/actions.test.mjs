@@ -87,7 +87,9 @@ describe("email actions against the lab", { skip }, () => {
     await click("[data-finished] a");
     await session.waitFor("[data-job-detail]", { text: "prevention rate 50%" });
     await session.waitFor("[data-runtime-params]", { text: "wait for each message 8 s" });
-    await session.waitFor('[data-group="0"]', { text: "Group 1 (1 Actions): alice@example.test → bob@example.test" });
+    await session.waitFor('[data-group="0"]', {
+      text: "Group 1 (1 Actions): Src: This workstation (alice@example.test) → Dest: This workstation (bob@example.test)",
+    });
     await shoot("results-job");
     // The results as CSV through the real save dialog: one row per action.
     const resultsCsv = join(shots, "job-results.csv");

@@ -94,7 +94,8 @@ describe("a gateway's notice in the alerts mailbox", { skip }, () => {
     await answerSaveDialog("Export job results", resultsCsv);
     await session.waitFor('[data-banner="info"]', { text: `Saved to ${resultsCsv}` });
     const rows = readFileSync(resultsCsv, "utf8").trim().split("\r\n");
-    assert.match(rows[0], /,notices$/);
+    assert.match(rows[0], /,notices,sent_by,read_by$/);
+    assert.ok(rows.slice(1).every((r) => r.endsWith(",This workstation,This workstation")), rows.join("\n"));
     assert.ok(rows.some((r) => r.includes("nina@example.test") && r.includes(",Alerted,")), rows.join("\n"));
 
     // Message Tracking tells the notice Mailproof received from the test messages it sent.

@@ -4,7 +4,8 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export function setUpWithCli(cli, env, lab, users) {
+/** `actors` names, per user, remote actors (ids) that read the profile besides this workstation. */
+export function setUpWithCli(cli, env, lab, users, { actors = {} } = {}) {
   const dataDir = env.MAILPROOF_DATA_DIR;
   const run = (args, input) => execFileSync(cli, args, { env, input, stdio: ["pipe", "pipe", "pipe"] });
   const sender = join(dataDir, "sender.toml");
@@ -18,7 +19,8 @@ export function setUpWithCli(cli, env, lab, users) {
     const file = join(dataDir, `${user}.toml`);
     writeFileSync(
       file,
-      `email = "${user}@example.test"\nserverType = "imap"\nactorIds = ["this-workstation"]\n` +
+      `email = "${user}@example.test"\nserverType = "imap"\n` +
+        `actorIds = ${JSON.stringify(["this-workstation", ...(actors[user] ?? [])])}\n` +
         `username = "${user}@example.test"\n[incoming]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_IMAPS_PORT}\n` +
         `security = "tls"\nauth = "plain"\n[outgoing]\nhost = "${lab.LAB_HOST}"\nport = ${lab.LAB_SUBMISSION_PORT}\n` +
         `security = "startTls"\nrequiresAuth = true\nauth = "plain"\n`,

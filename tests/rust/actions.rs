@@ -476,7 +476,7 @@ async fn a_gateway_s_notice_in_the_alerts_mailbox_makes_a_delivered_message_aler
     let jobs = w.store.list_jobs().unwrap();
     assert_eq!((jobs[0].alerted, jobs[0].missed), (1, 1));
     let csv = mailproof_core::jobs::export::to_csv(&report);
-    assert!(csv.lines().next().unwrap().ends_with(",changes,notices"));
+    assert!(csv.lines().next().unwrap().ends_with(",changes,notices,sent_by,read_by"));
     assert!(
         csv.contains("Alerted") && csv.contains("alerts@example.test from Lab gateway <gateway-alerts@example.test>"),
         "{csv}"

@@ -170,6 +170,8 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
         assert!(transcript[0].contains(&sent_by), "{transcript:?}");
     }
     assert!(here.actions.iter().all(|a| a.source_actor.is_none() && a.destination_actor.is_none()));
+    let csv = mailproof_core::jobs::export::to_csv(&remote);
+    assert!(csv.lines().skip(1).all(|row| row.ends_with(",Branch A,Branch B")), "{csv}");
 
     // A pairing code changed on A's machine: the job is refused before anything is stored or sent.
     let jobs_before = w.store.list_jobs().unwrap().len();

@@ -12,7 +12,8 @@ pub fn to_json(report: &JobReport) -> String {
 }
 
 const CSV_HEADER: &str = "group,source,destination,action_id,action,category,risk,direction,verdict,cause,reason,\
-message_id,sent_utc,accepted_utc,delivered_utc,decided_utc,smtp_reply,queue_id,folder,source_ip,bounce_status,changes,notices";
+message_id,sent_utc,accepted_utc,delivered_utc,decided_utc,smtp_reply,queue_id,folder,source_ip,bounce_status,changes,notices,\
+sent_by,read_by";
 
 /// One row per action; times are UTC (RFC 3339) as stored; cells a spreadsheet would run are neutralised.
 pub fn to_csv(report: &JobReport) -> String {
@@ -46,6 +47,8 @@ pub fn to_csv(report: &JobReport) -> String {
             bounce,
             ev.map(|e| e.changes.join("; ")).unwrap_or_default(),
             ev.map(|e| e.notices.iter().map(|n| n.summary()).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+            a.source_actor.clone().unwrap_or_else(|| super::THIS_WORKSTATION.to_owned()),
+            a.destination_actor.clone().unwrap_or_else(|| super::THIS_WORKSTATION.to_owned()),
         ];
         out.push_str(&crate::csv::row(&cells));
         out.push_str("\r\n");

@@ -264,6 +264,9 @@ pub struct JobSpec {
     pub actors: JobActors,
 }
 
+/// How results name the built-in actor.
+pub const THIS_WORKSTATION: &str = "This workstation";
+
 /// The actors a job runs between: the source's (it sends and reads the bounces) and each destination's (it reads
 /// the copies). A profile not named here is this workstation's. Each must have verified its profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,10 +15,14 @@ import type {
 export const WORKSTATION = "this-workstation";
 
 /** Why a profile cannot be a destination, or null when it can: this workstation must have verified it. */
-export function unverifiedReason(p: EmailProfile): string | null {
-  const here = p.actors.find((a) => a.actorId === WORKSTATION);
-  if (!here) return "Not read by this workstation: add it as an actor of this profile.";
-  if (here.status !== "verified") return "Not verified yet: verify it in Email Profiles first.";
+export function unverifiedReason(p: EmailProfile, actorId: string = WORKSTATION, actorName = "this workstation"): string | null {
+  const here = p.actors.find((a) => a.actorId === actorId);
+  if (!here) return `Not read by ${actorName}: add it as an actor of this profile.`;
+  if (here.status !== "verified") {
+    return actorId === WORKSTATION
+      ? "Not verified yet: verify it in Email Profiles first."
+      : `Not verified by ${actorName} yet: verify it in Email Profiles first.`;
+  }
   return null;
 }
 
