@@ -85,6 +85,10 @@ describe("a job read by a remote actor", { skip }, () => {
       text: "Src: This workstation (alice@example.test) → Dest: Branch PC (bob@example.test)",
     });
     await shoot("actors-results");
+    // Message Tracking says which actor read the test message.
+    await click('[data-nav="tracking"]');
+    await session.waitFor('[data-track-results] [data-track-actor]', { text: "by This workstation, read by Branch PC" });
+    await shoot("actors-tracking");
     assert.match(agentLog, /watching bob@example\.test/);
     assert.doesNotMatch(agentLog, /bob-lab-password/);
   });

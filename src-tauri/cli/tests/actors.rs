@@ -172,6 +172,16 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
     assert!(here.actions.iter().all(|a| a.source_actor.is_none() && a.destination_actor.is_none()));
     let csv = mailproof_core::jobs::export::to_csv(&remote);
     assert!(csv.lines().skip(1).all(|row| row.ends_with(",Branch A,Branch B")), "{csv}");
+    // Message tracking records which actor sent each message and which read it.
+    let tracked = dir.path().join("tracked.csv");
+    let out = mailproof(w.dir.path(), WORKSTATION, &["track", "export", "--csv", tracked.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tracked = std::fs::read_to_string(&tracked).unwrap();
+    assert!(tracked.lines().next().unwrap().ends_with(",direction,actor,read_by"), "{tracked}");
+    let remote_ids: Vec<&str> = remote.actions.iter().filter_map(|a| a.message_id.as_deref()).collect();
+    let rows: Vec<&str> = tracked.lines().filter(|l| remote_ids.iter().any(|id| l.contains(id))).collect();
+    assert_eq!(rows.len(), 3, "{tracked}");
+    assert!(rows.iter().all(|r| r.ends_with(",Sent,Branch A,Branch B")), "{rows:?}");
 
     // A pairing code changed on A's machine: the job is refused before anything is stored or sent.
     let jobs_before = w.store.list_jobs().unwrap().len();

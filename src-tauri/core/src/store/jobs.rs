@@ -47,6 +47,8 @@ pub struct NewTracked<'a> {
     pub job_action_id: Option<&'a str>,
     /// The profile a verification mail was sent to.
     pub verification_of: Option<&'a str>,
+    /// The actor that sent it or saw it arrive, by name; `None`: this workstation.
+    pub actor: Option<&'a str>,
 }
 
 /// Addresses of a job's profiles deleted since it ran, source first.
@@ -525,8 +527,8 @@ impl Store {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO tracked_messages (message_id, envelope_sender, from_header, recipients, to_header, subject,
-                 risk, status, received_at, job_action_id, verification_of, source_ip, direction)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?10, ?12, ?13)",
+                 risk, status, received_at, job_action_id, verification_of, source_ip, direction, actor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9, ?10, ?12, ?13, ?14)",
             params![
                 m.message_id,
                 m.envelope_sender,
@@ -542,6 +544,7 @@ impl Store {
                 source_ip,
                 // What Mailproof queues it sent; anything else it saw arrive.
                 if status == TrackStatus::Queued { TrackDirection::Sent } else { TrackDirection::Received }.as_str(),
+                m.actor,
             ],
         )?;
         let id = tx.last_insert_rowid();

@@ -21,7 +21,8 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
     let mut w = std::io::BufWriter::new(out);
     writeln!(
         w,
-        "received_utc,message_id,envelope_sender,from,recipients,to,subject,source_ip,risk,latest_status,job_id,direction"
+        "received_utc,message_id,envelope_sender,from,recipients,to,subject,source_ip,risk,latest_status,job_id,direction,\
+         actor,read_by"
     )
     .map_err(io)?;
     let mut written = 0u64;
@@ -48,6 +49,13 @@ pub fn export_csv(store: &Store, q: &TrackQuery, out: &mut dyn Write) -> Result<
                 r.status.label(),
                 r.job_id.as_deref().unwrap_or(""),
                 r.direction.label(),
+                r.actor.as_deref().unwrap_or(crate::jobs::THIS_WORKSTATION),
+                match (&r.job_id, r.direction) {
+                    (Some(_), crate::tracking::TrackDirection::Sent) => {
+                        r.read_by.as_deref().unwrap_or(crate::jobs::THIS_WORKSTATION)
+                    }
+                    _ => "",
+                },
             ];
             writeln!(w, "{}", crate::csv::row(&cells)).map_err(io)?;
             written += 1;

@@ -284,6 +284,7 @@ mod tests {
             at_millis: T0,
             job_action_id: None,
             verification_of: None,
+            actor: None,
         };
         store.track_message(&m("<sent@example.test>", "a test message")).unwrap();
         store
@@ -296,7 +297,7 @@ mod tests {
         let mut out = Vec::new();
         export_csv(&store, &q(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.lines().next().unwrap().ends_with(",job_id,direction"), "{text}");
+        assert!(text.lines().next().unwrap().ends_with(",job_id,direction,actor,read_by"), "{text}");
         assert!(text.lines().any(|l| l.contains("seen@example.test") && l.ends_with(",Received")), "{text}");
     }
 }

@@ -136,6 +136,10 @@ pub struct TrackedRow {
     pub status: TrackStatus,
     /// Sent by Mailproof, or received (seen arrive without sending it).
     pub direction: TrackDirection,
+    /// The actor that sent it (sent) or saw it arrive (received), by name; `None`: this workstation.
+    pub actor: Option<String>,
+    /// A job's message: the actor that read its destination; `None`: this workstation (or not a job's).
+    pub read_by: Option<String>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub received_ms: i64,
     pub job_action_id: Option<String>,

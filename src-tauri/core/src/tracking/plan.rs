@@ -33,7 +33,8 @@ pub fn query(store: &Store, q: &TrackQuery) -> Result<TrackPage, TrackError> {
 }
 
 const COLUMNS: &str = "m.id, m.message_id, m.envelope_sender, m.from_header, m.recipients, m.to_header, m.subject,
-    m.source_ip, m.risk, m.status, m.received_at, m.job_action_id, g.job_id, m.verification_of, m.direction";
+    m.source_ip, m.risk, m.status, m.received_at, m.job_action_id, g.job_id, m.verification_of, m.direction, m.actor,
+    g.destination_actor_name";
 const FROM: &str = "tracked_messages m LEFT JOIN job_actions a ON a.id = m.job_action_id
     LEFT JOIN job_groups g ON g.id = a.group_id";
 
@@ -55,6 +56,8 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<TrackedRow> {
         job_id: r.get(12)?,
         verification_of: r.get(13)?,
         direction: TrackDirection::parse(&r.get::<_, String>(14)?).unwrap_or_default(),
+        actor: r.get(15)?,
+        read_by: r.get(16)?,
     })
 }
 

@@ -100,6 +100,7 @@ pub(super) async fn verify_actor(
                 at_millis: run.clock.now_millis(),
                 job_action_id: None,
                 verification_of: Some(&profile.id),
+                actor: None,
             })?;
             tracked = Some(id);
             match send_verification(account, &profile.email, &subject, &message_id, run).await {

@@ -1664,7 +1664,15 @@ export type TrackedRow = { id: number; messageId: string; envelopeSender: string
 /**
  * Sent by Mailproof, or received (seen arrive without sending it).
  */
-direction: TrackDirection; receivedMs: number; jobActionId: string | null; jobId: string | null; verificationOf: string | null }
+direction: TrackDirection; 
+/**
+ * The actor that sent it (sent) or saw it arrive (received), by name; `None`: this workstation.
+ */
+actor: string | null; 
+/**
+ * A job's message: the actor that read its destination; `None`: this workstation (or not a job's).
+ */
+readBy: string | null; receivedMs: number; jobActionId: string | null; jobId: string | null; verificationOf: string | null }
 export type Verdict = 
 /**
  * Rejected, bounced, modified in transit, or never arrived in time.

@@ -172,6 +172,8 @@ pub(super) fn on_bounce(job: &JobCtx, board: &Mutex<Board>, a: Arrived) -> Resul
             at_millis: job.clock.now_millis(),
             job_action_id: Some(&p.row_id),
             verification_of: None,
+            // Bounces arrive in the source's mailbox, which the sending actor watches.
+            actor: job.remotes.source.as_ref().map(|a| a.name.as_str()),
         },
         &format!("Bounce report delivered to {} of {}, about {}", a.folder, job.source.email, p.evidence.message_id),
         seen.source_ip(),
@@ -240,6 +242,8 @@ pub(super) fn on_notice(job: &JobCtx, board: &Mutex<Board>, mailbox: &str, a: Ar
             at_millis: job.clock.now_millis(),
             job_action_id: Some(&row_id),
             verification_of: None,
+            // Alerts mailboxes are watched from this workstation.
+            actor: None,
         },
         &format!("Gateway notice delivered to {} of {mailbox}", a.folder),
         seen.source_ip(),

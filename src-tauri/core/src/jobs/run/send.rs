@@ -86,6 +86,7 @@ async fn send_each(ctx: &GroupCtx, outbox: &dyn Mailbox, board: &Mutex<Board>) -
             at_millis: job.clock.now_millis(),
             job_action_id: Some(row_id),
             verification_of: None,
+            actor: job.remotes.source.as_ref().map(|a| a.name.as_str()),
         })?;
         ctx.event(row_id, def, ActionState::Sending, None, None);
 

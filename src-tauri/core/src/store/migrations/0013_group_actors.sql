@@ -5,3 +5,5 @@ ALTER TABLE job_groups ADD COLUMN source_actor_id TEXT;
 ALTER TABLE job_groups ADD COLUMN source_actor_name TEXT;
 ALTER TABLE job_groups ADD COLUMN destination_actor_id TEXT;
 ALTER TABLE job_groups ADD COLUMN destination_actor_name TEXT;
+-- The actor that sent a tracked message (sent) or saw it arrive (received), by name; NULL: this workstation.
+ALTER TABLE tracked_messages ADD COLUMN actor TEXT;
