@@ -3,6 +3,7 @@ fn main() {
     // refuse any command a capability (capabilities/*.json) does not grant.
     let manifest = tauri_build::AppManifest::new().commands(&[
         "app_status",
+        "check_actor_agent",
         "demo_status",
         "open_demo",
         "demo_job",

@@ -89,6 +89,18 @@ describe("a job read by a remote actor", { skip }, () => {
     await click('[data-nav="tracking"]');
     await session.waitFor('[data-track-results] [data-track-actor]', { text: "by This workstation, read by Branch PC" });
     await shoot("actors-tracking");
+    // Settings → Actors: the agent's state, checked now; once it is gone, the check says so in words.
+    await click('[data-nav="settings"]');
+    await session.waitFor('[data-actor="Branch PC"] [data-agent-state]', { text: "version 0.1.0 · last seen" }).catch(async (e) => {
+      await shoot("actors-settings-failed", '[data-actor="Branch PC"]');
+      throw e;
+    });
+    await click('[data-actor="Branch PC"] [data-action="check-agent"]');
+    await session.waitFor('[data-actor="Branch PC"] [data-agent-check]', { text: "Reachable: it answered as paired" });
+    await shoot("actors-settings", '[data-actor="Branch PC"]');
+    agent.kill();
+    await click('[data-actor="Branch PC"] [data-action="check-agent"]');
+    await session.waitFor('[data-actor="Branch PC"] [data-agent-check]', { text: "cannot reach the agent at", timeoutMs: 20000 });
     assert.match(agentLog, /watching bob@example\.test/);
     assert.doesNotMatch(agentLog, /bob-lab-password/);
   });

@@ -92,11 +92,35 @@ pub fn list(json: bool) -> CliResult {
     for a in actors {
         let how = match (a.kind, &a.agent_address) {
             (ActorKind::Workstation, _) => "this machine".to_owned(),
-            (ActorKind::Remote, Some(address)) => format!("agent at {address}"),
+            (ActorKind::Remote, Some(address)) => format!(
+                "agent at {address}  (version {}, last seen {})",
+                a.agent_version.as_deref().filter(|v| !v.is_empty()).unwrap_or("not said"),
+                a.agent_seen_at.as_deref().unwrap_or("never")
+            ),
             (ActorKind::Remote, None) => "remote, not paired with an agent".to_owned(),
         };
         println!("{}  {}  zone {}  {how}", a.id, a.name, a.zone_name);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mailproof actor check NAME`: whether the actor's agent answers now, as paired.
+pub fn check(name: &str) -> CliResult {
+    let store = open_store()?;
+    let actors = store.list_actors().map_err(|e| e.to_string())?;
+    let actor = actors
+        .iter()
+        .find(|a| a.id == name || a.name.eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| format!("no actor {name}. `mailproof actor list` shows the actors."))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let version = runtime
+        .block_on(agent::check(&store, &crate::profile::keyring(), &actor.id))
+        .map_err(|e| format!("{}: no answer as paired: {e}", actor.name))?;
+    println!(
+        "{}: reachable, answered as paired (version {})",
+        actor.name,
+        if version.is_empty() { "not said" } else { &version }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

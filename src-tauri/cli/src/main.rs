@@ -212,6 +212,8 @@ enum ActorCommand {
         #[arg(long)]
         fingerprint: String,
     },
+    /// Ask a paired actor's agent whether it answers now, as paired (its version); exit code 1 when it does not.
+    Check { name: String },
 }
 
 #[derive(Subcommand)]
@@ -405,6 +407,7 @@ fn main() -> ExitCode {
         Command::Track { command: TrackCommand::Show { id, json } } => track::show(id, json),
         Command::Track { command: TrackCommand::Export { csv, filters } } => track::export(&filters, &csv),
         Command::Actor { command: ActorCommand::List { json } } => agent::list(json),
+        Command::Actor { command: ActorCommand::Check { name } } => agent::check(&name),
         Command::Actor { command: ActorCommand::Add { name, zone } } => agent::add(&name, zone.as_deref()),
         Command::Actor { command: ActorCommand::Pair { name, address, fingerprint } } => {
             agent::pair(&name, &address, &fingerprint)

@@ -183,6 +183,14 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
     assert_eq!(rows.len(), 3, "{tracked}");
     assert!(rows.iter().all(|r| r.ends_with(",Sent,Branch A,Branch B")), "{rows:?}");
 
+    let listed = text(&mailproof(w.dir.path(), WORKSTATION, &["actor", "list"]).stdout);
+    assert!(
+        listed.contains(&format!("Branch A  zone Default  agent at {}  (version 0.1.0, last seen 20", agent_a.address)),
+        "{listed}"
+    );
+    let out = mailproof(w.dir.path(), WORKSTATION, &["actor", "check", "Branch B"]);
+    assert_eq!(text(&out.stdout).trim(), "Branch B: reachable, answered as paired (version 0.1.0)");
+
     // A pairing code changed on A's machine: the job is refused before anything is stored or sent.
     let jobs_before = w.store.list_jobs().unwrap().len();
     let rotated = mailproof(&agent_a.data, &agent_a.service, &["agent", "rotate-code"]);
@@ -205,6 +213,13 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
     }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let log_b = agent_b.stop();
+    let out = mailproof(w.dir.path(), WORKSTATION, &["actor", "check", "Branch B"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Branch B: no answer as paired: cannot reach the agent at"),
+        "{}",
+        text(&out.stderr)
+    );
     let status = job.wait().unwrap();
     assert!(status.success());
     assert!(started.elapsed().as_secs() < 20, "decided when the agent went, not at the time-out");

@@ -23,6 +23,10 @@ pub struct Actor {
     pub built_in: bool,
     /// Where a remote actor's Mailproof agent listens (host:port), once paired.
     pub agent_address: Option<String>,
+    /// The agent's version when it last answered (empty from agents that do not say).
+    pub agent_version: Option<String>,
+    /// When the agent last answered (UTC, RFC 3339): a pairing, a check, a verification or a job.
+    pub agent_seen_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

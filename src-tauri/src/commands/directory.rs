@@ -69,3 +69,18 @@ pub async fn pair_actor_agent(
     agent::pair(store, &state.keyring(), &actor_id, &address, &fingerprint, &Secret::new(code)).await?;
     Ok(store.list_actors()?)
 }
+
+/// Asks a paired actor's agent whether it answers now, as paired; the actors afterwards (its version and when it
+/// was last seen), or why it does not answer.
+#[tauri::command]
+#[specta::specta]
+pub async fn check_actor_agent(state: State<'_, AppState>, actor_id: String) -> IpcResult<Vec<Actor>> {
+    let store = &*state.store()?;
+    match agent::check(store, &state.keyring(), &actor_id).await {
+        Ok(_) => Ok(store.list_actors()?),
+        Err(agent::PairError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            Err(crate::error::IpcError::new(crate::error::ErrorCode::Invalid, format!("No answer as paired: {e}.")))
+        }
+    }
+}

@@ -25,6 +25,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
         directory::create_actor,
         directory::delete_actor,
         directory::pair_actor_agent,
+        directory::check_actor_agent,
         app::check_keyring,
         app::ui_ready,
         profiles::list_profiles,

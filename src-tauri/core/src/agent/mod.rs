@@ -22,7 +22,7 @@ use crate::secrets::SecretsError;
 pub use allow::AllowedHost;
 pub use client::{code_key, find_mail, hello, AgentAddress};
 pub use identity::{rotate_code, AgentIdentity};
-pub use pair::{pair, PairError};
+pub use pair::{check, pair, PairError};
 pub use remote::{remote_mailbox, RemoteActor, SILENCE};
 pub use serve::{serve, MAX_CONNECTIONS, SHUT_OUT, WRONG_CODES};
 pub use wire::{FindMail, Found, MailboxAccess, OutgoingAccess};

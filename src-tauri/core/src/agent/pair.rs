@@ -15,6 +15,8 @@ pub enum PairError {
     BadFingerprint(String),
     #[error("the pairing code is empty: copy the code `mailproof agent serve` shows")]
     NoCode,
+    #[error("{0} is not paired with an agent yet: pair it first")]
+    NotPaired(String),
     #[error(transparent)]
     Agent(#[from] AgentError),
     #[error(transparent)]
@@ -55,8 +57,25 @@ pub async fn pair(
         return Err(PairError::NoCode);
     }
     let agent = AgentAddress { address, fingerprint };
-    hello(&agent, &code).await?;
+    let version = hello(&agent, &code).await?;
     keyring.persist(&code_key(&found.id), &code)?;
     store.set_actor_agent(&found.id, &agent)?;
+    store.note_agent_seen(&found.id, &version, &crate::store::utc_text(time::OffsetDateTime::now_utc()))?;
     Ok(agent)
+}
+
+/// Whether a paired actor's agent answers now, as paired: its version, or why not in words. Noted in the store
+/// when it answers.
+pub async fn check(store: &crate::store::Store, keyring: &Keyring, actor_id: &str) -> Result<String, PairError> {
+    let found = store
+        .list_actors()?
+        .into_iter()
+        .find(|a| a.id == actor_id)
+        .ok_or_else(|| PairError::UnknownActor(actor_id.to_owned()))?;
+    let (Some(agent), Some(code)) = (store.actor_agent(actor_id)?, keyring.retrieve(&code_key(actor_id))?) else {
+        return Err(PairError::NotPaired(found.name));
+    };
+    let version = hello(&agent, &code).await?;
+    store.note_agent_seen(actor_id, &version, &crate::store::utc_text(time::OffsetDateTime::now_utc()))?;
+    Ok(version)
 }

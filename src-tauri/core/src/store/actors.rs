@@ -10,7 +10,8 @@ impl Store {
     pub fn list_actors(&self) -> Result<Vec<Actor>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT a.id, a.name, a.kind, a.zone_id, z.name, a.built_in, a.agent_address
+            "SELECT a.id, a.name, a.kind, a.zone_id, z.name, a.built_in, a.agent_address, a.agent_version,
+                    a.agent_seen_at
              FROM actors a JOIN security_zones z ON z.id = a.zone_id
              ORDER BY a.built_in DESC, a.name",
         )?;
@@ -25,6 +26,8 @@ impl Store {
                     zone_name: r.get(4)?,
                     built_in: r.get(5)?,
                     agent_address: r.get(6)?,
+                    agent_version: r.get(7)?,
+                    agent_seen_at: r.get(8)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -43,6 +46,15 @@ impl Store {
             Some((Some(address), Some(fingerprint))) => Some(crate::directory::AgentAddress { address, fingerprint }),
             _ => None,
         })
+    }
+
+    /// Notes that a remote actor's agent answered at `at`, saying `version`.
+    pub fn note_agent_seen(&self, actor_id: &str, version: &str, at: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE actors SET agent_version = ?2, agent_seen_at = ?3 WHERE id = ?1 AND kind = 'remote'",
+            rusqlite::params![actor_id, version, at],
+        )?;
+        Ok(())
     }
 
     /// Records the agent a remote actor reads mail through.

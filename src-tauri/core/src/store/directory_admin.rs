@@ -94,6 +94,8 @@ impl Store {
                 zone_name,
                 built_in: false,
                 agent_address: None,
+                agent_version: None,
+                agent_seen_at: None,
             }),
             Err(e) if is_unique_violation(&e) => {
                 Err(DirectoryError::Invalid(format!("There is already an actor named {name}.")))

@@ -298,6 +298,9 @@ mod tests {
         export_csv(&store, &q(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.lines().next().unwrap().ends_with(",job_id,direction,actor,read_by"), "{text}");
-        assert!(text.lines().any(|l| l.contains("seen@example.test") && l.ends_with(",Received,This workstation,")), "{text}");
+        assert!(
+            text.lines().any(|l| l.contains("seen@example.test") && l.ends_with(",Received,This workstation,")),
+            "{text}"
+        );
     }
 }

@@ -118,6 +118,18 @@ async pairActorAgent(actorId: string, address: string, fingerprint: string, code
 }
 },
 /**
+ * Asks a paired actor's agent whether it answers now, as paired; the actors afterwards (its version and when it
+ * was last seen), or why it does not answer.
+ */
+async checkActorAgent(actorId: string) : Promise<Result<Actor[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("check_actor_agent", { actorId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Proves the OS keyring works: stores, reads back and deletes a random test entry.
  */
 async checkKeyring() : Promise<Result<Check, IpcError>> {
@@ -637,7 +649,15 @@ export type Actor = { id: string; name: string; kind: ActorKind; zoneId: string;
 /**
  * Where a remote actor's Mailproof agent listens (host:port), once paired.
  */
-agentAddress: string | null }
+agentAddress: string | null; 
+/**
+ * The agent's version when it last answered (empty from agents that do not say).
+ */
+agentVersion: string | null; 
+/**
+ * When the agent last answered (UTC, RFC 3339): a pairing, a check, a verification or a job.
+ */
+agentSeenAt: string | null }
 /**
  * The machine an actor is. This workstation is built in; remote actors come with the profiles feature.
  */

@@ -96,9 +96,13 @@ pub(super) async fn reach(store: &Store, keyring: &Keyring, spec: &JobSpec) -> R
         if said_hello.contains(&r.agent.address.as_str()) {
             continue;
         }
-        agent::hello(&r.agent, &r.code)
+        let version = agent::hello(&r.agent, &r.code)
             .await
             .map_err(|e| JobError::Agent { actor: r.name.clone(), detail: e.to_string() })?;
+        let now = crate::store::utc_text(time::OffsetDateTime::now_utc());
+        for a in actors.iter().filter(|a| a.agent_address.as_deref() == Some(r.agent.address.as_str())) {
+            store.note_agent_seen(&a.id, &version, &now)?;
+        }
         said_hello.push(&r.agent.address);
     }
     Ok(remotes)

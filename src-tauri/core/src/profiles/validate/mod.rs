@@ -354,6 +354,8 @@ pub(super) mod tests {
                 zone_name: "Default".into(),
                 built_in: true,
                 agent_address: None,
+                agent_version: None,
+                agent_seen_at: None,
             },
             Actor {
                 id: "dmz-reader".into(),
@@ -363,6 +365,8 @@ pub(super) mod tests {
                 zone_name: "DMZ".into(),
                 built_in: false,
                 agent_address: None,
+                agent_version: None,
+                agent_seen_at: None,
             },
         ]
     }
