@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Mailproof's .deb with Tauri's bundler: the app, its desktop entry and icons, and the `mailproof` command
-# on PATH with its man pages and shell completions (generated from the command's own definitions).
+# on PATH with its man pages and shell completions (generated from the command's own definitions), and the agent's
+# systemd unit (`mailproof agent install` sets it up).
 #
 #   tests/tools/build-deb.sh            # a release build (several minutes)
 #   tests/tools/build-deb.sh --debug    # from the test build, in seconds (what CI installs and launches)
@@ -29,6 +30,7 @@ gzip -9n "$extra"/man/*.1
 "$cli" completions bash > "$extra/mailproof.bash"
 "$cli" completions zsh > "$extra/_mailproof"
 "$cli" completions fish > "$extra/mailproof.fish"
+"$cli" agent unit > "$extra/mailproof-agent.service"
 
 # Where each file goes in the package, merged into tauri.conf.json's bundle for this build only.
 config=$(python3 - "$cli" "$extra" <<'PY'
@@ -39,6 +41,8 @@ files = {
     "/usr/share/bash-completion/completions/mailproof": f"{extra}/mailproof.bash",
     "/usr/share/zsh/vendor-completions/_mailproof": f"{extra}/_mailproof",
     "/usr/share/fish/vendor_completions.d/mailproof.fish": f"{extra}/mailproof.fish",
+    # The agent's service, inert until `mailproof agent install` writes its identity (ConditionPathExists).
+    "/usr/lib/systemd/system/mailproof-agent.service": f"{extra}/mailproof-agent.service",
 }
 for page in sorted(os.listdir(f"{extra}/man")):
     files[f"/usr/share/man/man1/{page}"] = f"{extra}/man/{page}"

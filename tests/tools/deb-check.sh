@@ -25,9 +25,12 @@ say "The package's files"
 for f in /usr/bin/mailproof-desktop /usr/bin/mailproof /usr/share/applications/Mailproof.desktop \
   /usr/share/icons/hicolor/128x128/apps/mailproof-desktop.png /usr/share/man/man1/mailproof.1.gz \
   /usr/share/man/man1/mailproof-run.1.gz /usr/share/bash-completion/completions/mailproof \
-  /usr/share/zsh/vendor-completions/_mailproof /usr/share/fish/vendor_completions.d/mailproof.fish; do
+  /usr/share/zsh/vendor-completions/_mailproof /usr/share/fish/vendor_completions.d/mailproof.fish \
+  /usr/lib/systemd/system/mailproof-agent.service; do
   [ -e "$f" ] || fail "$f is not installed"
 done
+systemd-analyze verify --man=no /usr/lib/systemd/system/mailproof-agent.service > "$out/unit-verify.txt" 2>&1 \
+  || { cat "$out/unit-verify.txt" >&2; fail "the agent's unit does not verify"; }
 grep -q '^Exec=mailproof-desktop' /usr/share/applications/Mailproof.desktop || fail "the desktop entry does not start the app"
 zcat /usr/share/man/man1/mailproof-run.1.gz | grep -q 'quiet' || fail "mailproof-run(1) does not document --quiet"
 [ "$(command -v mailproof)" = /usr/bin/mailproof ] || fail "mailproof is not the installed command on PATH"
@@ -53,7 +56,8 @@ python3 -c "import sys; sys.exit(0 if float('$spread') > 0.01 else 1)" || fail "
 say "Removing it"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q mailproof > "$out/remove.log" 2>&1 || fail "apt could not remove it"
 trap - EXIT
-for f in /usr/bin/mailproof-desktop /usr/bin/mailproof /usr/share/applications/Mailproof.desktop /usr/share/man/man1/mailproof.1.gz; do
+for f in /usr/bin/mailproof-desktop /usr/bin/mailproof /usr/share/applications/Mailproof.desktop /usr/share/man/man1/mailproof.1.gz \
+  /usr/lib/systemd/system/mailproof-agent.service; do
   [ ! -e "$f" ] || fail "$f is still there after removal"
 done
 dpkg -s mailproof > /dev/null 2>&1 && fail "dpkg still knows the package"

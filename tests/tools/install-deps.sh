@@ -16,6 +16,8 @@ packages=(
   libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
   # run: a Secret Service keyring for passwords
   gnome-keyring dbus dbus-x11 libsecret-tools
+  # the agent as a service: systemd keeps its identity as an encrypted credential (systemd-creds)
+  systemd
 )
 # The local demo gateway (`mailproof lab start`, the first run's "Try it on the local demo gateway") and the
 # tests' mail lab, which runs the same gateway: Postfix, Dovecot, OpenDKIM, run with their own configuration.

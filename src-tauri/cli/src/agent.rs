@@ -37,7 +37,7 @@ pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliRes
         .iter()
         .map(|h| h.parse::<agent::AllowedHost>().map_err(|e| format!("--allow-host: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let identity = AgentIdentity::load_or_create(&crate::profile::keyring()).map_err(|e| e.to_string())?;
+    let identity = identity()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -71,6 +71,19 @@ pub fn serve(listen: &str, ca: Option<PathBuf>, allow_host: &[String]) -> CliRes
             .map_err(|e| e.to_string())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The agent's identity: the service credential systemd decrypted for it (`mailproof agent install`), else the
+/// one in this user's keyring (made on the first start).
+fn identity() -> Result<AgentIdentity, String> {
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = std::path::Path::new(&dir).join(crate::service::CREDENTIAL);
+        if path.exists() {
+            let text = Secret::new(std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+            return AgentIdentity::from_credential(text.expose()).map_err(|e| e.to_string());
+        }
+    }
+    AgentIdentity::load_or_create(&crate::profile::keyring()).map_err(|e| e.to_string())
 }
 
 /// `mailproof agent rotate-code`: a new pairing code, shown once.

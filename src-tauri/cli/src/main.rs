@@ -6,6 +6,7 @@ mod lab;
 mod profile;
 mod progress;
 mod rules;
+mod service;
 mod track;
 mod verify;
 
@@ -235,7 +236,35 @@ enum AgentCommand {
     },
     /// Make a new pairing code and show it (once). The old code stops working at once, also for a running
     /// agent: pair the workstations again with the new one.
-    RotateCode,
+    RotateCode {
+        /// The installed service's code (it restarts with the new one).
+        #[arg(long)]
+        service: bool,
+    },
+    /// Set the agent up as a systemd service that starts with the machine (needs root): its identity is kept as
+    /// an encrypted systemd credential, decrypted for the service alone. Prints the fingerprint and, when made, the
+    /// pairing code.
+    Install {
+        /// Address and port the service listens on, as for `agent serve`.
+        #[arg(long)]
+        listen: String,
+        /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// A mail server the agent may reach, as for `agent serve`; repeat for each.
+        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+        allow_host: Vec<String>,
+    },
+    /// Stop and remove the service and its identity (needs root).
+    Uninstall,
+    /// Whether the service is installed and running, how it listens and its fingerprint; exit code 1 when not.
+    Status,
+    /// Print the systemd unit (the .deb ships it).
+    Unit {
+        /// The mailproof binary the unit runs [default: /usr/bin/mailproof].
+        #[arg(long)]
+        exe: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -415,7 +444,14 @@ fn main() -> ExitCode {
         Command::Agent { command: AgentCommand::Serve { listen, ca, allow_host } } => {
             agent::serve(&listen, ca, &allow_host)
         }
-        Command::Agent { command: AgentCommand::RotateCode } => agent::rotate_code(),
+        Command::Agent { command: AgentCommand::RotateCode { service: false } } => agent::rotate_code(),
+        Command::Agent { command: AgentCommand::RotateCode { service: true } } => service::rotate_service_code(),
+        Command::Agent { command: AgentCommand::Install { listen, ca, allow_host } } => {
+            service::install(&listen, ca.as_deref(), &allow_host)
+        }
+        Command::Agent { command: AgentCommand::Uninstall } => service::uninstall(),
+        Command::Agent { command: AgentCommand::Status } => service::status(),
+        Command::Agent { command: AgentCommand::Unit { exe } } => service::print_unit(exe.as_deref()),
         Command::Jobs { command: JobsCommand::List { json } } => actions::jobs_list(json),
         Command::Jobs { command: JobsCommand::Show { id, json } } => actions::jobs_show(&id, json),
         Command::Jobs { command: JobsCommand::Resume { ca, quiet } } => actions::jobs_resume(ca, quiet),

@@ -52,3 +52,16 @@ impl Workspace {
         }
     }
 }
+
+/// Whether this process runs as root (the demo gateway's daemons and the agent's service need it).
+pub fn is_root() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}

@@ -314,10 +314,7 @@ fn effective_uid() -> u32 {
 }
 
 fn is_root() -> bool {
-    #[cfg(unix)]
-    return effective_uid() == 0;
-    #[cfg(not(unix))]
-    return false;
+    crate::paths::is_root()
 }
 
 fn capitalised(s: &str) -> String {
