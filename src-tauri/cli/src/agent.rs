@@ -79,7 +79,9 @@ fn identity() -> Result<AgentIdentity, String> {
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let path = std::path::Path::new(&dir).join(crate::service::CREDENTIAL);
         if path.exists() {
-            let text = Secret::new(std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+            let text = Secret::new(
+                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            );
             return AgentIdentity::from_credential(text.expose()).map_err(|e| e.to_string());
         }
     }

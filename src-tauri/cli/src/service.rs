@@ -178,7 +178,9 @@ pub fn install(listen: &str, ca: Option<&Path>, allow_host: &[String]) -> CliRes
         args.extend(["--allow-host".to_owned(), h.trim().to_owned()]);
     }
     if let Some(bad) = args.iter().find(|a| a.is_empty() || a.contains(char::is_whitespace)) {
-        return Err(format!("\"{bad}\" holds a space: the service's arguments cannot (move the file, or drop the space)"));
+        return Err(format!(
+            "\"{bad}\" holds a space: the service's arguments cannot (move the file, or drop the space)"
+        ));
     }
     std::fs::create_dir_all(layout.config_dir()).map_err(|e| e.to_string())?;
     let identity = match read_identity(&layout) {
@@ -189,7 +191,8 @@ pub fn install(listen: &str, ca: Option<&Path>, allow_host: &[String]) -> CliRes
             made
         }
     };
-    std::fs::write(layout.env_file(), format!("MAILPROOF_AGENT_ARGS={}\n", args.join(" "))).map_err(|e| e.to_string())?;
+    std::fs::write(layout.env_file(), format!("MAILPROOF_AGENT_ARGS={}\n", args.join(" ")))
+        .map_err(|e| e.to_string())?;
     let unit = if layout.packaged_unit().exists() {
         layout.packaged_unit()
     } else {
@@ -239,7 +242,9 @@ pub fn uninstall() -> CliResult {
     }
     for file in [layout.credential(), layout.env_file(), layout.local_unit()] {
         match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("cannot remove {}: {e}", file.display())),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("cannot remove {}: {e}", file.display()))
+            }
             _ => {}
         }
     }
