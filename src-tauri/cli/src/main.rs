@@ -220,20 +220,7 @@ enum ActorCommand {
 #[derive(Subcommand)]
 enum AgentCommand {
     /// Listen for the paired workstation's requests (prints the fingerprint and pairing code to pair with).
-    Serve {
-        /// Address and port to listen on: the address of the interface the workstation reaches this machine by
-        /// (e.g. 192.0.2.10:7465; 7465 is the usual port). Required: the agent never listens on every interface
-        /// unless told to (0.0.0.0:7465).
-        #[arg(long)]
-        listen: String,
-        /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
-        #[arg(long)]
-        ca: Option<PathBuf>,
-        /// A mail server the agent may reach for the workstation, as HOST or HOST:PORT; repeat for each. Requests
-        /// for any other are refused. Without it, the agent reaches the server of any profile it is asked about.
-        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-        allow_host: Vec<String>,
-    },
+    Serve(ServeArgs),
     /// Make a new pairing code and show it (once). The old code stops working at once, also for a running
     /// agent: pair the workstations again with the new one.
     RotateCode {
@@ -244,17 +231,7 @@ enum AgentCommand {
     /// Set the agent up as a systemd service that starts with the machine (needs root): its identity is kept as
     /// an encrypted systemd credential, decrypted for the service alone. Prints the fingerprint and, when made, the
     /// pairing code.
-    Install {
-        /// Address and port the service listens on, as for `agent serve`.
-        #[arg(long)]
-        listen: String,
-        /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
-        #[arg(long)]
-        ca: Option<PathBuf>,
-        /// A mail server the agent may reach, as for `agent serve`; repeat for each.
-        #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-        allow_host: Vec<String>,
-    },
+    Install(ServeArgs),
     /// Stop and remove the service and its identity (needs root).
     Uninstall,
     /// Whether the service is installed and running, how it listens and its fingerprint; exit code 1 when not.
@@ -265,6 +242,23 @@ enum AgentCommand {
         #[arg(long)]
         exe: Option<PathBuf>,
     },
+}
+
+/// How the agent listens and what it may reach: for `agent serve`, and for the service `agent install` sets up.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on: the address of the interface the workstation reaches this machine by
+    /// (e.g. 192.0.2.10:7465; 7465 is the usual port). Required: the agent never listens on every interface
+    /// unless told to (0.0.0.0:7465).
+    #[arg(long)]
+    listen: String,
+    /// A CA certificate (PEM) to trust beyond the public roots, for the mail servers.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// A mail server the agent may reach for the workstation, as HOST or HOST:PORT; repeat for each. Requests
+    /// for any other are refused. Without it, the agent reaches the server of any profile it is asked about.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_host: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -441,13 +435,11 @@ fn main() -> ExitCode {
         Command::Actor { command: ActorCommand::Pair { name, address, fingerprint } } => {
             agent::pair(&name, &address, &fingerprint)
         }
-        Command::Agent { command: AgentCommand::Serve { listen, ca, allow_host } } => {
-            agent::serve(&listen, ca, &allow_host)
-        }
+        Command::Agent { command: AgentCommand::Serve(a) } => agent::serve(&a.listen, a.ca, &a.allow_host),
         Command::Agent { command: AgentCommand::RotateCode { service: false } } => agent::rotate_code(),
         Command::Agent { command: AgentCommand::RotateCode { service: true } } => service::rotate_service_code(),
-        Command::Agent { command: AgentCommand::Install { listen, ca, allow_host } } => {
-            service::install(&listen, ca.as_deref(), &allow_host)
+        Command::Agent { command: AgentCommand::Install(a) } => {
+            service::install(&a.listen, a.ca.as_deref(), &a.allow_host)
         }
         Command::Agent { command: AgentCommand::Uninstall } => service::uninstall(),
         Command::Agent { command: AgentCommand::Status } => service::status(),

@@ -93,34 +93,15 @@ impl Lab {
         server_type: mailproof_core::profiles::ServerType,
         incoming_port: u16,
     ) -> mailproof_core::profiles::ProfileDraft {
-        use mailproof_core::profiles::{AuthMethod, IncomingServer, OutgoingServer, ProfileDraft, Security};
-        ProfileDraft {
-            email: format!("{user}@example.test"),
+        // The lab is the demo gateway: its profiles are the demo's.
+        mailproof_core::demo::gateway_draft(
+            &self.host(),
+            user,
+            mailproof_core::secrets::Secret::new(self.password(user)),
             server_type,
-            manual_verification: false,
-            zone_id: None,
-            actor_ids: vec!["this-workstation".into()],
-            username: format!("{user}@example.test"),
-            password: Some(mailproof_core::secrets::Secret::new(self.password(user))),
-            incoming: IncomingServer {
-                host: self.host(),
-                port: incoming_port.into(),
-                security: Security::Tls,
-                auth: AuthMethod::Plain,
-                pinned_sha256: None,
-            },
-            outgoing: OutgoingServer {
-                host: self.host(),
-                port: self.port("LAB_SUBMISSION_PORT").into(),
-                security: Security::StartTls,
-                requires_auth: true,
-                auth: AuthMethod::Plain,
-                pinned_sha256: None,
-            },
-            graph: None,
-            gmail: None,
-            oauth: None,
-        }
+            incoming_port,
+            self.port("LAB_SUBMISSION_PORT"),
+        )
     }
 }
 

@@ -162,23 +162,37 @@ fn password(env: &GatewayEnv, user: &str) -> Result<Secret, DemoError> {
 }
 
 fn draft(env: &GatewayEnv, user: &str, imaps: u16, submission: u16) -> Result<ProfileDraft, DemoError> {
-    Ok(ProfileDraft {
+    Ok(gateway_draft(env.host(), user, password(env, user)?, ServerType::Imap, imaps, submission))
+}
+
+/// The profile of `user`@example.test on a gateway of this kind (the demo's, the tests' lab): incoming over
+/// implicit TLS on `incoming_port` (IMAPS or POP3S), submission with STARTTLS on `submission`, Plain sign-in with
+/// `password`, read by this workstation.
+pub fn gateway_draft(
+    host: &str,
+    user: &str,
+    password: Secret,
+    server_type: ServerType,
+    incoming_port: u16,
+    submission: u16,
+) -> ProfileDraft {
+    ProfileDraft {
         email: address(user),
-        server_type: ServerType::Imap,
+        server_type,
         manual_verification: false,
         zone_id: None,
         actor_ids: vec![THIS_WORKSTATION.into()],
         username: address(user),
-        password: Some(password(env, user)?),
+        password: Some(password),
         incoming: IncomingServer {
-            host: env.host().to_owned(),
-            port: imaps.into(),
+            host: host.to_owned(),
+            port: incoming_port.into(),
             security: Security::Tls,
             auth: AuthMethod::Plain,
             pinned_sha256: None,
         },
         outgoing: OutgoingServer {
-            host: env.host().to_owned(),
+            host: host.to_owned(),
             port: submission.into(),
             security: Security::StartTls,
             requires_auth: true,
@@ -188,7 +202,7 @@ fn draft(env: &GatewayEnv, user: &str, imaps: u16, submission: u16) -> Result<Pr
         graph: None,
         gmail: None,
         oauth: None,
-    })
+    }
 }
 
 /// Whether `profile` already reaches the gateway as `draft` says and is verified for every actor.
