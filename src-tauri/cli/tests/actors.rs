@@ -57,6 +57,11 @@ fn start_agent_on(dir: &Path, name: &str, ca: &Path, listen: &str) -> Agent {
     let rotated = mailproof(&data, &service, &["agent", "rotate-code"]);
     assert!(rotated.status.success(), "{}", text(&rotated.stderr));
     let code = text(&rotated.stdout).trim().strip_prefix("pairing code ").expect("the new code").to_owned();
+    serve(data, service, code, ca, listen)
+}
+
+/// The agent of `data` and `service` (its identity and code as they are) listening on `listen`.
+fn serve(data: PathBuf, service: String, code: String, ca: &Path, listen: &str) -> Agent {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailproof"))
         .args(["agent", "serve", "--listen", listen, "--ca", ca.to_str().unwrap()])
         .env("MAILPROOF_DATA_DIR", &data)
@@ -216,10 +221,31 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
     assert!(err.contains("wrong pairing code"), "{err}");
     assert_eq!(w.store.list_jobs().unwrap().len(), jobs_before, "no job was made");
 
-    // B's agent killed while the job waits for heidi's copy (held by the gateway): her action ends Errored in
-    // words, without waiting out the 20 s.
+    // B's agent restarted (its service, say) while the job waits: the watch is opened again from the day it began
+    // and the copy that arrived meanwhile is found, once.
+    let (b_data, b_service, b_code, b_address) =
+        (agent_b.data.clone(), agent_b.service.clone(), agent_b.code.clone(), agent_b.address.clone());
+    let restarted = dir.path().join("restarted.json");
+    let mut job = run(&["--to-actor", "Branch B", "--sleep", "4"], &["bob@example.test"], &restarted).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while w.store.list_jobs().unwrap().len() == jobs_before {
+        assert!(started.elapsed().as_secs() < 20, "the job did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let log_first = agent_b.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let agent_b = serve(b_data, b_service, b_code, &ca, &b_address);
+    assert!(job.wait().unwrap().success());
+    let back = report(&restarted);
+    let a = &back.actions[0];
+    assert_eq!((a.verdict.map(|v| v.label()), a.cause.as_deref()), (Some("Missed"), Some("clean")), "{:?}", a.reason);
+    assert!(log_first.contains("watching bob@example.test"), "{log_first}");
+
+    // B's agent killed while the job waits for heidi's copy (held by the gateway) and not back: her action ends
+    // Errored in words once the watch has tried for 30 s, without waiting out the 60 s.
     let waiting = dir.path().join("waiting.json");
-    let slow = ["--to-actor", "Branch B", "--timeout", "30"];
+    let slow = ["--to-actor", "Branch B", "--timeout", "60"];
     let mut job = run(&slow, &["heidi@example.test"], &waiting).spawn().unwrap();
     let started = std::time::Instant::now();
     while !w.store.list_jobs().unwrap().iter().any(|j| j.name.contains("heidi")) {
@@ -227,7 +253,6 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let b_address = agent_b.address.clone();
     let log_b = agent_b.stop();
     let out = mailproof(w.dir.path(), WORKSTATION, &["actor", "check", "Branch B"]);
     assert!(!out.status.success());
@@ -238,13 +263,13 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
     );
     let status = job.wait().unwrap();
     assert!(status.success());
-    assert!(started.elapsed().as_secs() < 30, "decided when the agent went, not at the time-out");
+    assert!(started.elapsed().as_secs() < 50, "decided when the agent stayed away, not at the time-out");
     let cut = report(&waiting);
     let a = &cut.actions[0];
     let reason = a.reason.clone().unwrap_or_default();
     assert_eq!(a.verdict.map(|v| v.label()), Some("Errored"), "{reason}");
     assert!(
-        reason.contains("the watch through actor Branch B") && reason.contains("could not be opened again"),
+        reason.contains("the watch through actor Branch B") && reason.contains("could not be opened again within 30 s"),
         "{reason}"
     );
 
@@ -262,6 +287,7 @@ async fn a_job_between_two_remote_actors_decides_as_from_this_workstation_and_na
     assert!(log_a.contains("submitted a message for bob@example.test"), "{log_a}");
     assert!(log_a.contains("watching alice@example.test"), "A reads alice's bounces: {log_a}");
     assert!(log_b.contains("watching bob@example.test") && log_b.contains("watching heidi@example.test"), "{log_b}");
+    assert!(log_first.contains("watching erin@example.test"), "B read every destination of the first job: {log_first}");
     for secret in ["alice", "bob", "heidi"].map(|u| w.lab.password(u)) {
         assert!(!log_a.contains(&secret) && !log_b.contains(&secret), "no password in an agent's log");
     }

@@ -4,9 +4,10 @@
 //!
 //! Each session is one connection, driven one step at a time (so the workstation sets the pace: nothing piles up
 //! on either side). The agent says it is alive every few seconds while a step works; a session silent for
-//! [`SILENCE`] is taken for broken. A watch whose connection broke is opened again at once from the day it began,
-//! and what it had already passed on is recognised and not passed on twice; if the agent cannot be reached again,
-//! the look fails in words and the engine ends what waited on that mailbox.
+//! [`SILENCE`] is taken for broken. A watch whose connection broke is opened again from the day it began, and what
+//! it had already passed on is recognised and not passed on twice: an agent restarted (or a network back) within
+//! [`AGENT_GRACE`] loses nothing. One that stays away longer fails the look in words, and the engine ends what
+//! waited on that mailbox.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ use crate::secrets::Secret;
 
 /// A session that says nothing for this long (the agent beats every [`BEAT`] while it works) is broken.
 pub const SILENCE: Duration = Duration::from_secs(6 * BEAT.as_secs());
+
+/// How long a watch keeps trying to open its session again before the mailbox counts as lost.
+pub const AGENT_GRACE: Duration = Duration::from_secs(30);
 
 /// The actor an agent reaches mailboxes for: its name (for transcripts and errors), where its agent listens and
 /// the pairing code.
@@ -179,6 +183,7 @@ impl Mailbox for RemoteMailbox {
                 pace: Duration::ZERO,
                 backlog: false,
                 passed_on: HashSet::new(),
+                away_since: None,
             };
             watch.open(since).await?;
             Ok(Box::new(watch) as Box<dyn Watch>)
@@ -204,6 +209,8 @@ struct RemoteWatch {
     backlog: bool,
     /// What this watch passed on, by digest: after a reopening the agent reads from `reopen_from` again.
     passed_on: HashSet<[u8; 32]>,
+    /// Since when the session could not be opened again (the agent away).
+    away_since: Option<std::time::Instant>,
 }
 
 fn digest(raw: &[u8]) -> [u8; 32] {
@@ -253,15 +260,23 @@ impl Watch for RemoteWatch {
             let found = match self.look_once().await {
                 Ok(found) => found,
                 Err(first) => {
-                    // The session broke: open it again from the day it began, and look once more.
+                    // The session broke: open it again from the day it began, and look once more; while the
+                    // agent is away, the next looks try again, for up to AGENT_GRACE.
                     self.conn = None;
                     let from = Some(self.reopen_from);
-                    self.open(from).await.map_err(|e| {
-                        format!(
-                            "the watch through actor {} (agent at {}) broke off ({first}) and could not be opened again: {e}",
-                            self.actor.name, self.actor.agent.address
-                        )
-                    })?;
+                    if let Err(e) = self.open(from).await {
+                        let away = *self.away_since.get_or_insert_with(std::time::Instant::now);
+                        if away.elapsed() < AGENT_GRACE {
+                            return Ok(Vec::new());
+                        }
+                        return Err(format!(
+                            "the watch through actor {} (agent at {}) broke off ({first}) and could not be opened again within {} s: {e}",
+                            self.actor.name,
+                            self.actor.agent.address,
+                            AGENT_GRACE.as_secs()
+                        ));
+                    }
+                    self.away_since = None;
                     self.look_once().await?
                 }
             };
