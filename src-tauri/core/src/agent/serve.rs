@@ -26,8 +26,9 @@ use crate::cancel::Cancel;
 use crate::mailbox;
 use crate::secrets::Keyring;
 
-/// At most this many connections at once; one more is closed as soon as it is accepted.
-pub const MAX_CONNECTIONS: usize = 32;
+/// At most this many connections at once; one more is closed as soon as it is accepted. A job's sessions count:
+/// the widest (16 destinations at once, each watched and submitted to, and the source's watch) holds 33.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// After this many wrong pairing codes from one address within [`SHUT_OUT`], that address is refused for as long.
 pub const WRONG_CODES: usize = 5;
