@@ -92,7 +92,9 @@ impl Conn {
     }
 
     async fn step(&mut self, step: &Step) -> Result<Said, String> {
-        write_json(&mut self.write, step).await?;
+        tokio::time::timeout(SILENCE, write_json(&mut self.write, step))
+            .await
+            .map_err(|_| format!("the agent took nothing for {} s", SILENCE.as_secs()))??;
         self.hear().await
     }
 }

@@ -40,9 +40,11 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Said>();
     let writer = tokio::spawn(async move {
         let mut write = write;
+        // A workstation that stops taking what it is told is gone: the session ends.
         while let Some(said) = rx.recv().await {
-            if write_json(&mut write, &said).await.is_err() {
-                break;
+            match tokio::time::timeout(IDLE_LIMIT.min(Duration::from_secs(60)), write_json(&mut write, &said)).await {
+                Ok(Ok(())) => {}
+                _ => break,
             }
         }
         let _ = write.shutdown().await;
