@@ -12,14 +12,15 @@ use crate::profile::{open_store, set_workspace, CliResult};
 
 /// `mailproof lab start`: the gateway, then the demo workspace's profiles on it, verified.
 pub fn start() -> CliResult {
+    set_workspace(Workspace::Demo);
     let dir = gateway::default_dir();
     let env = gateway::start(&dir).map_err(|e| e.to_string())?;
     let status = gateway::status(&dir);
     println!("The demo gateway is running in {} ({}).", status.folder, status.listeners.join(", "));
-    prepare(&env)?;
-    println!("The demo workspace is ready: {} sends, to {}.", address(demo::SOURCE), destinations());
+    prepare(&open_store()?, &env)?;
+    println!("The demo workspace is ready: {} sends, to {}.", demo::address(demo::SOURCE), destinations());
     for (user, what) in demo::DESTINATIONS {
-        println!("  the gateway {what} for {}", address(user));
+        println!("  the gateway {what} for {}", demo::address(user));
     }
     println!("Run the demo job with `mailproof lab run`; open the app's demo workspace with its \"Try it on the local demo gateway\".");
     Ok(ExitCode::SUCCESS)
@@ -49,9 +50,10 @@ pub fn status(json: bool) -> CliResult {
 /// `mailproof lab run [--quiet]`: the demo job, starting the gateway and readying the workspace first if needed;
 /// every action's verdict printed. It runs in the demo workspace whatever `--demo` says.
 pub fn run(quiet: bool) -> CliResult {
+    set_workspace(Workspace::Demo);
     let env = gateway::start(&gateway::default_dir()).map_err(|e| e.to_string())?;
-    let spec = prepare(&env)?;
     let store = open_store()?;
+    let spec = prepare(&store, &env)?;
     let options = RunOptions { extra_ca: Some(env.ca()), ..Default::default() };
     let report = crate::actions::run_spec(&store, &spec, &options, quiet)?;
     for a in &report.actions {
@@ -68,21 +70,15 @@ pub fn run(quiet: bool) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Readies the demo workspace on `env` (and makes it this run's workspace); returns the demo job.
-fn prepare(env: &demo::GatewayEnv) -> Result<mailproof_core::jobs::JobSpec, String> {
-    set_workspace(Workspace::Demo);
-    let store = open_store()?;
+/// Readies the demo workspace on `env`; returns the demo job.
+fn prepare(store: &mailproof_core::Store, env: &demo::GatewayEnv) -> Result<mailproof_core::jobs::JobSpec, String> {
     let keyring = crate::profile::keyring();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime
-        .block_on(demo::prepare(&store, &keyring, env, &Cancel::default(), &|step| eprintln!("{step}…")))
+        .block_on(demo::prepare(store, &keyring, env, &Cancel::default(), &|step| eprintln!("{step}…")))
         .map_err(|e| e.to_string())
 }
 
-fn address(user: &str) -> String {
-    format!("{user}@{}", demo::DOMAIN)
-}
-
 fn destinations() -> String {
-    demo::DESTINATIONS.iter().map(|(u, _)| address(u)).collect::<Vec<_>>().join(", ")
+    demo::DESTINATIONS.iter().map(|(u, _)| demo::address(u)).collect::<Vec<_>>().join(", ")
 }

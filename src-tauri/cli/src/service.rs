@@ -183,13 +183,16 @@ pub fn install(listen: &str, ca: Option<&Path>, allow_host: &[String]) -> CliRes
         ));
     }
     std::fs::create_dir_all(layout.config_dir()).map_err(|e| e.to_string())?;
-    let identity = match read_identity(&layout) {
-        Ok(kept) if layout.credential().exists() => kept,
-        _ => {
-            let made = AgentIdentity::generate().map_err(|e| e.to_string())?;
-            write_identity(&layout, &made)?;
-            made
-        }
+    // An identity installed before is kept (paired workstations go on trusting it); one that cannot be read is
+    // not replaced behind the user's back.
+    let identity = if layout.credential().exists() {
+        read_identity(&layout).map_err(|e| {
+            format!("{e}. The installed identity cannot be read; `mailproof agent uninstall` removes it (workstations must then pair again)")
+        })?
+    } else {
+        let made = AgentIdentity::generate().map_err(|e| e.to_string())?;
+        write_identity(&layout, &made)?;
+        made
     };
     std::fs::write(layout.env_file(), format!("MAILPROOF_AGENT_ARGS={}\n", args.join(" ")))
         .map_err(|e| e.to_string())?;

@@ -53,15 +53,17 @@ impl Workspace {
     }
 }
 
+/// This process's effective user id.
+#[cfg(unix)]
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether this process runs as root (the demo gateway's daemons and the agent's service need it).
 pub fn is_root() -> bool {
     #[cfg(unix)]
-    {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        unsafe { libc::geteuid() == 0 }
-    }
+    return effective_uid() == 0;
     #[cfg(not(unix))]
-    {
-        false
-    }
+    return false;
 }

@@ -52,7 +52,8 @@ pub fn set_trusted_ca(store: &Store, path: Option<&str>, now: OffsetDateTime) ->
     Ok(load(store)?)
 }
 
-fn capitalised(s: &str) -> String {
+/// `s` with its first letter upper-cased: an error's words as a sentence on their own.
+pub fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }

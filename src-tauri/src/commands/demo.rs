@@ -32,14 +32,8 @@ pub struct DemoStatus {
     pub destinations: Vec<DemoMailbox>,
 }
 
-fn address(user: &str) -> String {
-    format!("{user}@{}", demo::DOMAIN)
-}
-
 fn failed(e: impl std::fmt::Display) -> IpcError {
-    let text = e.to_string();
-    let mut c = text.chars();
-    let text: String = c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default();
+    let text = mailproof_core::settings::capitalised(&e.to_string());
     IpcError::new(ErrorCode::Invalid, format!("{}.", text.trim_end_matches('.')))
 }
 
@@ -55,10 +49,10 @@ pub async fn demo_status(state: State<'_, AppState>) -> IpcResult<DemoStatus> {
     Ok(DemoStatus {
         workspace: state.workspace(),
         gateway,
-        source: address(demo::SOURCE),
+        source: demo::address(demo::SOURCE),
         destinations: demo::DESTINATIONS
             .iter()
-            .map(|(u, policy)| DemoMailbox { email: address(u), policy: (*policy).to_owned() })
+            .map(|(u, policy)| DemoMailbox { email: demo::address(u), policy: (*policy).to_owned() })
             .collect(),
     })
 }

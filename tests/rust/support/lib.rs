@@ -109,18 +109,8 @@ impl Lab {
     /// Makes `user` Mailproof's sender in `store` (submission with STARTTLS and Plain sign-in), its lab password
     /// in `keyring`: what verification mails come from.
     pub fn use_as_sender(&self, user: &str, store: &mailproof_core::Store, keyring: &mailproof_core::secrets::Keyring) {
-        use mailproof_core::profiles::{AuthMethod, Security};
-        use mailproof_core::verification::{save_sender, sender_password_key, EmailSender};
-        let sender = EmailSender {
-            host: self.host(),
-            port: self.port("LAB_SUBMISSION_PORT").into(),
-            security: Security::StartTls,
-            requires_auth: true,
-            auth: AuthMethod::Plain,
-            username: format!("{user}@example.test"),
-            from_address: format!("{user}@example.test"),
-            pinned_sha256: None,
-        };
+        use mailproof_core::verification::{save_sender, sender_password_key};
+        let sender = mailproof_core::demo::gateway_sender(&self.host(), user, self.port("LAB_SUBMISSION_PORT"));
         save_sender(store, &sender, time::OffsetDateTime::now_utc()).unwrap();
         keyring.persist(&sender_password_key(), &mailproof_core::secrets::Secret::new(self.password(user))).unwrap();
     }

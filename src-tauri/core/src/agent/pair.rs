@@ -60,7 +60,7 @@ pub async fn pair(
     let version = hello(&agent, &code).await?;
     keyring.persist(&code_key(&found.id), &code)?;
     store.set_actor_agent(&found.id, &agent)?;
-    store.note_agent_seen(&found.id, &version, &crate::store::utc_text(time::OffsetDateTime::now_utc()))?;
+    store.note_agent_seen(&found.id, Some(&version), &crate::store::utc_text(time::OffsetDateTime::now_utc()))?;
     Ok(agent)
 }
 
@@ -76,6 +76,6 @@ pub async fn check(store: &crate::store::Store, keyring: &Keyring, actor_id: &st
         return Err(PairError::NotPaired(found.name));
     };
     let version = hello(&agent, &code).await?;
-    store.note_agent_seen(actor_id, &version, &crate::store::utc_text(time::OffsetDateTime::now_utc()))?;
+    store.note_agent_seen(actor_id, Some(&version), &crate::store::utc_text(time::OffsetDateTime::now_utc()))?;
     Ok(version)
 }

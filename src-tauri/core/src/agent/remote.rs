@@ -284,7 +284,7 @@ impl Watch for RemoteWatch {
             };
             let mut out = Vec::new();
             for a in found {
-                if self.passed_on.insert(digest(&a.raw)) && wanted(header_of(&a.raw)) {
+                if self.passed_on.insert(digest(&a.raw)) && wanted(crate::mailbox::header_block(&a.raw)) {
                     out.push(a);
                 }
             }
@@ -322,12 +322,6 @@ impl Watch for RemoteWatch {
             }
         })
     }
-}
-
-/// A message's header block: what a look's `wanted` reads.
-fn header_of(raw: &[u8]) -> &[u8] {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |at| at + 2);
-    &raw[..end]
 }
 
 struct RemoteSubmit {

@@ -136,10 +136,11 @@ async fn watch<R: AsyncRead + Unpin>(
                 };
                 let _ = tx.send(Said::Deleted { result });
             }
-            Ok(Some(Step::Send { .. })) => {
-                let _ = tx.send(Said::Deleted { result: Err("this is a watch session: nothing is sent here".into()) });
-            }
             Ok(Some(Step::Close) | None) => break,
+            Ok(Some(Step::Send { .. })) => {
+                outcome = Err("this is a watch session: nothing is sent here".into());
+                break;
+            }
             Err(e) => {
                 outcome = Err(e);
                 break;

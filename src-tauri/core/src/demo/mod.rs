@@ -61,7 +61,8 @@ pub enum DemoError {
     Settings(String),
 }
 
-fn address(user: &str) -> String {
+/// A demo mailbox's address.
+pub fn address(user: &str) -> String {
     format!("{user}@{DOMAIN}")
 }
 
@@ -82,17 +83,7 @@ pub async fn prepare(
     let ca = env.ca();
     crate::settings::set_trusted_ca(store, Some(&ca.display().to_string()), now)
         .map_err(|e| DemoError::Settings(e.to_string()))?;
-    let sender = EmailSender {
-        host: env.host().to_owned(),
-        port: submission.into(),
-        security: Security::StartTls,
-        requires_auth: true,
-        auth: AuthMethod::Plain,
-        username: address(VERIFIER),
-        from_address: address(VERIFIER),
-        pinned_sha256: None,
-    };
-    save_sender(store, &sender, now)?;
+    save_sender(store, &gateway_sender(env.host(), VERIFIER, submission), now)?;
     keyring.persist(&sender_password_key(), &password(env, VERIFIER)?)?;
 
     let mut to_verify = Vec::new();
@@ -163,6 +154,21 @@ fn password(env: &GatewayEnv, user: &str) -> Result<Secret, DemoError> {
 
 fn draft(env: &GatewayEnv, user: &str, imaps: u16, submission: u16) -> Result<ProfileDraft, DemoError> {
     Ok(gateway_draft(env.host(), user, password(env, user)?, ServerType::Imap, imaps, submission))
+}
+
+/// Mailproof's sender as `user`@example.test on a gateway of this kind: submission with STARTTLS on
+/// `submission`, Plain sign-in (its password goes to the keyring beside it).
+pub fn gateway_sender(host: &str, user: &str, submission: u16) -> EmailSender {
+    EmailSender {
+        host: host.to_owned(),
+        port: submission.into(),
+        security: Security::StartTls,
+        requires_auth: true,
+        auth: AuthMethod::Plain,
+        username: address(user),
+        from_address: address(user),
+        pinned_sha256: None,
+    }
 }
 
 /// The profile of `user`@example.test on a gateway of this kind (the demo's, the tests' lab): incoming over

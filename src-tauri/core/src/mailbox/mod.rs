@@ -36,6 +36,15 @@ pub use smtp::open_submission;
 use crate::profiles::clients::{gmail_config, graph_config, incoming_config, smtp_config, token_source};
 use crate::profiles::{Credentials, EmailProfile, ServerType};
 
+/// A message's header block, up to and with the blank line that ends it (its first 64 KiB when there is none):
+/// what a look's `wanted` reads, and what the engine reads a copy's fields from.
+pub fn header_block(raw: &[u8]) -> &[u8] {
+    match raw.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(at) => &raw[..at + 4],
+        None => &raw[..raw.len().min(64 * 1024)],
+    }
+}
+
 /// How long ending a session politely (LOGOUT, QUIT) may take at the end of a run: one that stalls is dropped.
 pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
 

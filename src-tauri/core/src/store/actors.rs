@@ -48,10 +48,11 @@ impl Store {
         })
     }
 
-    /// Notes that a remote actor's agent answered at `at`, saying `version`.
-    pub fn note_agent_seen(&self, actor_id: &str, version: &str, at: &str) -> Result<(), StoreError> {
+    /// Notes that a remote actor's agent answered at `at`, saying `version` (when the answer says it).
+    pub fn note_agent_seen(&self, actor_id: &str, version: Option<&str>, at: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE actors SET agent_version = ?2, agent_seen_at = ?3 WHERE id = ?1 AND kind = 'remote'",
+            "UPDATE actors SET agent_version = COALESCE(?2, agent_version), agent_seen_at = ?3
+             WHERE id = ?1 AND kind = 'remote'",
             rusqlite::params![actor_id, version, at],
         )?;
         Ok(())

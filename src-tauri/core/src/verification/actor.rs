@@ -179,6 +179,12 @@ async fn through_agent(
             }
         }
     };
+    if let Some(Ok(_)) = &answer {
+        let at = crate::store::utc_text(ctx.run.clock.now());
+        if let Err(e) = ctx.store.note_agent_seen(&pa.actor_id, None, &at) {
+            eprintln!("mailproof: cannot note that {}'s agent answered: {e}", pa.actor_name);
+        }
+    }
     match answer {
         Some(Ok(f)) => Outcome {
             verified: f.verified,

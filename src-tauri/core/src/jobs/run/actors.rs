@@ -101,7 +101,7 @@ pub(super) async fn reach(store: &Store, keyring: &Keyring, spec: &JobSpec) -> R
             .map_err(|e| JobError::Agent { actor: r.name.clone(), detail: e.to_string() })?;
         let now = crate::store::utc_text(time::OffsetDateTime::now_utc());
         for a in actors.iter().filter(|a| a.agent_address.as_deref() == Some(r.agent.address.as_str())) {
-            store.note_agent_seen(&a.id, &version, &now)?;
+            store.note_agent_seen(&a.id, Some(&version), &now)?;
         }
         said_hello.push(&r.agent.address);
     }

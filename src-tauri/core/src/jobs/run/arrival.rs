@@ -32,8 +32,7 @@ pub(super) fn looks_like_bounce(header: &[u8]) -> bool {
 
 /// A message's header block (up to the blank line; its first 64 KiB when there is none).
 fn header_of(raw: &[u8]) -> std::borrow::Cow<'_, str> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len().min(64 * 1024));
-    String::from_utf8_lossy(&raw[..end])
+    String::from_utf8_lossy(crate::mailbox::header_block(raw))
 }
 
 /// Does the header say the message is one of ours — our Message-ID, or our action header (kept where a service
